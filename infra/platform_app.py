@@ -5,7 +5,9 @@ from __future__ import annotations
 from aws_cdk import App, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.registry_stack import RegistryStack
+from infra.blueprint import blueprint, shard
+from infra.pipelines_stack import PipelinesStack
+from infra.registry_stack import RegistryStack, service_repository_name
 from pipeline.config import PlatformConfig
 
 
@@ -15,7 +17,24 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     # Account and region come from platform.toml, resolved once here, so synth needs no credentials.
     env = Environment(account=config.platform.account, region=config.platform.region)
     prefix = _stack_prefix(config)
-    RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
+    registry = RegistryStack(
+        app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply"
+    )
+    plans = [
+        blueprint(team, service, service_repository_name(team.name, service.name))
+        for team, service in config.services()
+    ]
+    for index, group in enumerate(shard(plans), start=1):
+        team = group[0].team
+        PipelinesStack(
+            app,
+            f"{prefix}-Pipelines-{team}-{index}",
+            config=config,
+            registry=registry,
+            blueprints=group,
+            env=env,
+            description=f"Slipway service pipelines: {', '.join(bp.service for bp in group)}",
+        )
     Tags.of(app).add("slipway:platform", config.platform.name)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -87,7 +87,9 @@ class PullThroughCache(Construct):
             if upstream.prefix in seen:
                 problems.append(f"upstreams[{i}].prefix: duplicate prefix {upstream.prefix!r}")
             seen.add(upstream.prefix)
-            if upstream.needs_credential and not upstream.credential_secret.startswith(PULL_THROUGH_SECRET_PREFIX):
+            if upstream.needs_credential and not upstream.credential_secret.startswith(
+                PULL_THROUGH_SECRET_PREFIX
+            ):
                 problems.append(
                     f"upstreams[{i}].credential_secret: {upstream.registry} needs a secret named "
                     f"'{PULL_THROUGH_SECRET_PREFIX}...', got {upstream.credential_secret!r}"
@@ -113,3 +115,11 @@ class PullThroughCache(Construct):
                 resources=resources,
             )
         )
+        if isinstance(grantee, Construct):
+            for prefix in self.prefixes:
+                acknowledge(
+                    grantee,
+                    "IAM5",
+                    "Cache repositories are named after upstream images at first pull; scoped to the cache prefix",
+                    applies_to=f"Resource::arn:<AWS::Partition>:ecr:{stack.region}:{stack.account}:repository/{prefix}/*",
+                )

@@ -67,7 +67,9 @@ class RegistryStack(Stack):
             team_scope = Construct(self, f"Team-{team.name}")
             for base in team.base_images:
                 self.base_repositories[team.name, base.name] = ImageRepository(
-                    team_scope, f"Base-{base.name}", self._props(config, team, base_repository_name(team.name, base.name))
+                    team_scope,
+                    f"Base-{base.name}",
+                    self._props(config, team, base_repository_name(team.name, base.name)),
                 )
             for service in team.services:
                 self.service_repositories[team.name, service.name] = ImageRepository(

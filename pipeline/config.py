@@ -89,7 +89,9 @@ class PlatformSettings:
     account: str = _checked(_matches(_ACCOUNT, "a 12-digit AWS account id"))
     region: str = _checked(_matches(_REGION, "an AWS region such as 'eu-west-1'"))
     connection_arn: str = _checked(
-        _matches(_CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'")
+        _matches(
+            _CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'"
+        )
     )
 
 
@@ -99,7 +101,9 @@ class Upstream:
 
     prefix: str = _checked(_matches(_ECR_PREFIX, "a lowercase ECR repository prefix such as 'docker-hub'"))
     registry: str = _checked(
-        lambda v: None if v in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {v!r}"
+        lambda v: (
+            None if v in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {v!r}"
+        )
     )
     url: str = ""
     """Upstream URL; defaults to the registry's public endpoint (required for ``azure-container-registry``)."""
@@ -124,7 +128,8 @@ class RegistrySettings:
     scan: ScanMode = "basic"
     """``basic`` scans on push; ``enhanced`` turns on Amazon Inspector continuous scanning for the registry."""
     kms_key_arn: str = _checked(
-        lambda v: None if v == "" or _KMS_KEY_ARN.fullmatch(v) else f"expected a KMS key ARN, got {v!r}", default=""
+        lambda v: None if v == "" or _KMS_KEY_ARN.fullmatch(v) else f"expected a KMS key ARN, got {v!r}",
+        default="",
     )
     """Customer-managed KMS key for repositories; empty means AES-256 with an AWS-owned key."""
     untagged_expiry_days: int = _checked(_in_range(1, 3650), default=14)
@@ -372,7 +377,9 @@ def _check_model(config: PlatformConfig) -> Iterator[str]:
                 yield f"teams[{t}].workload_accounts[{a}]: expected a 12-digit AWS account id, got {account!r}"
         image_names = [b.name for b in team.base_images] + [s.name for s in team.services]
         for i, name in _duplicates(image_names):
-            kind, index = ("base_images", i) if i < len(team.base_images) else ("services", i - len(team.base_images))
+            kind, index = (
+                ("base_images", i) if i < len(team.base_images) else ("services", i - len(team.base_images))
+            )
             yield f"teams[{t}].{kind}[{index}].name: duplicate image name {name!r} in team {team.name!r}"
         for b, base in enumerate(team.base_images):
             yield from _check_platforms(base.platforms, f"teams[{t}].base_images[{b}].platforms")

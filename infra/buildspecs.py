@@ -1,0 +1,89 @@
+"""Buildspecs as data. Each one only installs Slipway and calls its CLI: no shell logic lives in YAML.
+
+CodeBuild exposes a pipeline's secondary input artifacts at ``$CODEBUILD_SRC_DIR_<artifact>``; that and the
+Secrets Manager environment variables are the only shell expansions used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.blueprint import BuildStep, PipelineBlueprint
+
+TOOLS_ENV = "SLIPWAY_TOOLS_URL"
+REPOSITORY_ENV = "SLIPWAY_REPOSITORY_URI"
+COMMIT_ENV = "SLIPWAY_COMMIT"
+
+
+def secret_env(secret_id: str) -> str:
+    """Environment variable CodeBuild fills from Secrets Manager for BuildKit secret ``secret_id``."""
+    return f"SLIPWAY_SECRET_{secret_id.upper().replace('-', '_')}"
+
+
+def build_artifact(step: BuildStep) -> str:
+    return f"build_{step.slug}"
+
+
+def build_metadata_file(step: BuildStep) -> str:
+    return f"build-{step.slug}.json"
+
+
+def _spec(commands: list[str], files: list[str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "version": "0.2",
+        "phases": {
+            "install": {
+                "runtime-versions": {"python": "3.12"},
+                "commands": [
+                    f'aws s3 cp "${TOOLS_ENV}" /tmp/slipway.zip --only-show-errors',
+                    "pip3 install --quiet /tmp/slipway.zip",
+                ],
+            },
+            "build": {"commands": commands},
+        },
+    }
+    if files:
+        spec["artifacts"] = {"files": files}
+    return spec
+
+
+def lint(bp: PipelineBlueprint) -> dict[str, Any]:
+    return _spec([f"slipway lint {bp.dockerfile_path}"])
+
+
+def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
+    args = [
+        "slipway build",
+        "--builder buildx",
+        f'--repository "${REPOSITORY_ENV}"',
+        f"--platform {step.platform}",
+        f"--context {bp.context}",
+        f"--dockerfile {bp.dockerfile_path}",
+        *(f"--secret id={s.id},env={secret_env(s.id)}" for s in bp.secrets),
+        f"--out {build_metadata_file(step)}",
+    ]
+    return _spec([" ".join(args)], files=[build_metadata_file(step)])
+
+
+def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
+    inputs = " ".join(
+        f'--build "$CODEBUILD_SRC_DIR_{build_artifact(step)}/{build_metadata_file(step)}"'
+        for step in bp.builds
+    )
+    return _spec(
+        [
+            f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs} --out image.json',
+            "slipway verify --image-json image.json",
+        ],
+        files=["image.json"],
+    )
+
+
+def deploy(kind: str, args: str, *, image_artifact: str = "image") -> dict[str, Any]:
+    record = f"deployed-{kind}.json"
+    return _spec(
+        [
+            f'slipway deploy {kind} --image-json "$CODEBUILD_SRC_DIR_{image_artifact}/image.json" {args} --out {record}'
+        ],
+        files=[record],
+    )

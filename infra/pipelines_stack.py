@@ -1,0 +1,102 @@
+"""A shard of service pipelines: one stack per team, split further so no stack nears 500 resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from infra.blueprint import PipelineBlueprint
+from infra.nag import acknowledge
+from infra.registry_stack import RegistryStack
+from infra.service_pipeline import ServicePipeline, ServicePipelineProps
+from pipeline.config import PlatformConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+# Jobs install Slipway from this asset: the pipeline package and its pyproject, nothing else.
+_TOOLS_EXCLUDE = ["*", "!pyproject.toml", "!pipeline/", "!pipeline/**", "**/__pycache__"]
+
+
+class PipelinesStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: PlatformConfig,
+        registry: RegistryStack,
+        blueprints: list[PipelineBlueprint],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        tools = s3_assets.Asset(
+            self, "SlipwayTools", path=str(ROOT), exclude=_TOOLS_EXCLUDE, ignore_mode=IgnoreMode.GIT
+        )
+        access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            access_logs, "S1", "This bucket is the access-log target itself; logging it would recurse"
+        )
+        key = kms.Key(self, "ArtifactsKey", enable_key_rotation=True, description="Slipway build artifacts")
+        artifacts = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="artifacts/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self._acknowledge_artifact_grants(artifacts, tools)
+        self.pipelines: dict[str, ServicePipeline] = {}
+        for bp in blueprints:
+            team, service = config.find_service(f"{bp.team}/{bp.service}")
+            self.pipelines[bp.name] = ServicePipeline(
+                self,
+                f"Service-{bp.name}",
+                ServicePipelineProps(
+                    blueprint=bp,
+                    repository=registry.service_repositories[team.name, service.name],
+                    pull_through_cache=registry.pull_through_cache,
+                    connection_arn=config.platform.connection_arn,
+                    tools=tools,
+                    artifact_bucket=artifacts,
+                    encryption_key=key,
+                    lambda_target=service.deploy.lambda_,
+                    ecs_target=service.deploy.ecs,
+                    eks_target=service.deploy.eks,
+                ),
+            )
+
+    def _acknowledge_artifact_grants(self, artifacts: s3.Bucket, tools: s3_assets.Asset) -> None:
+        """CDK grants pipeline and job roles object-level wildcards on the artifact bucket and the tools asset."""
+        artifacts_id = self.get_logical_id(artifacts.node.default_child)  # type: ignore[arg-type]
+        assets_bucket = f"arn:<AWS::Partition>:s3:::{self.resolve(tools.s3_bucket_name)}/*"
+        findings = [
+            *(f"Action::s3:{a}*" for a in ("GetObject", "GetBucket", "List", "DeleteObject", "Abort")),
+            "Action::kms:ReEncrypt*",
+            "Action::kms:GenerateDataKey*",
+            f"Resource::<{artifacts_id}.Arn>/*",
+            f"Resource::{assets_bucket}",
+        ]
+        for finding in findings:
+            acknowledge(
+                self,
+                "IAM5",
+                "CDK artifact grants: object and data-key wildcards on this stack's artifact bucket, its key, or CDK's assets",
+                applies_to=finding,
+            )

@@ -1,0 +1,389 @@
+"""One service's pipeline: push → lint → native build per platform (parallel) → stitch → deploy by digest.
+
+Renders an :class:`infra.blueprint.PipelineBlueprint`. Every CodeBuild project gets its own role under the team's
+build path (the repository policy lets only those push) and only the permissions its step needs: build jobs push to
+the service's repository and read the service's secrets; deploy jobs touch only their named target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from infra import buildspecs
+from infra.blueprint import BuildStep, DeployStep, PipelineBlueprint
+from infra.image_repository import ImageRepository, build_role_path
+from infra.nag import ECR_AUTH_TOKEN, acknowledge
+from infra.pull_through_cache import PullThroughCache
+from infra.validation import raise_if_any
+from pipeline.config import EcsTarget, EksTarget, LambdaTarget
+
+_RUNNER_IMAGE = {
+    "x86": codebuild.LinuxBuildImage.STANDARD_7_0,
+    # ARM_CONTAINER: arm64 builds run natively, never under QEMU.
+    "arm": codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0,
+}
+EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServicePipelineProps:
+    blueprint: PipelineBlueprint
+    repository: ImageRepository
+    connection_arn: str
+    tools: s3_assets.Asset
+    """Slipway's own package, installed by every job (``pip install``), so jobs run the reviewed CLI."""
+    artifact_bucket: s3.IBucket
+    """Shared by the pipelines of a stack: one bucket per pipeline would cost resources for nothing."""
+    encryption_key: kms.IKey
+    """Encrypts build artifacts and CodeBuild output; shared by the pipelines of a stack."""
+    pull_through_cache: PullThroughCache | None = None
+    lambda_target: LambdaTarget | None = None
+    ecs_target: EcsTarget | None = None
+    eks_target: EksTarget | None = None
+    build_timeout_minutes: int = 60
+
+
+class ServicePipeline(Construct):
+    def __init__(self, scope: Construct, id: str, props: ServicePipelineProps) -> None:
+        super().__init__(scope, id)
+        self._validate(props)
+        self.props = props
+        bp = props.blueprint
+        self.source_output = codepipeline.Artifact("source")
+        owner, repo = bp.source_repo.split("/", 1)
+        self.source_action = actions.CodeStarConnectionsSourceAction(
+            action_name="Source",
+            connection_arn=props.connection_arn,
+            owner=owner,
+            repo=repo,
+            branch=bp.branch,
+            output=self.source_output,
+            # The V2 trigger below starts the pipeline, with file-path filters; the action's own trigger would not.
+            trigger_on_push=False,
+        )
+        self.pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_name=f"slipway-{bp.name}",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=props.artifact_bucket,
+            restart_execution_on_update=False,
+            triggers=[
+                codepipeline.TriggerProps(
+                    provider_type=codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
+                    git_configuration=codepipeline.GitConfiguration(
+                        source_action=self.source_action,
+                        push_filter=[
+                            codepipeline.GitPushFilter(
+                                branches_includes=[bp.branch],
+                                file_paths_includes=list(bp.file_paths) or None,
+                            )
+                        ],
+                    ),
+                )
+            ],
+        )
+        self.pipeline.add_stage(stage_name="Source", actions=[self.source_action])
+        self.projects: dict[str, codebuild.PipelineProject] = {}
+        self.pipeline.add_stage(stage_name="Lint", actions=[self._lint_action()])
+        build_actions, build_outputs = self._build_actions()
+        self.pipeline.add_stage(stage_name="Build", actions=build_actions)
+        self.image_output = codepipeline.Artifact("image")
+        self.pipeline.add_stage(stage_name="Stitch", actions=[self._stitch_action(build_outputs)])
+        for step in bp.deploys:
+            self._add_deploy_stage(step)
+
+    @staticmethod
+    def _validate(props: ServicePipelineProps) -> None:
+        problems: list[str] = []
+        bp = props.blueprint
+        if not bp.builds:
+            problems.append("blueprint.builds: expected at least one platform, got none")
+        kinds = {d.kind for d in bp.deploys}
+        for kind, target in (
+            ("lambda", props.lambda_target),
+            ("ecs", props.ecs_target),
+            ("eks", props.eks_target),
+        ):
+            if (kind in kinds) != (target is not None):
+                problems.append(
+                    f"{kind}_target: must be given exactly when blueprint.deploys has a {kind} step"
+                )
+        raise_if_any("ServicePipeline", problems)
+
+    def _project(
+        self,
+        id: str,
+        spec: dict[str, object],
+        runner: str = "x86",
+        *,
+        privileged: bool = False,
+        env: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
+    ) -> codebuild.PipelineProject:
+        bp = self.props.blueprint
+        role = iam.Role(
+            self,
+            f"{id}Role",
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            path=build_role_path(bp.team),
+            description=f"Slipway {bp.name} {id}",
+        )
+        project = codebuild.PipelineProject(
+            self,
+            id,
+            role=role,
+            build_spec=codebuild.BuildSpec.from_object(spec),
+            timeout=Duration.minutes(self.props.build_timeout_minutes),
+            encryption_key=self.props.encryption_key,
+            environment=codebuild.BuildEnvironment(
+                build_image=_RUNNER_IMAGE[runner],
+                compute_type=codebuild.ComputeType.MEDIUM if privileged else codebuild.ComputeType.SMALL,
+                privileged=privileged,
+            ),
+            environment_variables={
+                buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(
+                    value=self.props.tools.s3_object_url
+                ),
+                buildspecs.REPOSITORY_ENV: codebuild.BuildEnvironmentVariable(
+                    value=self.props.repository.repository_uri
+                ),
+                **(env or {}),
+            },
+        )
+        self.props.tools.grant_read(role)
+        cfn_project = project.node.default_child
+        assert isinstance(cfn_project, codebuild.CfnProject)
+        # CDK passes the role *name*; with an IAM path CodeBuild would resolve it to a wrong ARN.
+        cfn_project.service_role = role.role_arn
+        self._acknowledge_generated_grants(role, project)
+        if privileged:
+            acknowledge(
+                project,
+                "CB3",
+                "BuildKit needs privileged mode to build container images inside CodeBuild",
+            )
+        self.projects[id] = project
+        return project
+
+    def _acknowledge_generated_grants(self, role: iam.IRole, project: codebuild.PipelineProject) -> None:
+        """CDK's own grants use wildcards scoped to one bucket, one log group or one project's report groups."""
+        stack = Stack.of(self)
+        project_id = stack.get_logical_id(project.node.default_child)  # type: ignore[arg-type]
+        prefix = f"arn:<AWS::Partition>:{{}}:{stack.region}:{stack.account}"
+        scoped = [
+            f"Resource::{prefix.format('logs')}:log-group:/aws/codebuild/<{project_id}>:*",
+            f"Resource::{prefix.format('codebuild')}:report-group/<{project_id}>-*",
+        ]
+        for finding in scoped:
+            acknowledge(
+                role,
+                "IAM5",
+                "CDK-generated grant scoped to this project's logs and reports",
+                applies_to=finding,
+            )
+        acknowledge(
+            project,
+            "E3050",
+            "ServiceRole is overridden to the role's GetAtt Arn (see the template); the check reads CDK's Ref",
+            pack="CloudFormation-Validate",
+        )
+
+    def _lint_action(self) -> actions.CodeBuildAction:
+        project = self._project("Lint", buildspecs.lint(self.props.blueprint))
+        return actions.CodeBuildAction(action_name="Lint", project=project, input=self.source_output)
+
+    def _build_actions(self) -> tuple[list[codepipeline.IAction], list[codepipeline.Artifact]]:
+        bp = self.props.blueprint
+        build_actions: list[codepipeline.IAction] = []
+        outputs: list[codepipeline.Artifact] = []
+        for step in bp.builds:
+            output = codepipeline.Artifact(buildspecs.build_artifact(step))
+            project = self._build_project(step)
+            # Same run_order: the platforms build in parallel.
+            build_actions.append(
+                actions.CodeBuildAction(
+                    action_name=f"Build-{step.slug}",
+                    project=project,
+                    input=self.source_output,
+                    outputs=[output],
+                    run_order=1,
+                )
+            )
+            outputs.append(output)
+        return build_actions, outputs
+
+    def _build_project(self, step: BuildStep) -> codebuild.PipelineProject:
+        bp = self.props.blueprint
+        # CodeBuild resolves these at job start, and CDK grants the role GetSecretValue on these secrets only.
+        secrets = {
+            buildspecs.secret_env(secret.id): codebuild.BuildEnvironmentVariable(
+                type=codebuild.BuildEnvironmentVariableType.SECRETS_MANAGER, value=secret.secret_name
+            )
+            for secret in bp.secrets
+        }
+        project = self._project(
+            f"Build{step.slug.capitalize()}",
+            buildspecs.build(bp, step),
+            step.runner,
+            privileged=True,
+            env=secrets,
+        )
+        assert project.role is not None
+        self.props.repository.grant_push(project.role)
+        acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        if self.props.pull_through_cache is not None:
+            self.props.pull_through_cache.grant_pull_through(project.role)
+        return project
+
+    def _stitch_action(self, build_outputs: list[codepipeline.Artifact]) -> actions.CodeBuildAction:
+        project = self._project("Stitch", buildspecs.stitch(self.props.blueprint))
+        assert project.role is not None
+        self.props.repository.grant_push(project.role)
+        acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        return actions.CodeBuildAction(
+            action_name="Stitch",
+            project=project,
+            input=self.source_output,
+            extra_inputs=build_outputs,
+            outputs=[self.image_output],
+            environment_variables={
+                buildspecs.COMMIT_ENV: codebuild.BuildEnvironmentVariable(
+                    value=self.source_action.variables.commit_id
+                )
+            },
+        )
+
+    def _add_deploy_stage(self, step: DeployStep) -> None:
+        spec = buildspecs.deploy(step.kind, " ".join(step.args))
+        project = self._project(f"Deploy{step.kind.capitalize()}", spec)
+        assert project.role is not None
+        self._grant_deploy(step, project.role)
+        stage_actions: list[codepipeline.IAction] = []
+        if step.approval:
+            stage_actions.append(
+                actions.ManualApprovalAction(
+                    action_name="Approve",
+                    additional_information=f"Deploy to {step.kind} {step.target}",
+                    run_order=1,
+                )
+            )
+        stage_actions.append(
+            actions.CodeBuildAction(
+                action_name=f"Deploy-{step.kind}",
+                project=project,
+                input=self.image_output,
+                outputs=[codepipeline.Artifact(f"deployed_{step.kind}")],
+                run_order=2,
+            )
+        )
+        self.pipeline.add_stage(stage_name=f"Deploy-{step.kind}", actions=stage_actions)
+
+    def _grant_deploy(self, step: DeployStep, role: iam.IRole) -> None:
+        stack = Stack.of(self)
+        if step.kind == "lambda" and (fn := self.props.lambda_target) is not None:
+            arn = stack.format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=fn.function_name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "lambda:GetFunction",
+                        "lambda:GetFunctionConfiguration",
+                        "lambda:UpdateFunctionCode",
+                        "lambda:PublishVersion",
+                        "lambda:GetAlias",
+                        "lambda:UpdateAlias",
+                    ],
+                    resources=[arn, f"{arn}:*"],
+                )
+            )
+            acknowledge(
+                role,
+                "IAM5",
+                "Versions and aliases of the one named function (publish_version, update_alias)",
+                applies_to=f"Resource::arn:<AWS::Partition>:lambda:{stack.region}:{stack.account}:function:{fn.function_name}:*",
+            )
+            self.props.repository.grant_pull(role)
+            acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        elif step.kind == "ecs" and (ecs := self.props.ecs_target) is not None:
+            self._grant_ecs(ecs, role)
+        elif step.kind == "eks" and (eks := self.props.eks_target) is not None:
+            self._grant_eks(eks, role)
+
+    def _grant_ecs(self, ecs: EcsTarget, role: iam.IRole) -> None:
+        stack = Stack.of(self)
+        service_arn = stack.format_arn(
+            service="ecs", resource="service", resource_name=f"{ecs.cluster}/{ecs.service}"
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:DescribeServices", "ecs:UpdateService"], resources=[service_arn]
+            )
+        )
+        # RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permissions in IAM.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"], resources=["*"]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[stack.format_arn(service="iam", region="", resource="role", resource_name="*")],
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            role,
+            "IAM5",
+            "ecs:RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permission in IAM",
+            applies_to="Resource::*",
+        )
+        acknowledge(
+            role,
+            "IAM5",
+            "The new revision passes the task's existing roles; iam:PassedToService limits PassRole to ECS tasks",
+            applies_to=f"Resource::arn:<AWS::Partition>:iam::{stack.account}:role/*",
+        )
+
+    def _grant_eks(self, eks: EksTarget, role: iam.IRole) -> None:
+        stack = Stack.of(self)
+        cluster_arn = stack.format_arn(service="eks", resource="cluster", resource_name=eks.cluster)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster_arn])
+        )
+        # Kubernetes permissions come from an access entry limited to the one namespace.
+        eks_access_entry(self, eks, role)
+
+
+def eks_access_entry(scope: Construct, eks: EksTarget, role: iam.IRole) -> None:
+    from aws_cdk import aws_eks as eks_l1
+
+    eks_l1.CfnAccessEntry(
+        scope,
+        "DeployAccessEntry",
+        cluster_name=eks.cluster,
+        principal_arn=role.role_arn,
+        type="STANDARD",
+        access_policies=[
+            eks_l1.CfnAccessEntry.AccessPolicyProperty(
+                policy_arn=EKS_EDIT_POLICY,
+                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(
+                    type="namespace", namespaces=[eks.namespace]
+                ),
+            )
+        ],
+    )
