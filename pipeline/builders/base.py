@@ -1,0 +1,90 @@
+"""What every builder takes and returns, and how it runs its CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.errors import SlipwayError
+
+CACHE_TAG_PREFIX = "cache-"
+
+
+class BuildError(SlipwayError):
+    """The build failed; the message names the image and platform and ends with the builder's last output."""
+
+
+@dataclass(frozen=True)
+class BuildSecretSource:
+    """A BuildKit secret: ``id`` as the Dockerfile mounts it, its value read from environment variable ``env``."""
+
+    id: str
+    env: str
+
+    @classmethod
+    def parse(cls, text: str) -> BuildSecretSource:
+        parts = dict(p.split("=", 1) for p in text.split(",") if "=" in p)
+        if set(parts) != {"id", "env"} or not all(parts.values()):
+            raise BuildError(f"secret {text!r}: expected 'id=NAME,env=VARIABLE'")
+        return cls(parts["id"], parts["env"])
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    repository: str
+    platform: str
+    context: Path
+    dockerfile: Path
+    secrets: tuple[BuildSecretSource, ...] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    """Non-secret build arguments only: values end up in the image history."""
+    network_host: bool = False
+    """Debian's dockerd runs with --bridge=none: RUN steps need the host network."""
+
+    @property
+    def slug(self) -> str:
+        return self.platform.split("/", 1)[1].replace("/", "-")
+
+    @property
+    def cache_ref(self) -> str:
+        """One registry-cache tag per platform, mutable by design (excluded from tag immutability)."""
+        return f"{self.repository}:{CACHE_TAG_PREFIX}{self.slug}"
+
+    def secret_values(self) -> dict[str, str]:
+        missing = [s.env for s in self.secrets if s.env not in os.environ]
+        if missing:
+            raise BuildError(f"image {self.repository} ({self.platform}): secret env {', '.join(missing)} not set")
+        return {s.id: os.environ[s.env] for s in self.secrets}
+
+
+class Builder(Protocol):
+    name: str
+
+    def build(self, request: BuildRequest) -> str:
+        """Build ``request`` for its platform, push it, and return the pushed manifest's digest."""
+        ...
+
+
+def run(argv: Sequence[str], *, request: BuildRequest, env: Mapping[str, str] | None = None) -> str:
+    """Run a builder command; on failure raise one clear line plus the tail of its output."""
+    try:
+        completed = subprocess.run(
+            list(argv),
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise BuildError(f"image {request.repository} ({request.platform}): {argv[0]} not found on PATH") from exc
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
+        raise BuildError(
+            f"image {request.repository} ({request.platform}): {Path(argv[0]).name} {argv[1]} failed "
+            f"(exit {completed.returncode})\n{tail}"
+        )
+    return completed.stdout + completed.stderr

@@ -1,0 +1,98 @@
+"""``slipway build``: build one platform, push it by digest, check what landed, write the build record."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline import records
+from pipeline.builders import BUILDERS, BuildRequest, BuildSecretSource, get_builder
+from pipeline.config import PLATFORMS
+from pipeline.errors import InputError
+from pipeline.oci import IMAGE_MANIFESTS
+from pipeline.registry import RegistryClient, RepositoryRef, client_for
+from pipeline.stitch import inspect_child
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("build", help="build and push one platform by digest", description=__doc__)
+    parser.add_argument("--repository", required=True, help="host/name, no tag")
+    parser.add_argument("--platform", required=True, choices=PLATFORMS)
+    parser.add_argument("--context", type=Path, default=Path("."))
+    parser.add_argument("--dockerfile", type=Path, default=None, help="default: CONTEXT/Dockerfile")
+    parser.add_argument("--builder", choices=BUILDERS, default="buildx")
+    parser.add_argument("--secret", action="append", default=[], help="id=NAME,env=VARIABLE (repeatable)")
+    parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)")
+    parser.add_argument("--network-host", action="store_true", help="RUN steps use the host network")
+    parser.add_argument("--out", type=Path, required=True, help="build record (JSON)")
+    parser.set_defaults(
+        run=lambda a: build(
+            repository=a.repository,
+            platform=a.platform,
+            context=a.context,
+            dockerfile=a.dockerfile or a.context / "Dockerfile",
+            builder=a.builder,
+            secrets=[BuildSecretSource.parse(s) for s in a.secret],
+            network_host=a.network_host,
+            build_args=_pairs(a.build_arg),
+            out=a.out,
+        )
+    )
+
+
+def build(
+    *,
+    repository: str,
+    platform: str,
+    context: Path,
+    dockerfile: Path,
+    builder: str,
+    out: Path,
+    secrets: list[BuildSecretSource] | None = None,
+    network_host: bool = False,
+    build_args: dict[str, str] | None = None,
+    client: RegistryClient | None = None,
+) -> int:
+    repo = RepositoryRef.parse(repository)
+    request = BuildRequest(
+        repository=str(repo),
+        platform=platform,
+        context=context,
+        dockerfile=dockerfile,
+        secrets=tuple(secrets or ()),
+        network_host=network_host,
+        build_args=build_args or {},
+    )
+    started = time.monotonic()
+    digest = get_builder(builder).build(request)
+    seconds = round(time.monotonic() - started, 2)
+    registry = client or client_for(repo)
+    # Read back what was pushed: the digest must name bytes for this platform, and the size is what is stored.
+    inspect_child(registry, repo, digest, platform)
+    manifest = registry.get_manifest(repo, digest, IMAGE_MANIFESTS).json()
+    size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest.get("layers", []))
+    record = records.BuildRecord(
+        repository=str(repo),
+        platform=platform,
+        digest=digest,
+        size=size,
+        seconds=seconds,
+        builder=builder,
+        cache_ref=request.cache_ref,
+    )
+    records.write(out, record)
+    print(f"{repo}@{digest} {platform} {size} bytes in {seconds}s", file=sys.stdout)
+    return 0
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InputError(f"--build-arg {item!r}: expected NAME=VALUE")
+        pairs[name] = value
+    return pairs

@@ -1,0 +1,51 @@
+"""``slipway stitch``: one OCI index from per-platform builds, tagged once with the commit, written to image.json."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pipeline import records
+from pipeline.registry import RegistryClient, RepositoryRef, client_for
+from pipeline.stitch import StitchError, stitch as stitch_images
+from pipeline.table import render
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("stitch", help="stitch platform builds into one OCI index", description=__doc__)
+    parser.add_argument("--repository", required=True, help="host/name the builds pushed to")
+    parser.add_argument("--tag", required=True, help="release tag (the git commit); written once, never moved")
+    parser.add_argument("--build", action="append", type=Path, required=True, help="build record (repeatable)")
+    parser.add_argument("--platform", action="append", default=[], help="platform that must be present (repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("image.json"))
+    parser.set_defaults(
+        run=lambda a: stitch(
+            repository=a.repository, tag=a.tag, builds=a.build, platforms=a.platform, out=a.out
+        )
+    )
+
+
+def stitch(
+    *,
+    repository: str,
+    tag: str,
+    builds: list[Path],
+    out: Path,
+    platforms: list[str] | None = None,
+    client: RegistryClient | None = None,
+) -> int:
+    repo = RepositoryRef.parse(repository)
+    loaded = [records.BuildRecord.load(path) for path in builds]
+    for path, build in zip(builds, loaded, strict=True):
+        if build.repository != str(repo):
+            raise StitchError(f"{path}: build pushed to {build.repository}, expected {repo}")
+    result = stitch_images(
+        client or client_for(repo), loaded, tag=tag, expected_platforms=platforms or (), commit=tag
+    )
+    records.write(out, result.record)
+    state = "created" if result.created else "already tagged (nothing to do)"
+    print(f"{result.record.repository}:{tag} -> {result.record.index_digest} [{state}]")
+    rows = [(p, i.digest, str(i.size), i.media_type) for p, i in sorted(result.record.platforms.items())]
+    print(render(("platform", "digest", "bytes", "media type"), rows))
+    return 0

@@ -1,0 +1,127 @@
+"""Seed a local registry with base images where ECR's pull-through cache would serve them.
+
+No public registry is reachable here, so the upstream base is made from Debian packages: ``busybox-static`` for each
+architecture gives a tiny rootfs with a shell, imported with ``FROM scratch`` + ``ADD rootfs.tar`` (no RUN, so no
+emulation needed) and published as a multi-arch OCI index through Slipway's own build and stitch code -- the same
+path every service takes. The tar is deterministic (fixed mtimes, sorted entries), so re-seeding yields the same
+digests.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.builders import BuildRequest
+from pipeline.builders.base import Builder
+from pipeline.errors import SlipwayError
+from pipeline.records import BuildRecord, ImageRecord
+from pipeline.registry import RegistryClient, RepositoryRef
+from pipeline.stitch import stitch
+
+BUSYBOX_APPLETS = (
+    "sh", "ash", "cat", "cp", "echo", "ls", "mkdir", "chmod", "rm", "mv", "uname", "test", "[", "sleep", "env",
+    "id", "grep", "sed", "tr", "wc", "head", "tail", "true", "false", "printf", "ln", "touch", "find", "tar",
+    "gzip", "httpd", "nc", "wget", "whoami", "stat", "du", "sha256sum",
+)  # fmt: skip
+# Debian architecture names per OCI platform.
+DEB_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+
+
+class SeedError(SlipwayError):
+    pass
+
+
+def download_busybox(platform: str, directory: Path) -> Path:
+    """``apt-get download busybox-static:<arch>`` (needs ``dpkg --add-architecture`` for foreign arches)."""
+    arch = DEB_ARCH[platform]
+    existing = sorted(directory.glob(f"busybox-static_*_{arch}.deb"))
+    if existing:
+        return existing[-1]
+    completed = subprocess.run(
+        ["apt-get", "download", f"busybox-static:{arch}"], cwd=directory, capture_output=True, text=True, check=False
+    )
+    debs = sorted(directory.glob(f"busybox-static_*_{arch}.deb"))
+    if completed.returncode != 0 or not debs:
+        raise SeedError(
+            f"base image busybox ({platform}): apt-get download busybox-static:{arch} failed: "
+            f"{completed.stderr.strip()[-300:]} (run `make deps`, which adds the {arch} architecture)"
+        )
+    return debs[-1]
+
+
+def _add(tar: tarfile.TarFile, name: str, *, data: bytes | None = None, mode: int = 0o644, kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime = 0
+    info.mode = mode
+    info.type = kind
+    info.linkname = link
+    info.size = len(data) if data is not None else 0
+    tar.addfile(info, io.BytesIO(data) if data is not None else None)
+
+
+def busybox_rootfs(deb: Path, out: Path) -> Path:
+    """A minimal, reproducible rootfs: busybox, applet links, passwd/group with a non-root user, /tmp."""
+    with tempfile.TemporaryDirectory() as directory:
+        subprocess.run(["dpkg-deb", "-x", str(deb), directory], check=True)
+        busybox = (Path(directory) / "bin" / "busybox").read_bytes()
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for folder in ("bin", "etc", "root", "tmp", "usr", "usr/bin"):
+            _add(tar, folder, kind=tarfile.DIRTYPE, mode=0o1777 if folder == "tmp" else 0o755)
+        _add(tar, "bin/busybox", data=busybox, mode=0o755)
+        for applet in sorted(BUSYBOX_APPLETS):
+            _add(tar, f"bin/{applet}", kind=tarfile.SYMTYPE, link="busybox", mode=0o777)
+        _add(tar, "etc/passwd", data=PASSWD.encode())
+        _add(tar, "etc/group", data=GROUP.encode())
+    return out
+
+
+def publish_base(
+    builder: Builder,
+    client: RegistryClient,
+    *,
+    repository: str,
+    tag: str,
+    rootfs: dict[str, Path],
+    work: Path,
+    network_host: bool = True,
+) -> ImageRecord:
+    """Import one rootfs per platform and stitch them into ``repository:tag``; returns the index record."""
+    builds: list[BuildRecord] = []
+    for platform, tar in sorted(rootfs.items()):
+        context = work / f"context-{DEB_ARCH[platform]}"
+        context.mkdir(parents=True, exist_ok=True)
+        (context / "rootfs.tar").write_bytes(tar.read_bytes())
+        (context / "Dockerfile").write_text("FROM scratch\nADD rootfs.tar /\nCMD [\"/bin/sh\"]\n")
+        request = BuildRequest(
+            repository=repository,
+            platform=platform,
+            context=context,
+            dockerfile=context / "Dockerfile",
+            network_host=network_host,
+        )
+        digest = builder.build(request)
+        builds.append(BuildRecord(repository, platform, digest, tar.stat().st_size, 0.0, builder.name))
+    return stitch(client, builds, tag=tag, expected_platforms=sorted(rootfs)).record
+
+
+def seed_busybox(
+    builder: Builder,
+    client: RegistryClient,
+    *,
+    registry: str,
+    platforms: Sequence[str],
+    work: Path,
+    debs: Path,
+    prefix: str = "docker-hub",
+) -> ImageRecord:
+    """``<registry>/<prefix>/library/busybox:1.35`` for each platform: where pull-through cache serves Docker Hub."""
+    rootfs = {p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{DEB_ARCH[p]}.tar") for p in platforms}
+    repository = str(RepositoryRef(registry, f"{prefix}/library/busybox"))
+    return publish_base(builder, client, repository=repository, tag="1.35", rootfs=rootfs, work=work)

@@ -1,0 +1,206 @@
+"""Local stand-ins for the cloud: an OCI registry, dockerd with BuildKit, moto for the AWS control planes.
+
+Each service binds 127.0.0.1 only, runs as a child we started, is recorded by PID under a state directory, and is
+stopped by that PID -- never by name, so nothing a developer started by hand is touched. Tests and
+``slipway local up`` share this code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import SlipwayError
+
+REGISTRY_BINARY = "/usr/bin/docker-registry"
+DOCKERD_BINARY = "/usr/sbin/dockerd"
+DOCKER_CLIENT = "/usr/bin/docker"
+
+
+class ServiceError(SlipwayError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def stop_pid(pid: int, *, timeout: float = 20) -> None:
+    if not pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(200 <= response.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Service:
+    """A process we start, wait for, and stop by PID."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    pid: int = 0
+
+    def start(self, *, timeout: float = 60) -> None:
+        if not Path(self.argv[0]).exists() and shutil.which(self.argv[0]) is None:
+            raise ServiceError(f"{self.name}: {self.argv[0]} is not installed (run `make deps` as root)")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
+        self.pid = process.pid
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-10:])
+                raise ServiceError(f"{self.name}: exited with {process.returncode} while starting; log {self.log}:\n{tail}")
+            if self.ready():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise ServiceError(f"{self.name}: not ready after {timeout:.0f}s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.pid:
+            stop_pid(self.pid)
+            self.pid = 0
+
+
+def registry_service(state: Path, port: int) -> Service:
+    """Debian's docker-registry (distribution 2.8): OCI indexes, Docker manifest lists, deletes enabled."""
+    config = state / "registry" / "config.yml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    # JSON is valid YAML; no YAML library needed.
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "warn"},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(state / "registry" / "data")},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": f"127.0.0.1:{port}"},
+            }
+        )
+    )
+    return Service(
+        name=f"registry 127.0.0.1:{port}",
+        argv=[REGISTRY_BINARY, "serve", str(config)],
+        log=state / "logs" / "registry.log",
+        ready=lambda: _http_ok(f"http://127.0.0.1:{port}/v2/"),
+    )
+
+
+def dockerd_service(state: Path) -> tuple[Service, str]:
+    """Debian's dockerd 20.10 with built-in BuildKit; returns the service and its DOCKER_HOST.
+
+    No bridge and no iptables: this machine allows neither, so RUN steps use the host network.
+    """
+    # unix sockets are limited to 108 bytes: keep the socket and exec-root short, outside a deep checkout.
+    run_dir = Path("/run") / f"slipway-{hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:10]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    host = f"unix://{run_dir}/docker.sock"
+    service = Service(
+        name="dockerd",
+        argv=[
+            DOCKERD_BINARY,
+            f"--host={host}",
+            f"--data-root={state / 'docker'}",
+            f"--exec-root={run_dir / 'exec'}",
+            f"--pidfile={run_dir / 'dockerd.pid'}",
+            "--storage-driver=overlay2",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+        ],
+        log=state / "logs" / "dockerd.log",
+        ready=lambda: _docker_ready(host),
+    )
+    return service, host
+
+
+def _docker_ready(host: str) -> bool:
+    completed = subprocess.run(
+        [DOCKER_CLIENT, "-H", host, "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        check=False,
+    )
+    return completed.returncode == 0
+
+
+def moto_service(state: Path, port: int) -> Service:
+    return Service(
+        name=f"moto 127.0.0.1:{port}",
+        argv=[sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log=state / "logs" / "moto.log",
+        ready=lambda: _http_ok(f"http://127.0.0.1:{port}/moto-api/"),
+    )
+
+
+@contextlib.contextmanager
+def running(service: Service, *, timeout: float = 60) -> Iterator[Service]:
+    service.start(timeout=timeout)
+    try:
+        yield service
+    finally:
+        service.stop()

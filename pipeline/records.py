@@ -1,0 +1,121 @@
+"""The files steps hand each other: a build's metadata, the stitched ``image.json``, a deploy record.
+
+Each is a frozen dataclass with strict ``load``: a step fed a malformed file stops with the file's name and the field,
+instead of deploying something half-read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+from pipeline.references import DIGEST
+
+
+class RecordError(InputError):
+    pass
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except ValueError as exc:
+        raise RecordError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: expected a JSON object")
+    return data
+
+
+def _field(data: dict[str, Any], key: str, kind: type, path: Path) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise RecordError(f"{path}: field {key!r}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _digest(data: dict[str, Any], key: str, path: Path) -> str:
+    value = _field(data, key, str, path)
+    if not DIGEST.fullmatch(value):
+        raise RecordError(f"{path}: field {key!r}: expected a digest 'sha256:<64 hex>', got {value!r}")
+    return str(value)
+
+
+def write(path: Path, record: Any) -> None:
+    path.write_text(json.dumps(asdict(record), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """What one platform build pushed (by digest, no tag)."""
+
+    repository: str
+    platform: str
+    digest: str
+    size: int
+    """Compressed bytes of config and layers, as the registry stores them."""
+    seconds: float
+    builder: str
+    cache_ref: str = ""
+
+    @classmethod
+    def load(cls, path: Path) -> BuildRecord:
+        data = _read(path)
+        return cls(
+            repository=_field(data, "repository", str, path),
+            platform=_field(data, "platform", str, path),
+            digest=_digest(data, "digest", path),
+            size=_field(data, "size", int, path),
+            seconds=float(_field(data, "seconds", (int, float), path)),  # type: ignore[arg-type]
+            builder=_field(data, "builder", str, path),
+            cache_ref=str(data.get("cache_ref", "")),
+        )
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    digest: str
+    size: int
+    media_type: str
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """``image.json``: the stitched release every deploy step consumes."""
+
+    repository: str
+    tag: str
+    index_digest: str
+    platforms: dict[str, PlatformImage] = field(default_factory=dict)
+    commit: str = ""
+
+    @property
+    def index_uri(self) -> str:
+        return f"{self.repository}@{self.index_digest}"
+
+    @classmethod
+    def load(cls, path: Path) -> ImageRecord:
+        data = _read(path)
+        raw_platforms = _field(data, "platforms", dict, path)
+        platforms = {}
+        for name, entry in raw_platforms.items():
+            if not isinstance(entry, dict):
+                raise RecordError(f"{path}: field 'platforms.{name}': expected an object")
+            platforms[name] = PlatformImage(
+                digest=_digest(entry, "digest", path),
+                size=_field(entry, "size", int, path),
+                media_type=_field(entry, "media_type", str, path),
+            )
+        if not platforms:
+            raise RecordError(f"{path}: field 'platforms': expected at least one platform")
+        return cls(
+            repository=_field(data, "repository", str, path),
+            tag=_field(data, "tag", str, path),
+            index_digest=_digest(data, "index_digest", path),
+            platforms=platforms,
+            commit=str(data.get("commit", "")),
+        )

@@ -1,0 +1,69 @@
+"""The registry interface stitch, verify, build and deploy share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline.errors import SlipwayError
+from pipeline.oci import Manifest
+
+_ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+
+
+class RegistryError(SlipwayError):
+    """The registry refused a request or is unreachable; the message names the image and the operation."""
+
+
+class ManifestNotFound(RegistryError):
+    pass
+
+
+@dataclass(frozen=True)
+class RepositoryRef:
+    """``host/name`` of a repository, e.g. ``111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api``."""
+
+    host: str
+    name: str
+
+    @classmethod
+    def parse(cls, uri: str) -> RepositoryRef:
+        host, _, name = uri.partition("/")
+        if not name or "@" in uri or ":" in name:
+            raise RegistryError(f"repository {uri!r}: expected 'host/name' without tag or digest")
+        return cls(host, name)
+
+    @property
+    def ecr_account_region(self) -> tuple[str, str] | None:
+        match = _ECR_HOST.match(self.host)
+        return (match["account"], match["region"]) if match else None
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.name}"
+
+
+class RegistryClient(Protocol):
+    def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
+        """Manifest bytes by tag or digest; raises :class:`ManifestNotFound` when absent."""
+        ...
+
+    def put_manifest(self, repo: RepositoryRef, reference: str, manifest: Manifest) -> str:
+        """Store the manifest under a tag or its digest; returns the digest the registry reports."""
+        ...
+
+    def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
+        """A blob's bytes (image configs are small; layers are never fetched)."""
+        ...
+
+
+def client_for(repo: RepositoryRef) -> RegistryClient:
+    """The distribution API client for ``repo``, authenticated with an ECR token when it is an ECR host."""
+    from pipeline.registry.distribution import DistributionClient
+
+    if (account_region := repo.ecr_account_region) is not None:
+        from pipeline.registry.ecr_auth import ecr_basic_auth
+
+        return DistributionClient(authorization=ecr_basic_auth(account_region[1]))
+    return DistributionClient()

@@ -1,0 +1,87 @@
+"""OCI distribution API client (``/v2/<name>/manifests/<reference>``), stdlib only.
+
+Registries on loopback are spoken to over plain HTTP, as Docker does for 127.0.0.0/8; everything else over HTTPS.
+The client never trusts ``Docker-Content-Digest``: callers hash the bytes (see :func:`pipeline.oci.check_bytes`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from pipeline.oci import Manifest
+from pipeline.registry.base import ManifestNotFound, RegistryError, RepositoryRef
+
+TIMEOUT_SECONDS = 30
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class DistributionClient:
+    """Talks to one or more registries; ``authorization`` is an ``Authorization`` header value (ECR: Basic)."""
+
+    def __init__(self, *, authorization: str = "", timeout: float = TIMEOUT_SECONDS) -> None:
+        self._authorization = authorization
+        self._timeout = timeout
+        self.round_trips = 0
+        """Requests made, for benchmarks: stitch must move no layer bytes, only manifests and configs."""
+
+    def _url(self, repo: RepositoryRef, kind: str, reference: str) -> str:
+        scheme = "http" if _is_loopback(repo.host) else "https"
+        return f"{scheme}://{repo.host}/v2/{repo.name}/{kind}/{reference}"
+
+    def _request(
+        self, method: str, url: str, *, what: str, headers: dict[str, str], body: bytes | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        if self._authorization:
+            headers = {**headers, "Authorization": self._authorization}
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        self.round_trips += 1
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return response.read(), {k.lower(): v for k, v in response.headers.items()}
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode(errors="replace").strip()
+            if exc.code == 404 and method == "GET":
+                raise ManifestNotFound(f"{what}: not found (HTTP 404)") from exc
+            raise RegistryError(f"{what}: registry answered HTTP {exc.code} {detail}") from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RegistryError(f"{what}: registry unreachable at {url.split('/v2/')[0]} ({reason})") from exc
+
+    def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
+        what = f"image {repo}{_sep(reference)}{reference}"
+        data, headers = self._request(
+            "GET", self._url(repo, "manifests", reference), what=what, headers={"Accept": ", ".join(accept)}
+        )
+        media_type = headers.get("content-type", "").split(";")[0].strip()
+        return Manifest(data, media_type)
+
+    def put_manifest(self, repo: RepositoryRef, reference: str, manifest: Manifest) -> str:
+        what = f"push of image {repo}{_sep(reference)}{reference}"
+        _, headers = self._request(
+            "PUT",
+            self._url(repo, "manifests", reference),
+            what=what,
+            headers={"Content-Type": manifest.media_type},
+            body=manifest.data,
+        )
+        return headers.get("docker-content-digest", manifest.digest)
+
+    def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
+        data, _ = self._request("GET", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={})
+        return data
+
+
+def _sep(reference: str) -> str:
+    return "@" if reference.startswith("sha256:") else ":"

@@ -1,0 +1,140 @@
+"""Stitch per-platform builds into one OCI image index, tag it once, and prove what the registry serves.
+
+The order matters for "nothing tagged on failure": every child is checked (bytes hash to the digest, media type is a
+single-platform manifest, the config's os/architecture is the platform the build claimed) *before* the index is
+pushed, and the release tag is written only by that one PUT. A tag that already names this index is success with
+nothing to do; a tag that names anything else is an error -- release tags never move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.errors import SlipwayError
+from pipeline.oci import (
+    IMAGE_MANIFESTS,
+    INDEXES,
+    OCI_INDEX,
+    Descriptor,
+    Manifest,
+    ManifestError,
+    Platform,
+    build_index,
+    check_bytes,
+    image_platform,
+    index_children,
+)
+from pipeline.records import BuildRecord, ImageRecord, PlatformImage
+from pipeline.registry.base import ManifestNotFound, RegistryClient, RepositoryRef
+
+ACCEPT_ALL = (*INDEXES, *IMAGE_MANIFESTS)
+
+
+class StitchError(SlipwayError):
+    pass
+
+
+@dataclass(frozen=True)
+class StitchResult:
+    record: ImageRecord
+    created: bool
+    """False when the tag already named this exact index (a re-run)."""
+
+
+def inspect_child(client: RegistryClient, repo: RepositoryRef, digest: str, platform: str) -> Descriptor:
+    """Read a single-platform manifest by digest and check bytes, media type and the config's platform."""
+    what = f"image {repo}@{digest} ({platform})"
+    manifest = client.get_manifest(repo, digest, IMAGE_MANIFESTS)
+    check_bytes(manifest, digest, what)
+    if manifest.media_type not in IMAGE_MANIFESTS:
+        raise ManifestError(
+            f"{what}: expected a single-platform manifest ({' or '.join(IMAGE_MANIFESTS)}), got {manifest.media_type!r}"
+        )
+    config_digest = manifest.json().get("config", {}).get("digest", "")
+    actual = image_platform(client.get_blob(repo, config_digest), digest)
+    expected = Platform.parse(platform)
+    if actual != expected:
+        raise ManifestError(f"{what}: image config says {actual}, expected {expected}")
+    return Descriptor(manifest.media_type, digest, len(manifest.data), expected)
+
+
+def stitch(
+    client: RegistryClient,
+    builds: Sequence[BuildRecord],
+    *,
+    tag: str,
+    expected_platforms: Sequence[str] = (),
+    commit: str = "",
+) -> StitchResult:
+    if not builds:
+        raise StitchError("no build results given")
+    repositories = {b.repository for b in builds}
+    if len(repositories) != 1:
+        raise StitchError(f"builds name several repositories: {sorted(repositories)}")
+    repo = RepositoryRef.parse(builds[0].repository)
+    built = {b.platform for b in builds}
+    missing = [p for p in expected_platforms if p not in built]
+    if missing:
+        raise StitchError(f"image {repo}: no build result for platform {', '.join(missing)} (got {sorted(built)})")
+    children = [inspect_child(client, repo, b.digest, b.platform) for b in builds]
+    index = build_index(children, annotations={"org.opencontainers.image.revision": commit} if commit else None)
+
+    created = _push_once(client, repo, tag, index)
+    served = client.get_manifest(repo, tag, INDEXES)
+    check_bytes(served, index.digest, f"image {repo}:{tag}")
+    record = ImageRecord(
+        repository=str(repo),
+        tag=tag,
+        index_digest=index.digest,
+        platforms={str(c.platform): PlatformImage(c.digest, b.size, c.media_type) for c, b in _pairs(children, builds)},
+        commit=commit,
+    )
+    verify(client, record)
+    return StitchResult(record, created)
+
+
+def _pairs(children: Sequence[Descriptor], builds: Sequence[BuildRecord]) -> list[tuple[Descriptor, BuildRecord]]:
+    by_digest = {b.digest: b for b in builds}
+    return [(c, by_digest[c.digest]) for c in children]
+
+
+def _push_once(client: RegistryClient, repo: RepositoryRef, tag: str, index: Manifest) -> bool:
+    try:
+        current = client.get_manifest(repo, tag, ACCEPT_ALL)
+    except ManifestNotFound:
+        current = None
+    if current is not None:
+        if current.digest == index.digest:
+            return False
+        raise StitchError(
+            f"image {repo}:{tag}: release tag already points at {current.digest}, not {index.digest}; "
+            "release tags never move (rebuild under a new commit)"
+        )
+    reported = client.put_manifest(repo, tag, index)
+    if reported != index.digest:
+        raise StitchError(f"image {repo}:{tag}: registry stored digest {reported}, expected {index.digest}")
+    return True
+
+
+def verify(client: RegistryClient, record: ImageRecord) -> None:
+    """Everything ``image.json`` says is what the registry serves now, by digest and by tag."""
+    repo = RepositoryRef.parse(record.repository)
+    index = client.get_manifest(repo, record.index_digest, (OCI_INDEX, *INDEXES))
+    check_bytes(index, record.index_digest, f"image {record.index_uri}")
+    by_tag = client.get_manifest(repo, record.tag, (OCI_INDEX, *INDEXES))
+    if by_tag.digest != record.index_digest:
+        raise StitchError(f"image {repo}:{record.tag}: tag serves {by_tag.digest}, image.json says {record.index_digest}")
+    served = {str(c.platform): c for c in index_children(index)}
+    for platform, image in record.platforms.items():
+        child = served.get(platform)
+        if child is None:
+            raise StitchError(f"image {record.index_uri}: index lacks platform {platform} (has {sorted(served)})")
+        if child.digest != image.digest:
+            raise StitchError(
+                f"image {record.index_uri} ({platform}): index names {child.digest}, image.json says {image.digest}"
+            )
+        inspect_child(client, repo, child.digest, platform)
+    extra = sorted(set(served) - set(record.platforms))
+    if extra:
+        raise StitchError(f"image {record.index_uri}: index has platforms image.json does not list: {extra}")
