@@ -72,6 +72,11 @@ def _in_range(low: int, high: int) -> Check:
     return check
 
 
+def _each(check: Check, **kwargs: Any) -> Any:
+    """A tuple field whose every item must pass ``check`` (reported with the item's index)."""
+    return field(metadata={"each": check}, **kwargs)
+
+
 def _checked(check: Check, default: Any = MISSING, **kwargs: Any) -> Any:
     if default is MISSING:
         return field(metadata={"check": check}, **kwargs)
@@ -211,7 +216,7 @@ class BaseImage:
 @dataclass(frozen=True, kw_only=True)
 class Team:
     name: str = _checked(_name)
-    workload_accounts: tuple[str, ...] = ()
+    workload_accounts: tuple[str, ...] = _each(_matches(_ACCOUNT, "a 12-digit AWS account id"), default=())
     """Accounts whose Lambda/ECS/EKS workloads pull this team's images (the platform account always can)."""
     base_images: tuple[BaseImage, ...] = ()
     services: tuple[Service, ...] = ()
@@ -308,6 +313,8 @@ def _build(cls: type[T], raw: Any, path: str, problems: list[str]) -> T | None:
         value = _convert(hints[f.name], raw[key], key_path, problems)
         if len(problems) == before and (check := f.metadata.get("check")) and (message := check(value)):
             problems.append(f"{key_path}: {message}")
+        if len(problems) == before and (each := f.metadata.get("each")):
+            problems.extend(f"{key_path}[{i}]: {m}" for i, item in enumerate(value) if (m := each(item)))
         if len(problems) > before:
             ok = False
         kwargs[f.name] = value
@@ -372,9 +379,6 @@ def _check_model(config: PlatformConfig) -> Iterator[str]:
     for i, name in _duplicates([t.name for t in config.teams]):
         yield f"teams[{i}].name: duplicate team name {name!r}"
     for t, team in enumerate(config.teams):
-        for a, account in enumerate(team.workload_accounts):
-            if not _ACCOUNT.fullmatch(account):
-                yield f"teams[{t}].workload_accounts[{a}]: expected a 12-digit AWS account id, got {account!r}"
         image_names = [b.name for b in team.base_images] + [s.name for s in team.services]
         for i, name in _duplicates(image_names):
             kind, index = (

@@ -142,7 +142,9 @@ def index_children(index: Manifest) -> list[Descriptor]:
                 media_type=entry["mediaType"],
                 digest=entry["digest"],
                 size=int(entry["size"]),
-                platform=Platform(platform.get("os", ""), platform.get("architecture", ""), platform.get("variant", "")),
+                platform=Platform(
+                    platform.get("os", ""), platform.get("architecture", ""), platform.get("variant", "")
+                ),
             )
         )
     return children

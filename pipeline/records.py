@@ -33,7 +33,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _field(data: dict[str, Any], key: str, kind: type, path: Path) -> Any:
     value = data.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RecordError(f"{path}: field {key!r}: expected {kind.__name__}, got {value!r}")
     return value
 

@@ -26,7 +26,7 @@ from pipeline.oci import (
     index_children,
 )
 from pipeline.records import BuildRecord, ImageRecord, PlatformImage
-from pipeline.registry.base import ManifestNotFound, RegistryClient, RepositoryRef
+from pipeline.registry.base import ManifestNotFoundError, RegistryClient, RepositoryRef
 
 ACCEPT_ALL = (*INDEXES, *IMAGE_MANIFESTS)
 
@@ -76,9 +76,13 @@ def stitch(
     built = {b.platform for b in builds}
     missing = [p for p in expected_platforms if p not in built]
     if missing:
-        raise StitchError(f"image {repo}: no build result for platform {', '.join(missing)} (got {sorted(built)})")
+        raise StitchError(
+            f"image {repo}: no build result for platform {', '.join(missing)} (got {sorted(built)})"
+        )
     children = [inspect_child(client, repo, b.digest, b.platform) for b in builds]
-    index = build_index(children, annotations={"org.opencontainers.image.revision": commit} if commit else None)
+    index = build_index(
+        children, annotations={"org.opencontainers.image.revision": commit} if commit else None
+    )
 
     created = _push_once(client, repo, tag, index)
     served = client.get_manifest(repo, tag, INDEXES)
@@ -87,14 +91,19 @@ def stitch(
         repository=str(repo),
         tag=tag,
         index_digest=index.digest,
-        platforms={str(c.platform): PlatformImage(c.digest, b.size, c.media_type) for c, b in _pairs(children, builds)},
+        platforms={
+            str(c.platform): PlatformImage(c.digest, b.size, c.media_type)
+            for c, b in _pairs(children, builds)
+        },
         commit=commit,
     )
     verify(client, record)
     return StitchResult(record, created)
 
 
-def _pairs(children: Sequence[Descriptor], builds: Sequence[BuildRecord]) -> list[tuple[Descriptor, BuildRecord]]:
+def _pairs(
+    children: Sequence[Descriptor], builds: Sequence[BuildRecord]
+) -> list[tuple[Descriptor, BuildRecord]]:
     by_digest = {b.digest: b for b in builds}
     return [(c, by_digest[c.digest]) for c in children]
 
@@ -102,7 +111,7 @@ def _pairs(children: Sequence[Descriptor], builds: Sequence[BuildRecord]) -> lis
 def _push_once(client: RegistryClient, repo: RepositoryRef, tag: str, index: Manifest) -> bool:
     try:
         current = client.get_manifest(repo, tag, ACCEPT_ALL)
-    except ManifestNotFound:
+    except ManifestNotFoundError:
         current = None
     if current is not None:
         if current.digest == index.digest:
@@ -124,12 +133,16 @@ def verify(client: RegistryClient, record: ImageRecord) -> None:
     check_bytes(index, record.index_digest, f"image {record.index_uri}")
     by_tag = client.get_manifest(repo, record.tag, (OCI_INDEX, *INDEXES))
     if by_tag.digest != record.index_digest:
-        raise StitchError(f"image {repo}:{record.tag}: tag serves {by_tag.digest}, image.json says {record.index_digest}")
+        raise StitchError(
+            f"image {repo}:{record.tag}: tag serves {by_tag.digest}, image.json says {record.index_digest}"
+        )
     served = {str(c.platform): c for c in index_children(index)}
     for platform, image in record.platforms.items():
         child = served.get(platform)
         if child is None:
-            raise StitchError(f"image {record.index_uri}: index lacks platform {platform} (has {sorted(served)})")
+            raise StitchError(
+                f"image {record.index_uri}: index lacks platform {platform} (has {sorted(served)})"
+            )
         if child.digest != image.digest:
             raise StitchError(
                 f"image {record.index_uri} ({platform}): index names {child.digest}, image.json says {image.digest}"

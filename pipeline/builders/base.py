@@ -57,7 +57,9 @@ class BuildRequest:
     def secret_values(self) -> dict[str, str]:
         missing = [s.env for s in self.secrets if s.env not in os.environ]
         if missing:
-            raise BuildError(f"image {self.repository} ({self.platform}): secret env {', '.join(missing)} not set")
+            raise BuildError(
+                f"image {self.repository} ({self.platform}): secret env {', '.join(missing)} not set"
+            )
         return {s.id: os.environ[s.env] for s in self.secrets}
 
 
@@ -80,7 +82,9 @@ def run(argv: Sequence[str], *, request: BuildRequest, env: Mapping[str, str] | 
             check=False,
         )
     except FileNotFoundError as exc:
-        raise BuildError(f"image {request.repository} ({request.platform}): {argv[0]} not found on PATH") from exc
+        raise BuildError(
+            f"image {request.repository} ({request.platform}): {argv[0]} not found on PATH"
+        ) from exc
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
         raise BuildError(

@@ -50,7 +50,10 @@ class BuildxBuilder:
         try:
             run([self.docker, "buildx", "inspect", BUILDER_NAME], request=request)
         except BuildError:
-            run([self.docker, "buildx", "create", "--name", BUILDER_NAME, "--driver", "docker-container"], request=request)
+            run(
+                [self.docker, "buildx", "create", "--name", BUILDER_NAME, "--driver", "docker-container"],
+                request=request,
+            )
 
     def build(self, request: BuildRequest) -> str:
         request.secret_values()  # fail before building when a secret is missing
@@ -62,5 +65,7 @@ class BuildxBuilder:
             metadata = json.loads(metadata_file.read_text())
         digest = metadata.get("containerimage.digest")
         if not isinstance(digest, str):
-            raise BuildError(f"image {request.repository} ({request.platform}): buildx metadata has no digest")
+            raise BuildError(
+                f"image {request.repository} ({request.platform}): buildx metadata has no digest"
+            )
         return digest

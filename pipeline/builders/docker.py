@@ -42,9 +42,15 @@ class DockerBuilder:
     def build(self, request: BuildRequest) -> str:
         login_if_ecr(self.docker, request.repository)
         with secret_files(request) as paths:
-            run(build_command(self.docker, request, dict(paths)), request=request, env={"DOCKER_BUILDKIT": "1"})
+            run(
+                build_command(self.docker, request, dict(paths)),
+                request=request,
+                env={"DOCKER_BUILDKIT": "1"},
+            )
         output = run([self.docker, "push", request.cache_ref], request=request)
         match = _PUSHED.search(output)
         if match is None:
-            raise BuildError(f"image {request.repository} ({request.platform}): docker push printed no digest")
+            raise BuildError(
+                f"image {request.repository} ({request.platform}): docker push printed no digest"
+            )
         return match[1]

@@ -31,9 +31,9 @@ def login_if_ecr(docker: str, repository: str) -> None:
     repo = RepositoryRef.parse(repository)
     if (account_region := repo.ecr_account_region) is None:
         return
-    from pipeline.registry.ecr_auth import ecr_basic_auth
-
     import base64
+
+    from pipeline.registry.ecr_auth import ecr_basic_auth
 
     token = base64.b64decode(ecr_basic_auth(account_region[1]).removeprefix("Basic ")).decode()
     password = token.split(":", 1)[1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -21,11 +20,13 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("build", help="build and push one platform by digest", description=__doc__)
     parser.add_argument("--repository", required=True, help="host/name, no tag")
     parser.add_argument("--platform", required=True, choices=PLATFORMS)
-    parser.add_argument("--context", type=Path, default=Path("."))
+    parser.add_argument("--context", type=Path, default=Path())
     parser.add_argument("--dockerfile", type=Path, default=None, help="default: CONTEXT/Dockerfile")
     parser.add_argument("--builder", choices=BUILDERS, default="buildx")
     parser.add_argument("--secret", action="append", default=[], help="id=NAME,env=VARIABLE (repeatable)")
-    parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)")
+    parser.add_argument(
+        "--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)"
+    )
     parser.add_argument("--network-host", action="store_true", help="RUN steps use the host network")
     parser.add_argument("--out", type=Path, required=True, help="build record (JSON)")
     parser.set_defaults(

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from pipeline import records
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
-from pipeline.stitch import StitchError, stitch as stitch_images
+from pipeline.stitch import StitchError
+from pipeline.stitch import stitch as stitch_images
 from pipeline.table import render
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("stitch", help="stitch platform builds into one OCI index", description=__doc__)
+    parser = commands.add_parser(
+        "stitch", help="stitch platform builds into one OCI index", description=__doc__
+    )
     parser.add_argument("--repository", required=True, help="host/name the builds pushed to")
-    parser.add_argument("--tag", required=True, help="release tag (the git commit); written once, never moved")
-    parser.add_argument("--build", action="append", type=Path, required=True, help="build record (repeatable)")
-    parser.add_argument("--platform", action="append", default=[], help="platform that must be present (repeatable)")
+    parser.add_argument(
+        "--tag", required=True, help="release tag (the git commit); written once, never moved"
+    )
+    parser.add_argument(
+        "--build", action="append", type=Path, required=True, help="build record (repeatable)"
+    )
+    parser.add_argument(
+        "--platform", action="append", default=[], help="platform that must be present (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=Path("image.json"))
     parser.set_defaults(
         run=lambda a: stitch(

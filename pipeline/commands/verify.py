@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,9 @@ from pipeline.stitch import verify as verify_image
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("verify", help="re-read an image.json's index and children", description=__doc__)
+    parser = commands.add_parser(
+        "verify", help="re-read an image.json's index and children", description=__doc__
+    )
     parser.add_argument("--image-json", type=Path, default=Path("image.json"))
     parser.set_defaults(run=lambda a: verify(image_json=a.image_json))
 

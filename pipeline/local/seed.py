@@ -45,7 +45,11 @@ def download_busybox(platform: str, directory: Path) -> Path:
     if existing:
         return existing[-1]
     completed = subprocess.run(
-        ["apt-get", "download", f"busybox-static:{arch}"], cwd=directory, capture_output=True, text=True, check=False
+        ["apt-get", "download", f"busybox-static:{arch}"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     debs = sorted(directory.glob(f"busybox-static_*_{arch}.deb"))
     if completed.returncode != 0 or not debs:
@@ -56,7 +60,15 @@ def download_busybox(platform: str, directory: Path) -> Path:
     return debs[-1]
 
 
-def _add(tar: tarfile.TarFile, name: str, *, data: bytes | None = None, mode: int = 0o644, kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+def _add(
+    tar: tarfile.TarFile,
+    name: str,
+    *,
+    data: bytes | None = None,
+    mode: int = 0o644,
+    kind: bytes = tarfile.REGTYPE,
+    link: str = "",
+) -> None:
     info = tarfile.TarInfo(name)
     info.mtime = 0
     info.mode = mode
@@ -98,7 +110,7 @@ def publish_base(
         context = work / f"context-{DEB_ARCH[platform]}"
         context.mkdir(parents=True, exist_ok=True)
         (context / "rootfs.tar").write_bytes(tar.read_bytes())
-        (context / "Dockerfile").write_text("FROM scratch\nADD rootfs.tar /\nCMD [\"/bin/sh\"]\n")
+        (context / "Dockerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["/bin/sh"]\n')
         request = BuildRequest(
             repository=repository,
             platform=platform,
@@ -122,6 +134,8 @@ def seed_busybox(
     prefix: str = "docker-hub",
 ) -> ImageRecord:
     """``<registry>/<prefix>/library/busybox:1.35`` for each platform: where pull-through cache serves Docker Hub."""
-    rootfs = {p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{DEB_ARCH[p]}.tar") for p in platforms}
+    rootfs = {
+        p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{DEB_ARCH[p]}.tar") for p in platforms
+    }
     repository = str(RepositoryRef(registry, f"{prefix}/library/busybox"))
     return publish_base(builder, client, repository=repository, tag="1.35", rootfs=rootfs, work=work)

@@ -112,7 +112,9 @@ class Service:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-10:])
-                raise ServiceError(f"{self.name}: exited with {process.returncode} while starting; log {self.log}:\n{tail}")
+                raise ServiceError(
+                    f"{self.name}: exited with {process.returncode} while starting; log {self.log}:\n{tail}"
+                )
             if self.ready():
                 return
             time.sleep(0.2)

@@ -17,7 +17,7 @@ class RegistryError(SlipwayError):
     """The registry refused a request or is unreachable; the message names the image and the operation."""
 
 
-class ManifestNotFound(RegistryError):
+class ManifestNotFoundError(RegistryError):
     pass
 
 
@@ -46,7 +46,7 @@ class RepositoryRef:
 
 class RegistryClient(Protocol):
     def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
-        """Manifest bytes by tag or digest; raises :class:`ManifestNotFound` when absent."""
+        """Manifest bytes by tag or digest; raises :class:`ManifestNotFoundError` when absent."""
         ...
 
     def put_manifest(self, repo: RepositoryRef, reference: str, manifest: Manifest) -> str:

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from pipeline.oci import Manifest
-from pipeline.registry.base import ManifestNotFound, RegistryError, RepositoryRef
+from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
 
 TIMEOUT_SECONDS = 30
 
@@ -53,7 +53,7 @@ class DistributionClient:
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode(errors="replace").strip()
             if exc.code == 404 and method == "GET":
-                raise ManifestNotFound(f"{what}: not found (HTTP 404)") from exc
+                raise ManifestNotFoundError(f"{what}: not found (HTTP 404)") from exc
             raise RegistryError(f"{what}: registry answered HTTP {exc.code} {detail}") from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -79,7 +79,9 @@ class DistributionClient:
         return headers.get("docker-content-digest", manifest.digest)
 
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
-        data, _ = self._request("GET", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={})
+        data, _ = self._request(
+            "GET", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={}
+        )
         return data
 
 

@@ -14,7 +14,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipeline.oci import Manifest
-from pipeline.registry.base import ManifestNotFound, RegistryError, RepositoryRef
+from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
 
 
 class EcrApiClient:
@@ -31,11 +31,13 @@ class EcrApiClient:
                 repositoryName=repo.name, imageIds=[image_id], acceptedMediaTypes=list(accept)
             )
         except ClientError as exc:
-            raise RegistryError(f"{what}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}") from exc
+            raise RegistryError(
+                f"{what}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
+            ) from exc
         images = response.get("images", [])
         if not images:
             failure = (response.get("failures") or [{}])[0]
-            raise ManifestNotFound(f"{what}: not found ({failure.get('failureCode', 'ImageNotFound')})")
+            raise ManifestNotFoundError(f"{what}: not found ({failure.get('failureCode', 'ImageNotFound')})")
         image = images[0]
         return Manifest(image["imageManifest"].encode(), image.get("imageManifestMediaType", ""))
 
@@ -53,13 +55,17 @@ class EcrApiClient:
             response = self._ecr.put_image(**kwargs)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
-            raise RegistryError(f"push of image {repo.name}:{reference}: {code}: {exc.response['Error']['Message']}") from exc
+            raise RegistryError(
+                f"push of image {repo.name}:{reference}: {code}: {exc.response['Error']['Message']}"
+            ) from exc
         return str(response["image"]["imageId"]["imageDigest"])
 
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
         self.round_trips += 1
         try:
-            url = self._ecr.get_download_url_for_layer(repositoryName=repo.name, layerDigest=digest)["downloadUrl"]
+            url = self._ecr.get_download_url_for_layer(repositoryName=repo.name, layerDigest=digest)[
+                "downloadUrl"
+            ]
         except ClientError as exc:
             raise RegistryError(f"blob {repo.name}@{digest}: {exc.response['Error']['Code']}") from exc
         with urllib.request.urlopen(url, timeout=30) as response:

@@ -1,0 +1,69 @@
+"""An in-memory registry implementing RegistryClient.
+
+Real registries refuse to serve bytes that do not match a digest, so the "registry lies" paths of stitch and verify
+can only be exercised with a registry we control. Everything else is tested against real registries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.oci import OCI_MANIFEST, Manifest, canonical_json, digest_of
+from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
+
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self.manifests: dict[tuple[str, str], Manifest] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.refuse_push = False
+        self.puts: list[str] = []
+
+    def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
+        try:
+            return self.manifests[str(repo), reference]
+        except KeyError:
+            raise ManifestNotFoundError(f"image {repo}:{reference}: not found") from None
+
+    def put_manifest(self, repo: RepositoryRef, reference: str, manifest: Manifest) -> str:
+        if self.refuse_push:
+            raise RegistryError(f"push of image {repo}:{reference}: registry answered HTTP 403 denied")
+        self.puts.append(reference)
+        self.manifests[str(repo), reference] = manifest
+        self.manifests[str(repo), manifest.digest] = manifest
+        return manifest.digest
+
+    def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
+        return self.blobs[digest]
+
+    def add_image(self, repo: str, os: str, arch: str, *, layer: bytes = b"layer") -> str:
+        """A single-platform OCI manifest with a real config; returns its digest."""
+        config = canonical_json(
+            {"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": []}}
+        )
+        self.blobs[digest_of(config)] = config
+        manifest = Manifest(
+            canonical_json(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": {
+                        "mediaType": CONFIG_MEDIA_TYPE,
+                        "digest": digest_of(config),
+                        "size": len(config),
+                    },
+                    "layers": [
+                        {
+                            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": digest_of(layer),
+                            "size": len(layer),
+                        }
+                    ],
+                }
+            ),
+            OCI_MANIFEST,
+        )
+        self.manifests[repo, manifest.digest] = manifest
+        return manifest.digest

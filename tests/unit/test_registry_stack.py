@@ -1,0 +1,241 @@
+"""Registry stack: repositories, pull-through cache, creation templates, and their validation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Match, Template
+
+from infra.creation_templates import RepositoryCreationTemplates, RepositoryCreationTemplatesProps
+from infra.image_repository import ImageRepository, ImageRepositoryProps
+from infra.pull_through_cache import PullThroughCache, PullThroughCacheProps
+from infra.validation import PropsError
+from pipeline.config import Upstream
+
+REGISTRY = "Slipway-Acme-Registry"
+
+
+@pytest.fixture(scope="module")
+def registry(synthesized: dict[str, Any]) -> Template:
+    return synthesized["templates"][REGISTRY]
+
+
+def test_service_repository_is_immutable_except_cache_tags(registry: Template) -> None:
+    registry.has_resource_properties(
+        "AWS::ECR::Repository",
+        {
+            "RepositoryName": "payments/api",
+            "ImageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+            "ImageTagMutabilityExclusionFilters": [
+                {
+                    "ImageTagMutabilityExclusionFilterType": "WILDCARD",
+                    "ImageTagMutabilityExclusionFilterValue": "cache-*",
+                }
+            ],
+            "EncryptionConfiguration": {
+                "EncryptionType": "KMS",
+                "KmsKey": Match.string_like_regexp("arn:aws:kms:"),
+            },
+        },
+    )
+
+
+def test_repositories_are_retained(registry: Template) -> None:
+    for resource in registry.find_resources("AWS::ECR::Repository").values():
+        assert resource["DeletionPolicy"] == "Retain"
+
+
+def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(registry: Template) -> None:
+    repo = next(
+        iter(
+            registry.find_resources(
+                "AWS::ECR::Repository", {"Properties": {"RepositoryName": "search/indexer"}}
+            ).values()
+        )
+    )
+    rules = json.loads(repo["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    selections = [(r["rulePriority"], r["selection"]) for r in rules]
+    assert selections[0] == (
+        1,
+        {"tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 14, "countUnit": "days"},
+    )
+    assert selections[1] == (
+        2,
+        {
+            "tagStatus": "tagged",
+            "tagPrefixList": ["cache-"],
+            "countType": "imageCountMoreThan",
+            "countNumber": 10,
+        },
+    )
+    assert selections[2] == (
+        3,
+        {
+            "tagStatus": "tagged",
+            "tagPatternList": ["*"],
+            "countType": "imageCountMoreThan",
+            "countNumber": 50,
+        },
+    )
+
+
+def test_only_team_build_roles_push_and_workload_accounts_pull(registry: Template) -> None:
+    repo = next(
+        iter(
+            registry.find_resources(
+                "AWS::ECR::Repository", {"Properties": {"RepositoryName": "search/indexer"}}
+            ).values()
+        )
+    )
+    statements = {s["Sid"]: s for s in repo["Properties"]["RepositoryPolicyText"]["Statement"]}
+    deny = statements["OnlyTeamBuildRolesPush"]
+    assert deny["Effect"] == "Deny" and "ecr:PutImage" in deny["Action"]
+    assert json.dumps(deny["Condition"]).count("role/slipway/build/search/*") == 1
+    pull = statements["WorkloadAccountsPull"]
+    principals = json.dumps(pull["Principal"])
+    assert "333333333333" in principals and "444444444444" in principals
+    assert statements["WorkloadLambdaPull"]["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+def test_base_image_repositories_per_team(registry: Template) -> None:
+    names = {
+        r["Properties"]["RepositoryName"] for r in registry.find_resources("AWS::ECR::Repository").values()
+    }
+    assert names == {
+        "payments/api",
+        "search/indexer",
+        "payments/bases/python",
+        "payments/bases/debian",
+        "search/bases/static",
+    }
+
+
+@pytest.mark.parametrize(
+    ("prefix", "upstream", "url", "credential"),
+    [
+        ("ecr-public", "ecr-public", "public.ecr.aws", False),
+        ("k8s", "k8s", "registry.k8s.io", False),
+        ("quay", "quay", "quay.io", False),
+        ("docker-hub", "docker-hub", "registry-1.docker.io", True),
+        ("ghcr", "github-container-registry", "ghcr.io", True),
+        ("acr", "azure-container-registry", "acmecorp.azurecr.io", True),
+    ],
+)
+def test_pull_through_cache_rule_per_upstream(
+    registry: Template, prefix: str, upstream: str, url: str, credential: bool
+) -> None:
+    expected: dict[str, Any] = {
+        "EcrRepositoryPrefix": prefix,
+        "UpstreamRegistry": upstream,
+        "UpstreamRegistryUrl": url,
+    }
+    expected["CredentialArn"] = Match.any_value() if credential else Match.absent()
+    registry.has_resource_properties("AWS::ECR::PullThroughCacheRule", expected)
+
+
+def test_docker_hub_secret_is_an_empty_shell_never_a_value(registry: Template) -> None:
+    registry.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {"Name": "ecr-pullthroughcache/docker-hub", "SecretString": Match.absent()},
+    )
+    # Referenced, not created: only docker-hub asked for create_secret.
+    registry.resource_count_is("AWS::SecretsManager::Secret", 1)
+
+
+def test_creation_templates_for_each_prefix_and_root(registry: Template) -> None:
+    templates = registry.find_resources("AWS::ECR::RepositoryCreationTemplate")
+    by_prefix = {t["Properties"]["Prefix"]: t["Properties"] for t in templates.values()}
+    assert set(by_prefix) == {"ecr-public", "k8s", "quay", "docker-hub", "ghcr", "acr", "ROOT"}
+    hub = by_prefix["docker-hub"]
+    assert hub["AppliedFor"] == ["PULL_THROUGH_CACHE"]
+    assert hub["ImageTagMutability"] == "MUTABLE"
+    assert hub["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+    assert json.loads(hub["LifecyclePolicy"])["rules"][0]["selection"]["tagStatus"] == "untagged"
+    assert by_prefix["ROOT"]["AppliedFor"] == ["CREATE_ON_PUSH", "PULL_THROUGH_CACHE"]
+
+
+def test_enhanced_scanning_is_registry_wide(registry: Template) -> None:
+    registry.has_resource_properties(
+        "AWS::ECR::RegistryScanningConfiguration",
+        {"ScanType": "ENHANCED", "Rules": [Match.object_like({"ScanFrequency": "CONTINUOUS_SCAN"})]},
+    )
+
+
+def test_stateful_logical_ids_are_pinned(registry: Template) -> None:
+    """Renaming these would make CloudFormation replace a repository full of released images."""
+    assert sorted(registry.find_resources("AWS::ECR::Repository")) == [
+        "TeampaymentsBasedebianRepositoryD4EC7927",
+        "TeampaymentsBasepythonRepository86EA601A",
+        "TeampaymentsServiceapiRepositoryF2ED4722",
+        "TeamsearchBasestaticRepository1F68E3B0",
+        "TeamsearchServiceindexerRepository3C1858E9",
+    ]
+    assert list(registry.find_resources("AWS::SecretsManager::Secret")) == [
+        "PullThroughCacheCredentialdockerhubFD2AF9F1"
+    ]
+
+
+def _stack() -> Stack:
+    return Stack(App(), "T", env={"account": "111111111111", "region": "eu-west-1"})
+
+
+def test_fails_image_repository_with_bad_props() -> None:
+    props = ImageRepositoryProps(
+        repository_name="Payments/API", team="payments", keep_releases=0, pull_accounts=("12",)
+    )
+    with pytest.raises(PropsError) as info:
+        ImageRepository(_stack(), "R", props)
+    assert str(info.value) == (
+        "ImageRepository: repository_name: expected a lowercase ECR name like 'team/service', got 'Payments/API'; "
+        "keep_releases: expected 1..1000, got 0; pull_accounts[0]: expected a 12-digit account id, got '12'"
+    )
+
+
+def test_fails_image_repository_making_everything_mutable() -> None:
+    props = ImageRepositoryProps(repository_name="a/b", team="a", extra_mutable_tag_prefixes=("*",))
+    with pytest.raises(
+        PropsError, match=r"extra_mutable_tag_prefixes\[0\]: release tags must stay immutable"
+    ):
+        ImageRepository(_stack(), "R", props)
+
+
+def test_image_uri_refuses_a_tag() -> None:
+    repo = ImageRepository(_stack(), "R", ImageRepositoryProps(repository_name="a/b", team="a"))
+    with pytest.raises(
+        ValueError, match=r"image_uri: expected a literal digest 'sha256:<64 hex>', got 'latest'"
+    ):
+        repo.image_uri("latest")
+    assert "@sha256:" in repo.image_uri("sha256:" + "a" * 64)
+
+
+def test_fails_pull_through_cache_with_bad_props() -> None:
+    upstreams = (
+        Upstream(prefix="hub", registry="docker-hub", credential_secret="token"),
+        Upstream(prefix="hub", registry="k8s", credential_secret="ecr-pullthroughcache/k8s"),
+    )
+    with pytest.raises(PropsError) as info:
+        PullThroughCache(_stack(), "P", PullThroughCacheProps(upstreams=upstreams))
+    assert str(info.value) == (
+        "PullThroughCache: upstreams[0].credential_secret: docker-hub needs a secret named "
+        "'ecr-pullthroughcache/...', got 'token'; upstreams[1].prefix: duplicate prefix 'hub'; "
+        "upstreams[1].credential_secret: k8s takes no credential"
+    )
+
+
+def test_fails_pull_through_cache_without_upstreams() -> None:
+    with pytest.raises(PropsError, match=r"upstreams: expected at least one upstream registry, got none"):
+        PullThroughCache(_stack(), "P", PullThroughCacheProps(upstreams=()))
+
+
+def test_fails_creation_templates_with_bad_props() -> None:
+    with pytest.raises(PropsError) as info:
+        RepositoryCreationTemplates(
+            _stack(), "C", RepositoryCreationTemplatesProps(pull_through_prefixes=("ROOT",), keep_images=0)
+        )
+    assert str(info.value) == (
+        "RepositoryCreationTemplates: pull_through_prefixes: 'ROOT' is not a prefix; set include_root=True instead; "
+        "keep_images: expected 1..10000, got 0"
+    )

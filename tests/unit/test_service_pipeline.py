@@ -1,0 +1,224 @@
+"""Service pipeline shape: trigger, native parallel builds, stitch, deploys, least-privilege IAM."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Capture, Match, Template
+
+from infra.blueprint import MAX_RESOURCES_PER_STACK, blueprint, shard
+from pipeline.config import load
+from tests.conftest import EXAMPLE
+
+PAYMENTS = "Slipway-Acme-Pipelines-payments-1"
+SEARCH = "Slipway-Acme-Pipelines-search-2"
+
+
+@pytest.fixture(scope="module")
+def payments(synthesized: dict[str, Any]) -> Template:
+    return synthesized["templates"][PAYMENTS]
+
+
+@pytest.fixture(scope="module")
+def search(synthesized: dict[str, Any]) -> Template:
+    return synthesized["templates"][SEARCH]
+
+
+def projects(template: Template) -> dict[str, dict[str, Any]]:
+    """CodeBuild projects keyed by their description-free identity: the first CLI verb of their buildspec."""
+    found = {}
+    for resource in template.find_resources("AWS::CodeBuild::Project").values():
+        props = resource["Properties"]
+        spec = json.loads(props["Source"]["BuildSpec"])
+        command = spec["phases"]["build"]["commands"][0]
+        key = " ".join(command.split()[:2])
+        if key == "slipway build":
+            key += " " + command.split("--platform ")[1].split()[0]
+        found[key] = props
+    return found
+
+
+def test_v2_pipeline_triggered_by_push_to_branch_with_path_filter(payments: Template) -> None:
+    payments.has_resource_properties(
+        "AWS::CodePipeline::Pipeline",
+        {
+            "PipelineType": "V2",
+            "Triggers": [
+                {
+                    "ProviderType": "CodeStarSourceConnection",
+                    "GitConfiguration": {
+                        "SourceActionName": "Source",
+                        "Push": [
+                            {
+                                "Branches": {"Includes": ["main"]},
+                                "FilePaths": {"Includes": ["examples/web/**"]},
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    )
+
+
+def test_stages_in_order_with_parallel_native_builds(payments: Template) -> None:
+    stages = Capture()
+    payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
+    names = [s["Name"] for s in stages.as_array()]
+    assert names == ["Source", "Lint", "Build", "Stitch", "Deploy-lambda", "Deploy-ecs"]
+    build = next(s for s in stages.as_array() if s["Name"] == "Build")
+    assert [a["Name"] for a in build["Actions"]] == ["Build-amd64", "Build-arm64"]
+    assert {a["RunOrder"] for a in build["Actions"]} == {1}, "platforms build in parallel"
+
+
+def test_arm64_builds_natively_on_arm_container(payments: Template) -> None:
+    found = projects(payments)
+    arm = found["slipway build linux/arm64"]["Environment"]
+    amd = found["slipway build linux/amd64"]["Environment"]
+    assert arm["Type"] == "ARM_CONTAINER" and arm["PrivilegedMode"] is True
+    assert amd["Type"] == "LINUX_CONTAINER" and amd["PrivilegedMode"] is True
+    assert not found["slipway lint"]["Environment"]["PrivilegedMode"], "only builds need privileged mode"
+
+
+def test_buildspecs_only_install_and_call_the_cli(payments: Template) -> None:
+    for props in projects(payments).values():
+        spec = json.loads(props["Source"]["BuildSpec"])
+        assert all(c.startswith("slipway ") for c in spec["phases"]["build"]["commands"])
+        assert not any(
+            token in props["Source"]["BuildSpec"] for token in ("$(", "jq ", "for ", "&&", "latest")
+        )
+
+
+def test_build_command_pushes_by_digest_with_secret_env(payments: Template) -> None:
+    props = projects(payments)["slipway build linux/arm64"]
+    command = json.loads(props["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
+    assert "--builder buildx" in command
+    assert "--secret id=pip_index,env=SLIPWAY_SECRET_PIP_INDEX" in command
+    env = {e["Name"]: e for e in props["Environment"]["EnvironmentVariables"]}
+    assert env["SLIPWAY_SECRET_PIP_INDEX"] == {
+        "Name": "SLIPWAY_SECRET_PIP_INDEX",
+        "Type": "SECRETS_MANAGER",
+        "Value": "payments/pip-index-token",
+    }
+
+
+def test_stitch_gets_commit_and_both_build_outputs(payments: Template) -> None:
+    stages = Capture()
+    payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
+    stitch = next(s for s in stages.as_array() if s["Name"] == "Stitch")["Actions"][0]
+    assert [a["Name"] for a in stitch["InputArtifacts"]] == ["source", "build_amd64", "build_arm64"]
+    assert stitch["OutputArtifacts"] == [{"Name": "image"}]
+    assert "#{Source_Source_NS.CommitId}" in json.dumps(stitch["Configuration"]["EnvironmentVariables"])
+
+
+def test_deploy_behind_manual_approval_when_configured(payments: Template, search: Template) -> None:
+    stages = Capture()
+    payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
+    lambda_stage = next(s for s in stages.as_array() if s["Name"] == "Deploy-lambda")
+    assert [a["ActionTypeId"]["Category"] for a in lambda_stage["Actions"]] == ["Approval", "Build"]
+    search_stages = Capture()
+    search.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": search_stages})
+    eks = next(s for s in search_stages.as_array() if s["Name"] == "Deploy-eks")
+    assert [a["ActionTypeId"]["Category"] for a in eks["Actions"]] == ["Build"]
+
+
+def test_build_roles_live_under_team_path(payments: Template) -> None:
+    roles = payments.find_resources(
+        "AWS::IAM::Role",
+        {
+            "Properties": {
+                "AssumeRolePolicyDocument": Match.object_like(
+                    {"Statement": [Match.object_like({"Principal": {"Service": "codebuild.amazonaws.com"}})]}
+                )
+            }
+        },
+    )
+    assert roles and all(r["Properties"]["Path"] == "/slipway/build/payments/" for r in roles.values())
+    for props in projects(payments).values():
+        assert "Fn::GetAtt" in props["ServiceRole"], "a Ref would drop the role path"
+
+
+def test_build_role_pushes_only_its_repository(payments: Template) -> None:
+    statements = [
+        s
+        for p in payments.find_resources("AWS::IAM::Policy").values()
+        if "BuildArm64" in json.dumps(p["Properties"]["Roles"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    push = [s for s in statements if "ecr:PutImage" in s["Action"]]
+    assert len(push) == 1
+    assert "TeampaymentsServiceapiRepository" in json.dumps(push[0]["Resource"])
+    first_pull = [s for s in statements if "ecr:BatchImportUpstreamImage" in s["Action"]]
+    assert first_pull and "repository/docker-hub/*" in json.dumps(first_pull[0]["Resource"])
+
+
+def test_lambda_deploy_is_scoped_to_the_function(payments: Template) -> None:
+    statements = [
+        s
+        for p in payments.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "lambda:PublishVersion" in s["Action"]
+    ]
+    assert len(statements) == 1
+    resources = [
+        "".join(str(part) for part in r["Fn::Join"][1] if isinstance(part, str))
+        for r in statements[0]["Resource"]
+    ]
+    assert resources == [
+        ":lambda:eu-west-1:111111111111:function:payments-api",
+        ":lambda:eu-west-1:111111111111:function:payments-api:*",
+    ]
+
+
+def test_eks_access_entry_limited_to_namespace(search: Template) -> None:
+    search.has_resource_properties(
+        "AWS::EKS::AccessEntry",
+        {
+            "ClusterName": "search",
+            "AccessPolicies": [
+                {
+                    "PolicyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+                    "AccessScope": {"Type": "namespace", "Namespaces": ["search"]},
+                }
+            ],
+        },
+    )
+
+
+def test_pipeline_resources_stay_within_the_estimate(synthesized: dict[str, Any]) -> None:
+    """The shard planner estimates without synthesizing; the estimate must never undercount."""
+    config = load(EXAMPLE)
+    for name, template in synthesized["templates"].items():
+        if "Pipelines" not in name:
+            continue
+        team = name.split("-")[3]
+        plans = [blueprint(t, s, f"{t.name}/{s.name}") for t, s in config.services() if t.name == team]
+        count = len(template.to_json()["Resources"])
+        assert count <= sum(p.estimated_resources for p in plans) + 6, (name, count)
+
+
+def test_shard_keeps_teams_apart_and_under_the_limit() -> None:
+    config = load(EXAMPLE)
+    team, service = next(config.services())
+    plans = [blueprint(team, service, "payments/api")] * 30
+    shards = shard(plans)
+    assert all(sum(p.estimated_resources for p in s) <= MAX_RESOURCES_PER_STACK for s in shards)
+    assert sum(len(s) for s in shards) == 30 and len(shards) > 1
+
+
+def test_stateful_pipeline_logical_ids_are_pinned(payments: Template) -> None:
+    assert sorted(payments.find_resources("AWS::S3::Bucket")) == ["AccessLogs8B620ECA", "Artifacts82DD59A1"]
+    assert list(payments.find_resources("AWS::KMS::Key")) == ["ArtifactsKeyA65E83CB"]
+
+
+def test_cdk_nag_reports_nothing_unacknowledged(synthesized: dict[str, Any]) -> None:
+    """Synth itself fails on a finding; this pins that the AwsSolutions pack ran over every stack."""
+    import pathlib
+
+    report = json.loads(
+        (pathlib.Path(synthesized["assembly"].directory) / "validation-report.json").read_text()
+    )
+    conclusions = {r["pluginName"]: (r["conclusion"], r["violations"]) for r in report["pluginReports"]}
+    assert conclusions["AwsSolutions"] == ("success", [])
