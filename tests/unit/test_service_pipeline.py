@@ -167,8 +167,8 @@ def test_lambda_deploy_is_scoped_to_the_function(payments: Template) -> None:
         for r in statements[0]["Resource"]
     ]
     assert resources == [
-        ":lambda:eu-west-1:111111111111:function:payments-api",
-        ":lambda:eu-west-1:111111111111:function:payments-api:*",
+        "arn::lambda:eu-west-1:111111111111:function:payments-api",
+        "arn::lambda:eu-west-1:111111111111:function:payments-api:*",
     ]
 
 
