@@ -134,6 +134,7 @@ def seed_busybox(
     prefix: str = "docker-hub",
 ) -> ImageRecord:
     """``<registry>/<prefix>/library/busybox:1.35`` for each platform: where pull-through cache serves Docker Hub."""
+    work.mkdir(parents=True, exist_ok=True)
     rootfs = {
         p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{DEB_ARCH[p]}.tar") for p in platforms
     }

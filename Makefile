@@ -1,0 +1,49 @@
+# Two commands set up everything on a fresh Debian machine: `make demo` and `make test`. Both are idempotent.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: setup deps demo test check lint typecheck unit integration synth clean
+
+deps:
+	@scripts/system-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[cdk,dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+setup: deps $(VENV)/.installed node_modules/.installed
+
+demo: setup
+	$(BIN)/slipway validate platform.toml
+	$(BIN)/slipway synth
+
+synth: setup
+	node_modules/.bin/cdk synth --quiet
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+integration: setup
+	$(BIN)/pytest tests/integration
+
+test: setup lint typecheck
+	$(BIN)/pytest
+
+check: test
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""Real parts for integration tests: Debian's docker-registry, dockerd with BuildKit, moto in server mode.
+
+Each is started once per session on 127.0.0.1 and stopped by PID in ``finally``. Under CI (``CI=true``) a missing
+prerequisite fails the run instead of skipping, so a green CI never hides an untested path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.builders.docker import DockerBuilder
+from pipeline.local import services
+from pipeline.local.seed import seed_busybox
+from pipeline.records import ImageRecord
+from pipeline.registry.distribution import DistributionClient
+
+pytestmark = pytest.mark.integration
+PLATFORMS = ("linux/amd64", "linux/arm64")
+
+
+def require(condition: bool, what: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} (CI must run every integration test: see `make deps`)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("slipway-state")
+
+
+@pytest.fixture(scope="session")
+def registry(state: Path) -> Iterator[str]:
+    require(Path(services.REGISTRY_BINARY).exists(), "docker-registry is not installed")
+    port = services.free_port()
+    with services.running(services.registry_service(state, port)):
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def docker_host(state: Path) -> Iterator[str]:
+    require(os.geteuid() == 0, "dockerd needs root")
+    require(Path(services.DOCKERD_BINARY).exists(), "dockerd (docker.io) is not installed")
+    require(
+        Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists(),
+        "qemu-user-static binfmt for arm64 is not registered",
+    )
+    service, host = services.dockerd_service(state)
+    previous = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = host
+    try:
+        with services.running(service, timeout=90):
+            yield host
+    finally:
+        if previous is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = previous
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(state: Path) -> Iterator[str]:
+    port = services.free_port()
+    with services.running(services.moto_service(state, port)):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def base_image(registry: str, docker_host: str, state: Path) -> ImageRecord:
+    """busybox for amd64 and arm64 at <registry>/docker-hub/library/busybox, where pull-through cache serves it."""
+    require(
+        shutil.which("apt-get") is not None and shutil.which("dpkg-deb") is not None,
+        "apt-get/dpkg-deb missing",
+    )
+    debs = state / "debs"
+    debs.mkdir(exist_ok=True)
+    return seed_busybox(
+        DockerBuilder(),
+        DistributionClient(),
+        registry=registry,
+        platforms=PLATFORMS,
+        work=state / "seed",
+        debs=debs,
+    )
