@@ -1,0 +1,109 @@
+"""Deploy to Amazon ECS: a task-definition revision that differs only in one container's image (the index digest).
+
+The service is updated with the deployment circuit breaker and rollback on, then watched for steady state within a
+bound. On a timeout the error says so; the circuit breaker (not this step) rolls the service back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from pipeline.deployers.base import DeployError, DeployRecord, wait_until
+from pipeline.records import ImageRecord
+
+PLATFORM_FOR = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+# Keys of describe_task_definition's output that register_task_definition accepts back.
+_REGISTERABLE = (
+    "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
+    "placementConstraints", "requiresCompatibilities", "cpu", "memory", "pidMode", "ipcMode",
+    "proxyConfiguration", "inferenceAccelerators", "ephemeralStorage", "runtimePlatform",
+)  # fmt: skip
+
+
+class EcsDeployer:
+    def __init__(self, client: Any = None, *, poll_seconds: float = 5.0) -> None:
+        self._ecs = client or boto3.client("ecs")
+        self._poll = poll_seconds
+
+    def deploy(
+        self, record: ImageRecord, *, cluster: str, service: str, container: str, timeout: float = 600
+    ) -> DeployRecord:
+        target = f"ECS service {cluster}/{service}"
+        image = record.index_uri
+        current = self._service(cluster, service, target)
+        definition = self._ecs.describe_task_definition(taskDefinition=current["taskDefinition"])[
+            "taskDefinition"
+        ]
+        containers = definition["containerDefinitions"]
+        named = [c for c in containers if c["name"] == container]
+        if not named:
+            raise DeployError(
+                f"{target}: task definition has no container {container!r} (has {[c['name'] for c in containers]})"
+            )
+        architecture = (definition.get("runtimePlatform") or {}).get("cpuArchitecture", "X86_64")
+        platform = PLATFORM_FOR.get(architecture)
+        if platform not in record.platforms:
+            raise DeployError(
+                f"{target}: runtimePlatform.cpuArchitecture {architecture} needs {platform}, "
+                f"which image {record.index_uri} lacks (has {', '.join(sorted(record.platforms))})"
+            )
+        previous = named[0]["image"]
+        if previous == image:
+            return DeployRecord(
+                f"ecs:{cluster}/{service}",
+                image,
+                previous,
+                changed=False,
+                revision=definition["taskDefinitionArn"],
+            )
+        revision = {key: definition[key] for key in _REGISTERABLE if key in definition}
+        revision["containerDefinitions"] = [
+            {**c, "image": image} if c["name"] == container else c for c in containers
+        ]
+        try:
+            registered = self._ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
+            self._ecs.update_service(
+                cluster=cluster,
+                service=service,
+                taskDefinition=registered,
+                deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+            )
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            raise DeployError(
+                f"{target}: {code}: {exc.response['Error']['Message']}; previous revision still serving"
+            ) from exc
+        if timeout > 0:
+            wait_until(
+                lambda: self._steady(cluster, service, registered, target),
+                timeout=timeout,
+                interval=self._poll,
+                what=f"{target}: waiting for steady state on {registered} (the circuit breaker rolls back a failed rollout)",
+            )
+        return DeployRecord(
+            f"ecs:{cluster}/{service}", image, previous, changed=True, revision=registered, waited=timeout > 0
+        )
+
+    def _service(self, cluster: str, service: str, target: str) -> dict[str, Any]:
+        try:
+            response = self._ecs.describe_services(cluster=cluster, services=[service])
+        except ClientError as exc:
+            raise DeployError(
+                f"{target}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
+            ) from exc
+        services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
+        if not services:
+            raise DeployError(f"{target}: service not found")
+        return dict(services[0])
+
+    def _steady(self, cluster: str, service: str, revision: str, target: str) -> bool:
+        deployments = self._service(cluster, service, target).get("deployments", [])
+        primary = [d for d in deployments if d.get("status") == "PRIMARY"]
+        if not primary or primary[0].get("taskDefinition") != revision:
+            return False
+        if primary[0].get("rolloutState") == "FAILED":
+            raise DeployError(f"{target}: rollout of {revision} failed; the circuit breaker rolled back")
+        return len(deployments) == 1 and primary[0].get("rolloutState") in (None, "COMPLETED")

@@ -1,0 +1,200 @@
+"""Deploy to Amazon EKS: patch one container's image to the index digest, watch the rollout, undo on failure.
+
+A strategic-merge patch of the one image (``kubectl patch``), not a re-apply of a templated manifest: whatever else the
+team manages on the Deployment (replicas, resources, HPA) is left alone. The deploy role reaches the cluster through an
+EKS access entry scoped to the namespace; the kubeconfig is built from ``eks:DescribeCluster`` with
+``aws eks get-token`` as its credential plugin.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.exceptions import ClientError
+
+from pipeline.deployers.base import DeployError, DeployRecord
+from pipeline.records import ImageRecord
+
+
+class Kubectl(Protocol):
+    def __call__(self, args: Sequence[str]) -> str: ...
+
+
+class KubectlCli:
+    """Runs the real kubectl; a non-zero exit raises DeployError with its message."""
+
+    def __init__(self, binary: str = "kubectl", kubeconfig: Path | None = None) -> None:
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+
+    def __call__(self, args: Sequence[str]) -> str:
+        argv = [self.binary, *(["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else []), *args]
+        try:
+            completed = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except FileNotFoundError as exc:
+            raise DeployError(f"{self.binary} not found on PATH") from exc
+        if completed.returncode != 0:
+            raise DeployError(
+                f"kubectl {' '.join(args[:2])}: {completed.stderr.strip() or completed.stdout.strip()}"
+            )
+        return completed.stdout
+
+
+def image_patch(container: str, image: str) -> dict[str, Any]:
+    """Strategic-merge patch: containers merge by name, so only this container's image changes."""
+    return {"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}}
+
+
+def render(manifest: dict[str, Any], container: str, image: str) -> dict[str, Any]:
+    """The Deployment as it will be after the patch (for local mode and schema checks)."""
+    if manifest.get("kind") != "Deployment":
+        raise DeployError(f"manifest: expected kind Deployment, got {manifest.get('kind')!r}")
+    rendered = copy.deepcopy(manifest)
+    _find_container(rendered, container)["image"] = image
+    return rendered
+
+
+def _find_container(manifest: dict[str, Any], container: str) -> dict[str, Any]:
+    containers = manifest.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    for spec in containers:
+        if spec.get("name") == container:
+            return spec  # type: ignore[no-any-return]
+    names = [c.get("name") for c in containers]
+    raise DeployError(
+        f"Deployment {manifest.get('metadata', {}).get('name')!r}: no container {container!r} (has {names})"
+    )
+
+
+def deployment_manifest(namespace: str, deployment: str, container: str, image: str) -> dict[str, Any]:
+    """A minimal Deployment for local mode, where no cluster holds the team's own manifest."""
+    labels = {"app.kubernetes.io/name": deployment}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": deployment, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": True},
+                    "containers": [{"name": container, "image": image}],
+                },
+            },
+        },
+    }
+
+
+def kubeconfig_for(cluster: str, *, eks: Any = None, region: str | None = None) -> dict[str, Any]:
+    client = eks or boto3.client("eks", region_name=region)
+    try:
+        described = client.describe_cluster(name=cluster)["cluster"]
+    except ClientError as exc:
+        raise DeployError(
+            f"EKS cluster {cluster}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
+        ) from exc
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {
+                    "server": described["endpoint"],
+                    "certificate-authority-data": described["certificateAuthority"]["data"],
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": cluster,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": ["eks", "get-token", "--cluster-name", cluster],
+                    }
+                },
+            }
+        ],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+        "current-context": cluster,
+    }
+
+
+class EksDeployer:
+    def __init__(self, kubectl: Kubectl | None = None, *, eks: Any = None) -> None:
+        self._kubectl = kubectl
+        self._eks = eks
+
+    def deploy(
+        self,
+        record: ImageRecord,
+        *,
+        cluster: str,
+        namespace: str,
+        deployment: str,
+        container: str,
+        timeout: float = 300,
+    ) -> DeployRecord:
+        if self._kubectl is not None:
+            return self._deploy(self._kubectl, record, cluster, namespace, deployment, container, timeout)
+        with tempfile.TemporaryDirectory(prefix="slipway-kube-") as directory:
+            config = Path(directory) / "kubeconfig.json"
+            config.write_text(json.dumps(kubeconfig_for(cluster, eks=self._eks)))
+            return self._deploy(
+                KubectlCli(kubeconfig=config), record, cluster, namespace, deployment, container, timeout
+            )
+
+    @staticmethod
+    def _deploy(
+        kubectl: Kubectl,
+        record: ImageRecord,
+        cluster: str,
+        namespace: str,
+        deployment: str,
+        container: str,
+        timeout: float,
+    ) -> DeployRecord:
+        target = f"EKS deployment {cluster}/{namespace}/{deployment}"
+        image = record.index_uri
+        current = json.loads(
+            kubectl(["get", "deployment", deployment, "--namespace", namespace, "--output", "json"])
+        )
+        previous = str(_find_container(current, container).get("image", ""))
+        revision = str(
+            current.get("metadata", {}).get("annotations", {}).get("deployment.kubernetes.io/revision", "")
+        )
+        if previous == image:
+            return DeployRecord(
+                f"eks:{cluster}/{namespace}/{deployment}", image, previous, changed=False, revision=revision
+            )
+        ref = ["deployment", deployment, "--namespace", namespace]
+        kubectl(["patch", *ref, "--type", "strategic", "--patch", json.dumps(image_patch(container, image))])
+        try:
+            kubectl(
+                [
+                    "rollout",
+                    "status",
+                    f"deployment/{deployment}",
+                    "--namespace",
+                    namespace,
+                    f"--timeout={int(timeout)}s",
+                ]
+            )
+        except DeployError as exc:
+            kubectl(["rollout", "undo", f"deployment/{deployment}", "--namespace", namespace])
+            raise DeployError(
+                f"{target}: rollout of {image} did not finish ({exc}); rolled back to {previous}"
+            ) from exc
+        return DeployRecord(
+            f"eks:{cluster}/{namespace}/{deployment}", image, previous, changed=True, waited=True
+        )

@@ -1,0 +1,284 @@
+"""Deploys against moto (server mode): Lambda gets the child of its architecture, ECS the index, both idempotent."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from pipeline.commands.deploy import deploy_ecs, deploy_lambda
+from pipeline.deployers.base import DeployError
+from pipeline.deployers.ecs import EcsDeployer
+from pipeline.records import ImageRecord, PlatformImage, RecordError, write
+
+pytestmark = pytest.mark.integration
+REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments/api"
+INDEX, AMD, ARM = ("sha256:" + c * 64 for c in "abc")
+OLD = f"{REPO}@sha256:" + "0" * 64
+
+
+def image_record(platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")) -> ImageRecord:
+    children = {"linux/amd64": AMD, "linux/arm64": ARM}
+    return ImageRecord(
+        repository=REPO, tag="c0ffee1", index_digest=INDEX,
+        platforms={p: PlatformImage(children[p], 1000, "application/vnd.oci.image.manifest.v1+json") for p in platforms},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def image_json(tmp_path: Path) -> Path:
+    path = tmp_path / "image.json"
+    write(path, image_record())
+    return path
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        region_name="eu-west-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def lambda_client(moto_endpoint: str) -> Any:
+    iam = client("iam", moto_endpoint)
+    try:
+        role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName="fn")["Role"]["Arn"]
+    fn = client("lambda", moto_endpoint)
+    for name, arch in (("payments-api", "arm64"), ("payments-x86", "x86_64")):
+        with contextlib.suppress(fn.exceptions.ResourceConflictException):
+            fn.create_function(
+                FunctionName=name,
+                Role=role,
+                PackageType="Image",
+                Code={"ImageUri": OLD},
+                Architectures=[arch],
+            )
+    return fn
+
+
+def test_lambda_arm64_gets_the_arm64_child_then_is_idempotent(
+    lambda_client: Any, image_json: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deployed.json"
+    deploy_lambda(
+        image_json=image_json,
+        out=out,
+        function_name="payments-api",
+        architecture="arm64",
+        alias="live",
+        client=lambda_client,
+    )
+    assert lambda_client.get_function(FunctionName="payments-api")["Code"]["ImageUri"] == f"{REPO}@{ARM}"
+    first = json.loads(out.read_text())
+    assert first["changed"] is True and first["previous_image"] == OLD and first["image"] == f"{REPO}@{ARM}"
+    assert (
+        lambda_client.get_alias(FunctionName="payments-api", Name="live")["FunctionVersion"]
+        == first["revision"]
+    )
+    deploy_lambda(
+        image_json=image_json,
+        out=out,
+        function_name="payments-api",
+        architecture="arm64",
+        alias="live",
+        client=lambda_client,
+    )
+    second = json.loads(out.read_text())
+    assert second["changed"] is False and second["revision"] == first["revision"]
+
+
+def test_lambda_refuses_architecture_mismatch_with_the_function(
+    lambda_client: Any, image_json: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        DeployError,
+        match=r"Lambda function payments-x86 \(arm64\): the function is configured for \['x86_64'\], not \['arm64'\]",
+    ):
+        deploy_lambda(
+            image_json=image_json,
+            out=tmp_path / "o.json",
+            function_name="payments-x86",
+            architecture="arm64",
+            alias="live",
+            client=lambda_client,
+        )
+    assert lambda_client.get_function(FunctionName="payments-x86")["Code"]["ImageUri"] == OLD
+
+
+def test_lambda_refuses_image_lacking_its_architecture(lambda_client: Any, tmp_path: Path) -> None:
+    path = tmp_path / "image.json"
+    write(path, image_record(("linux/amd64",)))
+    with pytest.raises(
+        DeployError,
+        match=r"lacks platform linux/arm64 needed by Lambda function payments-api \(arm64\) \(has linux/amd64\)",
+    ):
+        deploy_lambda(
+            image_json=path,
+            out=tmp_path / "o.json",
+            function_name="payments-api",
+            architecture="arm64",
+            alias="live",
+            client=lambda_client,
+        )
+
+
+def test_lambda_unknown_function(lambda_client: Any, image_json: Path, tmp_path: Path) -> None:
+    with pytest.raises(
+        DeployError,
+        match=r"Lambda function nope \(arm64\): cannot read the function \(ResourceNotFoundException",
+    ):
+        deploy_lambda(
+            image_json=image_json,
+            out=tmp_path / "o.json",
+            function_name="nope",
+            architecture="arm64",
+            alias="live",
+            client=lambda_client,
+        )
+
+
+def test_tag_instead_of_digest_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "image.json"
+    path.write_text(
+        json.dumps(
+            {
+                **json.loads(json.dumps(image_record().__dict__, default=lambda o: o.__dict__)),
+                "index_digest": "latest",
+            }
+        )
+    )
+    with pytest.raises(
+        RecordError, match=r"field 'index_digest': expected a digest 'sha256:<64 hex>', got 'latest'"
+    ):
+        ImageRecord.load(path)
+
+
+@pytest.fixture
+def ecs_client(moto_endpoint: str) -> Any:
+    ec2 = client("ec2", moto_endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"svc-{vpc}", Description="svc", VpcId=vpc)["GroupId"]
+    ecs = client("ecs", moto_endpoint)
+    ecs.create_cluster(clusterName="payments")
+    for name, arch in (("api", "X86_64"), ("worker", "ARM64")):
+        task = ecs.register_task_definition(
+            family=name, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+            runtimePlatform={"cpuArchitecture": arch, "operatingSystemFamily": "LINUX"},
+            containerDefinitions=[{"name": name, "image": OLD, "essential": True}, {"name": "sidecar", "image": "sidecar@sha256:" + "9" * 64}],
+        )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+        existing = ecs.describe_services(cluster="payments", services=[name])["services"]
+        if not existing:
+            ecs.create_service(
+                cluster="payments", serviceName=name, taskDefinition=task, desiredCount=1, launchType="FARGATE",
+                networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
+            )  # fmt: skip
+    return ecs
+
+
+def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
+    ecs_client: Any, image_json: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deployed.json"
+    before = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0][
+        "taskDefinition"
+    ]
+    deploy_ecs(
+        image_json=image_json,
+        out=out,
+        cluster="payments",
+        service="api",
+        container="api",
+        timeout=0,
+        client=ecs_client,
+    )
+    service = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]
+    after = ecs_client.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    old = ecs_client.describe_task_definition(taskDefinition=before)["taskDefinition"]
+    assert [c["image"] for c in after["containerDefinitions"]] == [
+        f"{REPO}@{INDEX}",
+        "sidecar@sha256:" + "9" * 64,
+    ]
+    for key in ("family", "cpu", "memory", "networkMode", "runtimePlatform", "requiresCompatibilities"):
+        assert after[key] == old[key], key
+    assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
+        "enable": True,
+        "rollback": True,
+    }
+    record = json.loads(out.read_text())
+    assert record["changed"] is True and record["previous_image"] == OLD
+    deploy_ecs(
+        image_json=image_json,
+        out=out,
+        cluster="payments",
+        service="api",
+        container="api",
+        timeout=0,
+        client=ecs_client,
+    )
+    assert json.loads(out.read_text())["changed"] is False
+
+
+def test_ecs_refuses_architecture_the_index_lacks(ecs_client: Any, tmp_path: Path) -> None:
+    path = tmp_path / "image.json"
+    write(path, image_record(("linux/amd64",)))
+    with pytest.raises(
+        DeployError,
+        match=r"ECS service payments/worker: runtimePlatform.cpuArchitecture ARM64 needs linux/arm64",
+    ):
+        deploy_ecs(
+            image_json=path,
+            out=tmp_path / "o.json",
+            cluster="payments",
+            service="worker",
+            container="worker",
+            timeout=0,
+            client=ecs_client,
+        )
+
+
+def test_ecs_unknown_service_and_container(ecs_client: Any, image_json: Path, tmp_path: Path) -> None:
+    with pytest.raises(DeployError, match=r"ECS service payments/nope: service not found"):
+        deploy_ecs(
+            image_json=image_json,
+            out=tmp_path / "o.json",
+            cluster="payments",
+            service="nope",
+            container="x",
+            timeout=0,
+            client=ecs_client,
+        )
+    with pytest.raises(
+        DeployError, match=r"task definition has no container 'web' \(has \['worker', 'sidecar'\]\)"
+    ):
+        deploy_ecs(
+            image_json=image_json,
+            out=tmp_path / "o.json",
+            cluster="payments",
+            service="worker",
+            container="web",
+            timeout=0,
+            client=ecs_client,
+        )
+
+
+def test_ecs_steady_state_wait_is_bounded(ecs_client: Any, tmp_path: Path) -> None:
+    """moto never reaches steady state after update_service: the wait must end, with a clear error."""
+    path = tmp_path / "image.json"
+    write(path, image_record())
+    with pytest.raises(
+        DeployError, match=r"ECS service payments/worker: waiting for steady state on .* timed out after 1s"
+    ):
+        EcsDeployer(ecs_client, poll_seconds=0.2).deploy(
+            image_record(), cluster="payments", service="worker", container="worker", timeout=1
+        )
