@@ -79,11 +79,7 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     )
 
 
-def deploy(kind: str, args: str, *, image_artifact: str = "image") -> dict[str, Any]:
+def deploy(kind: str, args: str) -> dict[str, Any]:
+    """The deploy action's only input is the stitched image, so CodeBuild unpacks image.json into the job's root."""
     record = f"deployed-{kind}.json"
-    return _spec(
-        [
-            f'slipway deploy {kind} --image-json "$CODEBUILD_SRC_DIR_{image_artifact}/image.json" {args} --out {record}'
-        ],
-        files=[record],
-    )
+    return _spec([f"slipway deploy {kind} --image-json image.json {args} --out {record}"], files=[record])

@@ -124,6 +124,25 @@ def test_deploy_behind_manual_approval_when_configured(payments: Template, searc
     assert [a["ActionTypeId"]["Category"] for a in eks["Actions"]] == ["Build"]
 
 
+def test_deploy_commands_name_their_target(payments: Template, search: Template) -> None:
+    commands = [
+        json.loads(p["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
+        for t in (payments, search)
+        for p in projects_all(t)
+        if "slipway deploy" in p["Source"]["BuildSpec"]
+    ]
+    assert sorted(commands) == [
+        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --out deployed-ecs.json",
+        "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --out deployed-ecs.json",
+        "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --out deployed-eks.json",
+        "slipway deploy lambda --image-json image.json --function-name payments-api --architecture arm64 --alias live --out deployed-lambda.json",
+    ]
+
+
+def projects_all(template: Template) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in template.find_resources("AWS::CodeBuild::Project").values()]
+
+
 def test_build_roles_live_under_team_path(payments: Template) -> None:
     roles = payments.find_resources(
         "AWS::IAM::Role",
