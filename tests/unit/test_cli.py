@@ -42,7 +42,7 @@ def test_step_failure_is_one_line_and_non_zero(tmp_path: Path, capsys: pytest.Ca
     )
 
 
-@pytest.mark.parametrize("command", ["validate", "synth", "build", "stitch", "verify"])
+@pytest.mark.parametrize("command", ["validate", "synth", "lint", "build", "stitch", "verify", "deploy"])
 def test_help_on_every_command(command: str) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", command, "--help"], capture_output=True, text=True, check=False
