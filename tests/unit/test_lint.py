@@ -71,7 +71,7 @@ def test_every_rule_has_a_failing_example() -> None:
 
 @pytest.mark.parametrize("rule", sorted(VIOLATIONS))
 def test_each_violation_trips_exactly_its_rule_with_line_and_fix(tmp_path: Path, rule: str) -> None:
-    findings = [f for f in lint_file(write(tmp_path, VIOLATIONS[rule]), POLICY, hadolint=False)]
+    findings = lint_file(write(tmp_path, VIOLATIONS[rule]), POLICY, hadolint=False)
     assert [f.rule for f in findings] == [rule]
     assert findings[0].line >= 1 and findings[0].fix
     assert str(findings[0]).startswith(f"{tmp_path / 'Dockerfile'}:{findings[0].line}: {rule} ")
