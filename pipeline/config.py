@@ -210,7 +210,14 @@ class BaseImage:
     name: str = _checked(_name)
     context: str
     dockerfile: str = "Dockerfile"
+    target: str = ""
+    """Dockerfile stage to publish (e.g. ``build`` for a ``python-build`` variant); default: the last stage."""
     platforms: tuple[Platform, ...] = ("linux/amd64", "linux/arm64")
+
+    @property
+    def lock_key(self) -> str:
+        """The build argument Dockerfiles use for this base (``BASE_PYTHON_BUILD``), filled from the lock."""
+        return "BASE_" + self.name.upper().replace("-", "_")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,6 +385,14 @@ def _check_model(config: PlatformConfig) -> Iterator[str]:
         yield from _check_upstream(upstream, f"upstreams[{i}]")
     for i, name in _duplicates([t.name for t in config.teams]):
         yield f"teams[{i}].name: duplicate team name {name!r}"
+    bases = [
+        (t, b, base.name) for t, team in enumerate(config.teams) for b, base in enumerate(team.base_images)
+    ]
+    seen_bases: set[str] = set()
+    for t, b, name in bases:
+        if name in seen_bases:
+            yield f"teams[{t}].base_images[{b}].name: base image {name!r} is defined by another team too (build args BASE_<NAME> must be unique)"
+        seen_bases.add(name)
     for t, team in enumerate(config.teams):
         image_names = [b.name for b in team.base_images] + [s.name for s in team.services]
         for i, name in _duplicates(image_names):

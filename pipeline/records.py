@@ -61,6 +61,8 @@ class BuildRecord:
     seconds: float
     builder: str
     cache_ref: str = ""
+    cache_hits: int = 0
+    """BuildKit steps served from cache: a warm rebuild after a one-line change should hit all but the last."""
 
     @classmethod
     def load(cls, path: Path) -> BuildRecord:
@@ -73,6 +75,7 @@ class BuildRecord:
             seconds=float(_field(data, "seconds", (int, float), path)),  # type: ignore[arg-type]
             builder=_field(data, "builder", str, path),
             cache_ref=str(data.get("cache_ref", "")),
+            cache_hits=int(data.get("cache_hits", 0)),
         )
 
 

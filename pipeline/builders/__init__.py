@@ -6,7 +6,7 @@ dockerd with built-in BuildKit (Debian's ``docker.io``, local mode); ``podman`` 
 
 from __future__ import annotations
 
-from pipeline.builders.base import Builder, BuildError, BuildRequest, BuildSecretSource
+from pipeline.builders.base import Builder, BuildError, BuildRequest, BuildSecretSource, BuiltImage
 
 BUILDERS = ("buildx", "docker", "podman")
 
@@ -27,4 +27,12 @@ def get_builder(name: str) -> Builder:
     raise BuildError(f"builder {name!r}: expected one of {', '.join(BUILDERS)}")
 
 
-__all__ = ["BUILDERS", "BuildError", "BuildRequest", "BuildSecretSource", "Builder", "get_builder"]
+__all__ = [
+    "BUILDERS",
+    "BuildError",
+    "BuildRequest",
+    "BuildSecretSource",
+    "Builder",
+    "BuiltImage",
+    "get_builder",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class BuildRequest:
     """Non-secret build arguments only: values end up in the image history."""
     network_host: bool = False
     """Debian's dockerd runs with --bridge=none: RUN steps need the host network."""
+    target: str = ""
+    """Dockerfile stage to build; default the last."""
 
     @property
     def slug(self) -> str:
@@ -63,12 +66,36 @@ class BuildRequest:
         return {s.id: os.environ[s.env] for s in self.secrets}
 
 
+@dataclass(frozen=True)
+class BuiltImage:
+    digest: str
+    """The pushed single-platform manifest."""
+    log: str = ""
+
+    @property
+    def cache_hits(self) -> int:
+        """BuildKit steps answered from cache (``#N CACHED`` in its plain progress output)."""
+        return len(re.findall(r"^#\d+ CACHED", self.log, re.M))
+
+
 class Builder(Protocol):
     name: str
 
-    def build(self, request: BuildRequest) -> str:
-        """Build ``request`` for its platform, push it, and return the pushed manifest's digest."""
+    def build(self, request: BuildRequest) -> BuiltImage:
+        """Build ``request`` for its platform and push it; return the pushed manifest's digest."""
         ...
+
+
+def common_options(request: BuildRequest) -> list[str]:
+    """Options every docker-compatible CLI takes the same way."""
+    argv = ["--platform", request.platform, "--file", str(request.dockerfile)]
+    if request.target:
+        argv += ["--target", request.target]
+    if request.network_host:
+        argv += ["--network", "host"]
+    for name, value in request.build_args.items():
+        argv += ["--build-arg", f"{name}={value}"]
+    return argv
 
 
 def run(argv: Sequence[str], *, request: BuildRequest, env: Mapping[str, str] | None = None) -> str:

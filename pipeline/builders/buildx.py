@@ -10,7 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from pipeline.builders.base import BuildError, BuildRequest, run
+from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
 from pipeline.builders.docker_cli import docker_binary, login_if_ecr
 
 BUILDER_NAME = "slipway"
@@ -20,8 +20,8 @@ def build_command(docker: str, request: BuildRequest, metadata_file: Path) -> li
     argv = [
         docker, "buildx", "build",
         "--builder", BUILDER_NAME,
-        "--platform", request.platform,
-        "--file", str(request.dockerfile),
+        "--progress", "plain",
+        *common_options(request),
         "--provenance=false",
         "--sbom=false",
         "--output",
@@ -30,10 +30,6 @@ def build_command(docker: str, request: BuildRequest, metadata_file: Path) -> li
         "--cache-to", f"type=registry,ref={request.cache_ref},mode=max,image-manifest=true,oci-mediatypes=true",
         "--metadata-file", str(metadata_file),
     ]  # fmt: skip
-    if request.network_host:
-        argv += ["--network", "host"]
-    for name, value in request.build_args.items():
-        argv += ["--build-arg", f"{name}={value}"]
     for secret in request.secrets:
         argv += ["--secret", f"id={secret.id},env={secret.env}"]
     return [*argv, str(request.context)]
@@ -55,17 +51,17 @@ class BuildxBuilder:
                 request=request,
             )
 
-    def build(self, request: BuildRequest) -> str:
+    def build(self, request: BuildRequest) -> BuiltImage:
         request.secret_values()  # fail before building when a secret is missing
         login_if_ecr(self.docker, request.repository)
         self._ensure_builder(request)
         with tempfile.TemporaryDirectory(prefix="slipway-buildx-") as directory:
             metadata_file = Path(directory) / "metadata.json"
-            run(build_command(self.docker, request, metadata_file), request=request)
+            log = run(build_command(self.docker, request, metadata_file), request=request)
             metadata = json.loads(metadata_file.read_text())
         digest = metadata.get("containerimage.digest")
         if not isinstance(digest, str):
             raise BuildError(
                 f"image {request.repository} ({request.platform}): buildx metadata has no digest"
             )
-        return digest
+        return BuiltImage(digest, log)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.builders.base import BuildError, BuildRequest, run
+from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
 from pipeline.builders.docker_cli import docker_binary, login_if_ecr, secret_files
 
 _PUSHED = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: \d+")
@@ -17,17 +17,12 @@ _PUSHED = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: \d+")
 
 def build_command(docker: str, request: BuildRequest, secret_paths: dict[str, object]) -> list[str]:
     argv = [
-        docker, "build",
-        "--platform", request.platform,
-        "--file", str(request.dockerfile),
+        docker, "build", "--progress", "plain",
+        *common_options(request),
         "--tag", request.cache_ref,
         "--cache-from", request.cache_ref,
         "--build-arg", "BUILDKIT_INLINE_CACHE=1",
     ]  # fmt: skip
-    if request.network_host:
-        argv += ["--network", "host"]
-    for name, value in request.build_args.items():
-        argv += ["--build-arg", f"{name}={value}"]
     for secret_id, path in secret_paths.items():
         argv += ["--secret", f"id={secret_id},src={path}"]
     return [*argv, str(request.context)]
@@ -39,18 +34,15 @@ class DockerBuilder:
     def __init__(self, docker: str | None = None) -> None:
         self.docker = docker or docker_binary()
 
-    def build(self, request: BuildRequest) -> str:
+    def build(self, request: BuildRequest) -> BuiltImage:
         login_if_ecr(self.docker, request.repository)
         with secret_files(request) as paths:
-            run(
-                build_command(self.docker, request, dict(paths)),
-                request=request,
-                env={"DOCKER_BUILDKIT": "1"},
-            )
+            argv = build_command(self.docker, request, dict(paths))
+            log = run(argv, request=request, env={"DOCKER_BUILDKIT": "1"})
         output = run([self.docker, "push", request.cache_ref], request=request)
         match = _PUSHED.search(output)
         if match is None:
             raise BuildError(
                 f"image {request.repository} ({request.platform}): docker push printed no digest"
             )
-        return match[1]
+        return BuiltImage(match[1], log)

@@ -5,22 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pipeline.builders.base import BuildError, BuildRequest, run
+from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
 from pipeline.builders.docker_cli import secret_files
 
 
 def build_command(podman: str, request: BuildRequest, secret_paths: dict[str, object]) -> list[str]:
-    argv = [
-        podman, "build",
-        "--platform", request.platform,
-        "--file", str(request.dockerfile),
-        "--tag", request.cache_ref,
-        "--layers",
-    ]  # fmt: skip
-    if request.network_host:
-        argv += ["--network", "host"]
-    for name, value in request.build_args.items():
-        argv += ["--build-arg", f"{name}={value}"]
+    argv = [podman, "build", *common_options(request), "--tag", request.cache_ref, "--layers"]
     for secret_id, path in secret_paths.items():
         argv += ["--secret", f"id={secret_id},src={path}"]
     return [*argv, str(request.context)]
@@ -37,13 +27,13 @@ class PodmanBuilder:
     def __init__(self, podman: str = "podman") -> None:
         self.podman = podman
 
-    def build(self, request: BuildRequest) -> str:
+    def build(self, request: BuildRequest) -> BuiltImage:
         with secret_files(request) as paths:
-            run(build_command(self.podman, request, dict(paths)), request=request)
+            log = run(build_command(self.podman, request, dict(paths)), request=request)
         with tempfile.TemporaryDirectory(prefix="slipway-podman-") as directory:
             digest_file = Path(directory) / "digest"
             run(push_command(self.podman, request, digest_file), request=request)
             digest = digest_file.read_text().strip()
         if not digest.startswith("sha256:"):
             raise BuildError(f"image {request.repository} ({request.platform}): podman push wrote no digest")
-        return digest
+        return BuiltImage(digest, log)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)"
     )
+    parser.add_argument("--target", default="", help="Dockerfile stage to build (default: the last)")
     parser.add_argument("--network-host", action="store_true", help="RUN steps use the host network")
     parser.add_argument("--out", type=Path, required=True, help="build record (JSON)")
     parser.set_defaults(
@@ -39,6 +39,7 @@ def register(commands: Any) -> None:
             secrets=[BuildSecretSource.parse(s) for s in a.secret],
             network_host=a.network_host,
             build_args=_pairs(a.build_arg),
+            target=a.target,
             out=a.out,
         )
     )
@@ -55,8 +56,34 @@ def build(
     secrets: list[BuildSecretSource] | None = None,
     network_host: bool = False,
     build_args: dict[str, str] | None = None,
+    target: str = "",
     client: RegistryClient | None = None,
 ) -> int:
+    record = build_image(
+        repository=repository, platform=platform, context=context, dockerfile=dockerfile, builder=builder,
+        secrets=secrets, network_host=network_host, build_args=build_args, target=target, client=client,
+    )  # fmt: skip
+    records.write(out, record)
+    print(
+        f"{record.repository}@{record.digest} {platform} {record.size} bytes in {record.seconds}s, {record.cache_hits} cached steps"
+    )
+    return 0
+
+
+def build_image(
+    *,
+    repository: str,
+    platform: str,
+    context: Path,
+    dockerfile: Path,
+    builder: str,
+    secrets: list[BuildSecretSource] | None = None,
+    network_host: bool = False,
+    build_args: dict[str, str] | None = None,
+    target: str = "",
+    client: RegistryClient | None = None,
+) -> records.BuildRecord:
+    """Build, push by digest, read back; the record says what landed."""
     repo = RepositoryRef.parse(repository)
     request = BuildRequest(
         repository=str(repo),
@@ -66,16 +93,18 @@ def build(
         secrets=tuple(secrets or ()),
         network_host=network_host,
         build_args=build_args or {},
+        target=target,
     )
     started = time.monotonic()
-    digest = get_builder(builder).build(request)
+    built = get_builder(builder).build(request)
+    digest = built.digest
     seconds = round(time.monotonic() - started, 2)
     registry = client or client_for(repo)
     # Read back what was pushed: the digest must name bytes for this platform, and the size is what is stored.
     inspect_child(registry, repo, digest, platform)
     manifest = registry.get_manifest(repo, digest, IMAGE_MANIFESTS).json()
     size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest.get("layers", []))
-    record = records.BuildRecord(
+    return records.BuildRecord(
         repository=str(repo),
         platform=platform,
         digest=digest,
@@ -83,10 +112,8 @@ def build(
         seconds=seconds,
         builder=builder,
         cache_ref=request.cache_ref,
+        cache_hits=built.cache_hits,
     )
-    records.write(out, record)
-    print(f"{repo}@{digest} {platform} {size} bytes in {seconds}s", file=sys.stdout)
-    return 0
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

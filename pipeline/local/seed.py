@@ -118,7 +118,7 @@ def publish_base(
             dockerfile=context / "Dockerfile",
             network_host=network_host,
         )
-        digest = builder.build(request)
+        digest = builder.build(request).digest
         builds.append(BuildRecord(repository, platform, digest, tar.stat().st_size, 0.0, builder.name))
     return stitch(client, builds, tag=tag, expected_platforms=sorted(rootfs)).record
 

@@ -214,3 +214,11 @@ def test_find_service_names_known_services() -> None:
         config.ConfigError, match=r"service 'search/api' not found \(known: payments/api, search/indexer\)"
     ):
         loaded.find_service("search/api")
+
+
+def test_fails_when_two_teams_define_the_same_base(example_raw: dict[str, Any]) -> None:
+    example_raw["teams"][1]["base_images"][0]["name"] = "python"
+    assert problems(example_raw) == [
+        "teams[1].base_images[0].name: base image 'python' is defined by another team too "
+        "(build args BASE_<NAME> must be unique)"
+    ]

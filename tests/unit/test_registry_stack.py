@@ -169,6 +169,7 @@ def test_stateful_logical_ids_are_pinned(registry: Template) -> None:
     assert sorted(registry.find_resources("AWS::ECR::Repository")) == [
         "TeampaymentsBasedebianRepositoryD4EC7927",
         "TeampaymentsBasepythonRepository86EA601A",
+        "TeampaymentsBasepythonbuildRepositoryA9CFC775",
         "TeampaymentsServiceapiRepositoryF2ED4722",
         "TeamsearchBasestaticRepository1F68E3B0",
         "TeamsearchServiceindexerRepository3C1858E9",
