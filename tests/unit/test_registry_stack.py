@@ -108,6 +108,7 @@ def test_base_image_repositories_per_team(registry: Template) -> None:
         "payments/api",
         "search/indexer",
         "payments/bases/python",
+        "payments/bases/python-build",
         "payments/bases/debian",
         "search/bases/static",
     }
