@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup deps demo test check lint typecheck unit integration synth clean
+.PHONY: setup deps demo demo-down test check lint typecheck unit integration synth clean
 
 deps:
 	@scripts/system-deps.sh
@@ -20,9 +20,16 @@ node_modules/.installed: package.json package-lock.json
 
 setup: deps $(VENV)/.installed node_modules/.installed
 
+# The main job on the embedded local default: real BuildKit and OCI registry, moto for AWS.
 demo: setup
 	$(BIN)/slipway validate platform.toml
 	$(BIN)/slipway synth
+	$(BIN)/slipway local up
+	$(BIN)/slipway local seed
+	$(BIN)/slipway local run
+
+demo-down: $(VENV)/.installed
+	$(BIN)/slipway local down
 
 synth: setup
 	node_modules/.bin/cdk synth --quiet
@@ -39,6 +46,9 @@ unit: $(VENV)/.installed
 
 integration: setup
 	$(BIN)/pytest tests/integration
+
+e2e: setup
+	$(BIN)/pytest tests/e2e
 
 test: setup lint typecheck
 	$(BIN)/pytest

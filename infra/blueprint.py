@@ -67,16 +67,12 @@ class PipelineBlueprint:
 
     @property
     def dockerfile_path(self) -> str:
-        return (
-            self.dockerfile if self.context in ("", ".") else f"{self.context.rstrip('/')}/{self.dockerfile}"
-        )
+        return self.dockerfile if self.context in ("", ".") else f"{self.context.rstrip('/')}/{self.dockerfile}"
 
     @property
     def estimated_resources(self) -> int:
         return (
-            RESOURCES_PER_PIPELINE
-            + RESOURCES_PER_BUILD * len(self.builds)
-            + RESOURCES_PER_DEPLOY * len(self.deploys)
+            RESOURCES_PER_PIPELINE + RESOURCES_PER_BUILD * len(self.builds) + RESOURCES_PER_DEPLOY * len(self.deploys)
         )
 
 
@@ -124,9 +120,7 @@ def blueprint(team: Team, service: Service, repository_name: str) -> PipelineBlu
     )
 
 
-def shard(
-    items: Sequence[PipelineBlueprint], limit: int = MAX_RESOURCES_PER_STACK
-) -> list[list[PipelineBlueprint]]:
+def shard(items: Sequence[PipelineBlueprint], limit: int = MAX_RESOURCES_PER_STACK) -> list[list[PipelineBlueprint]]:
     """Group pipelines into stacks of at most ``limit`` estimated resources, one team per shard.
 
     Shards fill in config order and a team never shares a stack with another, so adding a service to one team

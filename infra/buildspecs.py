@@ -67,8 +67,7 @@ def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
 
 def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     inputs = " ".join(
-        f'--build "$CODEBUILD_SRC_DIR_{build_artifact(step)}/{build_metadata_file(step)}"'
-        for step in bp.builds
+        f'--build "$CODEBUILD_SRC_DIR_{build_artifact(step)}/{build_metadata_file(step)}"' for step in bp.builds
     )
     return _spec(
         [

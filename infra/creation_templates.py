@@ -127,9 +127,7 @@ class RepositoryCreationTemplates(Construct):
     def _validate(props: RepositoryCreationTemplatesProps) -> None:
         problems: list[str] = []
         if not props.pull_through_prefixes and not props.include_root:
-            problems.append(
-                "pull_through_prefixes: expected at least one prefix or include_root=True, got none"
-            )
+            problems.append("pull_through_prefixes: expected at least one prefix or include_root=True, got none")
         if ROOT in props.pull_through_prefixes:
             problems.append("pull_through_prefixes: 'ROOT' is not a prefix; set include_root=True instead")
         check_range(problems, "untagged_expiry_days", props.untagged_expiry_days, 1, 3650)

@@ -8,9 +8,7 @@ from constructs import IConstruct
 PACK = "AwsSolutions"
 
 
-def acknowledge(
-    construct: IConstruct, rule: str, reason: str, *, applies_to: str = "", pack: str = PACK
-) -> None:
+def acknowledge(construct: IConstruct, rule: str, reason: str, *, applies_to: str = "", pack: str = PACK) -> None:
     """Acknowledge ``<pack>-<rule>`` (optionally one granular finding) on ``construct`` and its children."""
     if len(reason) < 20:
         raise ValueError(f"acknowledge {rule}: give a reason a reviewer can check, got {reason!r}")
@@ -19,6 +17,4 @@ def acknowledge(
     Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))
 
 
-ECR_AUTH_TOKEN = (
-    "ecr:GetAuthorizationToken has no resource-level permission in IAM; it only issues a login token"
-)
+ECR_AUTH_TOKEN = "ecr:GetAuthorizationToken has no resource-level permission in IAM; it only issues a login token"

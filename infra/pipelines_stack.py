@@ -45,9 +45,7 @@ class PipelinesStack(Stack):
             enforce_ssl=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        acknowledge(
-            access_logs, "S1", "This bucket is the access-log target itself; logging it would recurse"
-        )
+        acknowledge(access_logs, "S1", "This bucket is the access-log target itself; logging it would recurse")
         key = kms.Key(self, "ArtifactsKey", enable_key_rotation=True, description="Slipway build artifacts")
         artifacts = s3.Bucket(
             self,

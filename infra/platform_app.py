@@ -17,9 +17,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     # Account and region come from platform.toml, resolved once here, so synth needs no credentials.
     env = Environment(account=config.platform.account, region=config.platform.region)
     prefix = _stack_prefix(config)
-    registry = RegistryStack(
-        app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply"
-    )
+    registry = RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
     plans = [
         blueprint(team, service, service_repository_name(team.name, service.name))
         for team, service in config.services()

@@ -73,9 +73,7 @@ class PullThroughCache(Construct):
                 "An upstream registry token is issued and rotated at the upstream (Docker Hub, GHCR), not by Lambda",
             )
             return secret
-        return secretsmanager.Secret.from_secret_name_v2(
-            self, f"Credential-{scope_id}", upstream.credential_secret
-        )
+        return secretsmanager.Secret.from_secret_name_v2(self, f"Credential-{scope_id}", upstream.credential_secret)
 
     @staticmethod
     def _validate(props: PullThroughCacheProps) -> None:
@@ -87,9 +85,7 @@ class PullThroughCache(Construct):
             if upstream.prefix in seen:
                 problems.append(f"upstreams[{i}].prefix: duplicate prefix {upstream.prefix!r}")
             seen.add(upstream.prefix)
-            if upstream.needs_credential and not upstream.credential_secret.startswith(
-                PULL_THROUGH_SECRET_PREFIX
-            ):
+            if upstream.needs_credential and not upstream.credential_secret.startswith(PULL_THROUGH_SECRET_PREFIX):
                 problems.append(
                     f"upstreams[{i}].credential_secret: {upstream.registry} needs a secret named "
                     f"'{PULL_THROUGH_SECRET_PREFIX}...', got {upstream.credential_secret!r}"

@@ -116,9 +116,7 @@ class ServicePipeline(Construct):
             ("eks", props.eks_target),
         ):
             if (kind in kinds) != (target is not None):
-                problems.append(
-                    f"{kind}_target: must be given exactly when blueprint.deploys has a {kind} step"
-                )
+                problems.append(f"{kind}_target: must be given exactly when blueprint.deploys has a {kind} step")
         raise_if_any("ServicePipeline", problems)
 
     def _project(
@@ -151,9 +149,7 @@ class ServicePipeline(Construct):
                 privileged=privileged,
             ),
             environment_variables={
-                buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(
-                    value=self.props.tools.s3_object_url
-                ),
+                buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(value=self.props.tools.s3_object_url),
                 buildspecs.REPOSITORY_ENV: codebuild.BuildEnvironmentVariable(
                     value=self.props.repository.repository_uri
                 ),
@@ -257,9 +253,7 @@ class ServicePipeline(Construct):
             extra_inputs=build_outputs,
             outputs=[self.image_output],
             environment_variables={
-                buildspecs.COMMIT_ENV: codebuild.BuildEnvironmentVariable(
-                    value=self.source_action.variables.commit_id
-                )
+                buildspecs.COMMIT_ENV: codebuild.BuildEnvironmentVariable(value=self.source_action.variables.commit_id)
             },
         )
 
@@ -325,19 +319,13 @@ class ServicePipeline(Construct):
 
     def _grant_ecs(self, ecs: EcsTarget, role: iam.IRole) -> None:
         stack = Stack.of(self)
-        service_arn = stack.format_arn(
-            service="ecs", resource="service", resource_name=f"{ecs.cluster}/{ecs.service}"
-        )
+        service_arn = stack.format_arn(service="ecs", resource="service", resource_name=f"{ecs.cluster}/{ecs.service}")
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ecs:DescribeServices", "ecs:UpdateService"], resources=[service_arn]
-            )
+            iam.PolicyStatement(actions=["ecs:DescribeServices", "ecs:UpdateService"], resources=[service_arn])
         )
         # RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permissions in IAM.
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"], resources=["*"]
-            )
+            iam.PolicyStatement(actions=["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"], resources=["*"])
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -362,9 +350,7 @@ class ServicePipeline(Construct):
     def _grant_eks(self, eks: EksTarget, role: iam.IRole) -> None:
         stack = Stack.of(self)
         cluster_arn = stack.format_arn(service="eks", resource="cluster", resource_name=eks.cluster)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster_arn])
-        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster_arn]))
         # Kubernetes permissions come from an access entry limited to the one namespace.
         eks_access_entry(self, eks, role)
 
@@ -381,9 +367,7 @@ def eks_access_entry(scope: Construct, eks: EksTarget, role: iam.IRole) -> None:
         access_policies=[
             eks_l1.CfnAccessEntry.AccessPolicyProperty(
                 policy_arn=EKS_EDIT_POLICY,
-                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(
-                    type="namespace", namespaces=[eks.namespace]
-                ),
+                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(type="namespace", namespaces=[eks.namespace]),
             )
         ],
     )

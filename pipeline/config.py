@@ -94,9 +94,7 @@ class PlatformSettings:
     account: str = _checked(_matches(_ACCOUNT, "a 12-digit AWS account id"))
     region: str = _checked(_matches(_REGION, "an AWS region such as 'eu-west-1'"))
     connection_arn: str = _checked(
-        _matches(
-            _CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'"
-        )
+        _matches(_CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'")
     )
 
 
@@ -106,9 +104,7 @@ class Upstream:
 
     prefix: str = _checked(_matches(_ECR_PREFIX, "a lowercase ECR repository prefix such as 'docker-hub'"))
     registry: str = _checked(
-        lambda v: (
-            None if v in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {v!r}"
-        )
+        lambda v: None if v in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {v!r}"
     )
     url: str = ""
     """Upstream URL; defaults to the registry's public endpoint (required for ``azure-container-registry``)."""
@@ -385,9 +381,7 @@ def _check_model(config: PlatformConfig) -> Iterator[str]:
         yield from _check_upstream(upstream, f"upstreams[{i}]")
     for i, name in _duplicates([t.name for t in config.teams]):
         yield f"teams[{i}].name: duplicate team name {name!r}"
-    bases = [
-        (t, b, base.name) for t, team in enumerate(config.teams) for b, base in enumerate(team.base_images)
-    ]
+    bases = [(t, b, base.name) for t, team in enumerate(config.teams) for b, base in enumerate(team.base_images)]
     seen_bases: set[str] = set()
     for t, b, name in bases:
         if name in seen_bases:
@@ -396,9 +390,7 @@ def _check_model(config: PlatformConfig) -> Iterator[str]:
     for t, team in enumerate(config.teams):
         image_names = [b.name for b in team.base_images] + [s.name for s in team.services]
         for i, name in _duplicates(image_names):
-            kind, index = (
-                ("base_images", i) if i < len(team.base_images) else ("services", i - len(team.base_images))
-            )
+            kind, index = ("base_images", i) if i < len(team.base_images) else ("services", i - len(team.base_images))
             yield f"teams[{t}].{kind}[{index}].name: duplicate image name {name!r} in team {team.name!r}"
         for b, base in enumerate(team.base_images):
             yield from _check_platforms(base.platforms, f"teams[{t}].base_images[{b}].platforms")

@@ -128,9 +128,7 @@ def build_index(children: Iterable[Descriptor], annotations: Mapping[str, str] |
 def index_children(index: Manifest) -> list[Descriptor]:
     """The platform manifests of an index, skipping attestation manifests (``unknown/unknown``)."""
     if index.media_type not in INDEXES:
-        raise ManifestError(
-            f"manifest {index.digest}: expected an image index ({OCI_INDEX}), got {index.media_type!r}"
-        )
+        raise ManifestError(f"manifest {index.digest}: expected an image index ({OCI_INDEX}), got {index.media_type!r}")
     children = []
     for entry in index.json().get("manifests", []):
         annotations = entry.get("annotations") or {}

@@ -83,9 +83,7 @@ def pinned(repository_uri: str, digest: str) -> str:
             f"image {repository_uri!r}: expected a digest 'sha256:<64 hex>', got {digest!r} (tags are not deployable)"
         )
     if "@" in repository_uri or ":" in repository_uri.rsplit("/", 1)[-1]:
-        raise ImageReferenceError(
-            f"image {repository_uri!r}: expected a repository URI without tag or digest"
-        )
+        raise ImageReferenceError(f"image {repository_uri!r}: expected a repository URI without tag or digest")
     return f"{repository_uri}@{digest}"
 
 

@@ -76,13 +76,9 @@ def stitch(
     built = {b.platform for b in builds}
     missing = [p for p in expected_platforms if p not in built]
     if missing:
-        raise StitchError(
-            f"image {repo}: no build result for platform {', '.join(missing)} (got {sorted(built)})"
-        )
+        raise StitchError(f"image {repo}: no build result for platform {', '.join(missing)} (got {sorted(built)})")
     children = [inspect_child(client, repo, b.digest, b.platform) for b in builds]
-    index = build_index(
-        children, annotations={"org.opencontainers.image.revision": commit} if commit else None
-    )
+    index = build_index(children, annotations={"org.opencontainers.image.revision": commit} if commit else None)
 
     created = _push_once(client, repo, tag, index)
     served = client.get_manifest(repo, tag, INDEXES)
@@ -91,19 +87,14 @@ def stitch(
         repository=str(repo),
         tag=tag,
         index_digest=index.digest,
-        platforms={
-            str(c.platform): PlatformImage(c.digest, b.size, c.media_type)
-            for c, b in _pairs(children, builds)
-        },
+        platforms={str(c.platform): PlatformImage(c.digest, b.size, c.media_type) for c, b in _pairs(children, builds)},
         commit=commit,
     )
     verify(client, record)
     return StitchResult(record, created)
 
 
-def _pairs(
-    children: Sequence[Descriptor], builds: Sequence[BuildRecord]
-) -> list[tuple[Descriptor, BuildRecord]]:
+def _pairs(children: Sequence[Descriptor], builds: Sequence[BuildRecord]) -> list[tuple[Descriptor, BuildRecord]]:
     by_digest = {b.digest: b for b in builds}
     return [(c, by_digest[c.digest]) for c in children]
 
@@ -140,9 +131,7 @@ def verify(client: RegistryClient, record: ImageRecord) -> None:
     for platform, image in record.platforms.items():
         child = served.get(platform)
         if child is None:
-            raise StitchError(
-                f"image {record.index_uri}: index lacks platform {platform} (has {sorted(served)})"
-            )
+            raise StitchError(f"image {record.index_uri}: index lacks platform {platform} (has {sorted(served)})")
         if child.digest != image.digest:
             raise StitchError(
                 f"image {record.index_uri} ({platform}): index names {child.digest}, image.json says {image.digest}"
@@ -151,3 +140,25 @@ def verify(client: RegistryClient, record: ImageRecord) -> None:
     extra = sorted(set(served) - set(record.platforms))
     if extra:
         raise StitchError(f"image {record.index_uri}: index has platforms image.json does not list: {extra}")
+
+
+def read_release(client: RegistryClient, repo: RepositoryRef, tag: str) -> ImageRecord | None:
+    """The release a tag already names (children, sizes), or None when the tag does not exist yet."""
+    try:
+        index = client.get_manifest(repo, tag, INDEXES)
+    except ManifestNotFoundError:
+        return None
+    platforms = {}
+    for child in index_children(index):
+        manifest = client.get_manifest(repo, child.digest, IMAGE_MANIFESTS)
+        check_bytes(manifest, child.digest, f"image {repo}@{child.digest} ({child.platform})")
+        document = manifest.json()
+        size = document["config"]["size"] + sum(layer["size"] for layer in document.get("layers", []))
+        platforms[str(child.platform)] = PlatformImage(child.digest, size, manifest.media_type)
+    return ImageRecord(
+        str(repo),
+        tag,
+        index.digest,
+        platforms,
+        commit=index.json().get("annotations", {}).get("org.opencontainers.image.revision", ""),
+    )

@@ -40,9 +40,7 @@ class MemoryRegistry:
 
     def add_image(self, repo: str, os: str, arch: str, *, layer: bytes = b"layer") -> str:
         """A single-platform OCI manifest with a real config; returns its digest."""
-        config = canonical_json(
-            {"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": []}}
-        )
+        config = canonical_json({"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": []}})
         self.blobs[digest_of(config)] = config
         manifest = Manifest(
             canonical_json(

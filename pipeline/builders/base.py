@@ -21,17 +21,19 @@ class BuildError(SlipwayError):
 
 @dataclass(frozen=True)
 class BuildSecretSource:
-    """A BuildKit secret: ``id`` as the Dockerfile mounts it, its value read from environment variable ``env``."""
+    """A BuildKit secret: ``id`` as the Dockerfile mounts it, its value from environment variable ``env`` or file
+    ``src`` (a CA bundle for a TLS-intercepting proxy, say)."""
 
     id: str
-    env: str
+    env: str = ""
+    src: str = ""
 
     @classmethod
     def parse(cls, text: str) -> BuildSecretSource:
         parts = dict(p.split("=", 1) for p in text.split(",") if "=" in p)
-        if set(parts) != {"id", "env"} or not all(parts.values()):
-            raise BuildError(f"secret {text!r}: expected 'id=NAME,env=VARIABLE'")
-        return cls(parts["id"], parts["env"])
+        if set(parts) not in ({"id", "env"}, {"id", "src"}) or not all(parts.values()):
+            raise BuildError(f"secret {text!r}: expected 'id=NAME,env=VARIABLE' or 'id=NAME,src=FILE'")
+        return cls(parts["id"], parts.get("env", ""), parts.get("src", ""))
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,13 @@ class BuildRequest:
         return f"{self.repository}:{CACHE_TAG_PREFIX}{self.slug}"
 
     def secret_values(self) -> dict[str, str]:
-        missing = [s.env for s in self.secrets if s.env not in os.environ]
+        missing = [s.env for s in self.secrets if s.env and s.env not in os.environ]
+        missing += [s.src for s in self.secrets if s.src and not Path(s.src).is_file()]
         if missing:
             raise BuildError(
-                f"image {self.repository} ({self.platform}): secret env {', '.join(missing)} not set"
+                f"image {self.repository} ({self.platform}): secret source {', '.join(missing)} not set or missing"
             )
-        return {s.id: os.environ[s.env] for s in self.secrets}
+        return {s.id: os.environ[s.env] if s.env else Path(s.src).read_text() for s in self.secrets}
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,7 @@ def run(argv: Sequence[str], *, request: BuildRequest, env: Mapping[str, str] | 
             check=False,
         )
     except FileNotFoundError as exc:
-        raise BuildError(
-            f"image {request.repository} ({request.platform}): {argv[0]} not found on PATH"
-        ) from exc
+        raise BuildError(f"image {request.repository} ({request.platform}): {argv[0]} not found on PATH") from exc
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
         raise BuildError(

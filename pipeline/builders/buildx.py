@@ -31,7 +31,8 @@ def build_command(docker: str, request: BuildRequest, metadata_file: Path) -> li
         "--metadata-file", str(metadata_file),
     ]  # fmt: skip
     for secret in request.secrets:
-        argv += ["--secret", f"id={secret.id},env={secret.env}"]
+        source = f"env={secret.env}" if secret.env else f"src={secret.src}"
+        argv += ["--secret", f"id={secret.id},{source}"]
     return [*argv, str(request.context)]
 
 
@@ -61,7 +62,5 @@ class BuildxBuilder:
             metadata = json.loads(metadata_file.read_text())
         digest = metadata.get("containerimage.digest")
         if not isinstance(digest, str):
-            raise BuildError(
-                f"image {request.repository} ({request.platform}): buildx metadata has no digest"
-            )
+            raise BuildError(f"image {request.repository} ({request.platform}): buildx metadata has no digest")
         return BuiltImage(digest, log)

@@ -42,7 +42,5 @@ class DockerBuilder:
         output = run([self.docker, "push", request.cache_ref], request=request)
         match = _PUSHED.search(output)
         if match is None:
-            raise BuildError(
-                f"image {request.repository} ({request.platform}): docker push printed no digest"
-            )
+            raise BuildError(f"image {request.repository} ({request.platform}): docker push printed no digest")
         return BuiltImage(match[1], log)

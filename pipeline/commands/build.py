@@ -23,9 +23,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--dockerfile", type=Path, default=None, help="default: CONTEXT/Dockerfile")
     parser.add_argument("--builder", choices=BUILDERS, default="buildx")
     parser.add_argument("--secret", action="append", default=[], help="id=NAME,env=VARIABLE (repeatable)")
-    parser.add_argument(
-        "--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)"
-    )
+    parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)")
     parser.add_argument("--target", default="", help="Dockerfile stage to build (default: the last)")
     parser.add_argument("--network-host", action="store_true", help="RUN steps use the host network")
     parser.add_argument("--out", type=Path, required=True, help="build record (JSON)")

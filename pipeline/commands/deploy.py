@@ -13,18 +13,14 @@ from pipeline.records import ImageRecord
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "deploy", help="deploy image.json to Lambda, ECS or EKS", description=__doc__
-    )
+    parser = commands.add_parser("deploy", help="deploy image.json to Lambda, ECS or EKS", description=__doc__)
     targets = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
 
     def common(name: str, help_text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = targets.add_parser(name, help=help_text)
         sub.add_argument("--image-json", type=Path, default=Path("image.json"))
         sub.add_argument("--out", type=Path, default=Path(f"deployed-{name}.json"), help="deploy record")
-        sub.add_argument(
-            "--timeout", type=float, default=600, help="seconds to wait for the rollout (0: do not wait)"
-        )
+        sub.add_argument("--timeout", type=float, default=600, help="seconds to wait for the rollout (0: do not wait)")
         return sub
 
     fn = common("lambda", "the child manifest of the function's architecture")
@@ -46,9 +42,7 @@ def register(commands: Any) -> None:
     eks.add_argument("--namespace", required=True)
     eks.add_argument("--deployment", required=True)
     eks.add_argument("--container", required=True)
-    eks.add_argument(
-        "--render-only", type=Path, metavar="FILE", help="write the rendered Deployment; touch no cluster"
-    )
+    eks.add_argument("--render-only", type=Path, metavar="FILE", help="write the rendered Deployment; touch no cluster")
     eks.set_defaults(run=lambda a: deploy_eks(image_json=a.image_json, out=a.out, timeout=a.timeout,
                                               cluster=a.cluster, namespace=a.namespace, deployment=a.deployment,
                                               container=a.container, render_only=a.render_only))  # fmt: skip

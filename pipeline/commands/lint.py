@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline import config
+from pipeline import bases, config
 from pipeline.lint import dockerfiles, lint_file
 from pipeline.lint.rules import Policy
 from pipeline.lint.sarif import to_sarif
@@ -19,25 +19,34 @@ LOCAL_REGISTRY = "127.0.0.1:5000"
 def register(commands: Any) -> None:
     parser = commands.add_parser("lint", help="check Dockerfiles against the policy", description=__doc__)
     parser.add_argument("paths", nargs="+", type=Path, help="Dockerfiles or directories to search")
-    parser.add_argument(
-        "--config", type=Path, default=Path("platform.toml"), help="where allowed registries come from"
-    )
-    parser.add_argument(
-        "--allow-registry", action="append", default=[], help="extra allowed base prefix (repeatable)"
-    )
-    parser.add_argument(
-        "--build-arg", action="append", default=[], help="NAME=VALUE used to resolve FROM lines"
-    )
+    parser.add_argument("--config", type=Path, default=Path("platform.toml"), help="where allowed registries come from")
+    parser.add_argument("--allow-registry", action="append", default=[], help="extra allowed base prefix (repeatable)")
+    parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE used to resolve FROM lines")
     parser.add_argument("--format", choices=("text", "sarif"), default="text")
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        default=None,
+        help="base-image lock resolving FROM ${BASE_...} (default: .slipway/lock.json if present, else images/lock.json)",
+    )
+    parser.add_argument("--registry", default=LOCAL_REGISTRY, help="registry host the lock is relative to")
     parser.set_defaults(
         run=lambda a: lint(
             paths=a.paths,
             config_path=a.config,
             allow=a.allow_registry,
-            build_args=dict(item.split("=", 1) for item in a.build_arg if "=" in item),
+            build_args={
+                **bases.build_args(bases.load(a.lock or default_lock()), a.registry),
+                **dict(item.split("=", 1) for item in a.build_arg if "=" in item),
+            },
             output=a.format,
         )
     )
+
+
+def default_lock() -> Path:
+    local = Path(".slipway/lock.json")
+    return local if local.exists() else Path("images/lock.json")
 
 
 def policy_for(loaded: config.PlatformConfig | None, extra: list[str]) -> Policy:

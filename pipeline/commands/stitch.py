@@ -13,24 +13,14 @@ from pipeline.table import render
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "stitch", help="stitch platform builds into one OCI index", description=__doc__
-    )
+    parser = commands.add_parser("stitch", help="stitch platform builds into one OCI index", description=__doc__)
     parser.add_argument("--repository", required=True, help="host/name the builds pushed to")
-    parser.add_argument(
-        "--tag", required=True, help="release tag (the git commit); written once, never moved"
-    )
-    parser.add_argument(
-        "--build", action="append", type=Path, required=True, help="build record (repeatable)"
-    )
-    parser.add_argument(
-        "--platform", action="append", default=[], help="platform that must be present (repeatable)"
-    )
+    parser.add_argument("--tag", required=True, help="release tag (the git commit); written once, never moved")
+    parser.add_argument("--build", action="append", type=Path, required=True, help="build record (repeatable)")
+    parser.add_argument("--platform", action="append", default=[], help="platform that must be present (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("image.json"))
     parser.set_defaults(
-        run=lambda a: stitch(
-            repository=a.repository, tag=a.tag, builds=a.build, platforms=a.platform, out=a.out
-        )
+        run=lambda a: stitch(repository=a.repository, tag=a.tag, builds=a.build, platforms=a.platform, out=a.out)
     )
 
 
@@ -48,9 +38,7 @@ def stitch(
     for path, build in zip(builds, loaded, strict=True):
         if build.repository != str(repo):
             raise StitchError(f"{path}: build pushed to {build.repository}, expected {repo}")
-    result = stitch_images(
-        client or client_for(repo), loaded, tag=tag, expected_platforms=platforms or (), commit=tag
-    )
+    result = stitch_images(client or client_for(repo), loaded, tag=tag, expected_platforms=platforms or (), commit=tag)
     records.write(out, result.record)
     state = "created" if result.created else "already tagged (nothing to do)"
     print(f"{result.record.repository}:{tag} -> {result.record.index_digest} [{state}]")

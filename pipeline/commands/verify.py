@@ -11,9 +11,7 @@ from pipeline.stitch import verify as verify_image
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser(
-        "verify", help="re-read an image.json's index and children", description=__doc__
-    )
+    parser = commands.add_parser("verify", help="re-read an image.json's index and children", description=__doc__)
     parser.add_argument("--image-json", type=Path, default=Path("image.json"))
     parser.set_defaults(run=lambda a: verify(image_json=a.image_json))
 

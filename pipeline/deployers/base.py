@@ -38,9 +38,7 @@ def platform_image(record: ImageRecord, platform: str, target: str) -> str:
             f"image {record.index_uri} lacks platform {platform} needed by {target} (has {', '.join(sorted(record.platforms))})"
         )
     if image.digest == record.index_digest:
-        raise DeployError(
-            f"{target}: refusing the index digest {image.digest}; expected the {platform} child"
-        )
+        raise DeployError(f"{target}: refusing the index digest {image.digest}; expected the {platform} child")
     return f"{record.repository}@{image.digest}"
 
 

@@ -34,9 +34,7 @@ class EcsDeployer:
         target = f"ECS service {cluster}/{service}"
         image = record.index_uri
         current = self._service(cluster, service, target)
-        definition = self._ecs.describe_task_definition(taskDefinition=current["taskDefinition"])[
-            "taskDefinition"
-        ]
+        definition = self._ecs.describe_task_definition(taskDefinition=current["taskDefinition"])["taskDefinition"]
         containers = definition["containerDefinitions"]
         named = [c for c in containers if c["name"] == container]
         if not named:
@@ -60,9 +58,7 @@ class EcsDeployer:
                 revision=definition["taskDefinitionArn"],
             )
         revision = {key: definition[key] for key in _REGISTERABLE if key in definition}
-        revision["containerDefinitions"] = [
-            {**c, "image": image} if c["name"] == container else c for c in containers
-        ]
+        revision["containerDefinitions"] = [{**c, "image": image} if c["name"] == container else c for c in containers]
         try:
             registered = self._ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
             self._ecs.update_service(
@@ -91,9 +87,7 @@ class EcsDeployer:
         try:
             response = self._ecs.describe_services(cluster=cluster, services=[service])
         except ClientError as exc:
-            raise DeployError(
-                f"{target}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
-            ) from exc
+            raise DeployError(f"{target}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}") from exc
         services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
             raise DeployError(f"{target}: service not found")

@@ -41,9 +41,7 @@ class KubectlCli:
         except FileNotFoundError as exc:
             raise DeployError(f"{self.binary} not found on PATH") from exc
         if completed.returncode != 0:
-            raise DeployError(
-                f"kubectl {' '.join(args[:2])}: {completed.stderr.strip() or completed.stdout.strip()}"
-            )
+            raise DeployError(f"kubectl {' '.join(args[:2])}: {completed.stderr.strip() or completed.stdout.strip()}")
         return completed.stdout
 
 
@@ -166,13 +164,9 @@ class EksDeployer:
     ) -> DeployRecord:
         target = f"EKS deployment {cluster}/{namespace}/{deployment}"
         image = record.index_uri
-        current = json.loads(
-            kubectl(["get", "deployment", deployment, "--namespace", namespace, "--output", "json"])
-        )
+        current = json.loads(kubectl(["get", "deployment", deployment, "--namespace", namespace, "--output", "json"]))
         previous = str(_find_container(current, container).get("image", ""))
-        revision = str(
-            current.get("metadata", {}).get("annotations", {}).get("deployment.kubernetes.io/revision", "")
-        )
+        revision = str(current.get("metadata", {}).get("annotations", {}).get("deployment.kubernetes.io/revision", ""))
         if previous == image:
             return DeployRecord(
                 f"eks:{cluster}/{namespace}/{deployment}", image, previous, changed=False, revision=revision
@@ -195,6 +189,4 @@ class EksDeployer:
             raise DeployError(
                 f"{target}: rollout of {image} did not finish ({exc}); rolled back to {previous}"
             ) from exc
-        return DeployRecord(
-            f"eks:{cluster}/{namespace}/{deployment}", image, previous, changed=True, waited=True
-        )
+        return DeployRecord(f"eks:{cluster}/{namespace}/{deployment}", image, previous, changed=True, waited=True)

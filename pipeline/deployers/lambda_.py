@@ -39,9 +39,7 @@ class LambdaDeployer:
             raise DeployError(f"{target}: cannot read the function ({_error(exc)})") from exc
         configuration = function["Configuration"]
         if configuration.get("PackageType") != "Image":
-            raise DeployError(
-                f"{target}: PackageType is {configuration.get('PackageType')!r}, expected 'Image'"
-            )
+            raise DeployError(f"{target}: PackageType is {configuration.get('PackageType')!r}, expected 'Image'")
         actual = configuration.get("Architectures") or ["x86_64"]
         if actual != [architecture]:
             raise DeployError(f"{target}: the function is configured for {actual}, not [{architecture!r}]")
@@ -65,12 +63,8 @@ class LambdaDeployer:
             version = self._lambda.publish_version(FunctionName=function_name, Description=image)["Version"]
             self._point_alias(function_name, alias, version)
         except ClientError as exc:
-            raise DeployError(
-                f"{target}: {_error(exc)}; alias {alias} still names the previous version"
-            ) from exc
-        return DeployRecord(
-            f"lambda:{function_name}", image, previous, changed=True, revision=version, waited=True
-        )
+            raise DeployError(f"{target}: {_error(exc)}; alias {alias} still names the previous version") from exc
+        return DeployRecord(f"lambda:{function_name}", image, previous, changed=True, revision=version, waited=True)
 
     def _update_done(self, function_name: str, target: str) -> bool:
         status = self._lambda.get_function_configuration(FunctionName=function_name).get(

@@ -107,9 +107,7 @@ def _suppressions(path: Path, lines: Sequence[str]) -> tuple[dict[int, set[str]]
             )
             continue
         target = index + 1
-        while target <= len(lines) and (
-            not lines[target - 1].strip() or lines[target - 1].lstrip().startswith("#")
-        ):
+        while target <= len(lines) and (not lines[target - 1].strip() or lines[target - 1].lstrip().startswith("#")):
             target += 1
         suppressed.setdefault(target, set()).update(ids)
     return suppressed, problems

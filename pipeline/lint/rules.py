@@ -62,12 +62,8 @@ _TOOLCHAIN = re.compile(
     r"\b(gcc|g\+\+|clang|make|build-essential|golang|rustc|cargo|musl-dev|python3?-dev|libc6?-dev|cmake|autoconf)\b"
 )
 _INSTALL = re.compile(r"\b(apt-get|apt|apk|dnf|yum|microdnf)\s+(-\S+\s+)*(install|add)\b")
-_SECRET_NAME = re.compile(
-    r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|ACCESS_?KEY)", re.I
-)
-_SECRET_FILE = re.compile(
-    r"(^|/)(\.npmrc|\.pypirc|\.netrc|\.env|id_rsa|id_ed25519|credentials|.*\.pem|.*\.key)$"
-)
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|ACCESS_?KEY)", re.I)
+_SECRET_FILE = re.compile(r"(^|/)(\.npmrc|\.pypirc|\.netrc|\.env|id_rsa|id_ed25519|credentials|.*\.pem|.*\.key)$")
 _DEPENDENCY_INSTALL = re.compile(
     r"\b(pip3? install|npm (ci|install)|yarn install|go mod download|cargo (fetch|build)|bundle install|poetry install|uv sync)\b"
 )
@@ -91,9 +87,7 @@ def _external_bases(stages: list[Stage], args: Mapping[str, str]) -> Iterator[tu
         yield stage, base
 
 
-def base_not_from_platform(
-    stages: list[Stage], policy: Policy, args: Mapping[str, str]
-) -> Iterator[tuple[int, str]]:
+def base_not_from_platform(stages: list[Stage], policy: Policy, args: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     for stage, base in _external_bases(stages, args):
         if "$" in base:
             continue  # reported by SW002: an unresolved base cannot be checked
@@ -106,9 +100,7 @@ def base_not_from_platform(
             yield stage.line, f"base image {base!r} is not from the platform registry (allowed: {shown})"
 
 
-def base_not_pinned(
-    stages: list[Stage], policy: Policy, args: Mapping[str, str]
-) -> Iterator[tuple[int, str]]:
+def base_not_pinned(stages: list[Stage], policy: Policy, args: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     del policy
     for stage, base in _external_bases(stages, args):
         if "$" in base:
@@ -121,18 +113,12 @@ def base_not_pinned(
         if not DIGEST.fullmatch(digest):
             tag = base.rsplit("/", 1)[-1].partition(":")[2].partition("@")[0]
             what = (
-                "uses 'latest'"
-                if tag == "latest"
-                else "has no tag or digest"
-                if not tag
-                else "is pinned by tag only"
+                "uses 'latest'" if tag == "latest" else "has no tag or digest" if not tag else "is pinned by tag only"
             )
             yield stage.line, f"base image {base!r} {what}; pin it by digest"
 
 
-def toolchain_in_final_stage(
-    stages: list[Stage], policy: Policy, args: Mapping[str, str]
-) -> Iterator[tuple[int, str]]:
+def toolchain_in_final_stage(stages: list[Stage], policy: Policy, args: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     del policy, args
     for instruction in stages[-1].instructions:
         if (
@@ -143,18 +129,14 @@ def toolchain_in_final_stage(
             yield instruction.line, f"toolchain {m[1]!r} installed in the final stage"
 
 
-def shell_form_entrypoint(
-    stages: list[Stage], policy: Policy, args: Mapping[str, str]
-) -> Iterator[tuple[int, str]]:
+def shell_form_entrypoint(stages: list[Stage], policy: Policy, args: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     del policy, args
     for instruction in stages[-1].instructions:
         if instruction.keyword in ("ENTRYPOINT", "CMD") and not instruction.value.lstrip().startswith("["):
             yield instruction.line, f"{instruction.keyword} in shell form ({instruction.value.strip()!r})"
 
 
-def secrets_in_image(
-    stages: list[Stage], policy: Policy, args: Mapping[str, str]
-) -> Iterator[tuple[int, str]]:
+def secrets_in_image(stages: list[Stage], policy: Policy, args: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     del policy, args
     for stage in stages:
         for instruction in stage.instructions:
@@ -175,9 +157,7 @@ def secrets_in_image(
                     )
 
 
-def package_manager_hygiene(
-    stages: list[Stage], policy: Policy, args: Mapping[str, str]
-) -> Iterator[tuple[int, str]]:
+def package_manager_hygiene(stages: list[Stage], policy: Policy, args: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     del policy, args
     for stage in stages:
         previous: Instruction | None = None
@@ -187,9 +167,7 @@ def package_manager_hygiene(
                 continue
             text = instruction.value
             mounted_cache = any("type=cache" in f for f in instruction.flags)
-            if re.search(r"\bapt-get update\b", text) and not re.search(
-                r"\bapt-get (-\S+\s+)*install\b", text
-            ):
+            if re.search(r"\bapt-get update\b", text) and not re.search(r"\bapt-get (-\S+\s+)*install\b", text):
                 yield (
                     instruction.line,
                     "apt-get update in its own layer (the install that follows may use a stale index)",
@@ -227,9 +205,7 @@ def context_copied_before_dependencies(
             if instruction.keyword == "COPY" and not any(f.startswith("--from") for f in instruction.flags):
                 if instruction.value.split()[:-1] == ["."]:
                     copied_all = instruction
-            elif (
-                instruction.keyword == "RUN" and copied_all and _DEPENDENCY_INSTALL.search(instruction.value)
-            ):
+            elif instruction.keyword == "RUN" and copied_all and _DEPENDENCY_INSTALL.search(instruction.value):
                 yield (
                     copied_all.line,
                     "whole context copied before installing dependencies: any source change re-installs them",
@@ -237,9 +213,7 @@ def context_copied_before_dependencies(
                 break
 
 
-def final_stage_runs_as_root(
-    stages: list[Stage], policy: Policy, args: Mapping[str, str]
-) -> Iterator[tuple[int, str]]:
+def final_stage_runs_as_root(stages: list[Stage], policy: Policy, args: Mapping[str, str]) -> Iterator[tuple[int, str]]:
     del policy
     final = stages[-1]
     users = [i for i in final.instructions if i.keyword == "USER"]

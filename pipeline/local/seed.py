@@ -10,6 +10,7 @@ digests.
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -109,7 +110,12 @@ def publish_base(
     for platform, tar in sorted(rootfs.items()):
         context = work / f"context-{DEB_ARCH[platform]}"
         context.mkdir(parents=True, exist_ok=True)
-        (context / "rootfs.tar").write_bytes(tar.read_bytes())
+        staged = context / "rootfs.tar"
+        staged.unlink(missing_ok=True)
+        try:
+            staged.hardlink_to(tar)
+        except OSError:
+            shutil.copyfile(tar, staged)
         (context / "Dockerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["/bin/sh"]\n')
         request = BuildRequest(
             repository=repository,
@@ -135,8 +141,49 @@ def seed_busybox(
 ) -> ImageRecord:
     """``<registry>/<prefix>/library/busybox:1.35`` for each platform: where pull-through cache serves Docker Hub."""
     work.mkdir(parents=True, exist_ok=True)
-    rootfs = {
-        p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{DEB_ARCH[p]}.tar") for p in platforms
-    }
+    rootfs = {p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{DEB_ARCH[p]}.tar") for p in platforms}
     repository = str(RepositoryRef(registry, f"{prefix}/library/busybox"))
     return publish_base(builder, client, repository=repository, tag="1.35", rootfs=rootfs, work=work)
+
+
+def debootstrap_rootfs(platform: str, cache: Path, *, suite: str = "bookworm") -> Path:
+    """A Debian minbase rootfs tar for ``platform`` (arm64 runs its second stage under QEMU), cached by path."""
+    arch = DEB_ARCH[platform]
+    tar = cache / f"debian-{suite}-{arch}.tar"
+    if tar.exists():
+        return tar
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as directory:
+        target = Path(directory) / "rootfs"
+        completed = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--arch={arch}", "--include=ca-certificates,tzdata", suite,
+             str(target), "http://deb.debian.org/debian"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if completed.returncode != 0:
+            tail = "\n".join(completed.stdout.splitlines()[-5:] + completed.stderr.splitlines()[-5:])
+            raise SeedError(f"base image debian:{suite} ({platform}): debootstrap failed\n{tail}")
+        # apt lists and caches are not part of a base image.
+        for leftover in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            subprocess.run(["find", str(target / leftover), "-type", "f", "-delete"], check=False)
+        partial = tar.with_suffix(".partial")
+        subprocess.run(["tar", "--numeric-owner", "-C", str(target), "-cf", str(partial), "."], check=True)
+        partial.rename(tar)
+    return tar
+
+
+def seed_debian(
+    builder: Builder,
+    client: RegistryClient,
+    *,
+    registry: str,
+    platforms: Sequence[str],
+    work: Path,
+    cache: Path,
+    prefix: str = "docker-hub",
+) -> ImageRecord:
+    """``<registry>/<prefix>/library/debian:bookworm``: where pull-through cache serves Docker Hub's Debian."""
+    work.mkdir(parents=True, exist_ok=True)
+    rootfs = {p: debootstrap_rootfs(p, cache) for p in platforms}
+    repository = str(RepositoryRef(registry, f"{prefix}/library/debian"))
+    return publish_base(builder, client, repository=repository, tag="bookworm", rootfs=rootfs, work=work)

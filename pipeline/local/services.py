@@ -60,17 +60,26 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _signal(pid: int, sig: int) -> None:
+    """Signal the process group when ``pid`` leads one (services start in their own session): dockerd's managed
+    containerd and moto's workers go with it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
 def stop_pid(pid: int, *, timeout: float = 20) -> None:
     if not pid_alive(pid):
         return
-    os.kill(pid, signal.SIGTERM)
+    _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(pid):
             return
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    _signal(pid, signal.SIGKILL)
 
 
 def _http_ok(url: str) -> bool:
@@ -129,6 +138,7 @@ class Service:
 
 def registry_service(state: Path, port: int) -> Service:
     """Debian's docker-registry (distribution 2.8): OCI indexes, Docker manifest lists, deletes enabled."""
+    state = state.resolve()
     config = state / "registry" / "config.yml"
     config.parent.mkdir(parents=True, exist_ok=True)
     # JSON is valid YAML; no YAML library needed.
@@ -154,6 +164,7 @@ def registry_service(state: Path, port: int) -> Service:
 
 
 def dockerd_service(state: Path) -> tuple[Service, str]:
+    state = state.resolve()
     """Debian's dockerd 20.10 with built-in BuildKit; returns the service and its DOCKER_HOST.
 
     No bridge and no iptables: this machine allows neither, so RUN steps use the host network.
@@ -162,6 +173,11 @@ def dockerd_service(state: Path) -> tuple[Service, str]:
     run_dir = Path("/run") / f"slipway-{hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:10]}"
     run_dir.mkdir(parents=True, exist_ok=True)
     host = f"unix://{run_dir}/docker.sock"
+    pidfile = run_dir / "dockerd.pid"
+    # A dockerd that was killed leaves its pid file behind, and a new one refuses to start over it.
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if not pid_alive(int(pidfile.read_text().strip())):
+            pidfile.unlink()
     service = Service(
         name="dockerd",
         argv=[
@@ -169,7 +185,7 @@ def dockerd_service(state: Path) -> tuple[Service, str]:
             f"--host={host}",
             f"--data-root={state / 'docker'}",
             f"--exec-root={run_dir / 'exec'}",
-            f"--pidfile={run_dir / 'dockerd.pid'}",
+            f"--pidfile={pidfile}",
             "--storage-driver=overlay2",
             "--iptables=false",
             "--ip6tables=false",

@@ -79,9 +79,7 @@ class DistributionClient:
         return headers.get("docker-content-digest", manifest.digest)
 
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
-        data, _ = self._request(
-            "GET", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={}
-        )
+        data, _ = self._request("GET", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={})
         return data
 
 

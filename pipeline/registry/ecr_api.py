@@ -31,9 +31,7 @@ class EcrApiClient:
                 repositoryName=repo.name, imageIds=[image_id], acceptedMediaTypes=list(accept)
             )
         except ClientError as exc:
-            raise RegistryError(
-                f"{what}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
-            ) from exc
+            raise RegistryError(f"{what}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}") from exc
         images = response.get("images", [])
         if not images:
             failure = (response.get("failures") or [{}])[0]
@@ -63,9 +61,7 @@ class EcrApiClient:
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
         self.round_trips += 1
         try:
-            url = self._ecr.get_download_url_for_layer(repositoryName=repo.name, layerDigest=digest)[
-                "downloadUrl"
-            ]
+            url = self._ecr.get_download_url_for_layer(repositoryName=repo.name, layerDigest=digest)["downloadUrl"]
         except ClientError as exc:
             raise RegistryError(f"blob {repo.name}@{digest}: {exc.response['Error']['Code']}") from exc
         with urllib.request.urlopen(url, timeout=30) as response:

@@ -33,9 +33,7 @@ def http_get(url: str, accept: str = "") -> tuple[bytes, str]:
         return response.read(), response.headers.get("Content-Type", "")
 
 
-def build_both(
-    registry: str, base: ImageRecord, repo: str, out: Path, monkeypatch: pytest.MonkeyPatch
-) -> list[Path]:
+def build_both(registry: str, base: ImageRecord, repo: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     monkeypatch.setenv("SLIPWAY_TEST_TOKEN", SECRET)
     paths = []
     for platform in PLATFORMS:
@@ -71,9 +69,7 @@ def released(registry: str, base_image: ImageRecord, tmp_path_factory: pytest.Te
 
 
 def test_index_served_over_plain_http_matches_image_json(registry: str, released: ImageRecord) -> None:
-    body, content_type = http_get(
-        f"http://{registry}/v2/payments/api/manifests/{released.index_digest}", OCI_INDEX
-    )
+    body, content_type = http_get(f"http://{registry}/v2/payments/api/manifests/{released.index_digest}", OCI_INDEX)
     assert content_type == OCI_INDEX
     import hashlib
 
@@ -81,17 +77,14 @@ def test_index_served_over_plain_http_matches_image_json(registry: str, released
     by_tag, _ = http_get(f"http://{registry}/v2/payments/api/manifests/c0ffee1", OCI_INDEX)
     assert by_tag == body
     manifests = {
-        f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"]
-        for m in json.loads(body)["manifests"]
+        f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"] for m in json.loads(body)["manifests"]
     }
     assert manifests == {p: released.platforms[p].digest for p in PLATFORMS}
 
 
 def test_children_have_the_right_architectures(registry: str, released: ImageRecord) -> None:
     for platform, image in released.platforms.items():
-        manifest, _ = http_get(
-            f"http://{registry}/v2/payments/api/manifests/{image.digest}", image.media_type
-        )
+        manifest, _ = http_get(f"http://{registry}/v2/payments/api/manifests/{image.digest}", image.media_type)
         config_digest = json.loads(manifest)["config"]["digest"]
         config = json.loads(http_get(f"http://{registry}/v2/payments/api/blobs/{config_digest}")[0])
         assert f"{config['os']}/{config['architecture']}" == platform
@@ -130,9 +123,7 @@ def test_rebuild_gives_same_digests_and_restitch_is_a_no_op(
     paths = build_both(registry, base_image, "payments/api", tmp_path, monkeypatch)
     rebuilt = {BuildRecord.load(p).platform: BuildRecord.load(p).digest for p in paths}
     assert rebuilt == {p: i.digest for p, i in released.platforms.items()}
-    result = stitch(
-        DistributionClient(), [BuildRecord.load(p) for p in paths], tag="c0ffee1", commit="c0ffee1"
-    )
+    result = stitch(DistributionClient(), [BuildRecord.load(p) for p in paths], tag="c0ffee1", commit="c0ffee1")
     assert not result.created and result.record.index_digest == released.index_digest
 
 

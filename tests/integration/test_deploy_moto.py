@@ -81,10 +81,7 @@ def test_lambda_arm64_gets_the_arm64_child_then_is_idempotent(
     assert lambda_client.get_function(FunctionName="payments-api")["Code"]["ImageUri"] == f"{REPO}@{ARM}"
     first = json.loads(out.read_text())
     assert first["changed"] is True and first["previous_image"] == OLD and first["image"] == f"{REPO}@{ARM}"
-    assert (
-        lambda_client.get_alias(FunctionName="payments-api", Name="live")["FunctionVersion"]
-        == first["revision"]
-    )
+    assert lambda_client.get_alias(FunctionName="payments-api", Name="live")["FunctionVersion"] == first["revision"]
     deploy_lambda(
         image_json=image_json,
         out=out,
@@ -157,9 +154,7 @@ def test_tag_instead_of_digest_is_refused(tmp_path: Path) -> None:
             }
         )
     )
-    with pytest.raises(
-        RecordError, match=r"field 'index_digest': expected a digest 'sha256:<64 hex>', got 'latest'"
-    ):
+    with pytest.raises(RecordError, match=r"field 'index_digest': expected a digest 'sha256:<64 hex>', got 'latest'"):
         ImageRecord.load(path)
 
 
@@ -190,9 +185,7 @@ def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
     ecs_client: Any, image_json: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "deployed.json"
-    before = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0][
-        "taskDefinition"
-    ]
+    before = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]["taskDefinition"]
     deploy_ecs(
         image_json=image_json,
         out=out,
@@ -258,9 +251,7 @@ def test_ecs_unknown_service_and_container(ecs_client: Any, image_json: Path, tm
             timeout=0,
             client=ecs_client,
         )
-    with pytest.raises(
-        DeployError, match=r"task definition has no container 'web' \(has \['worker', 'sidecar'\]\)"
-    ):
+    with pytest.raises(DeployError, match=r"task definition has no container 'web' \(has \['worker', 'sidecar'\]\)"):
         deploy_ecs(
             image_json=image_json,
             out=tmp_path / "o.json",

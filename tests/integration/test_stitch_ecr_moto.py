@@ -59,18 +59,10 @@ def test_stitch_through_ecr_api_with_immutable_tags(ecr: Any) -> None:
     ecr.create_repository(repositoryName="payments/moto-api", imageTagMutability="IMMUTABLE")
     builds, blobs = push_children(ecr, "payments/moto-api")
     client = MotoEcrClient(ecr, blobs)
-    first = stitch(
-        client, builds, tag="abc1234", expected_platforms=["linux/amd64", "linux/arm64"], commit="abc1234"
-    )
-    image = ecr.batch_get_image(repositoryName="payments/moto-api", imageIds=[{"imageTag": "abc1234"}])[
-        "images"
-    ][0]
+    first = stitch(client, builds, tag="abc1234", expected_platforms=["linux/amd64", "linux/arm64"], commit="abc1234")
+    image = ecr.batch_get_image(repositoryName="payments/moto-api", imageIds=[{"imageTag": "abc1234"}])["images"][0]
     assert image["imageManifestMediaType"] == OCI_INDEX
-    assert (
-        digest_of(image["imageManifest"].encode())
-        == first.record.index_digest
-        == image["imageId"]["imageDigest"]
-    )
+    assert digest_of(image["imageManifest"].encode()) == first.record.index_digest == image["imageId"]["imageDigest"]
     # A re-run finds the tag already on this index and pushes nothing (ECR would refuse an immutable re-tag).
     again = stitch(client, builds, tag="abc1234", commit="abc1234")
     assert not again.created and again.record == first.record
@@ -86,8 +78,6 @@ def test_moved_tag_is_refused_before_ecr_is_asked(ecr: Any) -> None:
 
 
 def test_unknown_repository_is_a_clear_error(ecr: Any) -> None:
-    build = BuildRecord(
-        f"{ACCOUNT_HOST}/payments/nowhere", "linux/amd64", "sha256:" + "a" * 64, 1, 1, "buildx"
-    )
+    build = BuildRecord(f"{ACCOUNT_HOST}/payments/nowhere", "linux/amd64", "sha256:" + "a" * 64, 1, 1, "buildx")
     with pytest.raises(RegistryError, match=r"image payments/nowhere@sha256:a+: RepositoryNotFoundException"):
         stitch(MotoEcrClient(ecr, {}), [build], tag="abc1234")

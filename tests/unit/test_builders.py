@@ -63,15 +63,28 @@ def test_no_secret_value_is_ever_on_a_command_line(monkeypatch: pytest.MonkeyPat
 def test_missing_secret_env_fails_before_building(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLIPWAY_SECRET_PIP_INDEX", raising=False)
     with pytest.raises(
-        BuildError, match=r"payments/api \(linux/arm64\): secret env SLIPWAY_SECRET_PIP_INDEX not set"
+        BuildError,
+        match=r"payments/api \(linux/arm64\): secret source SLIPWAY_SECRET_PIP_INDEX not set or missing",
     ):
         get_builder("buildx").build(REQUEST)
 
 
-@pytest.mark.parametrize("text", ["id=x", "env=Y", "id=,env=Y", "src=/etc/passwd,id=x"])
+@pytest.mark.parametrize("text", ["id=x", "env=Y", "id=,env=Y", "id=x,env=Y,src=/f", "id=x,src="])
 def test_secret_spec_must_be_id_and_env(text: str) -> None:
     with pytest.raises(BuildError, match=r"expected 'id=NAME,env=VARIABLE'"):
         BuildSecretSource.parse(text)
+
+
+def test_file_secret_for_a_proxy_ca(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----")
+    secret = BuildSecretSource.parse(f"id=ca_bundle,src={bundle}")
+    request = BuildRequest(
+        repository="r/x", platform="linux/amd64", context=Path(), dockerfile=Path("D"), secrets=(secret,)
+    )
+    assert request.secret_values() == {"ca_bundle": "-----BEGIN CERTIFICATE-----"}
+    argv = buildx.build_command("docker", request, Path("/m"))
+    assert argv[argv.index("--secret") + 1] == f"id=ca_bundle,src={bundle}"
 
 
 def test_unknown_builder_is_refused() -> None:

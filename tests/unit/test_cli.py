@@ -20,9 +20,7 @@ def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
 def test_validate_exits_2_and_prints_key_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "platform.toml"
     broken.write_text(
-        EXAMPLE.read_text().replace(
-            'architecture = "arm64"\n    alias', 'architecture = "aarch64"\n    alias'
-        )
+        EXAMPLE.read_text().replace('architecture = "arm64"\n    alias', 'architecture = "aarch64"\n    alias')
     )
     assert main(["validate", str(broken)]) == 2
     err = capsys.readouterr().err
@@ -36,10 +34,7 @@ def test_validate_exits_2_and_prints_key_path(tmp_path: Path, capsys: pytest.Cap
 def test_step_failure_is_one_line_and_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.json"
     assert main(["verify", "--image-json", str(missing)]) == 2
-    assert (
-        capsys.readouterr().err.strip()
-        == f"slipway verify: {missing}: cannot read (No such file or directory)"
-    )
+    assert capsys.readouterr().err.strip() == f"slipway verify: {missing}: cannot read (No such file or directory)"
 
 
 @pytest.mark.parametrize("command", ["validate", "synth", "lint", "build", "stitch", "verify", "deploy"])

@@ -46,9 +46,7 @@ def test_example_exercises_every_field() -> None:
             if not f.metadata.get("loader", True):
                 continue
             key = f.metadata.get("key", f.name)
-            assert re.search(rf"^\s*\[*[\w.]*{re.escape(key)}\]*\s*(=|$)", text, re.M), (
-                f"{cls.__name__}.{key}"
-            )
+            assert re.search(rf"^\s*\[*[\w.]*{re.escape(key)}\]*\s*(=|$)", text, re.M), f"{cls.__name__}.{key}"
             for arg in (
                 typing.get_type_hints(cls)[f.name],
                 *typing.get_args(typing.get_type_hints(cls)[f.name]),
@@ -95,9 +93,7 @@ def test_fails_on_missing_required_key(example_raw: dict[str, Any]) -> None:
         ("account", 111111111111, "platform.account: expected a string, got an integer 111111111111"),
     ],
 )
-def test_fails_on_bad_platform_values(
-    example_raw: dict[str, Any], key: str, value: object, message: str
-) -> None:
+def test_fails_on_bad_platform_values(example_raw: dict[str, Any], key: str, value: object, message: str) -> None:
     example_raw["platform"][key] = value
     assert problems(example_raw)[0].startswith(message)
 

@@ -28,9 +28,7 @@ OLD = f"{REPO}@sha256:" + "0" * 64
 
 def live_deployment() -> dict:
     manifest = deployment_manifest("search", "indexer", "indexer", OLD)
-    manifest["spec"]["template"]["spec"]["containers"].append(
-        {"name": "proxy", "image": "proxy@sha256:" + "9" * 64}
-    )
+    manifest["spec"]["template"]["spec"]["containers"].append({"name": "proxy", "image": "proxy@sha256:" + "9" * 64})
     manifest["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "7"}
     return manifest
 
@@ -43,9 +41,7 @@ def test_rendered_manifest_names_the_index_digest_and_is_valid_kubernetes() -> N
 
 
 def test_render_refuses_unknown_container() -> None:
-    with pytest.raises(
-        DeployError, match=r"Deployment 'indexer': no container 'web' \(has \['indexer', 'proxy'\]\)"
-    ):
+    with pytest.raises(DeployError, match=r"Deployment 'indexer': no container 'web' \(has \['indexer', 'proxy'\]\)"):
         render(live_deployment(), "web", RECORD.index_uri)
 
 
@@ -62,10 +58,7 @@ def test_patch_matches_kubectls_own_strategic_merge(tmp_path: Path) -> None:
     )  # fmt: skip
     patched = json.loads(completed.stdout)
     expected = render(live_deployment(), "indexer", RECORD.index_uri)
-    assert (
-        patched["spec"]["template"]["spec"]["containers"]
-        == expected["spec"]["template"]["spec"]["containers"]
-    )
+    assert patched["spec"]["template"]["spec"]["containers"] == expected["spec"]["template"]["spec"]["containers"]
 
 
 class RecordingKubectl:

@@ -33,12 +33,8 @@ ENTRYPOINT ["python", "-m", "app"]
 """
 
 VIOLATIONS = {
-    "SW001": CLEAN.replace(
-        "127.0.0.1:5000/docker-hub/library/python:3.12-slim", "docker.io/library/python:3.12-slim"
-    ),
-    "SW002": CLEAN.replace(
-        f"127.0.0.1:5000/payments/bases/python@{D2}", "127.0.0.1:5000/payments/bases/python:3.12"
-    ),
+    "SW001": CLEAN.replace("127.0.0.1:5000/docker-hub/library/python:3.12-slim", "docker.io/library/python:3.12-slim"),
+    "SW002": CLEAN.replace(f"127.0.0.1:5000/payments/bases/python@{D2}", "127.0.0.1:5000/payments/bases/python:3.12"),
     "SW003": CLEAN.replace(
         "USER 65534",
         "RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*\nUSER 65534",
@@ -87,9 +83,7 @@ def test_secret_file_copy_is_caught(tmp_path: Path) -> None:
 def test_latest_and_untagged_bases_are_named(tmp_path: Path) -> None:
     text = 'FROM 127.0.0.1:5000/docker-hub/library/alpine:latest\nUSER 1\nCMD ["x"]\n'
     messages = [f.message for f in lint_file(write(tmp_path, text), POLICY, hadolint=False)]
-    assert messages == [
-        "base image '127.0.0.1:5000/docker-hub/library/alpine:latest' uses 'latest'; pin it by digest"
-    ]
+    assert messages == ["base image '127.0.0.1:5000/docker-hub/library/alpine:latest' uses 'latest'; pin it by digest"]
 
 
 def test_build_args_resolve_from_lines(tmp_path: Path) -> None:
@@ -111,9 +105,7 @@ def test_suppression_needs_a_reason(tmp_path: Path) -> None:
 
 
 def test_sarif_output_is_valid_sarif_2_1_0(tmp_path: Path) -> None:
-    schema_path = (
-        ROOT / "node_modules" / "@microsoft" / "jest-sarif" / "lib" / "schemas" / "sarif-2.1.0-rtm.5.json"
-    )
+    schema_path = ROOT / "node_modules" / "@microsoft" / "jest-sarif" / "lib" / "schemas" / "sarif-2.1.0-rtm.5.json"
     schema = json.loads(schema_path.read_text())
     findings = lint_file(write(tmp_path, VIOLATIONS["SW004"]), POLICY)
     document = to_sarif(findings)

@@ -91,9 +91,7 @@ def test_stitch_tags_once_and_rerun_is_a_no_op() -> None:
 def test_stitch_never_moves_a_release_tag() -> None:
     registry = MemoryRegistry()
     stitch(registry, builds(registry), tag="abc123")
-    other = [
-        BuildRecord(REPO, "linux/amd64", registry.add_image(REPO, "linux", "amd64", layer=b"new"), 1, 1, "x")
-    ]
+    other = [BuildRecord(REPO, "linux/amd64", registry.add_image(REPO, "linux", "amd64", layer=b"new"), 1, 1, "x")]
     with pytest.raises(
         StitchError,
         match=r"payments/api:abc123: release tag already points at sha256:\w+, not sha256:\w+; release tags never move",
@@ -106,9 +104,7 @@ def test_fails_on_missing_platform_and_tags_nothing() -> None:
     with pytest.raises(
         StitchError, match=r"image registry.example/payments/api: no build result for platform linux/arm64"
     ):
-        stitch(
-            registry, builds(registry)[:1], tag="abc123", expected_platforms=["linux/amd64", "linux/arm64"]
-        )
+        stitch(registry, builds(registry)[:1], tag="abc123", expected_platforms=["linux/amd64", "linux/arm64"])
     assert registry.puts == []
 
 
@@ -128,9 +124,7 @@ def test_fails_when_bytes_do_not_hash_to_digest() -> None:
 def test_fails_when_config_is_another_architecture() -> None:
     registry = MemoryRegistry()
     wrong = BuildRecord(REPO, "linux/arm64", registry.add_image(REPO, "linux", "amd64"), 1, 1, "docker")
-    with pytest.raises(
-        ManifestError, match=r"\(linux/arm64\): image config says linux/amd64, expected linux/arm64"
-    ):
+    with pytest.raises(ManifestError, match=r"\(linux/arm64\): image config says linux/amd64, expected linux/arm64"):
         stitch(registry, [wrong], tag="abc123")
     assert registry.puts == []
 
@@ -195,16 +189,12 @@ def test_stitch_command_writes_image_json(tmp_path: Path, capsys: pytest.Capture
 
 def test_stitch_command_refuses_build_from_another_repository(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
-    records.write(
-        path, BuildRecord("registry.example/other/x", "linux/amd64", "sha256:" + "a" * 64, 1, 1, "docker")
-    )
+    records.write(path, BuildRecord("registry.example/other/x", "linux/amd64", "sha256:" + "a" * 64, 1, 1, "docker"))
     with pytest.raises(
         StitchError,
         match=r"b.json: build pushed to registry.example/other/x, expected registry.example/payments/api",
     ):
-        stitch_command(
-            repository=REPO, tag="t", builds=[path], out=tmp_path / "i.json", client=MemoryRegistry()
-        )
+        stitch_command(repository=REPO, tag="t", builds=[path], out=tmp_path / "i.json", client=MemoryRegistry())
 
 
 @pytest.mark.parametrize(

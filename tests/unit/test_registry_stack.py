@@ -101,14 +101,13 @@ def test_only_team_build_roles_push_and_workload_accounts_pull(registry: Templat
 
 
 def test_base_image_repositories_per_team(registry: Template) -> None:
-    names = {
-        r["Properties"]["RepositoryName"] for r in registry.find_resources("AWS::ECR::Repository").values()
-    }
+    names = {r["Properties"]["RepositoryName"] for r in registry.find_resources("AWS::ECR::Repository").values()}
     assert names == {
         "payments/api",
         "search/indexer",
         "payments/bases/python",
         "payments/bases/python-build",
+        "payments/bases/lambda-python",
         "payments/bases/debian",
         "search/bases/static",
     }
@@ -169,6 +168,7 @@ def test_stateful_logical_ids_are_pinned(registry: Template) -> None:
     """Renaming these would make CloudFormation replace a repository full of released images."""
     assert sorted(registry.find_resources("AWS::ECR::Repository")) == [
         "TeampaymentsBasedebianRepositoryD4EC7927",
+        "TeampaymentsBaselambdapythonRepository56DA04C0",
         "TeampaymentsBasepythonRepository86EA601A",
         "TeampaymentsBasepythonbuildRepositoryA9CFC775",
         "TeampaymentsServiceapiRepositoryF2ED4722",
@@ -198,17 +198,13 @@ def test_fails_image_repository_with_bad_props() -> None:
 
 def test_fails_image_repository_making_everything_mutable() -> None:
     props = ImageRepositoryProps(repository_name="a/b", team="a", extra_mutable_tag_prefixes=("*",))
-    with pytest.raises(
-        PropsError, match=r"extra_mutable_tag_prefixes\[0\]: release tags must stay immutable"
-    ):
+    with pytest.raises(PropsError, match=r"extra_mutable_tag_prefixes\[0\]: release tags must stay immutable"):
         ImageRepository(_stack(), "R", props)
 
 
 def test_image_uri_refuses_a_tag() -> None:
     repo = ImageRepository(_stack(), "R", ImageRepositoryProps(repository_name="a/b", team="a"))
-    with pytest.raises(
-        ValueError, match=r"image_uri: expected a literal digest 'sha256:<64 hex>', got 'latest'"
-    ):
+    with pytest.raises(ValueError, match=r"image_uri: expected a literal digest 'sha256:<64 hex>', got 'latest'"):
         repo.image_uri("latest")
     assert "@sha256:" in repo.image_uri("sha256:" + "a" * 64)
 

@@ -86,9 +86,7 @@ def test_buildspecs_only_install_and_call_the_cli(payments: Template) -> None:
     for props in projects(payments).values():
         spec = json.loads(props["Source"]["BuildSpec"])
         assert all(c.startswith("slipway ") for c in spec["phases"]["build"]["commands"])
-        assert not any(
-            token in props["Source"]["BuildSpec"] for token in ("$(", "jq ", "for ", "&&", "latest")
-        )
+        assert not any(token in props["Source"]["BuildSpec"] for token in ("$(", "jq ", "for ", "&&", "latest"))
 
 
 def test_build_command_pushes_by_digest_with_secret_env(payments: Template) -> None:
@@ -182,8 +180,7 @@ def test_lambda_deploy_is_scoped_to_the_function(payments: Template) -> None:
     ]
     assert len(statements) == 1
     resources = [
-        "".join(str(part) for part in r["Fn::Join"][1] if isinstance(part, str))
-        for r in statements[0]["Resource"]
+        "".join(str(part) for part in r["Fn::Join"][1] if isinstance(part, str)) for r in statements[0]["Resource"]
     ]
     assert resources == [
         "arn::lambda:eu-west-1:111111111111:function:payments-api",
@@ -236,8 +233,6 @@ def test_cdk_nag_reports_nothing_unacknowledged(synthesized: dict[str, Any]) -> 
     """Synth itself fails on a finding; this pins that the AwsSolutions pack ran over every stack."""
     import pathlib
 
-    report = json.loads(
-        (pathlib.Path(synthesized["assembly"].directory) / "validation-report.json").read_text()
-    )
+    report = json.loads((pathlib.Path(synthesized["assembly"].directory) / "validation-report.json").read_text())
     conclusions = {r["pluginName"]: (r["conclusion"], r["violations"]) for r in report["pluginReports"]}
     assert conclusions["AwsSolutions"] == ("success", [])

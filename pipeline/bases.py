@@ -1,0 +1,83 @@
+"""The base-image lock: which pinned base each Dockerfile build argument names.
+
+Dockerfiles take their bases as build arguments (``ARG BASE_PYTHON`` / ``FROM ${BASE_PYTHON}``); the lock maps each
+argument to a registry-relative reference pinned by digest (``payments/bases/python:src-…@sha256:…``). Builds and the
+lint gate both resolve ``FROM`` lines through it, with the registry host prepended: the platform's ECR in the cloud,
+``127.0.0.1:5000`` locally. ``images/lock.json`` is the committed lock; local mode keeps its own in ``.slipway/``,
+because an air-gapped seed (debootstrap) yields digests of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.oci import IMAGE_MANIFESTS, INDEXES
+from pipeline.references import DIGEST
+from pipeline.registry.base import RegistryClient, RepositoryRef
+
+# Upstream images the platform serves through pull-through cache, by the build argument Dockerfiles use.
+UPSTREAMS = {"UPSTREAM_DEBIAN": ("docker-hub/library/debian", "bookworm")}
+_ENTRY = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/-]*):(?P<tag>[A-Za-z0-9_.-]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+
+
+class LockError(InputError):
+    pass
+
+
+def load(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise LockError(f"{path}: unreadable lock ({exc})") from exc
+    if not isinstance(data, dict):
+        raise LockError(f"{path}: expected an object of build argument -> pinned reference")
+    for key, value in data.items():
+        if not isinstance(value, str) or not _ENTRY.fullmatch(value):
+            raise LockError(f"{path}: {key}: expected 'repository:tag@sha256:<64 hex>', got {value!r}")
+    return dict(data)
+
+
+def save(path: Path, entries: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n", encoding="utf-8")
+
+
+def entry(repository: str, tag: str, digest: str) -> str:
+    if not DIGEST.fullmatch(digest):
+        raise LockError(f"{repository}:{tag}: expected a digest, got {digest!r}")
+    return f"{repository}:{tag}@{digest}"
+
+
+def build_args(entries: dict[str, str], registry: str) -> dict[str, str]:
+    """``{BASE_PYTHON: "<registry>/payments/bases/python:…@sha256:…"}`` for ``--build-arg``."""
+    return {key: f"{registry}/{value}" for key, value in entries.items()}
+
+
+def required_args(dockerfile: Path) -> set[str]:
+    """Build arguments a Dockerfile's FROM lines use: what must be built (or seeded) before it."""
+    text = dockerfile.read_text(encoding="utf-8")
+    froms = re.findall(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", text, re.M | re.I)
+    return {name for line in froms for name in re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", line)}
+
+
+def declared_args(dockerfile: Path) -> set[str]:
+    """``ARG`` names a Dockerfile declares: the only build arguments that can change what it builds."""
+    return set(re.findall(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", dockerfile.read_text(encoding="utf-8"), re.M | re.I))
+
+
+def update(entries: dict[str, str], client: RegistryClient, registry: str) -> dict[str, str]:
+    """Re-resolve every entry's tag in ``registry``: the digest it serves now."""
+    updated = {}
+    for key, value in entries.items():
+        match = _ENTRY.fullmatch(value)
+        if match is None:
+            raise LockError(f"{key}: malformed entry {value!r}")
+        repo = RepositoryRef(registry, match["repo"])
+        manifest = client.get_manifest(repo, match["tag"], (*INDEXES, *IMAGE_MANIFESTS))
+        updated[key] = entry(match["repo"], match["tag"], manifest.digest)
+    return updated

@@ -1,0 +1,85 @@
+"""The example's deploy targets in moto: what the platform's own infrastructure would have created in AWS.
+
+A function or service is created once, on a placeholder digest (as a real one would be on its first image), so the
+first local run is a real deploy and the second one is "already serving".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from pipeline.config import EcsTarget, LambdaTarget
+
+REGION = "eu-west-1"
+PLACEHOLDER = "sha256:" + "0" * 64
+
+
+def client(service: str, endpoint: str) -> Any:
+    # moto accepts any credentials; real ones must never be used against a local endpoint.
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def ensure_lambda(endpoint: str, target: LambdaTarget, repository: str) -> Any:
+    lam = client("lambda", endpoint)
+    try:
+        lam.get_function(FunctionName=target.function_name)
+        return lam
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+    iam = client("iam", endpoint)
+    try:
+        role = iam.get_role(RoleName="slipway-local-lambda")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="slipway-local-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(
+        FunctionName=target.function_name,
+        Role=role,
+        PackageType="Image",
+        Code={"ImageUri": f"{repository}@{PLACEHOLDER}"},
+        Architectures=[target.architecture],
+    )
+    return lam
+
+
+def ensure_ecs(endpoint: str, target: EcsTarget, repository: str) -> Any:
+    ecs = client("ecs", endpoint)
+    try:
+        found = ecs.describe_services(cluster=target.cluster, services=[target.service]).get("services", [])
+    except ecs.exceptions.ClusterNotFoundException:
+        found = []
+    if any(s.get("status") == "ACTIVE" for s in found):
+        return ecs
+    ec2 = client("ec2", endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"{target.service}-{vpc}", Description="local", VpcId=vpc)["GroupId"]
+    ecs.create_cluster(clusterName=target.cluster)
+    definition = ecs.register_task_definition(
+        family=f"{target.cluster}-{target.service}",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        runtimePlatform={
+            "cpuArchitecture": target.cpu_architecture.upper(),
+            "operatingSystemFamily": "LINUX",
+        },
+        containerDefinitions=[{"name": target.container, "image": f"{repository}@{PLACEHOLDER}", "essential": True}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=target.cluster,
+        serviceName=target.service,
+        taskDefinition=definition,
+        desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
+    )
+    return ecs

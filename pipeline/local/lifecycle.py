@@ -1,0 +1,172 @@
+"""``slipway local up|down|status``: start what the local run needs and is not already there; stop only that.
+
+Reuse before start: a registry already answering on the port, a docker daemon already answering (``DOCKER_HOST`` or the
+default socket), a moto server already answering. A port held by anything else is an error naming the port, never a
+silent second instance.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.local import services
+from pipeline.local.state import MOTO_PORT, REGISTRY_PORT, LocalState, Running
+
+SYSTEM_DEPS = Path(__file__).resolve().parents[2] / "scripts" / "system-deps.sh"
+REQUIRED_BINARIES = {
+    services.REGISTRY_BINARY: "docker-registry",
+    services.DOCKERD_BINARY: "docker.io",
+    services.DOCKER_CLIENT: "docker.io",
+    "/usr/sbin/debootstrap": "debootstrap",
+}
+BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    address: str
+    running: bool
+    ours: bool
+
+
+def _answers(url: str, header: str = "") -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return not header or header in response.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401 and (not header or header in exc.headers)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def registry_answers(address: str) -> bool:
+    return _answers(f"http://{address}/v2/", "Docker-Distribution-Api-Version")
+
+
+def moto_answers(address: str) -> bool:
+    return _answers(f"{address}/moto-api/")
+
+
+def docker_answers(host: str) -> bool:
+    env = {**os.environ, "DOCKER_HOST": host} if host else dict(os.environ)
+    try:
+        completed = subprocess.run(
+            [services.DOCKER_CLIENT, "version", "--format", "{{.Server.Version}}"],
+            env=env, capture_output=True, check=False, timeout=10,
+        )  # fmt: skip
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0
+
+
+def ensure_system() -> None:
+    """Install missing Debian packages (root) or name them (otherwise); register QEMU for arm64."""
+    missing = sorted({pkg for binary, pkg in REQUIRED_BINARIES.items() if not Path(binary).exists()})
+    if (missing or not BINFMT_ARM64.exists()) and os.geteuid() == 0 and SYSTEM_DEPS.exists():
+        subprocess.run(["bash", str(SYSTEM_DEPS)], check=False)
+        missing = sorted({pkg for binary, pkg in REQUIRED_BINARIES.items() if not Path(binary).exists()})
+    if missing:
+        raise services.ServiceError(f"missing Debian packages: {' '.join(missing)} (run `make deps` as root)")
+    if not BINFMT_ARM64.exists():
+        raise services.ServiceError("QEMU binfmt for arm64 is not registered (run `make deps` as root)")
+
+
+def up(state: LocalState, *, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT) -> LocalState:
+    ensure_system()
+    # Saved after each start: if a later one fails, `down` still knows what this run started.
+    starts: list[Callable[[], None]] = [
+        lambda: _up_registry(state, registry_port),
+        lambda: _up_builder(state),
+        lambda: _up_aws(state, moto_port),
+    ]
+    for start in starts:
+        start()
+        state.save()
+    return state
+
+
+def _alive(state: LocalState, name: str) -> Running | None:
+    running = state.services.get(name)
+    if running and running.ours and services.pid_alive(running.pid):
+        return running
+    return None
+
+
+def _up_registry(state: LocalState, port: int) -> None:
+    address = f"127.0.0.1:{port}"
+    if _alive(state, "registry") or registry_answers(address):
+        state.services.setdefault("registry", Running("registry", address=address))
+        return
+    if services.port_taken(port):
+        raise services.ServiceError(
+            f"registry: port {port} on 127.0.0.1 is taken by something that is not an OCI registry; "
+            "free it or pass --registry-port"
+        )
+    service = services.registry_service(state.directory, port)
+    service.start()
+    state.services["registry"] = Running("registry", service.pid, True, address)
+
+
+def _up_builder(state: LocalState) -> None:
+    if (running := _alive(state, "builder")) and docker_answers(running.address):
+        return
+    for host in (os.environ.get("DOCKER_HOST", ""), "unix:///var/run/docker.sock"):
+        if host and docker_answers(host):
+            state.services["builder"] = Running("builder", address=host)
+            return
+    if os.geteuid() != 0:
+        raise services.ServiceError("builder: no docker daemon answers and starting dockerd needs root")
+    service, host = services.dockerd_service(state.directory)
+    service.start(timeout=90)
+    state.services["builder"] = Running("builder", service.pid, True, host)
+
+
+def _up_aws(state: LocalState, port: int) -> None:
+    address = f"http://127.0.0.1:{port}"
+    if _alive(state, "aws") or moto_answers(address):
+        state.services.setdefault("aws", Running("aws", address=address))
+        return
+    if services.port_taken(port):
+        raise services.ServiceError(f"aws (moto): port {port} on 127.0.0.1 is taken; free it or pass --moto-port")
+    service = services.moto_service(state.directory, port)
+    service.start()
+    state.services["aws"] = Running("aws", service.pid, True, address)
+
+
+def down(state: LocalState) -> list[str]:
+    stopped = []
+    for name, running in list(state.services.items()):
+        if running.ours and running.pid:
+            services.stop_pid(running.pid)
+            stopped.append(f"{name} (pid {running.pid})")
+        del state.services[name]
+    state.save()
+    return stopped
+
+
+def status(state: LocalState) -> list[Status]:
+    checks: dict[str, Callable[[Running], bool]] = {
+        "registry": lambda r: registry_answers(r.address),
+        "builder": lambda r: docker_answers(r.address),
+        "aws": lambda r: moto_answers(r.address),
+    }
+    result = []
+    for name, check in checks.items():
+        running = state.services.get(name)
+        if running is None:
+            result.append(Status(name, "-", False, False))
+        else:
+            result.append(Status(name, running.address, bool(check(running)), running.ours))
+    return result
+
+
+def have_debootstrap() -> bool:
+    return shutil.which("debootstrap") is not None or Path("/usr/sbin/debootstrap").exists()

@@ -1,0 +1,213 @@
+"""``slipway local seed`` and ``slipway local run``: the cloud pipeline's steps on one machine, same code.
+
+seed: upstream bases into the local registry at their pull-through-cache paths (offline: busybox and debootstrap),
+then the curated bases of ``platform.toml`` through the normal build/stitch path, recorded in ``.slipway/lock.json``.
+
+run: per service, lint → build every platform in parallel → stitch → verify → deploy (moto Lambda gets the child of its
+architecture, moto ECS the index, the EKS Deployment is rendered with the index).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import bases
+from pipeline.builders import BuildSecretSource
+from pipeline.builders.docker import DockerBuilder
+from pipeline.commands.lint import policy_for
+from pipeline.config import BaseImage, PlatformConfig, Service, Team
+from pipeline.deployers.base import DeployRecord
+from pipeline.deployers.ecs import EcsDeployer
+from pipeline.deployers.eks import deployment_manifest
+from pipeline.deployers.lambda_ import LambdaDeployer
+from pipeline.errors import SlipwayError
+from pipeline.lint import lint_file
+from pipeline.local import aws
+from pipeline.local.release import Release, release
+from pipeline.local.seed import seed_busybox, seed_debian
+from pipeline.local.state import LocalState
+from pipeline.records import ImageRecord, write
+from pipeline.registry import RepositoryRef
+from pipeline.registry.distribution import DistributionClient
+from pipeline.stitch import verify
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class LocalRunError(SlipwayError):
+    pass
+
+
+@dataclass
+class ServiceResult:
+    service: str
+    image: ImageRecord
+    builds: list[dict[str, Any]]
+    deploys: list[dict[str, Any]] = field(default_factory=list)
+    manifest: str = ""
+
+
+def _platforms(config: PlatformConfig) -> list[str]:
+    services = {p for team in config.teams for s in team.services for p in s.platforms}
+    curated = {p for team in config.teams for b in team.base_images for p in b.platforms}
+    return sorted(services | curated)
+
+
+def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
+    client = DistributionClient()
+    builder = DockerBuilder()
+    registry = state.registry
+    platforms = _platforms(config)
+    work, cache = state.directory / "seed", state.directory / "cache"
+    print("seed: upstream bases at their pull-through-cache paths", flush=True)
+    seed_busybox(builder, client, registry=registry, platforms=platforms, work=work / "busybox", debs=cache)
+    debian = seed_debian(builder, client, registry=registry, platforms=platforms, work=work / "debian", cache=cache)
+    repository = RepositoryRef.parse(debian.repository).name
+    lock = {"UPSTREAM_DEBIAN": bases.entry(repository, debian.tag, debian.index_digest)}
+    print(f"  {'debian (upstream)':<18} {debian.index_uri}", flush=True)
+    print("seed: curated bases", flush=True)
+    pending = [(team, base) for team in config.teams for base in team.base_images]
+    while pending:
+        ready = [(t, b) for t, b in pending if bases.required_args(_dockerfile(b)) <= set(lock)]
+        if not ready:
+            names = ", ".join(b.name for _, b in pending)
+            raise LocalRunError(f"base images {names}: their FROM build arguments can never be satisfied")
+        for team, base in ready:
+            made = _release_base(client, registry, team, base, lock)
+            name = RepositoryRef.parse(made.record.repository).name
+            lock[base.lock_key] = bases.entry(name, made.record.tag, made.record.index_digest)
+            pending.remove((team, base))
+    bases.save(state.lock_path, lock)
+    print(f"seed: lock written to {state.lock_path}", flush=True)
+    return lock
+
+
+def _dockerfile(item: BaseImage | Service) -> Path:
+    return ROOT / item.context / item.dockerfile
+
+
+def trust_secrets() -> list[BuildSecretSource]:
+    """The host's CA bundle as BuildKit secret ``ca_bundle``, when the host trusts a proxy CA (PIP_CERT/SSL_CERT_FILE).
+
+    Package downloads inside a build then verify TLS the way the host does, and the CA never lands in a layer.
+    """
+    for variable in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        path = os.environ.get(variable, "")
+        if path and Path(path).is_file():
+            return [BuildSecretSource("ca_bundle", src=path)]
+    return []
+
+
+def _release_base(
+    client: DistributionClient, registry: str, team: Team, base: BaseImage, lock: dict[str, str]
+) -> Release:
+    return release(
+        client,
+        name=base.name,
+        repository=f"{registry}/{team.name}/bases/{base.name}",
+        context=ROOT / base.context,
+        dockerfile=_dockerfile(base),
+        platforms=base.platforms,
+        build_args=bases.build_args(lock, registry),
+        target=base.target,
+        secrets=trust_secrets(),
+    )
+
+
+def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[ServiceResult]:
+    lock = bases.load(state.lock_path)
+    if not lock:
+        raise LocalRunError(f"{state.lock_path}: no base images yet; run `slipway local seed` first")
+    client = DistributionClient()
+    registry = state.registry
+    args = bases.build_args(lock, registry)
+    policy = policy_for(config, [])
+    targets = [config.find_service(selection)] if selection else list(config.services())
+    results = []
+    for team, service in targets:
+        name = f"{team.name}/{service.name}"
+        dockerfile = _dockerfile(service)
+        findings = lint_file(dockerfile, policy, args)
+        if findings:
+            raise LocalRunError(f"{name}: the policy gate failed:\n" + "\n".join(str(f) for f in findings))
+        print(f"{name}: lint ok", flush=True)
+        made = release(
+            client,
+            name=name,
+            repository=f"{registry}/{team.name}/{service.name}",
+            context=ROOT / service.context,
+            dockerfile=dockerfile,
+            platforms=service.platforms,
+            build_args=args,
+            secrets=trust_secrets(),
+        )
+        verify(client, made.record)
+        out = state.directory / "runs" / f"{team.name}-{service.name}"
+        out.mkdir(parents=True, exist_ok=True)
+        write(out / "image.json", made.record)
+        result = ServiceResult(name, made.record, [asdict(b) for b in made.builds])
+        for record in _deploy(service, made.record, state, out):
+            result.deploys.append(asdict(record))
+            write(out / f"deployed-{record.target.split(':')[0]}.json", record)
+            print(
+                f"  {name:<18} deployed {record.target}: {record.image}{'' if record.changed else ' (unchanged)'}",
+                flush=True,
+            )
+        result.manifest = str(out / "deployment.json") if service.deploy.eks else ""
+        results.append(result)
+    return results
+
+
+def _deploy(service: Service, image: ImageRecord, state: LocalState, out: Path) -> list[DeployRecord]:
+    deploy = service.deploy
+    records: list[DeployRecord] = []
+    if deploy.lambda_:
+        client = aws.ensure_lambda(state.aws_endpoint, deploy.lambda_, image.repository)
+        records.append(
+            LambdaDeployer(client, poll_seconds=0.2).deploy(
+                image,
+                function_name=deploy.lambda_.function_name,
+                architecture=deploy.lambda_.architecture,
+                alias=deploy.lambda_.alias,
+                timeout=30,
+            )
+        )
+    if deploy.ecs:
+        client = aws.ensure_ecs(state.aws_endpoint, deploy.ecs, image.repository)
+        # moto never reports steady state after update_service (see shared FACTS): local mode does not wait.
+        records.append(
+            EcsDeployer(client).deploy(
+                image,
+                cluster=deploy.ecs.cluster,
+                service=deploy.ecs.service,
+                container=deploy.ecs.container,
+                timeout=0,
+            )
+        )
+    if deploy.eks:
+        eks = deploy.eks
+        manifest = deployment_manifest(eks.namespace, eks.deployment, eks.container, image.index_uri)
+        (out / "deployment.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        target = f"eks:{eks.cluster}/{eks.namespace}/{eks.deployment}"
+        records.append(
+            DeployRecord(target, image.index_uri, "", changed=True, revision="rendered (no cluster locally)")
+        )
+    return records
+
+
+def record_timing(state: LocalState, seconds: float) -> str:
+    """Keep run times; describe this run against the first one (the registry cache at work)."""
+    path = state.directory / "runs" / "history.json"
+    history = json.loads(path.read_text()) if path.exists() else []
+    history.append({"seconds": round(seconds, 1), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(history, indent=2))
+    if len(history) == 1:
+        return f"run took {seconds:.1f}s (first run: cold cache)"
+    first = history[0]["seconds"]
+    return f"run took {seconds:.1f}s vs {first:.1f}s the first time ({first / max(seconds, 0.1):.1f}x faster, registry cache reused)"
