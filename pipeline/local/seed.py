@@ -42,6 +42,7 @@ class SeedError(SlipwayError):
 def download_busybox(platform: str, directory: Path) -> Path:
     """``apt-get download busybox-static:<arch>`` (needs ``dpkg --add-architecture`` for foreign arches)."""
     arch = DEB_ARCH[platform]
+    directory.mkdir(parents=True, exist_ok=True)
     existing = sorted(directory.glob(f"busybox-static_*_{arch}.deb"))
     if existing:
         return existing[-1]

@@ -35,6 +35,7 @@ class DistributionClient:
         self._timeout = timeout
         self.round_trips = 0
         """Requests made, for benchmarks: stitch must move no layer bytes, only manifests and configs."""
+        self.bytes_moved = 0
 
     def _url(self, repo: RepositoryRef, kind: str, reference: str) -> str:
         scheme = "http" if _is_loopback(repo.host) else "https"
@@ -49,7 +50,9 @@ class DistributionClient:
         self.round_trips += 1
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return response.read(), {k.lower(): v for k, v in response.headers.items()}
+                data = response.read()
+                self.bytes_moved += len(data) + len(body or b"")
+                return data, {k.lower(): v for k, v in response.headers.items()}
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode(errors="replace").strip()
             if exc.code == 404 and method == "GET":

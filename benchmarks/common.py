@@ -1,0 +1,29 @@
+"""Shared output for the benchmark scripts: a table on stdout, JSON under benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {platform.platform(terse=True)}"
+
+
+def emit(name: str, rows: list[dict[str, Any]], columns: Sequence[str], note: str = "") -> None:
+    from pipeline.table import render
+
+    print(f"\n== {name} ({machine()})")
+    print(render(columns, [[str(row.get(c, "")) for c in columns] for row in rows]))
+    if note:
+        print(note)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps({"machine": machine(), "note": note, "rows": rows}, indent=2) + "\n"
+    )
