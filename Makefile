@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup deps demo demo-down test check lint typecheck unit integration synth clean
+.PHONY: setup deps demo demo-down bench e2e test check lint typecheck unit integration synth clean
 
 deps:
 	@scripts/system-deps.sh
@@ -54,6 +54,13 @@ test: setup lint typecheck
 	$(BIN)/pytest
 
 check: test
+
+# On demand, never in CI: needs the local platform from `make demo`. Prints tables, writes JSON and docs/benchmarks.png.
+bench: setup
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python benchmarks/synth_scale.py
+	$(BIN)/python benchmarks/builds.py
+	$(BIN)/python benchmarks/chart.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

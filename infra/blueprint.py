@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.config import BuildSecret, Service, Team
+from pipeline.config import BaseImage, BuildSecret, Service, Team
 
 Runner = Literal["x86", "arm"]
 DeployKind = Literal["lambda", "ecs", "eks"]
@@ -60,6 +60,8 @@ class PipelineBlueprint:
     secrets: tuple[BuildSecret, ...]
     builds: tuple[BuildStep, ...]
     deploys: tuple[DeployStep, ...]
+    target: str = ""
+    """Dockerfile stage to build (a base image's variant); default the last stage."""
 
     @property
     def name(self) -> str:
@@ -117,6 +119,27 @@ def blueprint(team: Team, service: Service, repository_name: str) -> PipelineBlu
         secrets=service.secrets,
         builds=tuple(BuildStep(p, NATIVE_RUNNER[p]) for p in service.platforms),
         deploys=tuple(deploys),
+    )
+
+
+def base_blueprint(
+    team: Team, base: BaseImage, repository_name: str, source_repo: str, branch: str
+) -> PipelineBlueprint:
+    """A curated base builds like a service (native per platform, stitched by digest) and deploys nowhere: its
+    consumers pick it up through the lock. It rebuilds when its context or the lock changes."""
+    return PipelineBlueprint(
+        team=team.name,
+        service=f"base-{base.name}",
+        repository_name=repository_name,
+        source_repo=source_repo,
+        branch=branch,
+        dockerfile=base.dockerfile,
+        context=base.context,
+        file_paths=(f"{base.context.rstrip('/')}/**", "images/lock.json"),
+        secrets=(),
+        builds=tuple(BuildStep(p, NATIVE_RUNNER[p]) for p in base.platforms),
+        deploys=(),
+        target=base.target,
     )
 
 

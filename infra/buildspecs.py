@@ -47,8 +47,9 @@ def _spec(commands: list[str], files: list[str] | None = None) -> dict[str, Any]
     return spec
 
 
-def lint(bp: PipelineBlueprint) -> dict[str, Any]:
-    return _spec([f"slipway lint {bp.dockerfile_path}"])
+def lint(bp: PipelineBlueprint, registry: str) -> dict[str, Any]:
+    """``registry``: the host the base-image lock is relative to (the platform's ECR)."""
+    return _spec([f"slipway lint --registry {registry} {bp.dockerfile_path}"])
 
 
 def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
@@ -59,6 +60,7 @@ def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
         f"--platform {step.platform}",
         f"--context {bp.context}",
         f"--dockerfile {bp.dockerfile_path}",
+        *([f"--target {bp.target}"] if bp.target else []),
         *(f"--secret id={s.id},env={secret_env(s.id)}" for s in bp.secrets),
         f"--out {build_metadata_file(step)}",
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +14,27 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from infra.blueprint import PipelineBlueprint
+from infra.image_repository import ImageRepository
 from infra.nag import acknowledge
 from infra.registry_stack import RegistryStack
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
-from pipeline.config import PlatformConfig
+from pipeline import bases
+from pipeline.config import DeployTargets, PlatformConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "images" / "lock.json"
 # Jobs install Slipway from this asset: the pipeline package and its pyproject, nothing else.
 _TOOLS_EXCLUDE = ["*", "!pyproject.toml", "!pipeline/", "!pipeline/**", "**/__pycache__"]
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    """One pipeline to render: its shape, the repository it publishes to, and where it deploys (if anywhere)."""
+
+    blueprint: PipelineBlueprint
+    repository: ImageRepository
+    deploy: DeployTargets | None = None
+    weekly_rebuild: bool = False
 
 
 class PipelinesStack(Stack):
@@ -30,7 +45,7 @@ class PipelinesStack(Stack):
         *,
         config: PlatformConfig,
         registry: RegistryStack,
-        blueprints: list[PipelineBlueprint],
+        plans: list[PipelinePlan],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -60,23 +75,28 @@ class PipelinesStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self._acknowledge_artifact_grants(artifacts, tools)
+        lock = json.dumps(bases.load(LOCK), sort_keys=True, separators=(",", ":"))
         self.pipelines: dict[str, ServicePipeline] = {}
-        for bp in blueprints:
-            team, service = config.find_service(f"{bp.team}/{bp.service}")
+        for plan in plans:
+            bp = plan.blueprint
+            deploy = plan.deploy
             self.pipelines[bp.name] = ServicePipeline(
                 self,
                 f"Service-{bp.name}",
                 ServicePipelineProps(
                     blueprint=bp,
-                    repository=registry.service_repositories[team.name, service.name],
+                    repository=plan.repository,
                     pull_through_cache=registry.pull_through_cache,
                     connection_arn=config.platform.connection_arn,
                     tools=tools,
                     artifact_bucket=artifacts,
                     encryption_key=key,
-                    lambda_target=service.deploy.lambda_,
-                    ecs_target=service.deploy.ecs,
-                    eks_target=service.deploy.eks,
+                    lambda_target=deploy.lambda_ if deploy else None,
+                    ecs_target=deploy.ecs if deploy else None,
+                    eks_target=deploy.eks if deploy else None,
+                    base_repositories=tuple(registry.base_repositories.values()),
+                    base_lock=lock,
+                    weekly_rebuild=plan.weekly_rebuild,
                 ),
             )
 

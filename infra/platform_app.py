@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from aws_cdk import App, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.blueprint import blueprint, shard
-from infra.pipelines_stack import PipelinesStack
-from infra.registry_stack import RegistryStack, service_repository_name
+from infra.blueprint import base_blueprint, blueprint, shard
+from infra.pipelines_stack import PipelinePlan, PipelinesStack
+from infra.registry_stack import RegistryStack, base_repository_name, service_repository_name
 from pipeline.config import PlatformConfig
 
 
@@ -18,25 +20,51 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     env = Environment(account=config.platform.account, region=config.platform.region)
     prefix = _stack_prefix(config)
     registry = RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
-    plans = [
-        blueprint(team, service, service_repository_name(team.name, service.name))
+    services = [
+        PipelinePlan(
+            blueprint(team, service, service_repository_name(team.name, service.name)),
+            registry.service_repositories[team.name, service.name],
+            service.deploy,
+        )
         for team, service in config.services()
     ]
-    for index, group in enumerate(shard(plans), start=1):
-        team = group[0].team
-        PipelinesStack(
-            app,
-            f"{prefix}-Pipelines-{team}-{index}",
-            config=config,
-            registry=registry,
-            blueprints=group,
-            env=env,
-            description=f"Slipway service pipelines: {', '.join(bp.service for bp in group)}",
-        )
+    _pipeline_stacks(app, f"{prefix}-Pipelines", services, config, registry, env)
+    if config.platform.source_repo:
+        source, branch = config.platform.source_repo, config.platform.branch
+        curated = [
+            PipelinePlan(
+                base_blueprint(team, base, base_repository_name(team.name, base.name), source, branch),
+                registry.base_repositories[team.name, base.name],
+                weekly_rebuild=True,
+            )
+            for team in config.teams
+            for base in team.base_images
+        ]
+        _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env)
     Tags.of(app).add("slipway:platform", config.platform.name)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
+
+
+def _pipeline_stacks(
+    app: App, name: str, plans: list[PipelinePlan], config: PlatformConfig, registry: RegistryStack, env: Environment
+) -> None:
+    """Shards numbered per team (``<name>-<team>-<n>``): a new pipeline in one team never renames another's stack."""
+    by_blueprint = {id(p.blueprint): p for p in plans}
+    shards_per_team: Counter[str] = Counter()
+    for group in shard([p.blueprint for p in plans]):
+        team = group[0].team
+        shards_per_team[team] += 1
+        PipelinesStack(
+            app,
+            f"{name}-{team}-{shards_per_team[team]}",
+            config=config,
+            registry=registry,
+            plans=[by_blueprint[id(bp)] for bp in group],
+            env=env,
+            description=f"Slipway pipelines: {', '.join(bp.service for bp in group)}",
+        )
 
 
 def _stack_prefix(config: PlatformConfig) -> str:

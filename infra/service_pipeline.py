@@ -13,6 +13,8 @@ from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -25,7 +27,9 @@ from infra.image_repository import ImageRepository, build_role_path
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
 from infra.validation import raise_if_any
+from pipeline.bases import LOCK_ENV
 from pipeline.config import EcsTarget, EksTarget, LambdaTarget
+from pipeline.references import ecr_registry
 
 _RUNNER_IMAGE = {
     "x86": codebuild.LinuxBuildImage.STANDARD_7_0,
@@ -51,6 +55,12 @@ class ServicePipelineProps:
     ecs_target: EcsTarget | None = None
     eks_target: EksTarget | None = None
     build_timeout_minutes: int = 60
+    base_repositories: tuple[ImageRepository, ...] = ()
+    """Curated base repositories builds pull their ``FROM`` images from."""
+    base_lock: str = ""
+    """The base-image lock as JSON (images/lock.json), given to lint and build jobs to resolve ``ARG BASE_…``."""
+    weekly_rebuild: bool = False
+    """Also start the pipeline every week (curated bases pick up upstream security fixes)."""
 
 
 class ServicePipeline(Construct):
@@ -102,6 +112,14 @@ class ServicePipeline(Construct):
         self.pipeline.add_stage(stage_name="Stitch", actions=[self._stitch_action(build_outputs)])
         for step in bp.deploys:
             self._add_deploy_stage(step)
+        if props.weekly_rebuild:
+            events.Rule(
+                self,
+                "WeeklyRebuild",
+                description=f"Rebuild {bp.name} weekly for upstream fixes",
+                schedule=events.Schedule.cron(week_day="SUN", hour="3", minute="0"),
+                targets=[events_targets.CodePipeline(self.pipeline)],
+            )
 
     @staticmethod
     def _validate(props: ServicePipelineProps) -> None:
@@ -194,8 +212,18 @@ class ServicePipeline(Construct):
             pack="CloudFormation-Validate",
         )
 
+    def _lock_env(self) -> dict[str, codebuild.BuildEnvironmentVariable]:
+        if not self.props.base_lock:
+            return {}
+        return {LOCK_ENV: codebuild.BuildEnvironmentVariable(value=self.props.base_lock)}
+
     def _lint_action(self) -> actions.CodeBuildAction:
-        project = self._project("Lint", buildspecs.lint(self.props.blueprint))
+        stack = Stack.of(self)
+        project = self._project(
+            "Lint",
+            buildspecs.lint(self.props.blueprint, ecr_registry(stack.account, stack.region)),
+            env=self._lock_env(),
+        )
         return actions.CodeBuildAction(action_name="Lint", project=project, input=self.source_output)
 
     def _build_actions(self) -> tuple[list[codepipeline.IAction], list[codepipeline.Artifact]]:
@@ -232,10 +260,12 @@ class ServicePipeline(Construct):
             buildspecs.build(bp, step),
             step.runner,
             privileged=True,
-            env=secrets,
+            env={**secrets, **self._lock_env()},
         )
         assert project.role is not None
         self.props.repository.grant_push(project.role)
+        for base in self.props.base_repositories:
+            base.grant_pull(project.role)
         acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         if self.props.pull_through_cache is not None:
             self.props.pull_through_cache.grant_pull_through(project.role)

@@ -58,6 +58,26 @@ def build_args(entries: dict[str, str], registry: str) -> dict[str, str]:
     return {key: f"{registry}/{value}" for key, value in entries.items()}
 
 
+LOCK_ENV = "SLIPWAY_BASE_LOCK"
+
+
+def from_environment() -> dict[str, str]:
+    """The lock CodeBuild passes as JSON in ``SLIPWAY_BASE_LOCK`` (empty when unset)."""
+    import os
+
+    raw = os.environ.get(LOCK_ENV, "")
+    if not raw:
+        return {}
+    try:
+        entries = json.loads(raw)
+    except ValueError as exc:
+        raise LockError(f"{LOCK_ENV}: not JSON ({exc})") from exc
+    for key, value in entries.items():
+        if not isinstance(value, str) or not _ENTRY.fullmatch(value):
+            raise LockError(f"{LOCK_ENV}: {key}: expected 'repository:tag@sha256:<64 hex>', got {value!r}")
+    return dict(entries)
+
+
 def required_args(dockerfile: Path) -> set[str]:
     """Build arguments a Dockerfile's FROM lines use: what must be built (or seeded) before it."""
     text = dockerfile.read_text(encoding="utf-8")

@@ -96,6 +96,12 @@ class PlatformSettings:
     connection_arn: str = _checked(
         _matches(_CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'")
     )
+    source_repo: str = _checked(
+        lambda v: None if v == "" or _SOURCE_REPO.fullmatch(v) else f"expected 'owner/name', got {v!r}", default=""
+    )
+    """The platform's own repository (platform.toml, images/, lambda_base/): its base pipelines build from it.
+    Empty: no base pipelines."""
+    branch: str = "main"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import records
+from pipeline import bases, records
 from pipeline.builders import BUILDERS, BuildRequest, BuildSecretSource, get_builder
 from pipeline.config import PLATFORMS
 from pipeline.errors import InputError
@@ -83,6 +83,10 @@ def build_image(
 ) -> records.BuildRecord:
     """Build, push by digest, read back; the record says what landed."""
     repo = RepositoryRef.parse(repository)
+    # Bases pinned by the platform's lock, for the ARGs this Dockerfile declares; explicit --build-arg wins.
+    declared = bases.declared_args(dockerfile) if dockerfile.exists() else set()
+    locked = {k: v for k, v in bases.build_args(bases.from_environment(), repo.host).items() if k in declared}
+    build_args = {**locked, **(build_args or {})}
     request = BuildRequest(
         repository=str(repo),
         platform=platform,

@@ -36,7 +36,7 @@ def register(commands: Any) -> None:
             config_path=a.config,
             allow=a.allow_registry,
             build_args={
-                **bases.build_args(bases.load(a.lock or default_lock()), a.registry),
+                **bases.build_args(bases.from_environment() or bases.load(a.lock or default_lock()), a.registry),
                 **dict(item.split("=", 1) for item in a.build_arg if "=" in item),
             },
             output=a.format,

@@ -81,3 +81,33 @@ def test_unknown_repository_is_a_clear_error(ecr: Any) -> None:
     build = BuildRecord(f"{ACCOUNT_HOST}/payments/nowhere", "linux/amd64", "sha256:" + "a" * 64, 1, 1, "buildx")
     with pytest.raises(RegistryError, match=r"image payments/nowhere@sha256:a+: RepositoryNotFoundException"):
         stitch(MotoEcrClient(ecr, {}), [build], tag="abc1234")
+
+
+def test_ecr_hosts_get_a_basic_token_from_get_authorization_token(ecr: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    from pipeline.registry.base import client_for
+    from pipeline.registry.distribution import DistributionClient
+    from pipeline.registry.ecr_auth import ecr_basic_auth
+
+    header = ecr_basic_auth("eu-west-1", ecr=ecr)
+    assert header.startswith("Basic ")
+    assert base64.b64decode(header.removeprefix("Basic ")).decode().startswith("AWS:")
+    monkeypatch.setattr("pipeline.registry.ecr_auth.boto3.client", lambda *a, **k: ecr)
+    client = client_for(RepositoryRef.parse(f"{ACCOUNT_HOST}/payments/api"))
+    assert isinstance(client, DistributionClient) and client._authorization == header
+
+
+def test_ecr_token_failure_is_a_registry_error() -> None:
+    from botocore.exceptions import ClientError
+
+    from pipeline.registry.ecr_auth import ecr_basic_auth
+
+    class Denied:
+        def get_authorization_token(self) -> None:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetAuthorizationToken")
+
+    with pytest.raises(
+        RegistryError, match=r"ECR in eu-west-1: cannot get an authorization token \(.*AccessDeniedException"
+    ):
+        ecr_basic_auth("eu-west-1", ecr=Denied())

@@ -101,3 +101,33 @@ def test_missing_builder_binary_names_image_and_platform() -> None:
         BuildError, match=r"image 127.0.0.1:5000/a/b \(linux/amd64\): /nonexistent/docker not found on PATH"
     ):
         builder.build(request)
+
+
+def test_build_resolves_declared_bases_from_the_lock_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """CodeBuild passes images/lock.json as SLIPWAY_BASE_LOCK; only the ARGs the Dockerfile declares are used."""
+    from pipeline.bases import LOCK_ENV
+    from pipeline.commands import build as build_command
+
+    digest = "sha256:" + "a" * 64
+    monkeypatch.setenv(
+        LOCK_ENV, '{"BASE_PYTHON": "payments/bases/python:t@' + digest + '", "BASE_OTHER": "x/y:t@' + digest + '"}'
+    )
+    (tmp_path / "Dockerfile").write_text("ARG BASE_PYTHON\nFROM ${BASE_PYTHON}\n")
+    seen: list[BuildRequest] = []
+
+    class Recording:
+        name = "recording"
+
+        def build(self, request: BuildRequest) -> None:
+            seen.append(request)
+            raise BuildError("stop here")
+
+    monkeypatch.setattr(build_command, "get_builder", lambda name: Recording())
+    with pytest.raises(BuildError, match="stop here"):
+        build_command.build_image(
+            repository="111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api", platform="linux/amd64",
+            context=tmp_path, dockerfile=tmp_path / "Dockerfile", builder="docker",
+        )  # fmt: skip
+    assert seen[0].build_args == {
+        "BASE_PYTHON": f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/bases/python:t@{digest}"
+    }

@@ -13,7 +13,7 @@ from pipeline.config import load
 from tests.conftest import EXAMPLE
 
 PAYMENTS = "Slipway-Acme-Pipelines-payments-1"
-SEARCH = "Slipway-Acme-Pipelines-search-2"
+SEARCH = "Slipway-Acme-Pipelines-search-1"
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +236,53 @@ def test_cdk_nag_reports_nothing_unacknowledged(synthesized: dict[str, Any]) -> 
     report = json.loads((pathlib.Path(synthesized["assembly"].directory) / "validation-report.json").read_text())
     conclusions = {r["pluginName"]: (r["conclusion"], r["violations"]) for r in report["pluginReports"]}
     assert conclusions["AwsSolutions"] == ("success", [])
+
+
+BASES_PAYMENTS = "Slipway-Acme-Bases-payments-1"
+
+
+def test_base_pipelines_rebuild_weekly_and_on_their_context_or_the_lock(synthesized: dict[str, Any]) -> None:
+    bases = synthesized["templates"][BASES_PAYMENTS]
+    triggers = [
+        p["Properties"]["Triggers"][0]["GitConfiguration"]["Push"][0]
+        for p in bases.find_resources("AWS::CodePipeline::Pipeline").values()
+    ]
+    assert {
+        "Branches": {"Includes": ["main"]},
+        "FilePaths": {"Includes": ["images/python/**", "images/lock.json"]},
+    } in triggers
+    rules = bases.find_resources("AWS::Events::Rule")
+    assert len(rules) == 4 and all(
+        r["Properties"]["ScheduleExpression"] == "cron(0 3 ? * SUN *)" for r in rules.values()
+    )
+
+
+def test_base_variant_builds_its_target_stage(synthesized: dict[str, Any]) -> None:
+    commands = [
+        json.loads(p["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
+        for p in projects_all(synthesized["templates"][BASES_PAYMENTS])
+    ]
+    assert any("--context images/python --dockerfile images/python/Dockerfile --target build" in c for c in commands)
+
+
+def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Template) -> None:
+    from tests.conftest import ROOT
+
+    lock = json.loads((ROOT / "images" / "lock.json").read_text())
+    for key, props in projects(payments).items():
+        env = {e["Name"]: e.get("Value") for e in props["Environment"]["EnvironmentVariables"]}
+        if key.startswith(("slipway build", "slipway lint")):
+            assert json.loads(env["SLIPWAY_BASE_LOCK"]) == lock
+    lint = json.loads(projects(payments)["slipway lint"]["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
+    assert lint == "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com examples/web/Dockerfile"
+
+
+def test_build_roles_may_pull_curated_bases(payments: Template) -> None:
+    statements = [
+        s
+        for p in payments.find_resources("AWS::IAM::Policy").values()
+        if "BuildArm64" in json.dumps(p["Properties"]["Roles"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    pulls = json.dumps([s["Resource"] for s in statements if "ecr:BatchGetImage" in s["Action"]])
+    assert "TeampaymentsBasepythonRepository" in pulls and "TeamsearchBasestaticRepository" in pulls
