@@ -8,7 +8,6 @@ silent second instance.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -166,7 +165,3 @@ def status(state: LocalState) -> list[Status]:
         else:
             result.append(Status(name, running.address, bool(check(running)), running.ours))
     return result
-
-
-def have_debootstrap() -> bool:
-    return shutil.which("debootstrap") is not None or Path("/usr/sbin/debootstrap").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -174,4 +175,14 @@ def test_repository_ref_rejects_tagged_uri() -> None:
         RepositoryRef.parse("127.0.0.1:5000/payments/api:latest")
 
 
-import urllib.error  # noqa: E402  (used in a pytest.raises above; kept beside its use)
+def test_bases_update_repins_the_lock_to_what_the_tag_serves(
+    registry: str, base_image: ImageRecord, tmp_path: Path
+) -> None:
+    from pipeline import bases
+    from pipeline.commands.bases import update
+
+    lock = tmp_path / "lock.json"
+    stale = "sha256:" + "0" * 64
+    bases.save(lock, {"BASE_BUSYBOX": f"docker-hub/library/busybox:1.35@{stale}"})
+    assert update(lock_path=lock, registry=registry) == 0
+    assert bases.load(lock) == {"BASE_BUSYBOX": f"docker-hub/library/busybox:1.35@{base_image.index_digest}"}
