@@ -49,10 +49,11 @@ def default_lock() -> Path:
     return local if local.exists() else Path("images/lock.json")
 
 
-def policy_for(loaded: config.PlatformConfig | None, extra: list[str]) -> Policy:
-    """Bases may come from each pull-through prefix and each team's curated repositories, in ECR or locally."""
+def policy_for(loaded: config.PlatformConfig | None, extra: list[str], local_registry: str = LOCAL_REGISTRY) -> Policy:
+    """Bases may come from each pull-through prefix and each team's curated repositories, in ECR or in the local
+    registry (``local_registry``: wherever `slipway local up` serves it)."""
     prefixes: list[str] = []
-    hosts = [LOCAL_REGISTRY]
+    hosts = [local_registry]
     if loaded is not None:
         hosts.insert(0, ecr_registry(loaded.platform.account, loaded.platform.region))
         names = [u.prefix for u in loaded.upstreams] + [f"{t.name}/bases" for t in loaded.teams]

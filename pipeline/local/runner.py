@@ -126,7 +126,7 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
     client = DistributionClient()
     registry = state.registry
     args = bases.build_args(lock, registry)
-    policy = policy_for(config, [])
+    policy = policy_for(config, [], local_registry=registry)
     targets = [config.find_service(selection)] if selection else list(config.services())
     results = []
     for team, service in targets:

@@ -126,3 +126,10 @@ def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_unparseable_dockerfile_is_input_error(tmp_path: Path) -> None:
     with pytest.raises(LintInputError, match=r"Dockerfile: no FROM instruction"):
         lint_file(write(tmp_path, "RUN echo hi\n"), POLICY)
+
+
+def test_local_registry_on_another_port_is_the_platform_registry(tmp_path: Path) -> None:
+    policy = policy_for(load(EXAMPLE), [], local_registry="127.0.0.1:51449")
+    text = CLEAN.replace("127.0.0.1:5000", "127.0.0.1:51449")
+    assert lint_file(write(tmp_path, text), policy, hadolint=False) == []
+    assert [f.rule for f in lint_file(write(tmp_path, text), POLICY, hadolint=False)] == ["SW001", "SW001"]
