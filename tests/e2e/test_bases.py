@@ -40,7 +40,7 @@ def children(local: LocalState, reference: str) -> dict[str, dict]:
         manifest = json.loads(get(f"http://{local.registry}/v2/{name}/manifests/{entry['digest']}", entry["mediaType"]))
         config = json.loads(get(f"http://{local.registry}/v2/{name}/blobs/{manifest['config']['digest']}"))
         size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
-        out[platform] = {"config": config, "size": size}
+        out[platform] = {"config": config, "size": size, "digest": entry["digest"], "repository": name}
     return out
 
 
@@ -69,6 +69,8 @@ class RuntimeApi(BaseHTTPRequestHandler):
             self.send_header("Lambda-Runtime-Aws-Request-Id", "req-1")
             self.send_header("Lambda-Runtime-Deadline-Ms", "9999999999999")
             self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:111111111111:function:t")
+            # The runtime client decodes the event by its Content-Type; without it the handler gets raw bytes.
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -79,6 +81,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         RuntimeApi.response = self.rfile.read(length)
         self.send_response(202)
+        self.send_header("Content-Length", "0")
         self.end_headers()
         RuntimeApi.done.set()
 
@@ -88,7 +91,9 @@ class RuntimeApi(BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize(("platform", "machine"), [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")])
 def test_lambda_base_serves_an_invocation(local: LocalState, platform: str, machine: str) -> None:
-    image = f"{local.registry}/{bases.load(local.lock_path)['BASE_LAMBDA_PYTHON']}"
+    # The platform's own child by digest: what Lambda would run (and dockerd 20.10 keeps one platform per index digest).
+    child = children(local, bases.load(local.lock_path)["BASE_LAMBDA_PYTHON"])[platform]
+    image = f"{local.registry}/{child['repository']}@{child['digest']}"
     RuntimeApi.done.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
