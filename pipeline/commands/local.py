@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,7 @@ def run(*, state_dir: Path, config_path: Path, service: str = "", as_json: bool 
     results = runner.run(config.load(config_path), state, service)
     timing = runner.record_timing(state, time.monotonic() - started)
     if as_json:
-        print(
-            json.dumps(
-                [
-                    r.__dict__
-                    | {"image": r.image.__dict__ | {"platforms": {k: v.__dict__ for k, v in r.image.platforms.items()}}}
-                    for r in results
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps([asdict(r) for r in results], indent=2))
         return 0
     rows = [
         (

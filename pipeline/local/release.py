@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from pipeline.bases import declared_args
 from pipeline.builders import BuildSecretSource
 from pipeline.commands.build import build_image
+from pipeline.local.progress import progress
 from pipeline.records import BuildRecord, ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
 from pipeline.stitch import read_release, stitch
@@ -64,7 +64,7 @@ def release(
     # and a release tag never moves).
     existing = read_release(client, RepositoryRef.parse(repository), tag)
     if existing is not None and set(existing.platforms) == set(platforms):
-        print(f"  {name:<18} already released as {existing.index_uri} (inputs unchanged)", flush=True)
+        progress(f"  {name:<18} already released as {existing.index_uri} (inputs unchanged)")
         reused = tuple(
             BuildRecord(repository, p, i.digest, i.size, 0.0, "reused") for p, i in sorted(existing.platforms.items())
         )
@@ -75,16 +75,13 @@ def release(
             repository=repository, platform=platform, context=context, dockerfile=dockerfile, builder=builder,
             network_host=True, build_args=dict(build_args), target=target, client=client, secrets=list(secrets),
         )  # fmt: skip
-        print(
-            f"  {name:<18} {platform:<12} built in {record.seconds:>6.1f}s  ({record.cache_hits} cached steps)",
-            flush=True,
-        )
+        progress(f"  {name:<18} {platform:<12} built in {record.seconds:>6.1f}s  ({record.cache_hits} cached steps)")
         return record
 
-    print(f"  {name:<18} building {', '.join(platforms)} in parallel …", flush=True)
+    progress(f"  {name:<18} building {', '.join(platforms)} in parallel …")
     with ThreadPoolExecutor(max_workers=len(platforms)) as pool:
         builds = list(pool.map(one, platforms))
     result = stitch(client, builds, tag=tag, expected_platforms=list(platforms), commit=tag)
     state = "stitched" if result.created else "already tagged"
-    print(f"  {name:<18} {state} {result.record.index_uri}", file=sys.stdout, flush=True)
+    progress(f"  {name:<18} {state} {result.record.index_uri}")
     return Release(name, result.record, tuple(builds), result.created)

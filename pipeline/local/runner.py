@@ -28,6 +28,7 @@ from pipeline.deployers.lambda_ import LambdaDeployer
 from pipeline.errors import SlipwayError
 from pipeline.lint import lint_file
 from pipeline.local import aws
+from pipeline.local.progress import progress
 from pipeline.local.release import Release, release
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
@@ -64,13 +65,13 @@ def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
     registry = state.registry
     platforms = _platforms(config)
     work, cache = state.directory / "seed", state.directory / "cache"
-    print("seed: upstream bases at their pull-through-cache paths", flush=True)
+    progress("seed: upstream bases at their pull-through-cache paths")
     seed_busybox(builder, client, registry=registry, platforms=platforms, work=work / "busybox", debs=cache)
     debian = seed_debian(builder, client, registry=registry, platforms=platforms, work=work / "debian", cache=cache)
     repository = RepositoryRef.parse(debian.repository).name
     lock = {"UPSTREAM_DEBIAN": bases.entry(repository, debian.tag, debian.index_digest)}
-    print(f"  {'debian (upstream)':<18} {debian.index_uri}", flush=True)
-    print("seed: curated bases", flush=True)
+    progress(f"  {'debian (upstream)':<18} {debian.index_uri}")
+    progress("seed: curated bases")
     pending = [(team, base) for team in config.teams for base in team.base_images]
     while pending:
         ready = [(t, b) for t, b in pending if bases.required_args(_dockerfile(b)) <= set(lock)]
@@ -83,7 +84,7 @@ def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
             lock[base.lock_key] = bases.entry(name, made.record.tag, made.record.index_digest)
             pending.remove((team, base))
     bases.save(state.lock_path, lock)
-    print(f"seed: lock written to {state.lock_path}", flush=True)
+    progress(f"seed: lock written to {state.lock_path}")
     return lock
 
 
@@ -135,7 +136,7 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
         findings = lint_file(dockerfile, policy, args)
         if findings:
             raise LocalRunError(f"{name}: the policy gate failed:\n" + "\n".join(str(f) for f in findings))
-        print(f"{name}: lint ok", flush=True)
+        progress(f"{name}: lint ok")
         made = release(
             client,
             name=name,
@@ -154,10 +155,7 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
         for record in _deploy(service, made.record, state, out):
             result.deploys.append(asdict(record))
             write(out / f"deployed-{record.target.split(':')[0]}.json", record)
-            print(
-                f"  {name:<18} deployed {record.target}: {record.image}{'' if record.changed else ' (unchanged)'}",
-                flush=True,
-            )
+            progress(f"  {name:<18} deployed {record.target}: {record.image}{'' if record.changed else ' (unchanged)'}")
         result.manifest = str(out / "deployment.json") if service.deploy.eks else ""
         results.append(result)
     return results

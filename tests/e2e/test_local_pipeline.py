@@ -68,5 +68,5 @@ def test_static_service_is_tiny_and_both_platforms_are_built(local: LocalState) 
 
 def test_second_run_is_a_no_op_deploy(local: LocalState, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(state_dir=local.directory, config_path=EXAMPLE, service="payments/api") == 0
-    out = capsys.readouterr().out
-    assert "already released" in out and "(unchanged)" in out
+    progress = capsys.readouterr().err
+    assert "already released" in progress and "(unchanged)" in progress
