@@ -13,6 +13,7 @@ from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -386,8 +387,6 @@ class ServicePipeline(Construct):
 
 
 def eks_access_entry(scope: Construct, eks: EksTarget, role: iam.IRole) -> None:
-    from aws_cdk import aws_eks as eks_l1
-
     eks_l1.CfnAccessEntry(
         scope,
         "DeployAccessEntry",
