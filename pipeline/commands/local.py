@@ -39,6 +39,13 @@ def register(commands: Any) -> None:
     )
 
 
+def _build_cells(build: dict[str, Any]) -> tuple[str, str]:
+    """Seconds and cache hits, or "reused" when unchanged inputs meant no build at all."""
+    if build["builder"] == "reused":
+        return "reused", "-"
+    return f"{build['seconds']:.1f}", str(build["cache_hits"])
+
+
 def _use_builder(state: LocalState) -> None:
     if state.docker_host:
         os.environ["DOCKER_HOST"] = state.docker_host
@@ -89,8 +96,7 @@ def run(*, state_dir: Path, config_path: Path, service: str = "", as_json: bool 
             b["platform"],
             b["digest"][:19] + "…",
             f"{b['size'] / 1e6:.1f} MB",
-            f"{b['seconds']:.1f}",
-            str(b["cache_hits"]),
+            *_build_cells(b),
         )
         for r in results
         for b in r.builds

@@ -22,7 +22,7 @@ from pipeline.builders.base import Builder
 from pipeline.errors import SlipwayError
 from pipeline.records import BuildRecord, ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
-from pipeline.stitch import stitch
+from pipeline.stitch import read_release, stitch
 
 BUSYBOX_APPLETS = (
     "sh", "ash", "cat", "cp", "echo", "ls", "mkdir", "chmod", "rm", "mv", "uname", "test", "[", "sleep", "env",
@@ -106,7 +106,14 @@ def publish_base(
     work: Path,
     network_host: bool = True,
 ) -> ImageRecord:
-    """Import one rootfs per platform and stitch them into ``repository:tag``; returns the index record."""
+    """Import one rootfs per platform and stitch them into ``repository:tag``; returns the index record.
+
+    Idempotent: a tag already serving every platform is reused as it is, the way a pull-through cache keeps what it
+    fetched (an import is not bit-reproducible, and a tag never moves).
+    """
+    existing = read_release(client, RepositoryRef.parse(repository), tag)
+    if existing is not None and set(rootfs) <= set(existing.platforms):
+        return existing
     builds: list[BuildRecord] = []
     for platform, tar in sorted(rootfs.items()):
         context = work / f"context-{DEB_ARCH[platform]}"

@@ -70,3 +70,14 @@ def test_second_run_is_a_no_op_deploy(local: LocalState, capsys: pytest.CaptureF
     assert run(state_dir=local.directory, config_path=EXAMPLE, service="payments/api") == 0
     progress = capsys.readouterr().err
     assert "already released" in progress and "(unchanged)" in progress
+
+
+def test_second_seed_reuses_every_base(local: LocalState, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second `make demo` must not fail: seeded upstreams and unchanged curated bases are reused, not rebuilt."""
+    from pipeline import bases
+    from pipeline.commands.local import seed
+
+    before = bases.load(local.lock_path)
+    assert seed(state_dir=local.directory, config_path=EXAMPLE) == 0
+    assert bases.load(local.lock_path) == before
+    assert "building" not in capsys.readouterr().err
