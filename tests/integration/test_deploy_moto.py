@@ -36,6 +36,21 @@ def image_json(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def amd64_only(tmp_path: Path) -> Path:
+    """image.json of a release built for linux/amd64 only."""
+    path = tmp_path / "amd64-only.json"
+    write(path, image_record(("linux/amd64",)))
+    return path
+
+
+def deploy_fn(client: Any, image_json: Path, out: Path, function_name: str = "payments-api") -> int:
+    """The arm64 Lambda deploy the tests repeat, with the example's alias."""
+    return deploy_lambda(
+        image_json=image_json, out=out, function_name=function_name, architecture="arm64", alias="live", client=client
+    )
+
+
 def client(service: str, endpoint: str) -> Any:
     return boto3.client(
         service,
@@ -70,26 +85,12 @@ def test_lambda_arm64_gets_the_arm64_child_then_is_idempotent(
     lambda_client: Any, image_json: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "deployed.json"
-    deploy_lambda(
-        image_json=image_json,
-        out=out,
-        function_name="payments-api",
-        architecture="arm64",
-        alias="live",
-        client=lambda_client,
-    )
+    deploy_fn(lambda_client, image_json, out, "payments-api")
     assert lambda_client.get_function(FunctionName="payments-api")["Code"]["ImageUri"] == f"{REPO}@{ARM}"
     first = json.loads(out.read_text())
     assert first["changed"] is True and first["previous_image"] == OLD and first["image"] == f"{REPO}@{ARM}"
     assert lambda_client.get_alias(FunctionName="payments-api", Name="live")["FunctionVersion"] == first["revision"]
-    deploy_lambda(
-        image_json=image_json,
-        out=out,
-        function_name="payments-api",
-        architecture="arm64",
-        alias="live",
-        client=lambda_client,
-    )
+    deploy_fn(lambda_client, image_json, out, "payments-api")
     second = json.loads(out.read_text())
     assert second["changed"] is False and second["revision"] == first["revision"]
 
@@ -101,32 +102,17 @@ def test_lambda_refuses_architecture_mismatch_with_the_function(
         DeployError,
         match=r"Lambda function payments-x86 \(arm64\): the function is configured for \['x86_64'\], not \['arm64'\]",
     ):
-        deploy_lambda(
-            image_json=image_json,
-            out=tmp_path / "o.json",
-            function_name="payments-x86",
-            architecture="arm64",
-            alias="live",
-            client=lambda_client,
-        )
+        deploy_fn(lambda_client, image_json, tmp_path / "o.json", "payments-x86")
     assert lambda_client.get_function(FunctionName="payments-x86")["Code"]["ImageUri"] == OLD
 
 
-def test_lambda_refuses_image_lacking_its_architecture(lambda_client: Any, tmp_path: Path) -> None:
-    path = tmp_path / "image.json"
-    write(path, image_record(("linux/amd64",)))
+def test_lambda_refuses_image_lacking_its_architecture(lambda_client: Any, amd64_only: Path, tmp_path: Path) -> None:
+    path = amd64_only
     with pytest.raises(
         DeployError,
         match=r"lacks platform linux/arm64 needed by Lambda function payments-api \(arm64\) \(has linux/amd64\)",
     ):
-        deploy_lambda(
-            image_json=path,
-            out=tmp_path / "o.json",
-            function_name="payments-api",
-            architecture="arm64",
-            alias="live",
-            client=lambda_client,
-        )
+        deploy_fn(lambda_client, path, tmp_path / "o.json", "payments-api")
 
 
 def test_lambda_unknown_function(lambda_client: Any, image_json: Path, tmp_path: Path) -> None:
@@ -134,14 +120,7 @@ def test_lambda_unknown_function(lambda_client: Any, image_json: Path, tmp_path:
         DeployError,
         match=r"Lambda function nope \(arm64\): cannot read the function \(ResourceNotFoundException",
     ):
-        deploy_lambda(
-            image_json=image_json,
-            out=tmp_path / "o.json",
-            function_name="nope",
-            architecture="arm64",
-            alias="live",
-            client=lambda_client,
-        )
+        deploy_fn(lambda_client, image_json, tmp_path / "o.json", "nope")
 
 
 def test_tag_instead_of_digest_is_refused(tmp_path: Path) -> None:
@@ -222,9 +201,8 @@ def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
     assert json.loads(out.read_text())["changed"] is False
 
 
-def test_ecs_refuses_architecture_the_index_lacks(ecs_client: Any, tmp_path: Path) -> None:
-    path = tmp_path / "image.json"
-    write(path, image_record(("linux/amd64",)))
+def test_ecs_refuses_architecture_the_index_lacks(ecs_client: Any, amd64_only: Path, tmp_path: Path) -> None:
+    path = amd64_only
     with pytest.raises(
         DeployError,
         match=r"ECS service payments/worker: runtimePlatform.cpuArchitecture ARM64 needs linux/arm64",
@@ -263,10 +241,8 @@ def test_ecs_unknown_service_and_container(ecs_client: Any, image_json: Path, tm
         )
 
 
-def test_ecs_steady_state_wait_is_bounded(ecs_client: Any, tmp_path: Path) -> None:
+def test_ecs_steady_state_wait_is_bounded(ecs_client: Any) -> None:
     """moto never reaches steady state after update_service: the wait must end, with a clear error."""
-    path = tmp_path / "image.json"
-    write(path, image_record())
     with pytest.raises(
         DeployError, match=r"ECS service payments/worker: waiting for steady state on .* timed out after 1s"
     ):
