@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from pipeline.errors import InputError
-from pipeline.oci import IMAGE_MANIFESTS, INDEXES
+from pipeline.oci import ANY_MANIFEST
 from pipeline.references import DIGEST
 from pipeline.registry.base import RegistryClient, RepositoryRef
 
@@ -98,6 +98,6 @@ def update(entries: dict[str, str], client: RegistryClient, registry: str) -> di
         if match is None:
             raise LockError(f"{key}: malformed entry {value!r}")
         repo = RepositoryRef(registry, match["repo"])
-        manifest = client.get_manifest(repo, match["tag"], (*INDEXES, *IMAGE_MANIFESTS))
+        manifest = client.get_manifest(repo, match["tag"], ANY_MANIFEST)
         updated[key] = entry(match["repo"], match["tag"], manifest.digest)
     return updated

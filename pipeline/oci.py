@@ -21,6 +21,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 IMAGE_MANIFESTS = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEXES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
+ANY_MANIFEST = (*INDEXES, *IMAGE_MANIFESTS)
 # BuildKit marks attestation manifests inside an index with this annotation; Lambda must never see one.
 ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 
@@ -153,6 +154,12 @@ def check_bytes(manifest: Manifest, expected_digest: str, what: str) -> None:
     actual = manifest.digest
     if actual != expected_digest:
         raise ManifestError(f"{what}: registry served bytes hashing to {actual}, expected {expected_digest}")
+
+
+def image_size(manifest: Manifest) -> int:
+    """Bytes an image stores in the registry: its config plus its (compressed) layers."""
+    document = manifest.json()
+    return int(document["config"]["size"]) + sum(int(layer["size"]) for layer in document.get("layers", []))
 
 
 def image_platform(config_blob: bytes, digest: str) -> Platform:

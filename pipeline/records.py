@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
-from pipeline.references import DIGEST
+from pipeline.references import DIGEST, pinned
 
 
 class RecordError(InputError):
@@ -98,7 +98,7 @@ class ImageRecord:
 
     @property
     def index_uri(self) -> str:
-        return f"{self.repository}@{self.index_digest}"
+        return pinned(self.repository, self.index_digest)
 
     @classmethod
     def load(cls, path: Path) -> ImageRecord:

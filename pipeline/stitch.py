@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from pipeline.errors import SlipwayError
 from pipeline.oci import (
+    ANY_MANIFEST,
     IMAGE_MANIFESTS,
     INDEXES,
-    OCI_INDEX,
     Descriptor,
     Manifest,
     ManifestError,
@@ -23,12 +23,11 @@ from pipeline.oci import (
     build_index,
     check_bytes,
     image_platform,
+    image_size,
     index_children,
 )
 from pipeline.records import BuildRecord, ImageRecord, PlatformImage
 from pipeline.registry.base import ManifestNotFoundError, RegistryClient, RepositoryRef
-
-ACCEPT_ALL = (*INDEXES, *IMAGE_MANIFESTS)
 
 
 class StitchError(SlipwayError):
@@ -42,7 +41,9 @@ class StitchResult:
     """False when the tag already named this exact index (a re-run)."""
 
 
-def inspect_child(client: RegistryClient, repo: RepositoryRef, digest: str, platform: str) -> Descriptor:
+def inspect_child(
+    client: RegistryClient, repo: RepositoryRef, digest: str, platform: str
+) -> tuple[Descriptor, Manifest]:
     """Read a single-platform manifest by digest and check bytes, media type and the config's platform."""
     what = f"image {repo}@{digest} ({platform})"
     manifest = client.get_manifest(repo, digest, IMAGE_MANIFESTS)
@@ -56,7 +57,7 @@ def inspect_child(client: RegistryClient, repo: RepositoryRef, digest: str, plat
     expected = Platform.parse(platform)
     if actual != expected:
         raise ManifestError(f"{what}: image config says {actual}, expected {expected}")
-    return Descriptor(manifest.media_type, digest, len(manifest.data), expected)
+    return Descriptor(manifest.media_type, digest, len(manifest.data), expected), manifest
 
 
 def stitch(
@@ -77,7 +78,7 @@ def stitch(
     missing = [p for p in expected_platforms if p not in built]
     if missing:
         raise StitchError(f"image {repo}: no build result for platform {', '.join(missing)} (got {sorted(built)})")
-    children = [inspect_child(client, repo, b.digest, b.platform) for b in builds]
+    children = [inspect_child(client, repo, b.digest, b.platform)[0] for b in builds]
     index = build_index(children, annotations={"org.opencontainers.image.revision": commit} if commit else None)
 
     created = _push_once(client, repo, tag, index)
@@ -101,7 +102,7 @@ def _pairs(children: Sequence[Descriptor], builds: Sequence[BuildRecord]) -> lis
 
 def _push_once(client: RegistryClient, repo: RepositoryRef, tag: str, index: Manifest) -> bool:
     try:
-        current = client.get_manifest(repo, tag, ACCEPT_ALL)
+        current = client.get_manifest(repo, tag, ANY_MANIFEST)
     except ManifestNotFoundError:
         current = None
     if current is not None:
@@ -120,9 +121,9 @@ def _push_once(client: RegistryClient, repo: RepositoryRef, tag: str, index: Man
 def verify(client: RegistryClient, record: ImageRecord) -> None:
     """Everything ``image.json`` says is what the registry serves now, by digest and by tag."""
     repo = RepositoryRef.parse(record.repository)
-    index = client.get_manifest(repo, record.index_digest, (OCI_INDEX, *INDEXES))
+    index = client.get_manifest(repo, record.index_digest, INDEXES)
     check_bytes(index, record.index_digest, f"image {record.index_uri}")
-    by_tag = client.get_manifest(repo, record.tag, (OCI_INDEX, *INDEXES))
+    by_tag = client.get_manifest(repo, record.tag, INDEXES)
     if by_tag.digest != record.index_digest:
         raise StitchError(
             f"image {repo}:{record.tag}: tag serves {by_tag.digest}, image.json says {record.index_digest}"
@@ -152,9 +153,7 @@ def read_release(client: RegistryClient, repo: RepositoryRef, tag: str) -> Image
     for child in index_children(index):
         manifest = client.get_manifest(repo, child.digest, IMAGE_MANIFESTS)
         check_bytes(manifest, child.digest, f"image {repo}@{child.digest} ({child.platform})")
-        document = manifest.json()
-        size = document["config"]["size"] + sum(layer["size"] for layer in document.get("layers", []))
-        platforms[str(child.platform)] = PlatformImage(child.digest, size, manifest.media_type)
+        platforms[str(child.platform)] = PlatformImage(child.digest, image_size(manifest), manifest.media_type)
     return ImageRecord(
         str(repo),
         tag,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
 from pipeline.builders.docker_cli import secret_files
+from pipeline.registry.base import RepositoryRef
+from pipeline.registry.distribution import is_loopback
 
 
 def build_command(podman: str, request: BuildRequest, secret_paths: dict[str, object]) -> list[str]:
@@ -17,7 +19,7 @@ def build_command(podman: str, request: BuildRequest, secret_paths: dict[str, ob
 
 
 def push_command(podman: str, request: BuildRequest, digest_file: Path) -> list[str]:
-    tls = ["--tls-verify=false"] if request.repository.startswith(("127.", "localhost")) else []
+    tls = ["--tls-verify=false"] if is_loopback(RepositoryRef.parse(request.repository).host) else []
     return [podman, "push", *tls, "--format", "oci", "--digestfile", str(digest_file), request.cache_ref]
 
 

@@ -10,7 +10,7 @@ from pipeline import bases, records
 from pipeline.builders import BUILDERS, BuildRequest, BuildSecretSource, get_builder
 from pipeline.config import PLATFORMS
 from pipeline.errors import InputError
-from pipeline.oci import IMAGE_MANIFESTS
+from pipeline.oci import image_size
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
 from pipeline.stitch import inspect_child
 
@@ -103,9 +103,8 @@ def build_image(
     seconds = round(time.monotonic() - started, 2)
     registry = client or client_for(repo)
     # Read back what was pushed: the digest must name bytes for this platform, and the size is what is stored.
-    inspect_child(registry, repo, digest, platform)
-    manifest = registry.get_manifest(repo, digest, IMAGE_MANIFESTS).json()
-    size = manifest["config"]["size"] + sum(layer["size"] for layer in manifest.get("layers", []))
+    _, manifest = inspect_child(registry, repo, digest, platform)
+    size = image_size(manifest)
     return records.BuildRecord(
         repository=str(repo),
         platform=platform,

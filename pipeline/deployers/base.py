@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pipeline.errors import SlipwayError
 from pipeline.records import ImageRecord
+from pipeline.references import pinned
 
 
 class DeployError(SlipwayError):
@@ -39,7 +40,7 @@ def platform_image(record: ImageRecord, platform: str, target: str) -> str:
         )
     if image.digest == record.index_digest:
         raise DeployError(f"{target}: refusing the index digest {image.digest}; expected the {platform} child")
-    return f"{record.repository}@{image.digest}"
+    return pinned(record.repository, image.digest)
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, interval: float, what: str) -> None:

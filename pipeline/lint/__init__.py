@@ -19,7 +19,7 @@ from pathlib import Path
 from dockerfile_parse import DockerfileParser
 
 from pipeline.errors import InputError
-from pipeline.lint.rules import RULES, RULES_BY_ID, Finding, Instruction, Policy, Stage
+from pipeline.lint.rules import RULES, Finding, Instruction, Policy, Stage
 
 _SUPPRESS = re.compile(
     r"#\s*slipway-ignore\s+(?P<ids>[A-Z]{2}\d{3,4}(?:\s*,\s*[A-Z]{2}\d{3,4})*)(?:\s*:\s*(?P<reason>.*))?$"
@@ -157,7 +157,3 @@ def run_hadolint(path: Path) -> list[Finding]:
         for r in results
         if r["level"] in ("error", "warning", "info")
     ]
-
-
-def rule_ids() -> list[str]:
-    return sorted(RULES_BY_ID)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,36 +32,6 @@ class Status:
     address: str
     running: bool
     ours: bool
-
-
-def _answers(url: str, header: str = "") -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return not header or header in response.headers
-    except urllib.error.HTTPError as exc:
-        return exc.code == 401 and (not header or header in exc.headers)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def registry_answers(address: str) -> bool:
-    return _answers(f"http://{address}/v2/", "Docker-Distribution-Api-Version")
-
-
-def moto_answers(address: str) -> bool:
-    return _answers(f"{address}/moto-api/")
-
-
-def docker_answers(host: str) -> bool:
-    env = {**os.environ, "DOCKER_HOST": host} if host else dict(os.environ)
-    try:
-        completed = subprocess.run(
-            [services.DOCKER_CLIENT, "version", "--format", "{{.Server.Version}}"],
-            env=env, capture_output=True, check=False, timeout=10,
-        )  # fmt: skip
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return False
-    return completed.returncode == 0
 
 
 def ensure_system() -> None:
@@ -101,7 +69,7 @@ def _alive(state: LocalState, name: str) -> Running | None:
 
 def _up_registry(state: LocalState, port: int) -> None:
     address = f"127.0.0.1:{port}"
-    if _alive(state, "registry") or registry_answers(address):
+    if _alive(state, "registry") or services.registry_answers(address):
         state.services.setdefault("registry", Running("registry", address=address))
         return
     if services.port_taken(port):
@@ -115,10 +83,10 @@ def _up_registry(state: LocalState, port: int) -> None:
 
 
 def _up_builder(state: LocalState) -> None:
-    if (running := _alive(state, "builder")) and docker_answers(running.address):
+    if (running := _alive(state, "builder")) and services.docker_answers(running.address):
         return
     for host in (os.environ.get("DOCKER_HOST", ""), "unix:///var/run/docker.sock"):
-        if host and docker_answers(host):
+        if host and services.docker_answers(host):
             state.services["builder"] = Running("builder", address=host)
             return
     if os.geteuid() != 0:
@@ -130,7 +98,7 @@ def _up_builder(state: LocalState) -> None:
 
 def _up_aws(state: LocalState, port: int) -> None:
     address = f"http://127.0.0.1:{port}"
-    if _alive(state, "aws") or moto_answers(address):
+    if _alive(state, "aws") or services.moto_answers(address):
         state.services.setdefault("aws", Running("aws", address=address))
         return
     if services.port_taken(port):
@@ -153,9 +121,9 @@ def down(state: LocalState) -> list[str]:
 
 def status(state: LocalState) -> list[Status]:
     checks: dict[str, Callable[[Running], bool]] = {
-        "registry": lambda r: registry_answers(r.address),
-        "builder": lambda r: docker_answers(r.address),
-        "aws": lambda r: moto_answers(r.address),
+        "registry": lambda r: services.registry_answers(r.address),
+        "builder": lambda r: services.docker_answers(r.address),
+        "aws": lambda r: services.moto_answers(r.address),
     }
     result = []
     for name, check in checks.items():

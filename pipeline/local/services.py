@@ -82,14 +82,36 @@ def stop_pid(pid: int, *, timeout: float = 20) -> None:
     _signal(pid, signal.SIGKILL)
 
 
-def _http_ok(url: str) -> bool:
+def http_answers(url: str, header: str = "") -> bool:
+    """Something answers ``url`` (a 401 counts: a registry with auth is still a registry), sending ``header`` if given."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(200 <= response.status < 500)
+            return not header or header in response.headers
     except urllib.error.HTTPError as exc:
-        return exc.code < 500
+        return exc.code == 401 and (not header or header in exc.headers)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def registry_answers(address: str) -> bool:
+    return http_answers(f"http://{address}/v2/", "Docker-Distribution-Api-Version")
+
+
+def moto_answers(endpoint: str) -> bool:
+    return http_answers(f"{endpoint}/moto-api/")
+
+
+def docker_answers(host: str) -> bool:
+    """A docker daemon answers at ``host`` (empty: the client's default)."""
+    env = {**os.environ, "DOCKER_HOST": host} if host else dict(os.environ)
+    try:
+        completed = subprocess.run(
+            [DOCKER_CLIENT, "version", "--format", "{{.Server.Version}}"],
+            env=env, capture_output=True, check=False, timeout=10,
+        )  # fmt: skip
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0
 
 
 @dataclass
@@ -159,7 +181,7 @@ def registry_service(state: Path, port: int) -> Service:
         name=f"registry 127.0.0.1:{port}",
         argv=[REGISTRY_BINARY, "serve", str(config)],
         log=state / "logs" / "registry.log",
-        ready=lambda: _http_ok(f"http://127.0.0.1:{port}/v2/"),
+        ready=lambda: registry_answers(f"127.0.0.1:{port}"),
     )
 
 
@@ -192,18 +214,9 @@ def dockerd_service(state: Path) -> tuple[Service, str]:
             "--bridge=none",
         ],
         log=state / "logs" / "dockerd.log",
-        ready=lambda: _docker_ready(host),
+        ready=lambda: docker_answers(host),
     )
     return service, host
-
-
-def _docker_ready(host: str) -> bool:
-    completed = subprocess.run(
-        [DOCKER_CLIENT, "-H", host, "version", "--format", "{{.Server.Version}}"],
-        capture_output=True,
-        check=False,
-    )
-    return completed.returncode == 0
 
 
 def moto_service(state: Path, port: int) -> Service:
@@ -211,7 +224,7 @@ def moto_service(state: Path, port: int) -> Service:
         name=f"moto 127.0.0.1:{port}",
         argv=[sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         log=state / "logs" / "moto.log",
-        ready=lambda: _http_ok(f"http://127.0.0.1:{port}/moto-api/"),
+        ready=lambda: moto_answers(f"http://127.0.0.1:{port}"),
     )
 
 

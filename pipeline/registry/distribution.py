@@ -17,7 +17,8 @@ from pipeline.registry.base import ManifestNotFoundError, RegistryError, Reposit
 TIMEOUT_SECONDS = 30
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost, with or without a port: registries Docker speaks plain HTTP to."""
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
@@ -38,7 +39,7 @@ class DistributionClient:
         self.bytes_moved = 0
 
     def _url(self, repo: RepositoryRef, kind: str, reference: str) -> str:
-        scheme = "http" if _is_loopback(repo.host) else "https"
+        scheme = "http" if is_loopback(repo.host) else "https"
         return f"{scheme}://{repo.host}/v2/{repo.name}/{kind}/{reference}"
 
     def _request(
