@@ -16,14 +16,23 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {platform.platform(terse=True)}"
 
 
-def emit(name: str, rows: list[dict[str, Any]], columns: Sequence[str], note: str = "") -> None:
+def emit(
+    name: str,
+    rows: list[dict[str, Any]],
+    columns: Sequence[str],
+    note: str = "",
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """``summary``: the benchmark's verdicts, written as top-level keys beside the rows (and printed)."""
     from pipeline.table import render
 
     print(f"\n== {name} ({machine()})")
     print(render(columns, [[str(row.get(c, "")) for c in columns] for row in rows]))
     if note:
         print(note)
+    for key, value in (summary or {}).items():
+        print(f"{key}: {value}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(
-        json.dumps({"machine": machine(), "note": note, "rows": rows}, indent=2) + "\n"
+        json.dumps({"machine": machine(), "note": note, **(summary or {}), "rows": rows}, indent=2) + "\n"
     )

@@ -13,6 +13,7 @@ from infra.blueprint import BuildStep, PipelineBlueprint
 TOOLS_ENV = "SLIPWAY_TOOLS_URL"
 REPOSITORY_ENV = "SLIPWAY_REPOSITORY_URI"
 COMMIT_ENV = "SLIPWAY_COMMIT"
+COMMIT_TIME_ENV = "SLIPWAY_COMMIT_TIME"
 
 
 def secret_env(secret_id: str) -> str:
@@ -62,6 +63,7 @@ def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
         f"--dockerfile {bp.dockerfile_path}",
         *([f"--target {bp.target}"] if bp.target else []),
         *(f"--secret id={s.id},env={secret_env(s.id)}" for s in bp.secrets),
+        f'--source-date "${COMMIT_TIME_ENV}"',
         f"--out {build_metadata_file(step)}",
     ]
     return _spec([" ".join(args)], files=[build_metadata_file(step)])

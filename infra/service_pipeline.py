@@ -242,6 +242,12 @@ class ServicePipeline(Construct):
                     input=self.source_output,
                     outputs=[output],
                     run_order=1,
+                    # SOURCE_DATE_EPOCH: the commit's time, so a re-run of the commit gives the same digests.
+                    environment_variables={
+                        buildspecs.COMMIT_TIME_ENV: codebuild.BuildEnvironmentVariable(
+                            value=self.source_action.variables.author_date
+                        )
+                    },
                 )
             )
             outputs.append(output)

@@ -7,6 +7,7 @@ can only be exercised with a registry we control. Everything else is tested agai
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipeline.oci import OCI_MANIFEST, Manifest, canonical_json, digest_of
 from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
@@ -37,6 +38,15 @@ class MemoryRegistry:
 
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
         return self.blobs[digest]
+
+    def has_blob(self, repo: RepositoryRef, digest: str) -> bool:
+        return digest in self.blobs
+
+    def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
+        data = path.read_bytes()
+        if digest_of(data) != digest:
+            raise RegistryError(f"upload of blob {repo}@{digest}: registry answered HTTP 400 DIGEST_INVALID")
+        self.blobs[digest] = data
 
     def add_image(self, repo: str, os: str, arch: str, *, layer: bytes = b"layer") -> str:
         """A single-platform OCI manifest with a real config; returns its digest."""

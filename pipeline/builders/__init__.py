@@ -1,29 +1,28 @@
 """Image builders: one interface (:class:`pipeline.builders.base.Builder`), a module per builder CLI.
 
-``buildx`` is what CodeBuild runs (BuildKit, registry cache, push by digest); ``docker`` is the docker CLI against a
-dockerd with built-in BuildKit (Debian's ``docker.io``, local mode); ``podman`` builds with no daemon at all.
+``buildx`` is the one backend: BuildKit through ``docker buildx``, the same code in CodeBuild, local mode, tests and
+benchmarks. The classic ``docker build`` (inline cache only, not reproducible) and ``podman`` (checked only as a
+command line) were removed; a new backend implements :class:`Builder` and registers here.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pipeline.builders.base import Builder, BuildError, BuildRequest, BuildSecretSource, BuiltImage
 
-BUILDERS = ("buildx", "docker", "podman")
+if TYPE_CHECKING:
+    from pipeline.registry.base import RegistryClient
+
+BUILDERS = ("buildx",)
 
 
-def get_builder(name: str) -> Builder:
+def get_builder(name: str, *, client: RegistryClient | None = None) -> Builder:
+    """``client`` pushes the built image (default: the client for the image's registry)."""
     if name == "buildx":
         from pipeline.builders.buildx import BuildxBuilder
 
-        return BuildxBuilder()
-    if name == "docker":
-        from pipeline.builders.docker import DockerBuilder
-
-        return DockerBuilder()
-    if name == "podman":
-        from pipeline.builders.podman import PodmanBuilder
-
-        return PodmanBuilder()
+        return BuildxBuilder(client=client)
     raise BuildError(f"builder {name!r}: expected one of {', '.join(BUILDERS)}")
 
 

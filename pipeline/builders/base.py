@@ -49,6 +49,11 @@ class BuildRequest:
     """Debian's dockerd runs with --bridge=none: RUN steps need the host network."""
     target: str = ""
     """Dockerfile stage to build; default the last."""
+    source_date_epoch: int = 0
+    """``SOURCE_DATE_EPOCH``: the commit time. Configs' ``created`` and every file time in the layers are set to it,
+    so the same commit and the same pinned bases give the same digests."""
+    use_cache: bool = True
+    """Import the registry cache. False builds cold (the cache is still exported), e.g. to prove reproducibility."""
 
     @property
     def slug(self) -> str:
@@ -116,7 +121,17 @@ def run(argv: Sequence[str], *, request: BuildRequest, env: Mapping[str, str] | 
     if completed.returncode != 0:
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-15:])
         raise BuildError(
-            f"image {request.repository} ({request.platform}): {Path(argv[0]).name} {argv[1]} failed "
+            f"image {request.repository} ({request.platform}): {_command_name(argv)} failed "
             f"(exit {completed.returncode})\n{tail}"
         )
     return completed.stdout + completed.stderr
+
+
+def _command_name(argv: Sequence[str]) -> str:
+    """``docker buildx build``, ``docker info``: the program and its subcommands, without options."""
+    words = [Path(argv[0]).name]
+    for word in argv[1:3]:
+        if word.startswith("-"):
+            break
+        words.append(word)
+    return " ".join(words)

@@ -1,66 +1,118 @@
-"""``docker buildx`` (BuildKit in a docker-container builder): what CodeBuild runs.
+"""``docker buildx`` (BuildKit): the one builder, run the same way by CodeBuild, local mode, tests and benchmarks.
 
-Pushes by digest with no tag (``push-by-digest=true``), no provenance or SBOM attestations inside the image (Lambda
-would refuse the resulting index), and a registry cache per platform with OCI media types.
+Each build exports an OCI image layout with ``rewrite-timestamp=true`` under ``SOURCE_DATE_EPOCH`` (the commit time),
+so the same commit and the same pinned bases give the same digest; Slipway then pushes the layout by digest, with no
+tag (:mod:`pipeline.oci_layout`). No provenance or SBOM attestations go into the image (Lambda would refuse the
+index). The registry cache is per platform, ``mode=max`` (every stage, not only the last), as an OCI image manifest
+under the repository's mutable ``cache-<arch>`` tag.
+
+Which BuildKit runs the build is the machine's business, not the build's: a daemon that stores images in containerd
+(local mode's dockerd 26 with the containerd snapshotter) can export a registry cache from buildx's ``docker`` driver,
+so its default builder is used; any other daemon (CodeBuild's) gets a ``docker-container`` builder named ``slipway``.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from pathlib import Path
 
 from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
-from pipeline.builders.docker_cli import docker_binary, login_if_ecr
+from pipeline.builders.docker_cli import docker_binary, docker_env, login_if_ecr
+from pipeline.oci_layout import push_layout
+from pipeline.registry.base import RegistryClient, RepositoryRef
 
-BUILDER_NAME = "slipway"
+CONTAINER_BUILDER = "slipway"
+DOCKER_DRIVER_BUILDER = "default"
+CONTAINERD_STORE = "io.containerd.snapshotter"
 
 
-def build_command(docker: str, request: BuildRequest, metadata_file: Path) -> list[str]:
+def build_command(docker: str, request: BuildRequest, *, builder: str, layout: Path, metadata_file: Path) -> list[str]:
     argv = [
         docker, "buildx", "build",
-        "--builder", BUILDER_NAME,
+        "--builder", builder,
         "--progress", "plain",
         *common_options(request),
         "--provenance=false",
         "--sbom=false",
-        "--output",
-        f"type=image,name={request.repository},push-by-digest=true,name-canonical=true,push=true,oci-mediatypes=true",
-        "--cache-from", f"type=registry,ref={request.cache_ref}",
+        "--output", f"type=oci,dest={layout},tar=false,rewrite-timestamp=true",
         "--cache-to", f"type=registry,ref={request.cache_ref},mode=max,image-manifest=true,oci-mediatypes=true",
         "--metadata-file", str(metadata_file),
     ]  # fmt: skip
+    if request.use_cache:
+        argv += ["--cache-from", f"type=registry,ref={request.cache_ref}"]
+    else:
+        argv += ["--no-cache"]
     for secret in request.secrets:
         source = f"env={secret.env}" if secret.env else f"src={secret.src}"
         argv += ["--secret", f"id={secret.id},{source}"]
     return [*argv, str(request.context)]
 
 
+def build_environment(request: BuildRequest) -> dict[str, str]:
+    return {**docker_env(), "SOURCE_DATE_EPOCH": str(request.source_date_epoch)}
+
+
 class BuildxBuilder:
     name = "buildx"
 
-    def __init__(self, docker: str | None = None) -> None:
+    def __init__(self, docker: str | None = None, *, client: RegistryClient | None = None) -> None:
         self.docker = docker or docker_binary()
+        self._client = client
+        self._instance = ""
+        self._lock = threading.Lock()
 
-    def _ensure_builder(self, request: BuildRequest) -> None:
-        # The default "docker" driver cannot export a registry cache; a docker-container builder can.
+    def _builder_instance(self, request: BuildRequest) -> str:
+        with self._lock:
+            if not self._instance:
+                info = run(
+                    [self.docker, "info", "--format", "{{json .DriverStatus}}"], request=request, env=docker_env()
+                )
+                if CONTAINERD_STORE in info:
+                    self._instance = DOCKER_DRIVER_BUILDER
+                else:
+                    self._ensure_container_builder(request)
+                    self._instance = CONTAINER_BUILDER
+            return self._instance
+
+    def _ensure_container_builder(self, request: BuildRequest) -> None:
         try:
-            run([self.docker, "buildx", "inspect", BUILDER_NAME], request=request)
+            run([self.docker, "buildx", "inspect", CONTAINER_BUILDER], request=request, env=docker_env())
         except BuildError:
             run(
-                [self.docker, "buildx", "create", "--name", BUILDER_NAME, "--driver", "docker-container"],
+                [self.docker, "buildx", "create", "--name", CONTAINER_BUILDER, "--driver", "docker-container"],
                 request=request,
+                env=docker_env(),
             )
 
     def build(self, request: BuildRequest) -> BuiltImage:
         request.secret_values()  # fail before building when a secret is missing
+        repo = RepositoryRef.parse(request.repository)
         login_if_ecr(self.docker, request.repository)
-        self._ensure_builder(request)
+        builder = self._builder_instance(request)
         with tempfile.TemporaryDirectory(prefix="slipway-buildx-") as directory:
-            metadata_file = Path(directory) / "metadata.json"
-            log = run(build_command(self.docker, request, metadata_file), request=request)
+            layout, metadata_file = Path(directory) / "layout", Path(directory) / "metadata.json"
+            argv = build_command(self.docker, request, builder=builder, layout=layout, metadata_file=metadata_file)
+            log = run(argv, request=request, env=build_environment(request))
             metadata = json.loads(metadata_file.read_text())
-        digest = metadata.get("containerimage.digest")
-        if not isinstance(digest, str):
-            raise BuildError(f"image {request.repository} ({request.platform}): buildx metadata has no digest")
+            if not isinstance(built := metadata.get("containerimage.digest"), str):
+                raise BuildError(f"image {request.repository} ({request.platform}): buildx metadata has no digest")
+            if self._client is None:
+                from pipeline.registry import client_for
+
+                self._client = client_for(repo)
+            digest = push_layout(self._client, repo, layout)
+        if digest != built:
+            raise BuildError(
+                f"image {request.repository} ({request.platform}): buildx built {built}, layout holds {digest}"
+            )
         return BuiltImage(digest, log)
+
+
+def forget_everything(docker: str | None = None) -> None:
+    """A fresh runner: BuildKit's local cache pruned and every image removed, so only the registry cache is left."""
+    docker = docker or docker_binary()
+    request = BuildRequest(repository="local/prune", platform="linux/amd64", context=Path(), dockerfile=Path())
+    run([docker, "buildx", "prune", "--all", "--force"], request=request, env=docker_env())
+    run([docker, "image", "prune", "--all", "--force"], request=request, env=docker_env())

@@ -1,38 +1,58 @@
-"""Pieces the docker-CLI builders share: which client binary, ECR login, secrets as files."""
+"""Which docker CLI and daemon Slipway drives, and how it logs in to ECR.
+
+Locally (and in tests) the builder is dockerd 26 + the docker CLI 26 + buildx 0.13 from Debian 13's packages, unpacked
+by ``scripts/system-deps.sh`` into a private prefix (``/opt/slipway/builder``) so that Debian 12 and Debian 13 machines
+run the same builder without replacing any system package. In CodeBuild, the image's own ``docker`` (with its buildx
+plugin) is on ``PATH`` and the prefix does not exist.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.builders.base import BuildError, BuildRequest
+from pipeline.builders.base import BuildError
 from pipeline.registry.base import RepositoryRef
 
-# Debian's client speaks to Debian's dockerd 20.10 without the buildx plugin the newer client insists on.
-_PREFERRED_DOCKER = "/usr/bin/docker"
+PREFIX_ENV = "SLIPWAY_BUILDER_PREFIX"
+DEFAULT_PREFIX = Path("/opt/slipway/builder")
+
+
+def builder_prefix() -> Path:
+    return Path(os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX)
+
+
+def dockerd_binary() -> Path:
+    return builder_prefix() / "usr" / "sbin" / "dockerd"
 
 
 def docker_binary() -> str:
+    """``$SLIPWAY_DOCKER``, else the private prefix's client, else ``docker`` on PATH (CodeBuild)."""
     configured = os.environ.get("SLIPWAY_DOCKER")
     if configured:
         return configured
-    if Path(_PREFERRED_DOCKER).exists():
-        return _PREFERRED_DOCKER
+    private = builder_prefix() / "usr" / "bin" / "docker"
+    if private.exists():
+        return str(private)
     return shutil.which("docker") or "docker"
 
 
+def docker_env() -> dict[str, str]:
+    """Environment for the CLI: the private prefix keeps the buildx plugin (and its logins) in its own DOCKER_CONFIG."""
+    config = builder_prefix() / "config"
+    if "DOCKER_CONFIG" in os.environ or not (config / "cli-plugins").is_dir():
+        return {}
+    return {"DOCKER_CONFIG": str(config)}
+
+
 def login_if_ecr(docker: str, repository: str) -> None:
-    """Log the CLI in to ECR with a fresh token; other registries are used as already configured."""
+    """Log the CLI in to ECR with a fresh token (BuildKit's registry cache needs it); other registries as configured."""
     repo = RepositoryRef.parse(repository)
     if (account_region := repo.ecr_account_region) is None:
         return
-    import base64
-
     from pipeline.registry.ecr_auth import ecr_basic_auth
 
     token = base64.b64decode(ecr_basic_auth(account_region[1]).removeprefix("Basic ")).decode()
@@ -40,28 +60,10 @@ def login_if_ecr(docker: str, repository: str) -> None:
     completed = subprocess.run(
         [docker, "login", "--username", "AWS", "--password-stdin", repo.host],
         input=password,
+        env={**os.environ, **docker_env()},
         capture_output=True,
         text=True,
         check=False,
     )
     if completed.returncode != 0:
         raise BuildError(f"docker login to {repo.host} failed: {completed.stderr.strip()}")
-
-
-@contextlib.contextmanager
-def secret_files(request: BuildRequest) -> Iterator[dict[str, Path]]:
-    """Secret values as 0600 files in a private directory, removed when the build ends.
-
-    Files (``src=``) rather than ``env=`` because docker 20.10's classic build accepts only files. Either way the
-    value reaches RUN steps only as a BuildKit secret mount, never a layer, build arg or ENV.
-    """
-    values = request.secret_values()
-    with tempfile.TemporaryDirectory(prefix="slipway-secrets-") as directory:
-        paths = {}
-        for secret_id, value in values.items():
-            path = Path(directory) / secret_id
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(value)
-            paths[secret_id] = path
-        yield paths

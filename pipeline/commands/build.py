@@ -12,6 +12,7 @@ from pipeline.config import PLATFORMS
 from pipeline.errors import InputError
 from pipeline.oci import image_size
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
+from pipeline.reproducible import source_date_epoch
 from pipeline.stitch import inspect_child
 
 
@@ -26,6 +27,12 @@ def register(commands: Any) -> None:
     parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)")
     parser.add_argument("--target", default="", help="Dockerfile stage to build (default: the last)")
     parser.add_argument("--network-host", action="store_true", help="RUN steps use the host network")
+    parser.add_argument(
+        "--source-date",
+        default="",
+        help="the commit time (seconds or ISO 8601) for SOURCE_DATE_EPOCH; default $SOURCE_DATE_EPOCH, else the "
+        "context's last commit",
+    )
     parser.add_argument("--out", type=Path, required=True, help="build record (JSON)")
     parser.set_defaults(
         run=lambda a: build(
@@ -38,6 +45,7 @@ def register(commands: Any) -> None:
             network_host=a.network_host,
             build_args=_pairs(a.build_arg),
             target=a.target,
+            source_date=a.source_date,
             out=a.out,
         )
     )
@@ -55,11 +63,13 @@ def build(
     network_host: bool = False,
     build_args: dict[str, str] | None = None,
     target: str = "",
+    source_date: str = "",
     client: RegistryClient | None = None,
 ) -> int:
     record = build_image(
         repository=repository, platform=platform, context=context, dockerfile=dockerfile, builder=builder,
         secrets=secrets, network_host=network_host, build_args=build_args, target=target, client=client,
+        source_date_epoch=source_date_epoch(context, source_date),
     )  # fmt: skip
     records.write(out, record)
     print(
@@ -80,6 +90,8 @@ def build_image(
     build_args: dict[str, str] | None = None,
     target: str = "",
     client: RegistryClient | None = None,
+    source_date_epoch: int = 0,
+    use_cache: bool = True,
 ) -> records.BuildRecord:
     """Build, push by digest, read back; the record says what landed."""
     repo = RepositoryRef.parse(repository)
@@ -96,12 +108,14 @@ def build_image(
         network_host=network_host,
         build_args=build_args or {},
         target=target,
+        source_date_epoch=source_date_epoch,
+        use_cache=use_cache,
     )
+    registry = client or client_for(repo)
     started = time.monotonic()
-    built = get_builder(builder).build(request)
+    built = get_builder(builder, client=registry).build(request)
     digest = built.digest
     seconds = round(time.monotonic() - started, 2)
-    registry = client or client_for(repo)
     # Read back what was pushed: the digest must name bytes for this platform, and the size is what is stored.
     _, manifest = inspect_child(registry, repo, digest, platform)
     size = image_size(manifest)

@@ -13,14 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.builders.docker_cli import builder_prefix, dockerd_binary
 from pipeline.local import services
 from pipeline.local.state import MOTO_PORT, REGISTRY_PORT, LocalState, Running
 
 SYSTEM_DEPS = Path(__file__).resolve().parents[2] / "scripts" / "system-deps.sh"
+BUILDER = "the builder (Debian 13's docker.io, docker-cli, docker-buildx in the builder prefix)"
 REQUIRED_BINARIES = {
     services.REGISTRY_BINARY: "docker-registry",
-    services.DOCKERD_BINARY: "docker.io",
-    services.DOCKER_CLIENT: "docker.io",
+    str(dockerd_binary()): BUILDER,
+    str(builder_prefix() / "usr" / "libexec" / "docker" / "cli-plugins" / "docker-buildx"): BUILDER,
+    "/usr/bin/containerd": "containerd",
     "/usr/sbin/debootstrap": "debootstrap",
 }
 BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
@@ -41,7 +44,7 @@ def ensure_system() -> None:
         subprocess.run(["bash", str(SYSTEM_DEPS)], check=False)
         missing = sorted({pkg for binary, pkg in REQUIRED_BINARIES.items() if not Path(binary).exists()})
     if missing:
-        raise services.ServiceError(f"missing Debian packages: {' '.join(missing)} (run `make deps` as root)")
+        raise services.ServiceError(f"missing: {', '.join(missing)} (run `make deps` as root)")
     if not BINFMT_ARM64.exists():
         raise services.ServiceError("QEMU binfmt for arm64 is not registered (run `make deps` as root)")
 
@@ -85,8 +88,9 @@ def _up_registry(state: LocalState, port: int) -> None:
 def _up_builder(state: LocalState) -> None:
     if (running := _alive(state, "builder")) and services.docker_answers(running.address):
         return
+    # Another daemon is reused only when it keeps images in containerd (it can export a registry cache).
     for host in (os.environ.get("DOCKER_HOST", ""), "unix:///var/run/docker.sock"):
-        if host and services.docker_answers(host):
+        if host and services.docker_answers(host, containerd_store=True):
             state.services["builder"] = Running("builder", address=host)
             return
     if os.geteuid() != 0:

@@ -20,6 +20,7 @@ from pipeline.commands.build import build_image
 from pipeline.local.progress import progress
 from pipeline.records import BuildRecord, ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
+from pipeline.reproducible import source_date_epoch
 from pipeline.stitch import read_release, stitch
 
 
@@ -53,15 +54,14 @@ def release(
     platforms: Sequence[str],
     build_args: Mapping[str, str],
     target: str = "",
-    builder: str = "docker",
+    builder: str = "buildx",
     secrets: Sequence[BuildSecretSource] = (),
 ) -> Release:
     # Only what the Dockerfile declares: an unrelated base changing in the lock must not retag (and rebuild) this one.
     declared = declared_args(dockerfile)
     build_args = {k: v for k, v in build_args.items() if k in declared}
     tag = source_tag(context, dockerfile, build_args, target, platforms)
-    # Same inputs, same release: reuse it rather than rebuild (docker 20.10's classic build is not bit-reproducible,
-    # and a release tag never moves).
+    # Same inputs, same release: reuse it rather than rebuild (a rebuild would give the same digests, only slower).
     existing = read_release(client, RepositoryRef.parse(repository), tag)
     if existing is not None and set(existing.platforms) == set(platforms):
         progress(f"  {name:<18} already released as {existing.index_uri} (inputs unchanged)")
@@ -70,10 +70,13 @@ def release(
         )
         return Release(name, existing, reused, created=False)
 
+    epoch = source_date_epoch(context)
+
     def one(platform: str) -> BuildRecord:
         record = build_image(
             repository=repository, platform=platform, context=context, dockerfile=dockerfile, builder=builder,
             network_host=True, build_args=dict(build_args), target=target, client=client, secrets=list(secrets),
+            source_date_epoch=epoch,
         )  # fmt: skip
         progress(f"  {name:<18} {platform:<12} built in {record.seconds:>6.1f}s  ({record.cache_hits} cached steps)")
         return record

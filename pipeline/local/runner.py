@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline import bases
 from pipeline.builders import BuildSecretSource
-from pipeline.builders.docker import DockerBuilder
+from pipeline.builders.buildx import BuildxBuilder
 from pipeline.commands.lint import policy_for
 from pipeline.config import BaseImage, PlatformConfig, Service, Team
 from pipeline.deployers.base import DeployRecord
@@ -61,7 +61,7 @@ def _platforms(config: PlatformConfig) -> list[str]:
 
 def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
     client = DistributionClient()
-    builder = DockerBuilder()
+    builder = BuildxBuilder(client=client)
     registry = state.registry
     platforms = _platforms(config)
     work, cache = state.directory / "seed", state.directory / "cache"

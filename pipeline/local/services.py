@@ -23,11 +23,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.builders.docker_cli import builder_prefix, docker_binary, docker_env, dockerd_binary
 from pipeline.errors import SlipwayError
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
-DOCKERD_BINARY = "/usr/sbin/dockerd"
-DOCKER_CLIENT = "/usr/bin/docker"
+# dockerd keeps images in containerd: buildx's docker driver can then export a registry cache (mode=max).
+DAEMON_CONFIG = {
+    "features": {"containerd-snapshotter": True},
+    "storage-driver": "overlayfs",
+    "iptables": False,
+    "ip6tables": False,
+    "bridge": "none",
+}
 
 
 class ServiceError(SlipwayError):
@@ -101,17 +108,18 @@ def moto_answers(endpoint: str) -> bool:
     return http_answers(f"{endpoint}/moto-api/")
 
 
-def docker_answers(host: str) -> bool:
-    """A docker daemon answers at ``host`` (empty: the client's default)."""
-    env = {**os.environ, "DOCKER_HOST": host} if host else dict(os.environ)
+def docker_answers(host: str, *, containerd_store: bool = False) -> bool:
+    """A docker daemon answers at ``host`` (empty: the client's default); with ``containerd_store``, only one that
+    keeps images in containerd (what Slipway's builds need for a registry cache)."""
+    env = {**os.environ, **docker_env(), **({"DOCKER_HOST": host} if host else {})}
     try:
         completed = subprocess.run(
-            [DOCKER_CLIENT, "version", "--format", "{{.Server.Version}}"],
-            env=env, capture_output=True, check=False, timeout=10,
+            [docker_binary(), "info", "--format", "{{json .DriverStatus}}"],
+            env=env, capture_output=True, text=True, check=False, timeout=10,
         )  # fmt: skip
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return False
-    return completed.returncode == 0
+    return completed.returncode == 0 and (not containerd_store or "io.containerd.snapshotter" in completed.stdout)
 
 
 @dataclass
@@ -186,11 +194,12 @@ def registry_service(state: Path, port: int) -> Service:
 
 
 def dockerd_service(state: Path) -> tuple[Service, str]:
-    state = state.resolve()
-    """Debian's dockerd 20.10 with built-in BuildKit; returns the service and its DOCKER_HOST.
+    """dockerd 26 from the builder prefix, images in containerd; returns the service and its DOCKER_HOST.
 
-    No bridge and no iptables: this machine allows neither, so RUN steps use the host network.
+    No bridge and no iptables: this machine allows neither, so RUN steps use the host network. dockerd starts its own
+    containerd (Debian's) under the exec root, so it shares nothing with any other daemon on the machine.
     """
+    state = state.resolve()
     # unix sockets are limited to 108 bytes: keep the socket and exec-root short, outside a deep checkout.
     run_dir = Path("/run") / f"slipway-{hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:10]}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -200,21 +209,26 @@ def dockerd_service(state: Path) -> tuple[Service, str]:
     with contextlib.suppress(FileNotFoundError, ValueError):
         if not pid_alive(int(pidfile.read_text().strip())):
             pidfile.unlink()
+    config = state / "docker-daemon.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps(DAEMON_CONFIG, indent=2) + "\n")
+    prefix = builder_prefix()
     service = Service(
         name="dockerd",
         argv=[
-            DOCKERD_BINARY,
+            str(dockerd_binary()),
+            f"--config-file={config}",
             f"--host={host}",
             f"--data-root={state / 'docker'}",
             f"--exec-root={run_dir / 'exec'}",
             f"--pidfile={pidfile}",
-            "--storage-driver=overlay2",
-            "--iptables=false",
-            "--ip6tables=false",
-            "--bridge=none",
         ],
         log=state / "logs" / "dockerd.log",
         ready=lambda: docker_answers(host),
+        # dockerd finds its helpers (docker-proxy; containerd and runc from Debian) on PATH.
+        env={
+            "PATH": f"{prefix / 'usr' / 'sbin'}:{prefix / 'usr' / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}"
+        },
     )
     return service, host
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from pipeline.errors import SlipwayError
@@ -57,6 +58,14 @@ class RegistryClient(Protocol):
         """A blob's bytes (image configs are small; layers are never fetched)."""
         ...
 
+    def has_blob(self, repo: RepositoryRef, digest: str) -> bool:
+        """Whether ``repo`` already holds the blob (a push skips it)."""
+        ...
+
+    def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
+        """Upload the file at ``path`` as blob ``digest``; the registry checks the digest itself."""
+        ...
+
 
 def client_for(repo: RepositoryRef) -> RegistryClient:
     """The distribution API client for ``repo``, authenticated with an ECR token when it is an ECR host."""
@@ -65,5 +74,6 @@ def client_for(repo: RepositoryRef) -> RegistryClient:
     if (account_region := repo.ecr_account_region) is not None:
         from pipeline.registry.ecr_auth import ecr_basic_auth
 
-        return DistributionClient(authorization=ecr_basic_auth(account_region[1]))
+        region = account_region[1]
+        return DistributionClient(authorization=lambda: ecr_basic_auth(region))
     return DistributionClient()

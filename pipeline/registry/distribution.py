@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
 
 from pipeline.oci import Manifest
 from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
@@ -31,32 +34,48 @@ def is_loopback(host: str) -> bool:
 class DistributionClient:
     """Talks to one or more registries; ``authorization`` is an ``Authorization`` header value (ECR: Basic)."""
 
-    def __init__(self, *, authorization: str = "", timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(self, *, authorization: str | Callable[[], str] = "", timeout: float = TIMEOUT_SECONDS) -> None:
+        """``authorization`` may be a function: it is called once, on the first request (an ECR token is fetched
+        only when the registry is really spoken to)."""
         self._authorization = authorization
         self._timeout = timeout
         self.round_trips = 0
         """Requests made, for benchmarks: stitch must move no layer bytes, only manifests and configs."""
         self.bytes_moved = 0
 
+    def _auth_header(self) -> str:
+        if callable(self._authorization):
+            self._authorization = self._authorization()
+        return self._authorization
+
     def _url(self, repo: RepositoryRef, kind: str, reference: str) -> str:
         scheme = "http" if is_loopback(repo.host) else "https"
         return f"{scheme}://{repo.host}/v2/{repo.name}/{kind}/{reference}"
 
     def _request(
-        self, method: str, url: str, *, what: str, headers: dict[str, str], body: bytes | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        headers: dict[str, str],
+        body: bytes | IO[bytes] | None = None,
+        body_size: int = 0,
     ) -> tuple[bytes, dict[str, str]]:
-        if self._authorization:
-            headers = {**headers, "Authorization": self._authorization}
+        if authorization := self._auth_header():
+            headers = {**headers, "Authorization": authorization}
+        if body is not None and not isinstance(body, bytes):
+            headers = {**headers, "Content-Length": str(body_size)}
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         self.round_trips += 1
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 data = response.read()
-                self.bytes_moved += len(data) + len(body or b"")
+                self.bytes_moved += len(data) + (len(body) if isinstance(body, bytes) else body_size)
                 return data, {k.lower(): v for k, v in response.headers.items()}
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode(errors="replace").strip()
-            if exc.code == 404 and method == "GET":
+            if exc.code == 404 and method in ("GET", "HEAD"):
                 raise ManifestNotFoundError(f"{what}: not found (HTTP 404)") from exc
             raise RegistryError(f"{what}: registry answered HTTP {exc.code} {detail}") from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
@@ -85,6 +104,32 @@ class DistributionClient:
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
         data, _ = self._request("GET", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={})
         return data
+
+    def has_blob(self, repo: RepositoryRef, digest: str) -> bool:
+        try:
+            self._request("HEAD", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={})
+        except ManifestNotFoundError:
+            return False
+        return True
+
+    def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
+        """One upload session: POST, one PATCH with the whole blob, PUT with the digest (what every registry,
+        ECR included, accepts; ECR refuses only non-final chunks under 5 MB)."""
+        what = f"upload of blob {repo}@{digest}"
+        start = self._url(repo, "blobs", "uploads/")
+        _, headers = self._request("POST", start, what=what, headers={})
+        location = urllib.parse.urljoin(start, headers.get("location", ""))
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            _, headers = self._request(
+                "PATCH", location, what=what, headers={"Content-Type": "application/octet-stream"},
+                body=handle, body_size=size,
+            )  # fmt: skip
+        location = urllib.parse.urljoin(location, headers.get("location", location))
+        separator = "&" if urllib.parse.urlsplit(location).query else "?"
+        self._request(
+            "PUT", f"{location}{separator}digest={urllib.parse.quote(digest)}", what=what, headers={}, body=b""
+        )
 
 
 def _sep(reference: str) -> str:

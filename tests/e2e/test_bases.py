@@ -4,6 +4,7 @@ base really serves an invocation through the Lambda Runtime API."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,7 @@ from typing import ClassVar
 import pytest
 
 from pipeline import bases
-from pipeline.local.services import DOCKER_CLIENT
+from pipeline.builders.docker_cli import docker_binary, docker_env
 from pipeline.local.state import LocalState
 from tests.e2e.conftest import get
 
@@ -91,23 +92,24 @@ class RuntimeApi(BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize(("platform", "machine"), [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")])
 def test_lambda_base_serves_an_invocation(local: LocalState, platform: str, machine: str) -> None:
-    # The platform's own child by digest: what Lambda would run (and dockerd 20.10 keeps one platform per index digest).
+    # The platform's own child by digest: what Lambda would run.
     child = children(local, bases.load(local.lock_path)["BASE_LAMBDA_PYTHON"])[platform]
     image = f"{local.registry}/{child['repository']}@{child['digest']}"
     RuntimeApi.done.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     name = f"slipway-lambda-test-{machine}"
+    env = {**os.environ, **docker_env(), "DOCKER_HOST": local.docker_host}
     container = subprocess.Popen(
-        [DOCKER_CLIENT, "run", "--rm", "--name", name, "--network", "host", "--platform", platform,
+        [docker_binary(), "run", "--rm", "--name", name, "--network", "host", "--platform", platform,
          "-e", f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{server.server_address[1]}", image],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     try:
         assert RuntimeApi.done.wait(timeout=120), "the function never answered"
         answer = json.loads(RuntimeApi.response)
         assert answer == {"echo": {"order": 42}, "machine": machine, "request_id": "req-1"}
     finally:
-        subprocess.run([DOCKER_CLIENT, "rm", "--force", name], capture_output=True, check=False)
+        subprocess.run([docker_binary(), "rm", "--force", name], capture_output=True, check=False, env=env)
         container.wait(timeout=30)
         server.shutdown()

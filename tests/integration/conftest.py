@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.builders.docker import DockerBuilder
+from pipeline.builders.buildx import BuildxBuilder
+from pipeline.builders.docker_cli import dockerd_binary
 from pipeline.local import services
 from pipeline.local.seed import seed_busybox
 from pipeline.records import ImageRecord
@@ -47,7 +48,7 @@ def registry(state: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def docker_host(state: Path) -> Iterator[str]:
     require(os.geteuid() == 0, "dockerd needs root")
-    require(Path(services.DOCKERD_BINARY).exists(), "dockerd (docker.io) is not installed")
+    require(dockerd_binary().exists(), f"the builder (dockerd 26 + buildx) is not installed at {dockerd_binary()}")
     require(
         Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists(),
         "qemu-user-static binfmt for arm64 is not registered",
@@ -81,9 +82,10 @@ def base_image(registry: str, docker_host: str, state: Path) -> ImageRecord:
     )
     debs = state / "debs"
     debs.mkdir(exist_ok=True)
+    client = DistributionClient()
     return seed_busybox(
-        DockerBuilder(),
-        DistributionClient(),
+        BuildxBuilder(client=client),
+        client,
         registry=registry,
         platforms=PLATFORMS,
         work=state / "seed",

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from pipeline.builders import BuildError, BuildSecretSource
-from pipeline.commands.build import build
+from pipeline.builders.buildx import forget_everything
+from pipeline.builders.docker_cli import docker_binary, docker_env
+from pipeline.commands.build import build, build_image
 from pipeline.commands.stitch import stitch as stitch_command
-from pipeline.local.services import DOCKER_CLIENT, free_port
-from pipeline.oci import OCI_INDEX
+from pipeline.local.services import free_port
+from pipeline.oci import OCI_INDEX, OCI_MANIFEST
 from pipeline.records import BuildRecord, ImageRecord
 from pipeline.registry.base import RegistryError, RepositoryRef
 from pipeline.registry.distribution import DistributionClient
@@ -44,7 +48,7 @@ def build_both(registry: str, base: ImageRecord, repo: str, out: Path, monkeypat
             platform=platform,
             context=SERVICE,
             dockerfile=SERVICE / "Dockerfile",
-            builder="docker",
+            builder="buildx",
             secrets=[BuildSecretSource("token", "SLIPWAY_TEST_TOKEN")],
             network_host=True,
             build_args={"BASE": base.index_uri},
@@ -95,8 +99,8 @@ def test_children_have_the_right_architectures(registry: str, released: ImageRec
 
 def test_arm64_child_really_runs_arm64_code(registry: str, released: ImageRecord, docker_host: str) -> None:
     completed = subprocess.run(
-        [DOCKER_CLIENT, "run", "--rm", "--network", "host", "--platform", "linux/arm64", released.index_uri],
-        capture_output=True, text=True, check=True, timeout=120,
+        [docker_binary(), "run", "--rm", "--network", "host", "--platform", "linux/arm64", released.index_uri],
+        capture_output=True, text=True, check=True, timeout=120, env={**os.environ, **docker_env()},
     )  # fmt: skip
     assert completed.stdout.strip() == "hello from aarch64, built on aarch64"
 
@@ -128,9 +132,65 @@ def test_rebuild_gives_same_digests_and_restitch_is_a_no_op(
     assert not result.created and result.record.index_digest == released.index_digest
 
 
+COMMIT_TIME = 1764400000  # 2025-11-29T07:06:40Z
+
+
+def cold_release(registry: str, base: ImageRecord, tag: str) -> ImageRecord:
+    """Both platforms from a builder with nothing in it (no local cache, no images, no registry cache imported)."""
+    forget_everything()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("SLIPWAY_TEST_TOKEN", SECRET)
+        builds = [
+            build_image(
+                repository=f"{registry}/payments/repro",
+                platform=platform,
+                context=SERVICE,
+                dockerfile=SERVICE / "Dockerfile",
+                builder="buildx",
+                network_host=True,
+                secrets=[BuildSecretSource("token", "SLIPWAY_TEST_TOKEN")],
+                build_args={"BASE": base.index_uri},
+                source_date_epoch=COMMIT_TIME,
+                use_cache=False,
+            )
+            for platform in PLATFORMS
+        ]
+    # One commit, stitched under two tags: the index names the commit, so it is the same bytes both times.
+    return stitch(DistributionClient(), builds, tag=tag, commit="c0ffee2").record
+
+
+def test_one_commit_built_twice_from_a_pruned_builder_gives_the_same_index(
+    registry: str, base_image: ImageRecord, docker_host: str
+) -> None:
+    first = cold_release(registry, base_image, "repro-1")
+    second = cold_release(registry, base_image, "repro-2")
+    assert first.index_digest == second.index_digest
+    assert first.platforms == second.platforms
+
+
+def test_children_are_oci_manifests_created_at_the_commit_time(registry: str, released: ImageRecord) -> None:
+    committed = int(subprocess.run(
+        ["git", "-C", str(SERVICE), "log", "-1", "--format=%at", "--", "."], capture_output=True, text=True, check=True
+    ).stdout)  # fmt: skip
+    for image in released.platforms.values():
+        manifest, media_type = http_get(f"http://{registry}/v2/payments/api/manifests/{image.digest}", OCI_MANIFEST)
+        assert media_type == OCI_MANIFEST and image.media_type == OCI_MANIFEST
+        config = json.loads(
+            http_get(f"http://{registry}/v2/payments/api/blobs/{json.loads(manifest)['config']['digest']}")[0]
+        )
+        assert datetime.fromisoformat(config["created"]).timestamp() == committed
+
+
+def test_registry_cache_is_an_oci_manifest_per_platform_under_cache_tags(registry: str, released: ImageRecord) -> None:
+    for slug in ("amd64", "arm64"):
+        body, media_type = http_get(f"http://{registry}/v2/payments/api/manifests/cache-{slug}", OCI_MANIFEST)
+        assert media_type == OCI_MANIFEST
+        assert json.loads(body)["config"]["mediaType"] == "application/vnd.buildkit.cacheconfig.v0"
+
+
 def test_release_tag_never_moves(registry: str, base_image: ImageRecord, released: ImageRecord) -> None:
     other = BuildRecord(
-        f"{registry}/payments/api", "linux/amd64", released.platforms["linux/amd64"].digest, 1, 1, "docker"
+        f"{registry}/payments/api", "linux/amd64", released.platforms["linux/amd64"].digest, 1, 1, "buildx"
     )
     with pytest.raises(StitchError, match=r"payments/api:c0ffee1: release tag already points at"):
         stitch(DistributionClient(), [other], tag="c0ffee1")
@@ -142,11 +202,11 @@ def test_failing_dockerfile_fails_with_image_and_platform_and_tags_nothing(
 ) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM {base_image.index_uri}\nRUN exit 3\n")
     with pytest.raises(
-        BuildError, match=rf"image {registry}/payments/broken \(linux/arm64\): docker build failed \(exit 1\)"
+        BuildError, match=rf"image {registry}/payments/broken \(linux/arm64\): docker buildx build failed \(exit 1\)"
     ):
         build(
             repository=f"{registry}/payments/broken", platform="linux/arm64", context=tmp_path,
-            dockerfile=tmp_path / "Dockerfile", builder="docker", network_host=True, out=tmp_path / "b.json",
+            dockerfile=tmp_path / "Dockerfile", builder="buildx", network_host=True, out=tmp_path / "b.json",
         )  # fmt: skip
     assert not (tmp_path / "b.json").exists()
     with pytest.raises(urllib.error.HTTPError):
@@ -161,7 +221,7 @@ def test_registry_down_is_one_clear_line(released: ImageRecord, tmp_path: Path) 
         released.platforms["linux/amd64"].digest,
         1,
         1,
-        "docker",
+        "buildx",
     )
     with pytest.raises(
         RegistryError,

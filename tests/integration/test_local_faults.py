@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.builders import BuildError, BuildRequest
-from pipeline.builders.docker import DockerBuilder
+from pipeline.builders.buildx import BuildxBuilder
 from pipeline.local import lifecycle, services
 from pipeline.local.state import LocalState
 from pipeline.records import BuildRecord
@@ -39,7 +39,11 @@ def test_port_taken_by_something_else_is_named_and_nothing_starts(tmp_path: Path
 def test_builder_dying_mid_build_is_one_clear_line(tmp_path: Path) -> None:
     """A docker CLI killed by a signal part-way (here: a stand-in that prints progress, then SIGKILLs itself)."""
     dying = tmp_path / "docker"
-    dying.write_text("#!/bin/sh\necho '#5 [build 2/4] RUN make'\nkill -9 $$\n")
+    dying.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = info ] && { echo \'[["driver-type","io.containerd.snapshotter.v1"]]\'; exit 0; }\n'
+        "echo '#5 [build 2/4] RUN make'\nkill -9 $$\n"
+    )
     dying.chmod(dying.stat().st_mode | stat.S_IEXEC)
     request = BuildRequest(
         repository="127.0.0.1:5999/payments/api",
@@ -49,14 +53,14 @@ def test_builder_dying_mid_build_is_one_clear_line(tmp_path: Path) -> None:
     )
     with pytest.raises(
         BuildError,
-        match=r"image 127.0.0.1:5999/payments/api \(linux/arm64\): docker build failed \(exit -9\)\n#5 \[build 2/4\] RUN make",
+        match=r"image 127.0.0.1:5999/payments/api \(linux/arm64\): docker buildx build failed \(exit -9\)\n#5 \[build 2/4\] RUN make",
     ):
-        DockerBuilder(docker=str(dying)).build(request)
+        BuildxBuilder(docker=str(dying)).build(request)
 
 
 def test_registry_down_names_the_registry_and_tags_nothing() -> None:
     port = services.free_port()
-    build = BuildRecord(f"127.0.0.1:{port}/payments/api", "linux/amd64", "sha256:" + "a" * 64, 1, 1.0, "docker")
+    build = BuildRecord(f"127.0.0.1:{port}/payments/api", "linux/amd64", "sha256:" + "a" * 64, 1, 1.0, "buildx")
     with pytest.raises(RegistryError, match=rf"registry unreachable at http://127.0.0.1:{port}"):
         stitch(DistributionClient(), [build], tag="c0ffee1")
 

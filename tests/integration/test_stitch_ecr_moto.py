@@ -95,7 +95,7 @@ def test_ecr_hosts_get_a_basic_token_from_get_authorization_token(ecr: Any, monk
     assert base64.b64decode(header.removeprefix("Basic ")).decode().startswith("AWS:")
     monkeypatch.setattr("pipeline.registry.ecr_auth.boto3.client", lambda *a, **k: ecr)
     client = client_for(RepositoryRef.parse(f"{ACCOUNT_HOST}/payments/api"))
-    assert isinstance(client, DistributionClient) and client._authorization == header
+    assert isinstance(client, DistributionClient) and client._auth_header() == header
 
 
 def test_ecr_token_failure_is_a_registry_error() -> None:

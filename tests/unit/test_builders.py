@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.builders import BuildError, BuildRequest, BuildSecretSource, buildx, docker, get_builder, podman
+from pipeline.builders import BuildError, BuildRequest, BuildSecretSource, buildx, get_builder
 
 REQUEST = BuildRequest(
     repository="111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api",
@@ -18,46 +18,46 @@ REQUEST = BuildRequest(
 )
 
 
-def test_buildx_pushes_by_digest_without_attestations_with_registry_cache() -> None:
-    argv = buildx.build_command("docker", REQUEST, Path("/tmp/m.json"))
-    assert argv[:3] == ["docker", "buildx", "build"]
+def argv_for(request: BuildRequest, builder: str = "slipway") -> list[str]:
+    return buildx.build_command(
+        "docker", request, builder=builder, layout=Path("/tmp/layout"), metadata_file=Path("/tmp/m.json")
+    )
+
+
+def test_buildx_exports_a_reproducible_oci_layout_without_attestations_with_registry_cache() -> None:
+    argv = argv_for(REQUEST)
+    assert argv[:5] == ["docker", "buildx", "build", "--builder", "slipway"]
     assert "--provenance=false" in argv and "--sbom=false" in argv
-    output = argv[argv.index("--output") + 1]
-    assert "push-by-digest=true" in output and "push=true" in output and "oci-mediatypes=true" in output
-    assert ":" not in output.split("name=")[1].split(",")[0].rsplit("/", 1)[1], "no tag on the pushed image"
+    assert argv[argv.index("--output") + 1] == "type=oci,dest=/tmp/layout,tar=false,rewrite-timestamp=true"
     cache_to = argv[argv.index("--cache-to") + 1]
     assert cache_to == (
         "type=registry,ref=111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api:cache-arm64,"
         "mode=max,image-manifest=true,oci-mediatypes=true"
     )
+    assert argv[argv.index("--cache-from") + 1] == (
+        "type=registry,ref=111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api:cache-arm64"
+    )
+    assert "--no-cache" not in argv
     assert argv[argv.index("--secret") + 1] == "id=pip_index,env=SLIPWAY_SECRET_PIP_INDEX"
+    assert argv[argv.index("--build-arg") + 1] == "BASE=r/x@sha256:" + "a" * 64
     assert argv[-1] == "svc"
 
 
-def test_docker_builder_uses_secret_files_and_per_platform_cache_tag() -> None:
-    argv = docker.build_command("/usr/bin/docker", REQUEST, {"pip_index": Path("/tmp/s/pip_index")})
-    assert argv[argv.index("--platform") + 1] == "linux/arm64"
-    assert argv[argv.index("--tag") + 1].endswith("/payments/api:cache-arm64")
-    assert argv[argv.index("--secret") + 1] == "id=pip_index,src=/tmp/s/pip_index"
-    assert "BUILDKIT_INLINE_CACHE=1" in argv
+def test_a_cold_build_imports_no_cache_but_still_exports_it() -> None:
+    argv = argv_for(BuildRequest(**{**REQUEST.__dict__, "use_cache": False}))
+    assert "--no-cache" in argv and "--cache-from" not in argv and "--cache-to" in argv
 
 
-def test_podman_pushes_oci_and_writes_digest_file() -> None:
-    build = podman.build_command("podman", REQUEST, {"pip_index": Path("/tmp/s/pip_index")})
-    push = podman.push_command("podman", REQUEST, Path("/tmp/d"))
-    assert build[:2] == ["podman", "build"] and "--layers" in build
-    assert push[-3:] == ["--digestfile", "/tmp/d", REQUEST.cache_ref]
-    assert "--format" in push and push[push.index("--format") + 1] == "oci"
+def test_source_date_epoch_reaches_buildkit_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    request = BuildRequest(**{**REQUEST.__dict__, "source_date_epoch": 1764400000})
+    assert buildx.build_environment(request)["SOURCE_DATE_EPOCH"] == "1764400000"
 
 
 def test_no_secret_value_is_ever_on_a_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLIPWAY_SECRET_PIP_INDEX", "s3cr3t-value")
-    for argv in (
-        buildx.build_command("docker", REQUEST, Path("/m")),
-        docker.build_command("docker", REQUEST, {"pip_index": Path("/f")}),
-        podman.build_command("podman", REQUEST, {"pip_index": Path("/f")}),
-    ):
-        assert not any("s3cr3t-value" in a for a in argv)
+    assert not any("s3cr3t-value" in a for a in argv_for(REQUEST))
+    assert "s3cr3t-value" not in buildx.build_environment(REQUEST).values()
 
 
 def test_missing_secret_env_fails_before_building(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,17 +83,17 @@ def test_file_secret_for_a_proxy_ca(tmp_path: Path) -> None:
         repository="r/x", platform="linux/amd64", context=Path(), dockerfile=Path("D"), secrets=(secret,)
     )
     assert request.secret_values() == {"ca_bundle": "-----BEGIN CERTIFICATE-----"}
-    argv = buildx.build_command("docker", request, Path("/m"))
+    argv = argv_for(request)
     assert argv[argv.index("--secret") + 1] == f"id=ca_bundle,src={bundle}"
 
 
 def test_unknown_builder_is_refused() -> None:
-    with pytest.raises(BuildError, match=r"builder 'kaniko': expected one of buildx, docker, podman"):
+    with pytest.raises(BuildError, match=r"builder 'kaniko': expected one of buildx$"):
         get_builder("kaniko")
 
 
 def test_missing_builder_binary_names_image_and_platform() -> None:
-    builder = docker.DockerBuilder(docker="/nonexistent/docker")
+    builder = buildx.BuildxBuilder(docker="/nonexistent/docker")
     request = BuildRequest(
         repository="127.0.0.1:5000/a/b", platform="linux/amd64", context=Path(), dockerfile=Path("Dockerfile")
     )
@@ -122,11 +122,11 @@ def test_build_resolves_declared_bases_from_the_lock_env(monkeypatch: pytest.Mon
             seen.append(request)
             raise BuildError("stop here")
 
-    monkeypatch.setattr(build_command, "get_builder", lambda name: Recording())
+    monkeypatch.setattr(build_command, "get_builder", lambda name, client=None: Recording())
     with pytest.raises(BuildError, match="stop here"):
         build_command.build_image(
             repository="111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api", platform="linux/amd64",
-            context=tmp_path, dockerfile=tmp_path / "Dockerfile", builder="docker",
+            context=tmp_path, dockerfile=tmp_path / "Dockerfile", builder="buildx",
         )  # fmt: skip
     assert seen[0].build_args == {
         "BASE_PYTHON": f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/bases/python:t@{digest}"

@@ -102,6 +102,21 @@ def test_build_command_pushes_by_digest_with_secret_env(payments: Template) -> N
     }
 
 
+def test_builds_take_source_date_epoch_from_the_commit(payments: Template) -> None:
+    """Same commit, same digests: each build job gets the commit's time, never the clock's."""
+    stages = Capture()
+    payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
+    builds = next(s for s in stages.as_array() if s["Name"] == "Build")["Actions"]
+    for action in builds:
+        variables = json.loads(action["Configuration"]["EnvironmentVariables"])
+        assert variables == [
+            {"name": "SLIPWAY_COMMIT_TIME", "type": "PLAINTEXT", "value": "#{Source_Source_NS.AuthorDate}"}
+        ]
+    for platform in ("linux/amd64", "linux/arm64"):
+        command = json.loads(projects(payments)[f"slipway build {platform}"]["Source"]["BuildSpec"])["phases"]["build"]
+        assert '--source-date "$SLIPWAY_COMMIT_TIME"' in command["commands"][0]
+
+
 def test_stitch_gets_commit_and_both_build_outputs(payments: Template) -> None:
     stages = Capture()
     payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
