@@ -11,7 +11,7 @@ deps:
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[cdk,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[cdk,dev,lint]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

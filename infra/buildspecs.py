@@ -29,7 +29,9 @@ def build_metadata_file(step: BuildStep) -> str:
     return f"build-{step.slug}.json"
 
 
-def _spec(commands: list[str], files: list[str] | None = None) -> dict[str, Any]:
+def _spec(commands: list[str], files: list[str] | None = None, *, extras: str = "") -> dict[str, Any]:
+    """``extras``: Slipway's optional dependencies this job needs (``lint``: BuildKit's parser, x86_64 only)."""
+    package = f'"/tmp/slipway.zip[{extras}]"' if extras else "/tmp/slipway.zip"
     spec: dict[str, Any] = {
         "version": "0.2",
         "phases": {
@@ -37,7 +39,7 @@ def _spec(commands: list[str], files: list[str] | None = None) -> dict[str, Any]
                 "runtime-versions": {"python": "3.12"},
                 "commands": [
                     f'aws s3 cp "${TOOLS_ENV}" /tmp/slipway.zip --only-show-errors',
-                    "pip3 install --quiet /tmp/slipway.zip",
+                    f"pip3 install --quiet {package}",
                 ],
             },
             "build": {"commands": commands},
@@ -50,7 +52,8 @@ def _spec(commands: list[str], files: list[str] | None = None) -> dict[str, Any]
 
 def lint(bp: PipelineBlueprint, registry: str) -> dict[str, Any]:
     """``registry``: the host the base-image lock is relative to (the platform's ECR)."""
-    return _spec([f"slipway lint --registry {registry} {bp.dockerfile_path}"])
+    target = f" --target {bp.target}" if bp.target else ""
+    return _spec([f"slipway lint --registry {registry}{target} {bp.dockerfile_path}"], extras="lint")
 
 
 def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:

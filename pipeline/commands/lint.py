@@ -1,4 +1,5 @@
-"""``slipway lint PATH...``: the Dockerfile policy gate. Exit 0 clean, 1 on findings, 2 on unreadable input."""
+"""``slipway lint PATH...``: the Dockerfile policy gate. Exit 0 clean, 1 on findings, 2 on unreadable input (the
+readable files are still linted and their findings printed)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import bases, config
-from pipeline.lint import dockerfiles, lint_file
-from pipeline.lint.rules import Policy
+from pipeline.lint import dockerfiles, lint_files
+from pipeline.lint.policy import LOCAL_REGISTRY, policy_for
 from pipeline.lint.sarif import to_sarif
-from pipeline.references import ecr_registry
-
-LOCAL_REGISTRY = "127.0.0.1:5000"
 
 
 def register(commands: Any) -> None:
@@ -22,6 +20,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--config", type=Path, default=Path("platform.toml"), help="where allowed registries come from")
     parser.add_argument("--allow-registry", action="append", default=[], help="extra allowed base prefix (repeatable)")
     parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE used to resolve FROM lines")
+    parser.add_argument("--target", default="", help="the stage the pipeline builds (default: the last)")
     parser.add_argument("--format", choices=("text", "sarif"), default="text")
     parser.add_argument(
         "--lock",
@@ -39,6 +38,7 @@ def register(commands: Any) -> None:
                 **bases.build_args(bases.from_environment() or bases.load(a.lock or default_lock()), a.registry),
                 **dict(item.split("=", 1) for item in a.build_arg if "=" in item),
             },
+            target=a.target,
             output=a.format,
         )
     )
@@ -49,34 +49,27 @@ def default_lock() -> Path:
     return local if local.exists() else Path("images/lock.json")
 
 
-def policy_for(loaded: config.PlatformConfig | None, extra: list[str], local_registry: str = LOCAL_REGISTRY) -> Policy:
-    """Bases may come from each pull-through prefix and each team's curated repositories, in ECR or in the local
-    registry (``local_registry``: wherever `slipway local up` serves it)."""
-    prefixes: list[str] = []
-    hosts = [local_registry]
-    if loaded is not None:
-        hosts.insert(0, ecr_registry(loaded.platform.account, loaded.platform.region))
-        names = [u.prefix for u in loaded.upstreams] + [f"{t.name}/bases" for t in loaded.teams]
-        prefixes = [f"{host}/{name}/" for host in hosts for name in names]
-    return Policy(allowed_registries=tuple(prefixes + extra))
-
-
 def lint(
     *,
     paths: list[Path],
     config_path: Path,
     allow: list[str],
     build_args: dict[str, str],
+    target: str = "",
     output: str = "text",
 ) -> int:
     loaded = config.load(config_path) if config_path.exists() else None
-    policy = policy_for(loaded, allow)
     files = dockerfiles(paths)
-    findings = [f for path in files for f in lint_file(path, policy, build_args)]
+    result = lint_files(files, policy_for(loaded, allow), build_args, target=target)
     if output == "sarif":
-        print(json.dumps(to_sarif(findings), indent=2))
+        print(json.dumps(to_sarif(result.findings), indent=2))
     else:
-        for finding in findings:
+        for finding in result.findings:
             print(finding)
-        print(f"{len(files)} Dockerfile(s), {len(findings)} finding(s)", file=sys.stderr)
-    return 1 if findings else 0
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(
+        f"{len(files)} Dockerfile(s), {len(result.findings)} finding(s), {len(result.errors)} unreadable",
+        file=sys.stderr,
+    )
+    return 2 if result.errors else 1 if result.failed else 0

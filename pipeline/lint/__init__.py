@@ -3,27 +3,30 @@
 Suppress one finding on the line before an instruction, always with a reason::
 
     # slipway-ignore SW008: the init container must chown a volume, then drops privileges
+
+A ``slipway-ignore`` comment that does not follow that form is itself a finding (SW000): a suppression that silently
+does nothing is worse than none.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from dockerfile_parse import DockerfileParser
-
-from pipeline.errors import InputError
-from pipeline.lint.rules import RULES, Finding, Instruction, Policy, Stage
+from pipeline.lint.parse import LintInputError, ParsedDockerfile, parse
+from pipeline.lint.rules import RULES, Context, Finding, Policy
 
 _SUPPRESS = re.compile(
     r"#\s*slipway-ignore\s+(?P<ids>[A-Z]{2}\d{3,4}(?:\s*,\s*[A-Z]{2}\d{3,4})*)(?:\s*:\s*(?P<reason>.*))?$"
 )
+_MENTIONS_SUPPRESS = re.compile(r"^\s*#\s*slipway-ignore\b")
+SUPPRESSION_FORM = "# slipway-ignore SW008[, DL3002]: why it does not apply here"
 # hadolint rules Slipway decides differently, each with why. Everything else hadolint reports fails the gate.
 HADOLINT_IGNORED = {
     "DL3008": "apt versions are not pinned; the base is pinned by digest and rebuilt weekly instead",
@@ -32,79 +35,72 @@ HADOLINT_IGNORED = {
     "DL3006": "SW002 checks base pinning more strictly (digest, not tag)",
     "DL3007": "SW002 covers 'latest'",
 }
+HADOLINT_PARSE_ERROR = "DL1000"
+HADOLINT_WIKI = "https://github.com/hadolint/hadolint/wiki/"
+# Where Dockerfiles are not the project's own: dependencies, vendored code, VCS and tool state.
+SKIPPED_DIRECTORIES = frozenset(
+    {"node_modules", "vendor", "third_party", ".git", ".hg", ".venv", "venv", "__pycache__", ".tox", "site-packages",
+     "cdk.out", ".slipway", "target", "bower_components"}
+)  # fmt: skip
+_NOT_DOCKERFILES = (".dockerignore", ".md", ".txt", ".rst", ".orig", ".rej", ".swp", ".bak")
+
+__all__ = ["Finding", "LintInputError", "Policy", "dockerfiles", "lint_file", "parse"]
 
 
-class LintInputError(InputError):
-    """A Dockerfile cannot be read or parsed (exit 2)."""
+def is_dockerfile(path: Path) -> bool:
+    """``Dockerfile``, ``Dockerfile.<variant>``, ``<name>.Dockerfile``, ``Containerfile``; case-insensitively."""
+    name = path.name.lower()
+    if name.endswith(_NOT_DOCKERFILES):
+        return False
+    return (
+        name in ("dockerfile", "containerfile")
+        or name.startswith(("dockerfile.", "containerfile."))
+        or (name.endswith((".dockerfile", ".containerfile")))
+    )
 
 
 def dockerfiles(paths: Iterable[Path]) -> list[Path]:
-    """Dockerfiles named by ``paths``: files as given, directories searched for ``Dockerfile*``."""
+    """Dockerfiles named by ``paths``: files as given, directories searched (dependency directories skipped)."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("Dockerfile*") if p.is_file()))
-        elif path.is_file():
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if is_dockerfile(p)
+                    and p.is_file()
+                    and not SKIPPED_DIRECTORIES.intersection(p.relative_to(path).parts[:-1])
+                )
+            )
+        elif path.exists():
             found.append(path)
         else:
             raise LintInputError(f"{path}: no such file or directory")
+    if not found:
+        raise LintInputError(
+            f"{', '.join(str(p) for p in paths)}: no Dockerfile found (looked for Dockerfile, Dockerfile.*, "
+            "*.Dockerfile and Containerfile)"
+        )
     return found
 
 
-def parse(path: Path) -> tuple[list[Stage], dict[str, str], list[str]]:
-    """Stages, ARG defaults, and the raw lines (for suppressions)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LintInputError(f"{path}: cannot read ({exc})") from exc
-    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()))
-    stages: list[Stage] = []
-    args: dict[str, str] = {}
-    for item in parser.structure:
-        keyword = item["instruction"].upper()
-        value = item["value"]
-        flags: tuple[str, ...] = ()
-        while keyword in ("RUN", "COPY", "ADD") and value.startswith("--"):
-            flag, _, value = value.partition(" ")
-            flags, value = (*flags, flag), value.lstrip()
-        line = int(item["startline"]) + 1
-        if keyword == "FROM":
-            parts = value.split()
-            name = parts[2] if len(parts) >= 3 and parts[1].lower() == "as" else ""
-            base = next((p for p in parts if not p.startswith("--")), "")
-            stages.append(Stage(base=base, name=name, line=line))
-        elif keyword == "ARG":
-            name, _, default = value.partition("=")
-            if default and name.strip() not in args:
-                args[name.strip()] = default.strip().strip('"')
-            if stages:
-                stages[-1].instructions.append(Instruction(keyword, value, line, flags))
-        elif stages:
-            stages[-1].instructions.append(Instruction(keyword, value, line, flags))
-    if not stages:
-        raise LintInputError(f"{path}: no FROM instruction")
-    return stages, args, text.splitlines()
-
-
 def _suppressions(path: Path, lines: Sequence[str]) -> tuple[dict[int, set[str]], list[Finding]]:
-    """{instruction line: suppressed ids}; a suppression without a reason is itself a finding."""
+    """{instruction line: suppressed ids}; a malformed suppression, or one without a reason, is itself a finding."""
     suppressed: dict[int, set[str]] = {}
     problems = []
     for index, line in enumerate(lines, start=1):
+        if not _MENTIONS_SUPPRESS.match(line):
+            continue
         match = _SUPPRESS.search(line.strip())
-        if not match:
+        if match is None:
+            problems.append(Finding("SW000", str(path), index, f"malformed suppression {line.strip()[:80]!r}",
+                                    SUPPRESSION_FORM))  # fmt: skip
             continue
         ids = {i.strip() for i in match["ids"].split(",")}
         if not (match["reason"] or "").strip():
-            problems.append(
-                Finding(
-                    "SW000",
-                    str(path),
-                    index,
-                    f"suppression of {', '.join(sorted(ids))} gives no reason",
-                    "# slipway-ignore ID: why it does not apply here",
-                )
-            )
+            problems.append(Finding("SW000", str(path), index,
+                                    f"suppression of {', '.join(sorted(ids))} gives no reason", SUPPRESSION_FORM))  # fmt: skip
             continue
         target = index + 1
         while target <= len(lines) and (not lines[target - 1].strip() or lines[target - 1].lstrip().startswith("#")):
@@ -113,19 +109,60 @@ def _suppressions(path: Path, lines: Sequence[str]) -> tuple[dict[int, set[str]]
     return suppressed, problems
 
 
+@dataclass(frozen=True)
+class LintResult:
+    findings: list[Finding]
+    errors: list[str]
+    """Files that could not be read or parsed: reported, and the rest still linted."""
+
+    @property
+    def failed(self) -> bool:
+        return any(f.level != "note" for f in self.findings)
+
+
 def lint_file(
-    path: Path, policy: Policy, build_args: Mapping[str, str] | None = None, *, hadolint: bool = True
+    path: Path,
+    policy: Policy,
+    build_args: Mapping[str, str] | None = None,
+    *,
+    target: str = "",
+    hadolint: bool = True,
 ) -> list[Finding]:
-    stages, defaults, lines = parse(path)
-    args = {**defaults, **(build_args or {})}
-    suppressed, findings = _suppressions(path, lines)
+    dockerfile = parse(path)
+    return lint_parsed(dockerfile, policy, build_args, target=target, hadolint=hadolint)
+
+
+def lint_parsed(
+    dockerfile: ParsedDockerfile,
+    policy: Policy,
+    build_args: Mapping[str, str] | None = None,
+    *,
+    target: str = "",
+    hadolint: bool = True,
+) -> list[Finding]:
+    path = dockerfile.path
+    context = Context(dockerfile, dockerfile.target(target), policy, {**dockerfile.args, **(build_args or {})})
+    suppressed, findings = _suppressions(path, dockerfile.lines)
     for rule in RULES:
-        for line, message in rule.check(stages, policy, args):
+        for line, message in rule.check(context):
             findings.append(Finding(rule.id, str(path), line, message, rule.fix))
     if hadolint:
         findings.extend(run_hadolint(path))
     kept = [f for f in findings if f.rule not in suppressed.get(f.line, set())]
     return sorted(kept, key=lambda f: (f.path, f.line, f.rule))
+
+
+def lint_files(
+    paths: Sequence[Path], policy: Policy, build_args: Mapping[str, str] | None = None, *, target: str = ""
+) -> LintResult:
+    findings: list[Finding] = []
+    errors: list[str] = []
+    for path in paths:
+        try:
+            findings.extend(lint_file(path, policy, build_args, target=target))
+        except LintInputError as exc:
+            errors.append(str(exc))
+    return LintResult(findings, errors)
 
 
 def hadolint_binary() -> str:
@@ -144,16 +181,13 @@ def run_hadolint(path: Path) -> list[Finding]:
     try:
         results = json.loads(completed.stdout or "[]")
     except ValueError as exc:
-        raise LintInputError(f"{path}: hadolint failed: {completed.stderr.strip()}") from exc
+        raise LintInputError(f"{path}: hadolint failed: {completed.stderr.strip()[:200]}") from exc
+    if any(r.get("code") == HADOLINT_PARSE_ERROR for r in results):
+        # BuildKit parsed the file (Slipway's rules ran); hadolint's older grammar did not (heredocs, say).
+        return [Finding(HADOLINT_PARSE_ERROR, str(path), 1, "hadolint cannot parse this file, which BuildKit accepts; "
+                        "hadolint's rules were skipped and Slipway's ran", "none needed", "note")]  # fmt: skip
     return [
-        Finding(
-            r["code"],
-            str(path),
-            int(r["line"]),
-            r["message"],
-            f"https://github.com/hadolint/hadolint/wiki/{r['code']}",
-            r["level"],
-        )
+        Finding(r["code"], str(path), int(r["line"]), r["message"], f"{HADOLINT_WIKI}{r['code']}", r["level"])
         for r in results
         if r["level"] in ("error", "warning", "info")
     ]

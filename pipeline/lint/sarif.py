@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.lint import HADOLINT_WIKI
 from pipeline.lint.rules import RULES, Finding
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -19,7 +20,7 @@ def to_sarif(findings: Sequence[Finding]) -> dict[str, Any]:
             {
                 "id": rule,
                 "shortDescription": {"text": rule},
-                "helpUri": f"https://github.com/hadolint/hadolint/wiki/{rule}",
+                "helpUri": f"{HADOLINT_WIKI}{rule}",
             }
         )
     results = [

@@ -19,7 +19,6 @@ from typing import Any
 from pipeline import bases
 from pipeline.builders import BuildSecretSource
 from pipeline.builders.buildx import BuildxBuilder
-from pipeline.commands.lint import policy_for
 from pipeline.config import BaseImage, PlatformConfig, Service, Team
 from pipeline.deployers.base import DeployRecord
 from pipeline.deployers.ecs import EcsDeployer
@@ -27,6 +26,7 @@ from pipeline.deployers.eks import deployment_manifest
 from pipeline.deployers.lambda_ import LambdaDeployer
 from pipeline.errors import SlipwayError
 from pipeline.lint import lint_file
+from pipeline.lint.policy import policy_for
 from pipeline.local import aws
 from pipeline.local.progress import progress
 from pipeline.local.release import Release, release

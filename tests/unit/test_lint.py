@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pipeline.commands.lint import lint, policy_for
+from pipeline.commands.lint import lint
 from pipeline.config import load
 from pipeline.lint import LintInputError, lint_file
+from pipeline.lint.policy import policy_for
 from pipeline.lint.rules import RULES
 from pipeline.lint.sarif import to_sarif
 from tests.conftest import EXAMPLE, ROOT
@@ -133,3 +137,74 @@ def test_local_registry_on_another_port_is_the_platform_registry(tmp_path: Path)
     text = CLEAN.replace("127.0.0.1:5000", "127.0.0.1:51449")
     assert lint_file(write(tmp_path, text), policy, hadolint=False) == []
     assert [f.rule for f in lint_file(write(tmp_path, text), POLICY, hadolint=False)] == ["SW001", "SW001"]
+
+
+def test_discovery_finds_every_dockerfile_name_and_skips_dependencies(tmp_path: Path) -> None:
+    from pipeline.lint import dockerfiles
+
+    names = ["Dockerfile", "dockerfile", "Dockerfile.dev", "svc/api.Dockerfile", "Containerfile", "x/CONTAINERFILE"]
+    ignored = ["Dockerfile.dockerignore", "Dockerfile.md", "node_modules/pkg/Dockerfile", "vendor/lib/Dockerfile",
+               ".venv/Dockerfile", "README.md"]  # fmt: skip
+    for name in names + ignored:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(CLEAN)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in dockerfiles([tmp_path])) == sorted(names)
+
+
+def test_fails_when_no_dockerfile_is_found(tmp_path: Path) -> None:
+    from pipeline.cli import main
+
+    (tmp_path / "Dockerfile.md").write_text("# not a Dockerfile\n")
+    with pytest.raises(LintInputError, match=r"no Dockerfile found \(looked for Dockerfile, Dockerfile\.\*"):
+        lint(paths=[tmp_path], config_path=EXAMPLE, allow=[], build_args={})
+    assert main(["lint", str(tmp_path), "--config", str(EXAMPLE)]) == 2
+
+
+def test_fails_on_an_unreadable_file_but_lints_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, VIOLATIONS["SW008"], "Dockerfile.bad")
+    write(tmp_path, "RUN echo no stage\n", "Dockerfile.nofrom")
+    (tmp_path / "Dockerfile.utf16").write_bytes("FROM x\n".encode("utf-16"))
+    assert lint(paths=[tmp_path], config_path=EXAMPLE, allow=[], build_args={}, output="sarif") == 2
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert [r["ruleId"] for r in document["runs"][0]["results"]] == ["SW008"]
+    assert f"error: {tmp_path / 'Dockerfile.nofrom'}: no FROM instruction" in captured.err
+    assert f"error: {tmp_path / 'Dockerfile.utf16'}: UTF-16 text; BuildKit reads UTF-8 Dockerfiles" in captured.err
+
+
+def test_fails_on_a_file_buildkit_cannot_parse(tmp_path: Path) -> None:
+    with pytest.raises(LintInputError, match=r"Dockerfile: BuildKit cannot parse it"):
+        lint_file(write(tmp_path, "FROM scratch\nRUN <<EOF\nunterminated\n"), POLICY)
+
+
+def test_heredoc_hadolint_cannot_parse_is_said_once_and_does_not_fail(tmp_path: Path) -> None:
+    # Two heredocs on one RUN: BuildKit runs both; hadolint 2.15's grammar stops at the second.
+    text = CLEAN.replace("COPY . .\n", "COPY . .\nRUN <<ONE <<TWO\necho one\nONE\necho two\nTWO\n")
+    findings = lint_file(write(tmp_path, text), POLICY)
+    assert [(f.rule, f.level) for f in findings] == [("DL1000", "note")]
+    assert "hadolint cannot parse this file, which BuildKit accepts" in findings[0].message
+    assert lint(paths=[tmp_path / "Dockerfile"], config_path=EXAMPLE, allow=[], build_args={}) == 0
+
+
+def test_target_selects_the_stage_final_stage_rules_judge(tmp_path: Path) -> None:
+    text = CLEAN + f"\nFROM 127.0.0.1:5000/payments/bases/python@{D2} AS debug\nENTRYPOINT sh\n"
+    path = write(tmp_path, text)
+    assert [f.rule for f in lint_file(path, POLICY, hadolint=False)] == ["SW008", "SW004"]
+    assert lint_file(path, POLICY, hadolint=False, target="build") == [
+        lint_file(path, POLICY, hadolint=False, target="build")[0]
+    ]
+    with pytest.raises(LintInputError, match=r"--target 'nosuch': no such stage \(named stages: build, debug\)"):
+        lint_file(path, POLICY, target="nosuch")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.sampled_from(list("FROMRUNCOPYADD --=<>${}\\\n#:@/.\"'[]ascratchEOF\t\x00é")), max_size=200))
+def test_no_input_ends_in_a_traceback(text: str) -> None:
+    """Any text is either linted or refused as input (exit 2): never an unexpected exception."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "Dockerfile"
+        path.write_text(text, encoding="utf-8")
+        with contextlib.suppress(LintInputError):
+            lint_file(path, POLICY, hadolint=False)

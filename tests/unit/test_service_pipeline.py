@@ -278,6 +278,22 @@ def test_base_variant_builds_its_target_stage(synthesized: dict[str, Any]) -> No
         for p in projects_all(synthesized["templates"][BASES_PAYMENTS])
     ]
     assert any("--context images/python --dockerfile images/python/Dockerfile --target build" in c for c in commands)
+    assert (
+        "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com --target build images/python/Dockerfile"
+        in commands
+    )
+
+
+def test_only_the_lint_job_installs_buildkits_parser(payments: Template) -> None:
+    """The ``lint`` extra (BuildKit's parser) has x86_64 wheels only: ARM build runners must not install it."""
+    for key, props in projects(payments).items():
+        install = json.loads(props["Source"]["BuildSpec"])["phases"]["install"]["commands"][1]
+        expected = (
+            'pip3 install --quiet "/tmp/slipway.zip[lint]"'
+            if key == "slipway lint"
+            else "pip3 install --quiet /tmp/slipway.zip"
+        )
+        assert install == expected, key
 
 
 def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Template) -> None:

@@ -1,0 +1,5 @@
+# expect: nothing -- a global ARG default pins the base
+ARG BASE=127.0.0.1:5000/docker-hub/library/debian:bookworm@sha256:1111111111111111111111111111111111111111111111111111111111111111
+FROM ${BASE}
+USER 65534:65534
+ENTRYPOINT ["/app"]

@@ -1,0 +1,5 @@
+# expect: SW005@3 -- the second variable of one ENV is a token
+FROM 127.0.0.1:5000/docker-hub/library/debian:bookworm@sha256:1111111111111111111111111111111111111111111111111111111111111111
+ENV LOG_LEVEL=info API_TOKEN=abc123
+USER 65534:65534
+ENTRYPOINT ["/app"]

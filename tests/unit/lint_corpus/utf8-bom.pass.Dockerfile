@@ -1,0 +1,4 @@
+﻿# expect: nothing -- a UTF-8 byte order mark
+FROM 127.0.0.1:5000/docker-hub/library/debian:bookworm@sha256:1111111111111111111111111111111111111111111111111111111111111111
+USER 65534:65534
+ENTRYPOINT ["/app"]
