@@ -59,6 +59,7 @@ check: test
 bench: setup
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python benchmarks/synth_scale.py
+	$(BIN)/python benchmarks/validate_scale.py
 	$(BIN)/python benchmarks/builds.py
 	$(BIN)/python benchmarks/chart.py
 

@@ -119,6 +119,7 @@ def blueprint(team: Team, service: Service, repository_name: str) -> PipelineBlu
         secrets=service.secrets,
         builds=tuple(BuildStep(p, NATIVE_RUNNER[p]) for p in service.platforms),
         deploys=tuple(deploys),
+        target=service.target,
     )
 
 

@@ -72,6 +72,8 @@ def from_environment() -> dict[str, str]:
         entries = json.loads(raw)
     except ValueError as exc:
         raise LockError(f"{LOCK_ENV}: not JSON ({exc})") from exc
+    if not isinstance(entries, dict):
+        raise LockError(f"{LOCK_ENV}: expected an object of build argument -> pinned reference")
     for key, value in entries.items():
         if not isinstance(value, str) or not _ENTRY.fullmatch(value):
             raise LockError(f"{LOCK_ENV}: {key}: expected 'repository:tag@sha256:<64 hex>', got {value!r}")

@@ -7,12 +7,16 @@ instead of deploying something half-read.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.model import shown
 from pipeline.errors import InputError
 from pipeline.references import DIGEST, pinned
+
+_PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$", re.ASCII)
 
 
 class RecordError(InputError):
@@ -31,11 +35,25 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _field(data: dict[str, Any], key: str, kind: type, path: Path) -> Any:
+_MISSING: Any = object()
+
+
+def _field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path, default: Any = _MISSING) -> Any:
+    if key not in data and default is not _MISSING:
+        return default
     value = data.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise RecordError(f"{path}: field {key!r}: expected {kind.__name__}, got {value!r}")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise RecordError(f"{path}: field {key!r}: expected {expected}, got {shown(value)}")
     return value
+
+
+def _platform(data: dict[str, Any], key: str, path: Path) -> str:
+    value = _field(data, key, str, path)
+    if not _PLATFORM.fullmatch(value):
+        raise RecordError(f"{path}: field {key!r}: expected a platform such as 'linux/arm64', got {shown(value)}")
+    return str(value)
 
 
 def _digest(data: dict[str, Any], key: str, path: Path) -> str:
@@ -69,13 +87,13 @@ class BuildRecord:
         data = _read(path)
         return cls(
             repository=_field(data, "repository", str, path),
-            platform=_field(data, "platform", str, path),
+            platform=_platform(data, "platform", path),
             digest=_digest(data, "digest", path),
             size=_field(data, "size", int, path),
-            seconds=float(_field(data, "seconds", (int, float), path)),  # type: ignore[arg-type]
+            seconds=float(_field(data, "seconds", (int, float), path)),
             builder=_field(data, "builder", str, path),
-            cache_ref=str(data.get("cache_ref", "")),
-            cache_hits=int(data.get("cache_hits", 0)),
+            cache_ref=_field(data, "cache_ref", str, path, ""),
+            cache_hits=_field(data, "cache_hits", int, path, 0),
         )
 
 
@@ -106,8 +124,8 @@ class ImageRecord:
         raw_platforms = _field(data, "platforms", dict, path)
         platforms = {}
         for name, entry in raw_platforms.items():
-            if not isinstance(entry, dict):
-                raise RecordError(f"{path}: field 'platforms.{name}': expected an object")
+            if not isinstance(entry, dict) or not _PLATFORM.fullmatch(name):
+                raise RecordError(f"{path}: field 'platforms.{shown(name)[1:-1]}': expected a platform and an object")
             platforms[name] = PlatformImage(
                 digest=_digest(entry, "digest", path),
                 size=_field(entry, "size", int, path),
@@ -120,5 +138,5 @@ class ImageRecord:
             tag=_field(data, "tag", str, path),
             index_digest=_digest(data, "index_digest", path),
             platforms=platforms,
-            commit=str(data.get("commit", "")),
+            commit=_field(data, "commit", str, path, ""),
         )

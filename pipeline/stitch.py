@@ -8,10 +8,11 @@ nothing to do; a tag that names anything else is an error -- release tags never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.errors import SlipwayError
+from pipeline.errors import InputError, SlipwayError
 from pipeline.oci import (
     ANY_MANIFEST,
     IMAGE_MANIFESTS,
@@ -22,12 +23,16 @@ from pipeline.oci import (
     Platform,
     build_index,
     check_bytes,
+    digest_of,
     image_platform,
     image_size,
     index_children,
 )
 from pipeline.records import BuildRecord, ImageRecord, PlatformImage
 from pipeline.registry.base import ManifestNotFoundError, RegistryClient, RepositoryRef
+
+# OCI distribution's tag grammar.
+RELEASE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", re.ASCII)
 
 
 class StitchError(SlipwayError):
@@ -53,7 +58,10 @@ def inspect_child(
             f"{what}: expected a single-platform manifest ({' or '.join(IMAGE_MANIFESTS)}), got {manifest.media_type!r}"
         )
     config_digest = manifest.json().get("config", {}).get("digest", "")
-    actual = image_platform(client.get_blob(repo, config_digest), digest)
+    blob = client.get_blob(repo, config_digest)
+    if digest_of(blob) != config_digest:
+        raise ManifestError(f"{what}: config blob hashes to {digest_of(blob)}, the manifest names {config_digest}")
+    actual = image_platform(blob, digest)
     expected = Platform.parse(platform)
     if actual != expected:
         raise ManifestError(f"{what}: image config says {actual}, expected {expected}")
@@ -68,6 +76,10 @@ def stitch(
     expected_platforms: Sequence[str] = (),
     commit: str = "",
 ) -> StitchResult:
+    if not RELEASE_TAG.fullmatch(tag):
+        raise InputError(
+            f"release tag {tag[:80]!r}: expected 1-128 letters, digits, '_', '.', '-' (not first: '.', '-')"
+        )
     if not builds:
         raise StitchError("no build results given")
     repositories = {b.repository for b in builds}
@@ -118,12 +130,23 @@ def _push_once(client: RegistryClient, repo: RepositoryRef, tag: str, index: Man
     return True
 
 
+def get_index(client: RegistryClient, repo: RepositoryRef, reference: str) -> Manifest:
+    """The image index a tag or digest names; a single-platform manifest there is an error that says so."""
+    manifest = client.get_manifest(repo, reference, ANY_MANIFEST)
+    if manifest.media_type not in INDEXES:
+        raise StitchError(
+            f"image {repo}{'@' if reference.startswith('sha256:') else ':'}{reference}: names a single-platform "
+            f"manifest ({manifest.media_type or 'no media type'}), not an image index"
+        )
+    return manifest
+
+
 def verify(client: RegistryClient, record: ImageRecord) -> None:
     """Everything ``image.json`` says is what the registry serves now, by digest and by tag."""
     repo = RepositoryRef.parse(record.repository)
-    index = client.get_manifest(repo, record.index_digest, INDEXES)
+    index = get_index(client, repo, record.index_digest)
     check_bytes(index, record.index_digest, f"image {record.index_uri}")
-    by_tag = client.get_manifest(repo, record.tag, INDEXES)
+    by_tag = get_index(client, repo, record.tag)
     if by_tag.digest != record.index_digest:
         raise StitchError(
             f"image {repo}:{record.tag}: tag serves {by_tag.digest}, image.json says {record.index_digest}"

@@ -25,6 +25,8 @@ def register(commands: Any) -> None:
 def update(*, lock_path: Path, registry: str) -> int:
     from pipeline.registry import RepositoryRef, client_for
 
+    if not lock_path.is_file():
+        raise lock.LockError(f"{lock_path}: no lock there (bases update refreshes an existing lock)")
     entries = lock.load(lock_path)
     client = client_for(RepositoryRef(registry, "x")) if ".dkr.ecr." in registry else DistributionClient()
     updated = lock.update(entries, client, registry)

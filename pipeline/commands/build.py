@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import bases, records
+from pipeline.arguments import build_arg_pairs
 from pipeline.builders import BUILDERS, BuildRequest, BuildSecretSource, get_builder
 from pipeline.config import PLATFORMS
-from pipeline.errors import InputError
 from pipeline.oci import image_size
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
 from pipeline.reproducible import source_date_epoch
@@ -43,7 +43,7 @@ def register(commands: Any) -> None:
             builder=a.builder,
             secrets=[BuildSecretSource.parse(s) for s in a.secret],
             network_host=a.network_host,
-            build_args=_pairs(a.build_arg),
+            build_args=build_arg_pairs(a.build_arg),
             target=a.target,
             source_date=a.source_date,
             out=a.out,
@@ -129,13 +129,3 @@ def build_image(
         cache_ref=request.cache_ref,
         cache_hits=built.cache_hits,
     )
-
-
-def _pairs(items: list[str]) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise InputError(f"--build-arg {item!r}: expected NAME=VALUE")
-        pairs[name] = value
-    return pairs

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import records
+from pipeline.arguments import dns_label, seconds
 from pipeline.deployers.base import DeployRecord
 from pipeline.records import ImageRecord
 
@@ -20,7 +21,9 @@ def register(commands: Any) -> None:
         sub: argparse.ArgumentParser = targets.add_parser(name, help=help_text)
         sub.add_argument("--image-json", type=Path, default=Path("image.json"))
         sub.add_argument("--out", type=Path, default=Path(f"deployed-{name}.json"), help="deploy record")
-        sub.add_argument("--timeout", type=float, default=600, help="seconds to wait for the rollout (0: do not wait)")
+        sub.add_argument(
+            "--timeout", type=seconds, default=600, help="seconds to wait for the rollout (0: do not wait)"
+        )
         return sub
 
     fn = common("lambda", "the child manifest of the function's architecture")
@@ -39,9 +42,9 @@ def register(commands: Any) -> None:
 
     eks = common("eks", "patch the Deployment's container image to the index digest")
     eks.add_argument("--cluster", required=True)
-    eks.add_argument("--namespace", required=True)
-    eks.add_argument("--deployment", required=True)
-    eks.add_argument("--container", required=True)
+    eks.add_argument("--namespace", required=True, type=dns_label)
+    eks.add_argument("--deployment", required=True, type=dns_label)
+    eks.add_argument("--container", required=True, type=dns_label)
     eks.add_argument("--render-only", type=Path, metavar="FILE", help="write the rendered Deployment; touch no cluster")
     eks.set_defaults(run=lambda a: deploy_eks(image_json=a.image_json, out=a.out, timeout=a.timeout,
                                               cluster=a.cluster, namespace=a.namespace, deployment=a.deployment,

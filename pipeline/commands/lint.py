@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import bases, config
+from pipeline.arguments import build_arg_pairs
 from pipeline.lint import dockerfiles, lint_files
 from pipeline.lint.policy import LOCAL_REGISTRY, policy_for
 from pipeline.lint.sarif import to_sarif
@@ -36,7 +37,7 @@ def register(commands: Any) -> None:
             allow=a.allow_registry,
             build_args={
                 **bases.build_args(bases.from_environment() or bases.load(a.lock or default_lock()), a.registry),
-                **dict(item.split("=", 1) for item in a.build_arg if "=" in item),
+                **build_arg_pairs(a.build_arg),
             },
             target=a.target,
             output=a.format,

@@ -121,6 +121,7 @@ def _release_base(
 
 
 def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[ServiceResult]:
+    targets = [config.find_service(selection)] if selection else list(config.services())
     lock = bases.load(state.lock_path)
     if not lock:
         raise LocalRunError(f"{state.lock_path}: no base images yet; run `slipway local seed` first")
@@ -128,7 +129,6 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
     registry = state.registry
     args = bases.build_args(lock, registry)
     policy = policy_for(config, [], local_registry=registry)
-    targets = [config.find_service(selection)] if selection else list(config.services())
     results = []
     for team, service in targets:
         name = f"{team.name}/{service.name}"

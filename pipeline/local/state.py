@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
 
 STATE_DIR = Path(".slipway")
 REGISTRY_PORT = 5000
@@ -56,10 +59,39 @@ class LocalState:
         # Absolute: daemons started from here must not depend on the caller's working directory.
         state = cls(directory.resolve())
         if state.path.exists():
-            raw = json.loads(state.path.read_text())
-            state.services = {name: Running(**entry) for name, entry in raw.get("services", {}).items()}
+            state.services = _read_services(state.path)
         return state
 
     def save(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps({"services": {k: asdict(v) for k, v in self.services.items()}}, indent=2))
+
+
+class StateError(InputError):
+    """``state.json`` is not what ``slipway local up`` writes."""
+
+
+def _read_services(path: Path) -> dict[str, Running]:
+    def broken(why: str) -> StateError:
+        return StateError(f"{path}: {why}; stop what it names by hand if needed, then remove the file")
+
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise broken(f"unreadable ({exc})") from exc
+    entries = raw.get("services", {}) if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise broken("expected {'services': {NAME: {...}}}")
+    services = {}
+    for name, entry in entries.items():
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("name", name), str)
+            and isinstance(entry.get("pid", 0), int)
+            and isinstance(entry.get("ours", False), bool)
+            and isinstance(entry.get("address", ""), str)
+            and set(entry) <= {"name", "pid", "ours", "address"}
+        ):
+            raise broken(f"service {name!r}: expected name, pid, ours and address")
+        services[name] = Running(**entry)
+    return services

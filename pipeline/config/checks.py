@@ -1,0 +1,121 @@
+"""Rules that span several values of ``platform.toml``: uniqueness, credentials, regions and cross-references."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pipeline.config.model import (
+    PLATFORMS,
+    PULL_THROUGH_SECRET_PREFIX,
+    PlatformConfig,
+    Service,
+    Upstream,
+    is_region,
+    shown,
+)
+
+
+def _duplicates(names: list[str]) -> Iterator[tuple[int, str]]:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            yield index, name
+        seen.add(name)
+
+
+def check_model(config: PlatformConfig) -> Iterator[str]:
+    """Every cross-value problem of a loaded config."""
+    kms_region = config.registry.kms_key_region
+    if kms_region and is_region(config.platform.region) and kms_region != config.platform.region:
+        yield (
+            f"registry.kms_key_arn: the key is in {kms_region}, the platform in {config.platform.region}; ECR needs a "
+            "key in the repository's region"
+        )
+    yield from _check_deploy_targets(config)
+    for i, name in _duplicates([u.prefix for u in config.upstreams]):
+        yield f"upstreams[{i}].prefix: duplicate prefix {name!r}"
+    for i, upstream in enumerate(config.upstreams):
+        yield from _check_upstream(upstream, f"upstreams[{i}]")
+    for i, name in _duplicates([t.name for t in config.teams]):
+        yield f"teams[{i}].name: duplicate team name {name!r}"
+    bases = [(t, b, base.name) for t, team in enumerate(config.teams) for b, base in enumerate(team.base_images)]
+    seen_bases: set[str] = set()
+    for t, b, name in bases:
+        if name in seen_bases:
+            yield f"teams[{t}].base_images[{b}].name: base image {name!r} is defined by another team too (build args BASE_<NAME> must be unique)"
+        seen_bases.add(name)
+    for t, team in enumerate(config.teams):
+        image_names = [b.name for b in team.base_images] + [s.name for s in team.services]
+        for i, name in _duplicates(image_names):
+            kind, index = ("base_images", i) if i < len(team.base_images) else ("services", i - len(team.base_images))
+            yield f"teams[{t}].{kind}[{index}].name: duplicate image name {name!r} in team {team.name!r}"
+        for b, base in enumerate(team.base_images):
+            yield from _check_platforms(base.platforms, f"teams[{t}].base_images[{b}].platforms")
+        for s, service in enumerate(team.services):
+            yield from _check_service(service, f"teams[{t}].services[{s}]")
+
+
+def _check_upstream(upstream: Upstream, path: str) -> Iterator[str]:
+    if upstream.needs_credential and not upstream.credential_secret:
+        yield (
+            f"{path}.credential_secret: {upstream.registry} needs a Secrets Manager secret named "
+            f"'{PULL_THROUGH_SECRET_PREFIX}...'"
+        )
+    if upstream.credential_secret and not upstream.credential_secret.startswith(PULL_THROUGH_SECRET_PREFIX):
+        yield (
+            f"{path}.credential_secret: expected a name starting {PULL_THROUGH_SECRET_PREFIX!r} "
+            f"(ECR requires it), got {shown(upstream.credential_secret)}"
+        )
+    if not upstream.needs_credential and upstream.credential_secret:
+        yield f"{path}.credential_secret: {upstream.registry} takes no credential; remove the key"
+    if not upstream.upstream_url:
+        yield f"{path}.url: {upstream.registry} has no public endpoint; set the registry URL"
+
+
+def _check_platforms(platforms: tuple[str, ...], path: str) -> Iterator[str]:
+    if not platforms:
+        yield f"{path}: expected at least one of {', '.join(PLATFORMS)}"
+    for i, name in _duplicates(list(platforms)):
+        yield f"{path}[{i}]: duplicate platform {name!r}"
+
+
+def _check_service(service: Service, path: str) -> Iterator[str]:
+    yield from _check_platforms(service.platforms, f"{path}.platforms")
+    for i, name in _duplicates([s.id for s in service.secrets]):
+        yield f"{path}.secrets[{i}].id: duplicate secret id {name!r}"
+    deploy = service.deploy
+    if deploy.lambda_ and deploy.lambda_.platform not in service.platforms:
+        yield (
+            f"{path}.deploy.lambda.architecture: {deploy.lambda_.architecture!r} needs platform "
+            f"{deploy.lambda_.platform!r}, which the service does not build (platforms: {list(service.platforms)})"
+        )
+    if deploy.ecs:
+        wanted = "linux/amd64" if deploy.ecs.cpu_architecture == "x86_64" else "linux/arm64"
+        if wanted not in service.platforms:
+            yield (
+                f"{path}.deploy.ecs.cpu_architecture: {deploy.ecs.cpu_architecture!r} needs platform "
+                f"{wanted!r}, which the service does not build (platforms: {list(service.platforms)})"
+            )
+
+
+def _check_deploy_targets(config: PlatformConfig) -> Iterator[str]:
+    """Two services deploying to one function, ECS service or EKS Deployment would overwrite each other."""
+    owners: dict[str, str] = {}
+    for t, team in enumerate(config.teams):
+        for s, service in enumerate(team.services):
+            deploy, path = service.deploy, f"teams[{t}].services[{s}].deploy"
+            targets = []
+            if deploy.lambda_:
+                targets.append((f"{path}.lambda.function_name", f"Lambda function {deploy.lambda_.function_name!r}"))
+            if deploy.ecs:
+                targets.append((f"{path}.ecs.service", f"ECS service {deploy.ecs.cluster}/{deploy.ecs.service}"))
+            if deploy.eks:
+                eks = deploy.eks
+                targets.append(
+                    (f"{path}.eks.deployment", f"EKS Deployment {eks.cluster}/{eks.namespace}/{eks.deployment}")
+                )
+            for key, target in targets:
+                if target in owners:
+                    yield f"{key}: {target} is already the target of {owners[target]}"
+                else:
+                    owners[target] = f"{team.name}/{service.name}"

@@ -1,0 +1,298 @@
+"""The platform model: frozen, typed dataclasses that are also the schema of ``platform.toml``.
+
+The loader (:mod:`pipeline.config.loader`) walks their type hints; a field's ``metadata["check"]`` holds the domain
+rule for that one value. Rules that need several values live in :mod:`pipeline.config.checks`.
+
+Every pattern is ASCII-only (``re.ASCII``): ``\\d`` must not accept Unicode digits (fullwidth or Arabic-Indic
+ones), which would pass validation and then break a bucket name or an ARN at synth time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pipeline.config.error import ConfigError
+
+Platform = Literal["linux/amd64", "linux/arm64"]
+LambdaArchitecture = Literal["x86_64", "arm64"]
+ScanMode = Literal["basic", "enhanced"]
+
+PLATFORMS: tuple[str, ...] = get_args(Platform)
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", re.ASCII)
+_ACCOUNT = re.compile(r"^[0-9]{12}$", re.ASCII)
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", re.ASCII)
+_CONNECTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]{36}$",
+    re.ASCII,
+)
+_SOURCE_REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$", re.ASCII)
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[0-9a-f-]{36}$", re.ASCII)
+# ECR pull-through cache rule prefixes: 2-30 characters.
+_ECR_PREFIX = re.compile(r"^(?=.{2,30}$)[a-z0-9]+(?:[._-][a-z0-9]+)*$", re.ASCII)
+_SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$", re.ASCII)
+_SECRETS_MANAGER_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$", re.ASCII)
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", re.ASCII)
+_LAMBDA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$", re.ASCII)
+# Lambda aliases: up to 128 characters, and never all digits (a number names a version).
+_LAMBDA_ALIAS = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$", re.ASCII)
+_ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$", re.ASCII)
+_EKS_CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", re.ASCII)
+# A path inside the repository: relative, no '..', a character set no shell or YAML needs to quote.
+_REPO_PATH = re.compile(r"^(?!/)[A-Za-z0-9._/+@-]{1,255}$", re.ASCII)
+_PATH_GLOB = re.compile(r"^(?!/)[A-Za-z0-9._/+@*?{},\[\]!-]{1,255}$", re.ASCII)
+_STAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
+_UPSTREAM_URL = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", re.ASCII)
+# git's check-ref-format, for branch names: no space, control character, ~^:?*[\\, '..', '@{' or '//'; no leading
+# '-' or '/', no trailing '/', '.' or '.lock'.
+_BRANCH = re.compile(r"^(?!-|/|.*(\.\.|@\{|//|/\.|\.lock$|[./]$))[^\x00-\x20\x7f~^:?*\[\\]{1,255}$", re.ASCII)
+
+# Upstreams ECR pull-through cache supports, and whether each needs a Secrets Manager credential.
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-rule.html
+UPSTREAM_REGISTRIES: Mapping[str, tuple[str, bool]] = {
+    # kind: (default upstream URL, needs credential)
+    "ecr-public": ("public.ecr.aws", False),
+    "k8s": ("registry.k8s.io", False),
+    "quay": ("quay.io", False),
+    "docker-hub": ("registry-1.docker.io", True),
+    "github-container-registry": ("ghcr.io", True),
+    "gitlab-container-registry": ("registry.gitlab.com", True),
+    "azure-container-registry": ("", True),
+}
+PULL_THROUGH_SECRET_PREFIX = "ecr-pullthroughcache/"
+
+Check = Callable[[Any], str | None]
+
+
+ECHO_LIMIT = 60
+
+
+def is_region(value: str) -> bool:
+    return bool(_REGION.fullmatch(value))
+
+
+def shown(value: Any) -> str:
+    """A value as a message shows it: repr (so newlines and NUL are visible), at most ECHO_LIMIT characters."""
+    text = repr(value)
+    return text if len(text) <= ECHO_LIMIT else f"{text[: ECHO_LIMIT - 5]}…{text[-4:]} ({len(str(value))} chars)"
+
+
+def _matches(pattern: re.Pattern[str], expected: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if pattern.fullmatch(value) else f"expected {expected}, got {shown(value)}"
+
+    return check
+
+
+def _repo_path(value: Any) -> str | None:
+    if not _REPO_PATH.fullmatch(value) or ".." in value.split("/"):
+        return (
+            "expected a relative path inside the repository (letters, digits, '._/+@-'; no '..', not absolute), "
+            f"got {shown(value)}"
+        )
+    return None
+
+
+def _in_range(low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"expected {low}..{high}, got {shown(value)}"
+
+    return check
+
+
+def _each(check: Check, **kwargs: Any) -> Any:
+    """A tuple field whose every item must pass ``check`` (reported with the item's index)."""
+    return field(metadata={"each": check}, **kwargs)
+
+
+def _checked(check: Check, default: Any = MISSING, **kwargs: Any) -> Any:
+    if default is MISSING:
+        return field(metadata={"check": check}, **kwargs)
+    return field(default=default, metadata={"check": check}, **kwargs)
+
+
+_name = _matches(_NAME, "a lowercase name of 2-40 letters, digits and '-'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformSettings:
+    """Who and where: the AWS account and region the platform is deployed to."""
+
+    name: str = _checked(_name)
+    account: str = _checked(_matches(_ACCOUNT, "a 12-digit AWS account id"))
+    region: str = _checked(_matches(_REGION, "an AWS region such as 'eu-west-1'"))
+    connection_arn: str = _checked(
+        _matches(_CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'")
+    )
+    source_repo: str = _checked(
+        lambda v: None if v == "" or _SOURCE_REPO.fullmatch(v) else f"expected 'owner/name', got {shown(v)}",
+        default="",
+    )
+    """The platform's own repository (platform.toml, images/, lambda_base/): its base pipelines build from it.
+    Empty: no base pipelines."""
+    branch: str = _checked(_matches(_BRANCH, "a git branch name"), default="main")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upstream:
+    """An upstream registry served through ECR pull-through cache under ``<prefix>/``."""
+
+    prefix: str = _checked(_matches(_ECR_PREFIX, "a lowercase ECR repository prefix such as 'docker-hub'"))
+    registry: str = _checked(
+        lambda v: None if v in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {shown(v)}"
+    )
+    url: str = _checked(
+        lambda v: None if v == "" or _UPSTREAM_URL.fullmatch(v) else f"expected a registry host name, got {shown(v)}",
+        default="",
+    )
+    """Upstream URL; defaults to the registry's public endpoint (required for ``azure-container-registry``)."""
+    credential_secret: str = ""
+    """Secrets Manager name for registries that need credentials; must start ``ecr-pullthroughcache/``."""
+    create_secret: bool = False
+    """Create an empty secret shell with that name (the value is set out of band), instead of referencing one."""
+
+    @property
+    def upstream_url(self) -> str:
+        return self.url or UPSTREAM_REGISTRIES[self.registry][0]
+
+    @property
+    def needs_credential(self) -> bool:
+        return UPSTREAM_REGISTRIES[self.registry][1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistrySettings:
+    """Defaults for every ECR repository the platform creates."""
+
+    scan: ScanMode = "basic"
+    """``basic`` scans on push; ``enhanced`` turns on Amazon Inspector continuous scanning for the registry."""
+    kms_key_arn: str = _checked(
+        lambda v: None if v == "" or _KMS_KEY_ARN.fullmatch(v) else f"expected a KMS key ARN, got {shown(v)}",
+        default="",
+    )
+    """Customer-managed KMS key for repositories (in the platform's region); empty means AES-256 with an AWS-owned
+    key."""
+
+    @property
+    def kms_key_region(self) -> str:
+        match = _KMS_KEY_ARN.fullmatch(self.kms_key_arn)
+        return match["region"] if match else ""
+
+    untagged_expiry_days: int = _checked(_in_range(1, 3650), default=14)
+    keep_releases: int = _checked(_in_range(1, 1000), default=50)
+    keep_cache_images: int = _checked(_in_range(1, 100), default=10)
+    root_creation_template: bool = False
+    """Also add a ``ROOT`` creation template for repositories created on push outside the known prefixes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSecret:
+    """A BuildKit secret mount (``RUN --mount=type=secret,id=<id>``) fed from Secrets Manager."""
+
+    id: str = _checked(_matches(_SECRET_ID, "a BuildKit secret id of letters, digits, '_' and '-'"))
+    secret_name: str = _checked(_matches(_SECRETS_MANAGER_NAME, "a Secrets Manager secret name"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaTarget:
+    function_name: str = _checked(_matches(_LAMBDA_NAME, "a Lambda function name"))
+    architecture: LambdaArchitecture
+    alias: str = _checked(_matches(_LAMBDA_ALIAS, "a Lambda alias name (not all digits)"), default="live")
+
+    @property
+    def platform(self) -> str:
+        return "linux/amd64" if self.architecture == "x86_64" else "linux/arm64"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcsTarget:
+    cluster: str = _checked(_matches(_ECS_NAME, "an ECS cluster name"))
+    service: str = _checked(_matches(_ECS_NAME, "an ECS service name"))
+    container: str = _checked(_matches(_ECS_NAME, "a container name in the task definition"))
+    cpu_architecture: LambdaArchitecture = "x86_64"
+    """Fargate runtimePlatform.cpuArchitecture (``X86_64`` or ``ARM64``); must be a platform the service builds."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EksTarget:
+    cluster: str = _checked(_matches(_EKS_CLUSTER, "an EKS cluster name (up to 100 letters, digits, '-', '_')"))
+    namespace: str = _checked(_matches(_K8S_NAME, "a Kubernetes namespace (DNS label)"))
+    deployment: str = _checked(_matches(_K8S_NAME, "a Kubernetes Deployment name (DNS label)"))
+    container: str = _checked(_matches(_K8S_NAME, "a container name (DNS label)"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployTargets:
+    lambda_: LambdaTarget | None = field(default=None, metadata={"key": "lambda"})
+    ecs: EcsTarget | None = None
+    eks: EksTarget | None = None
+    approval: bool = False
+    """Hold each deploy behind a manual approval (production)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service:
+    name: str = _checked(_name)
+    source_repo: str = _checked(_matches(_SOURCE_REPO, "'owner/name' of the source repository"))
+    branch: str = _checked(_matches(_BRANCH, "a git branch name"), default="main")
+    dockerfile: str = _checked(_repo_path, default="Dockerfile")
+    context: str = _checked(_repo_path, default=".")
+    target: str = _checked(lambda v: None if v == "" else _matches(_STAGE, "a Dockerfile stage name")(v), default="")
+    """Dockerfile stage to build and deploy; default: the last stage."""
+    platforms: tuple[Platform, ...] = ("linux/amd64", "linux/arm64")
+    file_paths: tuple[str, ...] = _each(_matches(_PATH_GLOB, "a path glob inside the repository"), default=())
+    """Only pushes touching these globs start the pipeline; empty means every push to the branch."""
+    secrets: tuple[BuildSecret, ...] = ()
+    deploy: DeployTargets = field(default_factory=DeployTargets)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseImage:
+    """A curated base image the team publishes from ``images/<name>``."""
+
+    name: str = _checked(_name)
+    context: str = _checked(_repo_path)
+    dockerfile: str = _checked(_repo_path, default="Dockerfile")
+    target: str = _checked(lambda v: None if v == "" else _matches(_STAGE, "a Dockerfile stage name")(v), default="")
+    """Dockerfile stage to publish (e.g. ``build`` for a ``python-build`` variant); default: the last stage."""
+    platforms: tuple[Platform, ...] = ("linux/amd64", "linux/arm64")
+
+    @property
+    def lock_key(self) -> str:
+        """The build argument Dockerfiles use for this base (``BASE_PYTHON_BUILD``), filled from the lock."""
+        return "BASE_" + self.name.upper().replace("-", "_")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Team:
+    name: str = _checked(_name)
+    workload_accounts: tuple[str, ...] = _each(_matches(_ACCOUNT, "a 12-digit AWS account id"), default=())
+    """Accounts whose Lambda/ECS/EKS workloads pull this team's images (the platform account always can)."""
+    base_images: tuple[BaseImage, ...] = ()
+    services: tuple[Service, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformConfig:
+    platform: PlatformSettings
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    upstreams: tuple[Upstream, ...] = ()
+    teams: tuple[Team, ...] = ()
+    source: Path = field(default=Path("platform.toml"), compare=False, metadata={"loader": False})
+
+    def services(self) -> Iterator[tuple[Team, Service]]:
+        for team in self.teams:
+            for service in team.services:
+                yield team, service
+
+    def find_service(self, ref: str) -> tuple[Team, Service]:
+        """Look up ``TEAM/SERVICE``."""
+        for team, service in self.services():
+            if f"{team.name}/{service.name}" == ref:
+                return team, service
+        known = ", ".join(f"{t.name}/{s.name}" for t, s in self.services()) or "none"
+        raise ConfigError(self.source, [f"service {shown(ref)} not found (known: {known})"])
