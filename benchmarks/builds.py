@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import emit  # noqa: E402
 from pipeline import bases  # noqa: E402
+from pipeline.build import build_image  # noqa: E402
 from pipeline.builders.buildx import forget_everything  # noqa: E402
-from pipeline.commands.build import build_image  # noqa: E402
 from pipeline.local.state import LocalState  # noqa: E402
 from pipeline.records import BuildRecord, ImageRecord  # noqa: E402
 from pipeline.registry.distribution import DistributionClient  # noqa: E402

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pipeline.config import BaseImage, BuildSecret, Service, Team
+from pipeline.deployers.base import DeployTarget
+from pipeline.platforms import slug
 
 Runner = Literal["x86", "arm"]
-DeployKind = Literal["lambda", "ecs", "eks"]
 
 # Each platform builds on its own native runner; QEMU is never used in the cloud (5x slower measured here).
 NATIVE_RUNNER: dict[str, Runner] = {"linux/amd64": "x86", "linux/arm64": "arm"}
@@ -34,17 +35,23 @@ class BuildStep:
     @property
     def slug(self) -> str:
         """``linux/arm64`` → ``arm64``: construct IDs, artifact names, cache tags."""
-        return self.platform.split("/", 1)[1]
+        return slug(self.platform)
 
 
 @dataclass(frozen=True)
 class DeployStep:
-    kind: DeployKind
-    target: str
-    """Human name of what is deployed to (function, cluster/service, cluster/namespace/deployment)."""
+    target: DeployTarget
+    """The typed target from platform.toml; its deployer (by ``kind``) owns the CLI options and the permissions."""
     approval: bool
-    args: tuple[str, ...]
-    """``slipway deploy <kind>`` options naming the target."""
+
+    @property
+    def kind(self) -> str:
+        return self.target.kind
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """``slipway deploy <kind>`` options naming the target."""
+        return self.target.cli_args()
 
 
 @dataclass(frozen=True)
@@ -79,34 +86,7 @@ class PipelineBlueprint:
 
 
 def blueprint(team: Team, service: Service, repository_name: str) -> PipelineBlueprint:
-    deploy = service.deploy
-    deploys: list[DeployStep] = []
-    if (fn := deploy.lambda_) is not None:
-        args: tuple[str, ...] = (
-            "--function-name",
-            fn.function_name,
-            "--architecture",
-            fn.architecture,
-            "--alias",
-            fn.alias,
-        )
-        deploys.append(DeployStep("lambda", fn.function_name, deploy.approval, args))
-    if (ecs := deploy.ecs) is not None:
-        args = ("--cluster", ecs.cluster, "--service", ecs.service, "--container", ecs.container)
-        deploys.append(DeployStep("ecs", f"{ecs.cluster}/{ecs.service}", deploy.approval, args))
-    if (eks := deploy.eks) is not None:
-        args = (
-            "--cluster",
-            eks.cluster,
-            "--namespace",
-            eks.namespace,
-            "--deployment",
-            eks.deployment,
-            "--container",
-            eks.container,
-        )
-        target = f"{eks.cluster}/{eks.namespace}/{eks.deployment}"
-        deploys.append(DeployStep("eks", target, deploy.approval, args))
+    deploys = tuple(DeployStep(target, service.deploy.approval) for target in service.deploy.targets())
     return PipelineBlueprint(
         team=team.name,
         service=service.name,
@@ -118,7 +98,7 @@ def blueprint(team: Team, service: Service, repository_name: str) -> PipelineBlu
         file_paths=service.file_paths,
         secrets=service.secrets,
         builds=tuple(BuildStep(p, NATIVE_RUNNER[p]) for p in service.platforms),
-        deploys=tuple(deploys),
+        deploys=deploys,
         target=service.target,
     )
 

@@ -19,7 +19,7 @@ from infra.nag import acknowledge
 from infra.registry_stack import RegistryStack
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from pipeline import bases
-from pipeline.config import DeployTargets, PlatformConfig
+from pipeline.config import PlatformConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "images" / "lock.json"
@@ -33,7 +33,6 @@ class PipelinePlan:
 
     blueprint: PipelineBlueprint
     repository: ImageRepository
-    deploy: DeployTargets | None = None
     weekly_rebuild: bool = False
 
 
@@ -79,7 +78,6 @@ class PipelinesStack(Stack):
         self.pipelines: dict[str, ServicePipeline] = {}
         for plan in plans:
             bp = plan.blueprint
-            deploy = plan.deploy
             self.pipelines[bp.name] = ServicePipeline(
                 self,
                 f"Service-{bp.name}",
@@ -91,9 +89,6 @@ class PipelinesStack(Stack):
                     tools=tools,
                     artifact_bucket=artifacts,
                     encryption_key=key,
-                    lambda_target=deploy.lambda_ if deploy else None,
-                    ecs_target=deploy.ecs if deploy else None,
-                    eks_target=deploy.eks if deploy else None,
                     base_repositories=tuple(registry.base_repositories.values()),
                     base_lock=lock,
                     weekly_rebuild=plan.weekly_rebuild,

@@ -9,8 +9,9 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.blueprint import base_blueprint, blueprint, shard
 from infra.pipelines_stack import PipelinePlan, PipelinesStack
-from infra.registry_stack import RegistryStack, base_repository_name, service_repository_name
+from infra.registry_stack import RegistryStack
 from pipeline.config import PlatformConfig
+from pipeline.naming import base_repository_name, service_repository_name
 
 
 def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = True) -> App:
@@ -24,7 +25,6 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
         PipelinePlan(
             blueprint(team, service, service_repository_name(team.name, service.name)),
             registry.service_repositories[team.name, service.name],
-            service.deploy,
         )
         for team, service in config.services()
     ]

@@ -12,14 +12,7 @@ from infra.creation_templates import RepositoryCreationTemplates, RepositoryCrea
 from infra.image_repository import ImageRepository, ImageRepositoryProps
 from infra.pull_through_cache import PullThroughCache, PullThroughCacheProps
 from pipeline.config import PlatformConfig, Team
-
-
-def service_repository_name(team: str, service: str) -> str:
-    return f"{team}/{service}"
-
-
-def base_repository_name(team: str, base: str) -> str:
-    return f"{team}/bases/{base}"
+from pipeline.naming import base_repository_name, service_repository_name
 
 
 class RegistryStack(Stack):

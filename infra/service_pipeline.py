@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -29,7 +29,8 @@ from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
 from infra.validation import raise_if_any
 from pipeline.bases import LOCK_ENV
-from pipeline.config import EcsTarget, EksTarget, LambdaTarget
+from pipeline.deployers import DEPLOYERS, deployer_for
+from pipeline.deployers.base import NamespaceAccess, PullImages
 from pipeline.references import ecr_registry
 
 _RUNNER_IMAGE = {
@@ -52,9 +53,6 @@ class ServicePipelineProps:
     encryption_key: kms.IKey
     """Encrypts build artifacts and CodeBuild output; shared by the pipelines of a stack."""
     pull_through_cache: PullThroughCache | None = None
-    lambda_target: LambdaTarget | None = None
-    ecs_target: EcsTarget | None = None
-    eks_target: EksTarget | None = None
     build_timeout_minutes: int = 60
     base_repositories: tuple[ImageRepository, ...] = ()
     """Curated base repositories builds pull their ``FROM`` images from."""
@@ -128,14 +126,14 @@ class ServicePipeline(Construct):
         bp = props.blueprint
         if not bp.builds:
             problems.append("blueprint.builds: expected at least one platform, got none")
-        kinds = {d.kind for d in bp.deploys}
-        for kind, target in (
-            ("lambda", props.lambda_target),
-            ("ecs", props.ecs_target),
-            ("eks", props.eks_target),
-        ):
-            if (kind in kinds) != (target is not None):
-                problems.append(f"{kind}_target: must be given exactly when blueprint.deploys has a {kind} step")
+        for i, step in enumerate(bp.deploys):
+            if step.kind not in DEPLOYERS:
+                problems.append(
+                    f"blueprint.deploys[{i}].target: kind {step.kind!r} has no deployer (known: {', '.join(DEPLOYERS)})"
+                )
+        kinds = [d.kind for d in bp.deploys]
+        for kind in sorted({k for k in kinds if kinds.count(k) > 1}):
+            problems.append(f"blueprint.deploys: more than one {kind} target (one stage per kind)")
         raise_if_any("ServicePipeline", problems)
 
     def _project(
@@ -320,79 +318,35 @@ class ServicePipeline(Construct):
         self.pipeline.add_stage(stage_name=f"Deploy-{step.kind}", actions=stage_actions)
 
     def _grant_deploy(self, step: DeployStep, role: iam.IRole) -> None:
+        """Render what the target's deployer says its deploy needs (pipeline.deployers.base.Permission)."""
         stack = Stack.of(self)
-        if step.kind == "lambda" and (fn := self.props.lambda_target) is not None:
-            arn = stack.format_arn(
-                service="lambda",
-                resource="function",
-                resource_name=fn.function_name,
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=[
-                        "lambda:GetFunction",
-                        "lambda:GetFunctionConfiguration",
-                        "lambda:UpdateFunctionCode",
-                        "lambda:PublishVersion",
-                        "lambda:GetAlias",
-                        "lambda:UpdateAlias",
-                    ],
-                    resources=[arn, f"{arn}:*"],
+        for permission in deployer_for(step.kind).permissions(step.target):
+            if isinstance(permission, PullImages):
+                self.props.repository.grant_pull(role)
+                acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+            elif isinstance(permission, NamespaceAccess):
+                eks_access_entry(self, permission, role)
+            else:
+                arns = [
+                    r.format(partition=Aws.PARTITION, region=stack.region, account=stack.account)
+                    for r in permission.resources
+                ]
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=list(permission.actions),
+                        resources=arns,
+                        conditions=dict(permission.conditions) or None,
+                    )
                 )
-            )
-            acknowledge(
-                role,
-                "IAM5",
-                "Versions and aliases of the one named function (publish_version, update_alias)",
-                applies_to=f"Resource::arn:<AWS::Partition>:lambda:{stack.region}:{stack.account}:function:{fn.function_name}:*",
-            )
-            self.props.repository.grant_pull(role)
-            acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
-        elif step.kind == "ecs" and (ecs := self.props.ecs_target) is not None:
-            self._grant_ecs(ecs, role)
-        elif step.kind == "eks" and (eks := self.props.eks_target) is not None:
-            self._grant_eks(eks, role)
-
-    def _grant_ecs(self, ecs: EcsTarget, role: iam.IRole) -> None:
-        stack = Stack.of(self)
-        service_arn = stack.format_arn(service="ecs", resource="service", resource_name=f"{ecs.cluster}/{ecs.service}")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["ecs:DescribeServices", "ecs:UpdateService"], resources=[service_arn])
-        )
-        # RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permissions in IAM.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"], resources=["*"])
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[stack.format_arn(service="iam", region="", resource="role", resource_name="*")],
-                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-            )
-        )
-        acknowledge(
-            role,
-            "IAM5",
-            "ecs:RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permission in IAM",
-            applies_to="Resource::*",
-        )
-        acknowledge(
-            role,
-            "IAM5",
-            "The new revision passes the task's existing roles; iam:PassedToService limits PassRole to ECS tasks",
-            applies_to=f"Resource::arn:<AWS::Partition>:iam::{stack.account}:role/*",
-        )
-
-    def _grant_eks(self, eks: EksTarget, role: iam.IRole) -> None:
-        stack = Stack.of(self)
-        cluster_arn = stack.format_arn(service="eks", resource="cluster", resource_name=eks.cluster)
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[cluster_arn]))
-        # Kubernetes permissions come from an access entry limited to the one namespace.
-        eks_access_entry(self, eks, role)
+                for resource in permission.resources:
+                    if "*" in resource and permission.reason:
+                        shown = resource.format(
+                            partition="<AWS::Partition>", region=stack.region, account=stack.account
+                        )
+                        acknowledge(role, "IAM5", permission.reason, applies_to=f"Resource::{shown}")
 
 
-def eks_access_entry(scope: Construct, eks: EksTarget, role: iam.IRole) -> None:
+def eks_access_entry(scope: Construct, eks: NamespaceAccess, role: iam.IRole) -> None:
     eks_l1.CfnAccessEntry(
         scope,
         "DeployAccessEntry",

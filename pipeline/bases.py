@@ -18,8 +18,6 @@ from pipeline.oci import ANY_MANIFEST
 from pipeline.references import DIGEST
 from pipeline.registry.base import RegistryClient, RepositoryRef
 
-# Upstream images the platform serves through pull-through cache, by the build argument Dockerfiles use.
-UPSTREAMS = {"UPSTREAM_DEBIAN": ("docker-hub/library/debian", "bookworm")}
 _ENTRY = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/-]*):(?P<tag>[A-Za-z0-9_.-]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pipeline.errors import SlipwayError
+from pipeline.platforms import slug
 
 CACHE_TAG_PREFIX = "cache-"
 
@@ -57,7 +58,7 @@ class BuildRequest:
 
     @property
     def slug(self) -> str:
-        return self.platform.split("/", 1)[1].replace("/", "-")
+        return slug(self.platform)
 
     @property
     def cache_ref(self) -> str:

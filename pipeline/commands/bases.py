@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import bases as lock
-from pipeline.registry.distribution import DistributionClient
 
 DEFAULT_LOCK = Path("images/lock.json")
 
@@ -23,13 +22,12 @@ def register(commands: Any) -> None:
 
 
 def update(*, lock_path: Path, registry: str) -> int:
-    from pipeline.registry import RepositoryRef, client_for
+    from pipeline.registry import client_for_host
 
     if not lock_path.is_file():
         raise lock.LockError(f"{lock_path}: no lock there (bases update refreshes an existing lock)")
     entries = lock.load(lock_path)
-    client = client_for(RepositoryRef(registry, "x")) if ".dkr.ecr." in registry else DistributionClient()
-    updated = lock.update(entries, client, registry)
+    updated = lock.update(entries, client_for_host(registry), registry)
     lock.save(lock_path, updated)
     changed = sorted(k for k in updated if updated[k] != entries.get(k))
     print(f"{lock_path}: {len(updated)} bases, {len(changed)} changed{': ' + ', '.join(changed) if changed else ''}")

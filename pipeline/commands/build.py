@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import bases, records
+from pipeline import records
 from pipeline.arguments import build_arg_pairs
-from pipeline.builders import BUILDERS, BuildRequest, BuildSecretSource, get_builder
+from pipeline.build import build_image
+from pipeline.builders import BUILDERS, BuildSecretSource
 from pipeline.config import PLATFORMS
-from pipeline.oci import image_size
-from pipeline.registry import RegistryClient, RepositoryRef, client_for
+from pipeline.registry import RegistryClient
 from pipeline.reproducible import source_date_epoch
-from pipeline.stitch import inspect_child
 
 
 def register(commands: Any) -> None:
@@ -76,56 +74,3 @@ def build(
         f"{record.repository}@{record.digest} {platform} {record.size} bytes in {record.seconds}s, {record.cache_hits} cached steps"
     )
     return 0
-
-
-def build_image(
-    *,
-    repository: str,
-    platform: str,
-    context: Path,
-    dockerfile: Path,
-    builder: str,
-    secrets: list[BuildSecretSource] | None = None,
-    network_host: bool = False,
-    build_args: dict[str, str] | None = None,
-    target: str = "",
-    client: RegistryClient | None = None,
-    source_date_epoch: int = 0,
-    use_cache: bool = True,
-) -> records.BuildRecord:
-    """Build, push by digest, read back; the record says what landed."""
-    repo = RepositoryRef.parse(repository)
-    # Bases pinned by the platform's lock, for the ARGs this Dockerfile declares; explicit --build-arg wins.
-    declared = bases.declared_args(dockerfile) if dockerfile.exists() else set()
-    locked = {k: v for k, v in bases.build_args(bases.from_environment(), repo.host).items() if k in declared}
-    build_args = {**locked, **(build_args or {})}
-    request = BuildRequest(
-        repository=str(repo),
-        platform=platform,
-        context=context,
-        dockerfile=dockerfile,
-        secrets=tuple(secrets or ()),
-        network_host=network_host,
-        build_args=build_args or {},
-        target=target,
-        source_date_epoch=source_date_epoch,
-        use_cache=use_cache,
-    )
-    registry = client or client_for(repo)
-    started = time.monotonic()
-    built = get_builder(builder, client=registry).build(request)
-    digest = built.digest
-    seconds = round(time.monotonic() - started, 2)
-    # Read back what was pushed: the digest must name bytes for this platform, and the size is what is stored.
-    _, manifest = inspect_child(registry, repo, digest, platform)
-    size = image_size(manifest)
-    return records.BuildRecord(
-        repository=str(repo),
-        platform=platform,
-        digest=digest,
-        size=size,
-        seconds=seconds,
-        builder=builder,
-        cache_ref=request.cache_ref,
-        cache_hits=built.cache_hits,
-    )

@@ -90,7 +90,7 @@ def _check_service(service: Service, path: str) -> Iterator[str]:
             f"{deploy.lambda_.platform!r}, which the service does not build (platforms: {list(service.platforms)})"
         )
     if deploy.ecs:
-        wanted = "linux/amd64" if deploy.ecs.cpu_architecture == "x86_64" else "linux/arm64"
+        wanted = deploy.ecs.platform
         if wanted not in service.platforms:
             yield (
                 f"{path}.deploy.ecs.cpu_architecture: {deploy.ecs.cpu_architecture!r} needs platform "

@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from pipeline.config.error import ConfigError
+from pipeline.platforms import platform_for_architecture
 
 Platform = Literal["linux/amd64", "linux/arm64"]
 LambdaArchitecture = Literal["x86_64", "arm64"]
@@ -197,15 +198,27 @@ class BuildSecret:
     secret_name: str = _checked(_matches(_SECRETS_MANAGER_NAME, "a Secrets Manager secret name"))
 
 
+# Deploy targets: one typed value each, from platform.toml to the pipeline model, the buildspec and the deployer.
+# ``kind`` picks the deployer (pipeline.deployers.DEPLOYERS); ``cli_args`` are what `slipway deploy <kind>` takes.
+
+
 @dataclass(frozen=True, kw_only=True)
 class LambdaTarget:
+    kind: ClassVar[str] = "lambda"
     function_name: str = _checked(_matches(_LAMBDA_NAME, "a Lambda function name"))
     architecture: LambdaArchitecture
     alias: str = _checked(_matches(_LAMBDA_ALIAS, "a Lambda alias name (not all digits)"), default="live")
 
     @property
     def platform(self) -> str:
-        return "linux/amd64" if self.architecture == "x86_64" else "linux/arm64"
+        return platform_for_architecture(self.architecture)
+
+    @property
+    def label(self) -> str:
+        return f"lambda:{self.function_name}"
+
+    def cli_args(self) -> tuple[str, ...]:
+        return ("--function-name", self.function_name, "--architecture", self.architecture, "--alias", self.alias)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +228,18 @@ class EcsTarget:
     container: str = _checked(_matches(_ECS_NAME, "a container name in the task definition"))
     cpu_architecture: LambdaArchitecture = "x86_64"
     """Fargate runtimePlatform.cpuArchitecture (``X86_64`` or ``ARM64``); must be a platform the service builds."""
+    kind: ClassVar[str] = "ecs"
+
+    @property
+    def platform(self) -> str:
+        return platform_for_architecture(self.cpu_architecture)
+
+    @property
+    def label(self) -> str:
+        return f"ecs:{self.cluster}/{self.service}"
+
+    def cli_args(self) -> tuple[str, ...]:
+        return ("--cluster", self.cluster, "--service", self.service, "--container", self.container)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +248,15 @@ class EksTarget:
     namespace: str = _checked(_matches(_K8S_NAME, "a Kubernetes namespace (DNS label)"))
     deployment: str = _checked(_matches(_K8S_NAME, "a Kubernetes Deployment name (DNS label)"))
     container: str = _checked(_matches(_K8S_NAME, "a container name (DNS label)"))
+    kind: ClassVar[str] = "eks"
+
+    @property
+    def label(self) -> str:
+        return f"eks:{self.cluster}/{self.namespace}/{self.deployment}"
+
+    def cli_args(self) -> tuple[str, ...]:
+        return ("--cluster", self.cluster, "--namespace", self.namespace, "--deployment", self.deployment,
+                "--container", self.container)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,6 +266,13 @@ class DeployTargets:
     eks: EksTarget | None = None
     approval: bool = False
     """Hold each deploy behind a manual approval (production)."""
+
+    def targets(self) -> tuple[DeployTarget, ...]:
+        """The configured targets, in deploy order."""
+        return tuple(t for t in (self.lambda_, self.ecs, self.eks) if t is not None)
+
+
+DeployTarget = LambdaTarget | EcsTarget | EksTarget
 
 
 @dataclass(frozen=True, kw_only=True)

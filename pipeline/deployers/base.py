@@ -1,10 +1,18 @@
-"""What every deployer returns, and the errors they share."""
+"""The deployer interface: what every deploy target's module provides, returns and raises.
+
+A target kind (Lambda, ECS, EKS, or a new one) is one module under ``pipeline/deployers/`` with a class that follows
+:class:`Deployer` -- its CLI arguments, its deploy, and the IAM it needs, as data -- plus one line in
+``pipeline.deployers.DEPLOYERS`` and its typed target in the config model. Nothing else names the kinds: the CLI, the
+pipeline model, the CDK rendering and local mode all go through this interface.
+"""
 
 from __future__ import annotations
 
+import argparse
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 from pipeline.errors import SlipwayError
 from pipeline.records import ImageRecord
@@ -13,6 +21,75 @@ from pipeline.references import pinned
 
 class DeployError(SlipwayError):
     """The deploy did not happen or did not finish; the previous version is still serving."""
+
+
+class DeployTarget(Protocol):
+    """A typed target from platform.toml (``LambdaTarget``, ``EcsTarget``, ``EksTarget``)."""
+
+    kind: ClassVar[str]
+
+    @property
+    def label(self) -> str:
+        """``lambda:<function>``, ``ecs:<cluster>/<service>``, ``eks:<cluster>/<namespace>/<deployment>``."""
+        ...
+
+    def cli_args(self) -> tuple[str, ...]:
+        """The ``slipway deploy <kind>`` options that name this target."""
+        ...
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One IAM statement the deploy role needs, as data (pipeline code never imports CDK; infra renders it).
+
+    ``resources`` are ARN templates with ``{partition}``, ``{region}`` and ``{account}``; ``reason`` acknowledges
+    cdk-nag's IAM5 for a wildcard resource and says why it cannot be narrower."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    conditions: Mapping[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PullImages:
+    """The deploy role pulls from the service's repository (Lambda resolves the image at update time)."""
+
+
+@dataclass(frozen=True)
+class NamespaceAccess:
+    """Kubernetes permissions: an EKS access entry with the edit policy, scoped to one namespace."""
+
+    cluster: str
+    namespace: str
+
+
+Permission = Grant | PullImages | NamespaceAccess
+
+
+class Deployer(Protocol):
+    kind: ClassVar[str]
+    help: ClassVar[str]
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """The options naming a target (and any the deploy itself takes)."""
+        ...
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Deployer:
+        """A deployer with production clients and the deploy options given on the command line."""
+        ...
+
+    @staticmethod
+    def target_from_args(args: argparse.Namespace) -> DeployTarget: ...
+
+    @staticmethod
+    def permissions(target: Any) -> Sequence[Permission]:
+        """What the deploy role needs for ``target``, and nothing more."""
+        ...
+
+    def deploy(self, record: ImageRecord, target: Any, *, timeout: float) -> DeployRecord: ...
 
 
 @dataclass(frozen=True)

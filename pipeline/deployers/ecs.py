@@ -6,15 +6,18 @@ bound. On a timeout the error says so; the circuit breaker (not this step) rolls
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import boto3
 from botocore.exceptions import ClientError
 
-from pipeline.deployers.base import DeployError, DeployRecord, wait_until
+from pipeline.config.model import EcsTarget
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, wait_until
+from pipeline.platforms import platform_for_ecs_cpu
 from pipeline.records import ImageRecord
 
-PLATFORM_FOR = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 # Keys of describe_task_definition's output that register_task_definition accepts back.
 _REGISTERABLE = (
     "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
@@ -24,34 +27,70 @@ _REGISTERABLE = (
 
 
 class EcsDeployer:
+    kind: ClassVar[str] = EcsTarget.kind
+    help: ClassVar[str] = "a new task-definition revision with the index digest"
+
     def __init__(self, client: Any = None, *, poll_seconds: float = 5.0) -> None:
         self._ecs = client or boto3.client("ecs")
         self._poll = poll_seconds
 
-    def deploy(
-        self, record: ImageRecord, *, cluster: str, service: str, container: str, timeout: float = 600
-    ) -> DeployRecord:
-        target = f"ECS service {cluster}/{service}"
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> EcsDeployer:
+        return cls()
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--cluster", required=True)
+        parser.add_argument("--service", required=True)
+        parser.add_argument("--container", required=True)
+
+    @staticmethod
+    def target_from_args(args: argparse.Namespace) -> EcsTarget:
+        return EcsTarget(cluster=args.cluster, service=args.service, container=args.container)
+
+    @staticmethod
+    def permissions(target: EcsTarget) -> Sequence[Permission]:
+        service_arn = f"arn:{{partition}}:ecs:{{region}}:{{account}}:service/{target.cluster}/{target.service}"
+        return (
+            Grant(("ecs:DescribeServices", "ecs:UpdateService"), (service_arn,)),
+            # RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permissions in IAM.
+            Grant(
+                ("ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"),
+                ("*",),
+                reason="ecs:RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permission in IAM",
+            ),
+            Grant(
+                ("iam:PassRole",),
+                ("arn:{partition}:iam::{account}:role/*",),
+                {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+                reason="The new revision passes the task's existing roles; iam:PassedToService limits PassRole to ECS tasks",
+            ),
+        )
+
+    def deploy(self, record: ImageRecord, target: EcsTarget, *, timeout: float = 600) -> DeployRecord:
+        cluster, service, container = target.cluster, target.service, target.container
+        label = target.label
+        target_name = f"ECS service {cluster}/{service}"
         image = record.index_uri
-        current = self._service(cluster, service, target)
+        current = self._service(cluster, service, target_name)
         definition = self._ecs.describe_task_definition(taskDefinition=current["taskDefinition"])["taskDefinition"]
         containers = definition["containerDefinitions"]
         named = [c for c in containers if c["name"] == container]
         if not named:
             raise DeployError(
-                f"{target}: task definition has no container {container!r} (has {[c['name'] for c in containers]})"
+                f"{target_name}: task definition has no container {container!r} (has {[c['name'] for c in containers]})"
             )
         architecture = (definition.get("runtimePlatform") or {}).get("cpuArchitecture", "X86_64")
-        platform = PLATFORM_FOR.get(architecture)
+        platform = platform_for_ecs_cpu(architecture)
         if platform not in record.platforms:
             raise DeployError(
-                f"{target}: runtimePlatform.cpuArchitecture {architecture} needs {platform}, "
+                f"{target_name}: runtimePlatform.cpuArchitecture {architecture} needs {platform}, "
                 f"which image {record.index_uri} lacks (has {', '.join(sorted(record.platforms))})"
             )
         previous = named[0]["image"]
         if previous == image:
             return DeployRecord(
-                f"ecs:{cluster}/{service}",
+                label,
                 image,
                 previous,
                 changed=False,
@@ -70,18 +109,16 @@ class EcsDeployer:
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             raise DeployError(
-                f"{target}: {code}: {exc.response['Error']['Message']}; previous revision still serving"
+                f"{target_name}: {code}: {exc.response['Error']['Message']}; previous revision still serving"
             ) from exc
         if timeout > 0:
             wait_until(
-                lambda: self._steady(cluster, service, registered, target),
+                lambda: self._steady(cluster, service, registered, target_name),
                 timeout=timeout,
                 interval=self._poll,
-                what=f"{target}: waiting for steady state on {registered} (the circuit breaker rolls back a failed rollout)",
+                what=f"{target_name}: waiting for steady state on {registered} (the circuit breaker rolls back a failed rollout)",
             )
-        return DeployRecord(
-            f"ecs:{cluster}/{service}", image, previous, changed=True, revision=registered, waited=timeout > 0
-        )
+        return DeployRecord(label, image, previous, changed=True, revision=registered, waited=timeout > 0)
 
     def _service(self, cluster: str, service: str, target: str) -> dict[str, Any]:
         try:

@@ -8,18 +8,21 @@ EKS access entry scoped to the namespace; the kubeconfig is built from ``eks:Des
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import boto3
 from botocore.exceptions import ClientError
 
-from pipeline.deployers.base import DeployError, DeployRecord
+from pipeline.arguments import dns_label
+from pipeline.config.model import EksTarget
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, NamespaceAccess, Permission
 from pipeline.records import ImageRecord
 
 
@@ -129,20 +132,54 @@ def kubeconfig_for(cluster: str, *, eks: Any = None, region: str | None = None) 
 
 
 class EksDeployer:
-    def __init__(self, kubectl: Kubectl | None = None, *, eks: Any = None) -> None:
+    kind: ClassVar[str] = EksTarget.kind
+    help: ClassVar[str] = "patch the Deployment's container image to the index digest"
+
+    def __init__(self, kubectl: Kubectl | None = None, *, eks: Any = None, render_only: Path | None = None) -> None:
+        """``render_only``: write the Deployment as it would be to this file and touch no cluster."""
         self._kubectl = kubectl
         self._eks = eks
+        self._render_only = render_only
 
-    def deploy(
-        self,
-        record: ImageRecord,
-        *,
-        cluster: str,
-        namespace: str,
-        deployment: str,
-        container: str,
-        timeout: float = 300,
-    ) -> DeployRecord:
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> EksDeployer:
+        return cls(render_only=args.render_only)
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--cluster", required=True)
+        parser.add_argument("--namespace", required=True, type=dns_label)
+        parser.add_argument("--deployment", required=True, type=dns_label)
+        parser.add_argument("--container", required=True, type=dns_label)
+        parser.add_argument(
+            "--render-only", type=Path, metavar="FILE", help="write the rendered Deployment; touch no cluster"
+        )
+
+    @staticmethod
+    def target_from_args(args: argparse.Namespace) -> EksTarget:
+        return EksTarget(
+            cluster=args.cluster, namespace=args.namespace, deployment=args.deployment, container=args.container
+        )
+
+    @staticmethod
+    def permissions(target: EksTarget) -> Sequence[Permission]:
+        # Kubernetes permissions come from an access entry limited to the one namespace.
+        cluster_arn = f"arn:{{partition}}:eks:{{region}}:{{account}}:cluster/{target.cluster}"
+        return (Grant(("eks:DescribeCluster",), (cluster_arn,)), NamespaceAccess(target.cluster, target.namespace))
+
+    def deploy(self, record: ImageRecord, target: EksTarget, *, timeout: float = 300) -> DeployRecord:
+        cluster, namespace, deployment, container = (
+            target.cluster,
+            target.namespace,
+            target.deployment,
+            target.container,
+        )
+        if self._render_only is not None:
+            manifest = deployment_manifest(namespace, deployment, container, record.index_uri)
+            self._render_only.write_text(json.dumps(manifest, indent=2) + "\n")
+            return DeployRecord(
+                target.label, record.index_uri, "", changed=True, revision=f"rendered to {self._render_only}"
+            )
         if self._kubectl is not None:
             return self._deploy(self._kubectl, record, cluster, namespace, deployment, container, timeout)
         with tempfile.TemporaryDirectory(prefix="slipway-kube-") as directory:

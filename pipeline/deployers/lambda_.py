@@ -6,15 +6,19 @@ architecture's child and only fail at invoke time -- so both are checked here, b
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import boto3
 from botocore.exceptions import ClientError
 
-from pipeline.deployers.base import DeployError, DeployRecord, platform_image, wait_until
+from pipeline.config.model import LambdaTarget
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, PullImages, platform_image, wait_until
+from pipeline.platforms import architecture_names
 from pipeline.records import ImageRecord
 
-PLATFORM_FOR = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+FUNCTION_ARN = "arn:{partition}:lambda:{region}:{account}:function:%s"
 
 
 def _error(exc: ClientError) -> str:
@@ -22,31 +26,58 @@ def _error(exc: ClientError) -> str:
 
 
 class LambdaDeployer:
+    kind: ClassVar[str] = LambdaTarget.kind
+    help: ClassVar[str] = "the child manifest of the function's architecture, then a version and the alias"
+
     def __init__(self, client: Any = None, *, poll_seconds: float = 2.0) -> None:
         self._lambda = client or boto3.client("lambda")
         self._poll = poll_seconds
 
-    def deploy(
-        self, record: ImageRecord, *, function_name: str, architecture: str, alias: str, timeout: float = 300
-    ) -> DeployRecord:
-        target = f"Lambda function {function_name} ({architecture})"
-        if architecture not in PLATFORM_FOR:
-            raise DeployError(f"{target}: architecture must be one of {', '.join(PLATFORM_FOR)}")
-        image = platform_image(record, PLATFORM_FOR[architecture], target)
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LambdaDeployer:
+        return cls()
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--function-name", required=True)
+        parser.add_argument("--architecture", required=True, choices=architecture_names())
+        parser.add_argument("--alias", default="live")
+
+    @staticmethod
+    def target_from_args(args: argparse.Namespace) -> LambdaTarget:
+        return LambdaTarget(function_name=args.function_name, architecture=args.architecture, alias=args.alias)
+
+    @staticmethod
+    def permissions(target: LambdaTarget) -> Sequence[Permission]:
+        arn = FUNCTION_ARN % target.function_name
+        return (
+            Grant(
+                actions=("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:UpdateFunctionCode",
+                         "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias"),
+                resources=(arn, f"{arn}:*"),
+                reason="Versions and aliases of the one named function (publish_version, update_alias)",
+            ),
+            PullImages(),
+        )  # fmt: skip
+
+    def deploy(self, record: ImageRecord, target: LambdaTarget, *, timeout: float = 300) -> DeployRecord:
+        function_name, architecture, alias = target.function_name, target.architecture, target.alias
+        what = f"Lambda function {function_name} ({architecture})"
+        image = platform_image(record, target.platform, what)
         try:
             function = self._lambda.get_function(FunctionName=function_name)
         except ClientError as exc:
-            raise DeployError(f"{target}: cannot read the function ({_error(exc)})") from exc
+            raise DeployError(f"{what}: cannot read the function ({_error(exc)})") from exc
         configuration = function["Configuration"]
         if configuration.get("PackageType") != "Image":
-            raise DeployError(f"{target}: PackageType is {configuration.get('PackageType')!r}, expected 'Image'")
+            raise DeployError(f"{what}: PackageType is {configuration.get('PackageType')!r}, expected 'Image'")
         actual = configuration.get("Architectures") or ["x86_64"]
         if actual != [architecture]:
-            raise DeployError(f"{target}: the function is configured for {actual}, not [{architecture!r}]")
+            raise DeployError(f"{what}: the function is configured for {actual}, not [{architecture!r}]")
         previous = function.get("Code", {}).get("ImageUri", "")
         if previous == image:
             return DeployRecord(
-                f"lambda:{function_name}",
+                target.label,
                 image,
                 previous,
                 changed=False,
@@ -55,23 +86,23 @@ class LambdaDeployer:
         try:
             self._lambda.update_function_code(FunctionName=function_name, ImageUri=image)
             wait_until(
-                lambda: self._update_done(function_name, target),
+                lambda: self._update_done(function_name, what),
                 timeout=timeout,
                 interval=self._poll,
-                what=f"{target}: waiting for LastUpdateStatus Successful",
+                what=f"{what}: waiting for LastUpdateStatus Successful",
             )
             version = self._lambda.publish_version(FunctionName=function_name, Description=image)["Version"]
             self._point_alias(function_name, alias, version)
         except ClientError as exc:
-            raise DeployError(f"{target}: {_error(exc)}; alias {alias} still names the previous version") from exc
-        return DeployRecord(f"lambda:{function_name}", image, previous, changed=True, revision=version, waited=True)
+            raise DeployError(f"{what}: {_error(exc)}; alias {alias} still names the previous version") from exc
+        return DeployRecord(target.label, image, previous, changed=True, revision=version, waited=True)
 
-    def _update_done(self, function_name: str, target: str) -> bool:
+    def _update_done(self, function_name: str, what: str) -> bool:
         status = self._lambda.get_function_configuration(FunctionName=function_name).get(
             "LastUpdateStatus", "Successful"
         )
         if status == "Failed":
-            raise DeployError(f"{target}: update failed; alias still names the previous version")
+            raise DeployError(f"{what}: update failed; alias still names the previous version")
         return bool(status == "Successful")
 
     def _alias_version(self, function_name: str, alias: str) -> str:

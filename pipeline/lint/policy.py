@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline import config
 from pipeline.lint.rules import Policy
+from pipeline.naming import base_prefix
 from pipeline.references import ecr_registry
 
 LOCAL_REGISTRY = "127.0.0.1:5000"
@@ -16,6 +17,6 @@ def policy_for(loaded: config.PlatformConfig | None, extra: list[str], local_reg
     hosts = [local_registry]
     if loaded is not None:
         hosts.insert(0, ecr_registry(loaded.platform.account, loaded.platform.region))
-        names = [u.prefix for u in loaded.upstreams] + [f"{t.name}/bases" for t in loaded.teams]
+        names = [u.prefix for u in loaded.upstreams] + [base_prefix(t.name) for t in loaded.teams]
         prefixes = [f"{host}/{name}/" for host in hosts for name in names]
     return Policy(allowed_registries=tuple(prefixes + extra))

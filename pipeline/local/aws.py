@@ -6,11 +6,17 @@ first local run is a real deploy and the second one is "already serving".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
 
-from pipeline.config import EcsTarget, LambdaTarget
+from pipeline.config import EcsTarget, EksTarget, LambdaTarget
+from pipeline.deployers.base import Deployer, DeployTarget
+from pipeline.deployers.ecs import EcsDeployer
+from pipeline.deployers.eks import EksDeployer
+from pipeline.deployers.lambda_ import LambdaDeployer
 
 REGION = "eu-west-1"
 PLACEHOLDER = "sha256:" + "0" * 64
@@ -83,3 +89,32 @@ def ensure_ecs(endpoint: str, target: EcsTarget, repository: str) -> Any:
         networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
     )
     return ecs
+
+
+# moto never reports ECS steady state after update_service (see shared FACTS): local mode does not wait for it.
+LOCAL_TIMEOUT = {LambdaTarget.kind: 30.0, EcsTarget.kind: 0.0, EksTarget.kind: 0.0}
+
+
+def _lambda(endpoint: str, target: Any, repository: str, out: Path) -> Deployer:
+    return LambdaDeployer(ensure_lambda(endpoint, target, repository), poll_seconds=0.2)
+
+
+def _ecs(endpoint: str, target: Any, repository: str, out: Path) -> Deployer:
+    return EcsDeployer(ensure_ecs(endpoint, target, repository))
+
+
+def _eks(endpoint: str, target: Any, repository: str, out: Path) -> Deployer:
+    # No cluster runs locally: the Deployment is rendered (and validated by the tests) instead.
+    return EksDeployer(render_only=out / "deployment.json")
+
+
+# The stand-in each target kind deploys to locally (moto for AWS APIs; a rendered manifest for Kubernetes).
+STANDINS: dict[str, Callable[[str, Any, str, Path], Deployer]] = {
+    LambdaTarget.kind: _lambda,
+    EcsTarget.kind: _ecs,
+    EksTarget.kind: _eks,
+}
+
+
+def local_deployer(endpoint: str, target: DeployTarget, repository: str, out: Path) -> Deployer:
+    return STANDINS[target.kind](endpoint, target, repository, out)

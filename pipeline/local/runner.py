@@ -18,23 +18,20 @@ from typing import Any
 
 from pipeline import bases
 from pipeline.builders import BuildSecretSource
-from pipeline.builders.buildx import BuildxBuilder
 from pipeline.config import BaseImage, PlatformConfig, Service, Team
 from pipeline.deployers.base import DeployRecord
-from pipeline.deployers.ecs import EcsDeployer
-from pipeline.deployers.eks import deployment_manifest
-from pipeline.deployers.lambda_ import LambdaDeployer
 from pipeline.errors import SlipwayError
 from pipeline.lint import lint_file
 from pipeline.lint.policy import policy_for
 from pipeline.local import aws
 from pipeline.local.progress import progress
-from pipeline.local.release import Release, release
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
+from pipeline.naming import base_repository_name, service_repository_name
 from pipeline.records import ImageRecord, write
 from pipeline.registry import RepositoryRef
 from pipeline.registry.distribution import DistributionClient
+from pipeline.release import Release, release
 from pipeline.stitch import verify
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,13 +58,12 @@ def _platforms(config: PlatformConfig) -> list[str]:
 
 def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
     client = DistributionClient()
-    builder = BuildxBuilder(client=client)
     registry = state.registry
     platforms = _platforms(config)
     work, cache = state.directory / "seed", state.directory / "cache"
     progress("seed: upstream bases at their pull-through-cache paths")
-    seed_busybox(builder, client, registry=registry, platforms=platforms, work=work / "busybox", debs=cache)
-    debian = seed_debian(builder, client, registry=registry, platforms=platforms, work=work / "debian", cache=cache)
+    seed_busybox(client, registry=registry, platforms=platforms, work=work / "busybox", debs=cache)
+    debian = seed_debian(client, registry=registry, platforms=platforms, work=work / "debian", cache=cache)
     repository = RepositoryRef.parse(debian.repository).name
     lock = {"UPSTREAM_DEBIAN": bases.entry(repository, debian.tag, debian.index_digest)}
     progress(f"  {'debian (upstream)':<18} {debian.index_uri}")
@@ -110,7 +106,7 @@ def _release_base(
     return release(
         client,
         name=base.name,
-        repository=f"{registry}/{team.name}/bases/{base.name}",
+        repository=f"{registry}/{base_repository_name(team.name, base.name)}",
         context=ROOT / base.context,
         dockerfile=_dockerfile(base),
         platforms=base.platforms,
@@ -140,7 +136,7 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
         made = release(
             client,
             name=name,
-            repository=f"{registry}/{team.name}/{service.name}",
+            repository=f"{registry}/{service_repository_name(team.name, service.name)}",
             context=ROOT / service.context,
             dockerfile=dockerfile,
             platforms=service.platforms,
@@ -162,39 +158,10 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
 
 
 def _deploy(service: Service, image: ImageRecord, state: LocalState, out: Path) -> list[DeployRecord]:
-    deploy = service.deploy
-    records: list[DeployRecord] = []
-    if deploy.lambda_:
-        client = aws.ensure_lambda(state.aws_endpoint, deploy.lambda_, image.repository)
-        records.append(
-            LambdaDeployer(client, poll_seconds=0.2).deploy(
-                image,
-                function_name=deploy.lambda_.function_name,
-                architecture=deploy.lambda_.architecture,
-                alias=deploy.lambda_.alias,
-                timeout=30,
-            )
-        )
-    if deploy.ecs:
-        client = aws.ensure_ecs(state.aws_endpoint, deploy.ecs, image.repository)
-        # moto never reports steady state after update_service (see shared FACTS): local mode does not wait.
-        records.append(
-            EcsDeployer(client).deploy(
-                image,
-                cluster=deploy.ecs.cluster,
-                service=deploy.ecs.service,
-                container=deploy.ecs.container,
-                timeout=0,
-            )
-        )
-    if deploy.eks:
-        eks = deploy.eks
-        manifest = deployment_manifest(eks.namespace, eks.deployment, eks.container, image.index_uri)
-        (out / "deployment.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        target = f"eks:{eks.cluster}/{eks.namespace}/{eks.deployment}"
-        records.append(
-            DeployRecord(target, image.index_uri, "", changed=True, revision="rendered (no cluster locally)")
-        )
+    records = []
+    for target in service.deploy.targets():
+        deployer = aws.local_deployer(state.aws_endpoint, target, image.repository, out)
+        records.append(deployer.deploy(image, target, timeout=aws.LOCAL_TIMEOUT[target.kind]))
     return records
 
 

@@ -2,8 +2,8 @@
 
 No public registry is reachable here, so the upstream base is made from Debian packages: ``busybox-static`` for each
 architecture gives a tiny rootfs with a shell, imported with ``FROM scratch`` + ``ADD rootfs.tar`` (no RUN, so no
-emulation needed) and published as a multi-arch OCI index through Slipway's own build and stitch code -- the same
-path every service takes. The tar is deterministic (fixed mtimes, sorted entries), so re-seeding yields the same
+emulation needed) and published as a multi-arch OCI index through :func:`pipeline.release.release` -- the same path
+every service takes. The tar is deterministic (fixed mtimes, sorted entries), so re-seeding yields the same
 digests.
 """
 
@@ -17,20 +17,17 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.builders import BuildRequest
-from pipeline.builders.base import Builder
 from pipeline.errors import SlipwayError
-from pipeline.records import BuildRecord, ImageRecord
+from pipeline.platforms import debian_arch
+from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
-from pipeline.stitch import read_release, stitch
+from pipeline.release import release
 
 BUSYBOX_APPLETS = (
     "sh", "ash", "cat", "cp", "echo", "ls", "mkdir", "chmod", "rm", "mv", "uname", "test", "[", "sleep", "env",
     "id", "grep", "sed", "tr", "wc", "head", "tail", "true", "false", "printf", "ln", "touch", "find", "tar",
     "gzip", "httpd", "nc", "wget", "whoami", "stat", "du", "sha256sum",
 )  # fmt: skip
-# Debian architecture names per OCI platform.
-DEB_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
@@ -41,7 +38,7 @@ class SeedError(SlipwayError):
 
 def download_busybox(platform: str, directory: Path) -> Path:
     """``apt-get download busybox-static:<arch>`` (needs ``dpkg --add-architecture`` for foreign arches)."""
-    arch = DEB_ARCH[platform]
+    arch = debian_arch(platform)
     directory.mkdir(parents=True, exist_ok=True)
     existing = sorted(directory.glob(f"busybox-static_*_{arch}.deb"))
     if existing:
@@ -96,49 +93,36 @@ def busybox_rootfs(deb: Path, out: Path) -> Path:
     return out
 
 
-def publish_base(
-    builder: Builder,
-    client: RegistryClient,
-    *,
-    repository: str,
-    tag: str,
-    rootfs: dict[str, Path],
-    work: Path,
-    network_host: bool = True,
+ROOTFS_DOCKERFILE = 'FROM scratch\nARG TARGETARCH\nADD rootfs-${TARGETARCH}.tar /\nCMD ["/bin/sh"]\n'
+
+
+def import_rootfs(
+    client: RegistryClient, *, repository: str, tag: str, rootfs: dict[str, Path], work: Path
 ) -> ImageRecord:
-    """Import one rootfs per platform and stitch them into ``repository:tag``; returns the index record.
+    """One rootfs per platform, imported (``FROM scratch``, ``ADD rootfs-$TARGETARCH.tar``) and released as
+    ``repository:tag`` through :func:`pipeline.release.release`, like any image.
 
     Idempotent: a tag already serving every platform is reused as it is, the way a pull-through cache keeps what it
-    fetched (an import is not bit-reproducible, and a tag never moves).
+    fetched (a release tag never moves).
     """
-    existing = read_release(client, RepositoryRef.parse(repository), tag)
-    if existing is not None and set(rootfs) <= set(existing.platforms):
-        return existing
-    builds: list[BuildRecord] = []
-    for platform, tar in sorted(rootfs.items()):
-        context = work / f"context-{DEB_ARCH[platform]}"
-        context.mkdir(parents=True, exist_ok=True)
-        staged = context / "rootfs.tar"
+    context = work / "context"
+    context.mkdir(parents=True, exist_ok=True)
+    for platform, tar in rootfs.items():
+        staged = context / f"rootfs-{debian_arch(platform)}.tar"
         staged.unlink(missing_ok=True)
         try:
             staged.hardlink_to(tar)
         except OSError:
             shutil.copyfile(tar, staged)
-        (context / "Dockerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["/bin/sh"]\n')
-        request = BuildRequest(
-            repository=repository,
-            platform=platform,
-            context=context,
-            dockerfile=context / "Dockerfile",
-            network_host=network_host,
-        )
-        digest = builder.build(request).digest
-        builds.append(BuildRecord(repository, platform, digest, tar.stat().st_size, 0.0, builder.name))
-    return stitch(client, builds, tag=tag, expected_platforms=sorted(rootfs)).record
+    (context / "Dockerfile").write_text(ROOTFS_DOCKERFILE)
+    made = release(
+        client, name=repository.split("/", 1)[1], repository=repository, context=context,
+        dockerfile=context / "Dockerfile", platforms=sorted(rootfs), build_args={}, tag=tag,
+    )  # fmt: skip
+    return made.record
 
 
 def seed_busybox(
-    builder: Builder,
     client: RegistryClient,
     *,
     registry: str,
@@ -149,14 +133,14 @@ def seed_busybox(
 ) -> ImageRecord:
     """``<registry>/<prefix>/library/busybox:1.35`` for each platform: where pull-through cache serves Docker Hub."""
     work.mkdir(parents=True, exist_ok=True)
-    rootfs = {p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{DEB_ARCH[p]}.tar") for p in platforms}
+    rootfs = {p: busybox_rootfs(download_busybox(p, debs), work / f"rootfs-{debian_arch(p)}.tar") for p in platforms}
     repository = str(RepositoryRef(registry, f"{prefix}/library/busybox"))
-    return publish_base(builder, client, repository=repository, tag="1.35", rootfs=rootfs, work=work)
+    return import_rootfs(client, repository=repository, tag="1.35", rootfs=rootfs, work=work)
 
 
 def debootstrap_rootfs(platform: str, cache: Path, *, suite: str = "bookworm") -> Path:
     """A Debian minbase rootfs tar for ``platform`` (arm64 runs its second stage under QEMU), cached by path."""
-    arch = DEB_ARCH[platform]
+    arch = debian_arch(platform)
     tar = cache / f"debian-{suite}-{arch}.tar"
     if tar.exists():
         return tar
@@ -181,7 +165,6 @@ def debootstrap_rootfs(platform: str, cache: Path, *, suite: str = "bookworm") -
 
 
 def seed_debian(
-    builder: Builder,
     client: RegistryClient,
     *,
     registry: str,
@@ -194,4 +177,4 @@ def seed_debian(
     work.mkdir(parents=True, exist_ok=True)
     rootfs = {p: debootstrap_rootfs(p, cache) for p in platforms}
     repository = str(RepositoryRef(registry, f"{prefix}/library/debian"))
-    return publish_base(builder, client, repository=repository, tag="bookworm", rootfs=rootfs, work=work)
+    return import_rootfs(client, repository=repository, tag="bookworm", rootfs=rootfs, work=work)

@@ -1,12 +1,28 @@
-"""Registry clients: one small interface (:class:`RegistryClient`), a module per API.
+"""Registry clients: one small interface (:class:`RegistryClient`), a module per API, one factory.
 
 ``distribution`` speaks the OCI distribution HTTP API (any registry, ECR included, with a token from
-``ecr:GetAuthorizationToken``); ``ecr_api`` speaks the ECR control-plane API (``BatchGetImage``/``PutImage``).
-Stitch and verify are written once against the interface.
+``ecr:GetAuthorizationToken``). Stitch, verify, build and deploy are written once against the interface and get their
+client from :func:`client_for_host`: nothing else decides how to reach a registry.
 """
 
 from __future__ import annotations
 
-from pipeline.registry.base import RegistryClient, RegistryError, RepositoryRef, client_for
+from pipeline.registry.base import RegistryClient, RegistryError, RepositoryRef, ecr_account_region
+from pipeline.registry.distribution import DistributionClient
 
-__all__ = ["RegistryClient", "RegistryError", "RepositoryRef", "client_for"]
+
+def client_for_host(host: str) -> RegistryClient:
+    """The distribution API client for ``host``, authenticated with an ECR token (fetched on first use) for ECR."""
+    if (account_region := ecr_account_region(host)) is not None:
+        from pipeline.registry.ecr_auth import ecr_basic_auth
+
+        region = account_region[1]
+        return DistributionClient(authorization=lambda: ecr_basic_auth(region))
+    return DistributionClient()
+
+
+def client_for(repo: RepositoryRef) -> RegistryClient:
+    return client_for_host(repo.host)
+
+
+__all__ = ["RegistryClient", "RegistryError", "RepositoryRef", "client_for", "client_for_host"]

@@ -14,6 +14,12 @@ from pipeline.oci import Manifest
 _ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
+def ecr_account_region(host: str) -> tuple[str, str] | None:
+    """``(account, region)`` of an ECR registry host; None for any other registry."""
+    match = _ECR_HOST.match(host)
+    return (match["account"], match["region"]) if match else None
+
+
 class RegistryError(SlipwayError):
     """The registry refused a request or is unreachable; the message names the image and the operation."""
 
@@ -38,8 +44,7 @@ class RepositoryRef:
 
     @property
     def ecr_account_region(self) -> tuple[str, str] | None:
-        match = _ECR_HOST.match(self.host)
-        return (match["account"], match["region"]) if match else None
+        return ecr_account_region(self.host)
 
     def __str__(self) -> str:
         return f"{self.host}/{self.name}"
@@ -65,15 +70,3 @@ class RegistryClient(Protocol):
     def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
         """Upload the file at ``path`` as blob ``digest``; the registry checks the digest itself."""
         ...
-
-
-def client_for(repo: RepositoryRef) -> RegistryClient:
-    """The distribution API client for ``repo``, authenticated with an ECR token when it is an ECR host."""
-    from pipeline.registry.distribution import DistributionClient
-
-    if (account_region := repo.ecr_account_region) is not None:
-        from pipeline.registry.ecr_auth import ecr_basic_auth
-
-        region = account_region[1]
-        return DistributionClient(authorization=lambda: ecr_basic_auth(region))
-    return DistributionClient()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.builders.buildx import BuildxBuilder
 from pipeline.builders.docker_cli import dockerd_binary
 from pipeline.local import services
 from pipeline.local.seed import seed_busybox
@@ -82,10 +81,8 @@ def base_image(registry: str, docker_host: str, state: Path) -> ImageRecord:
     )
     debs = state / "debs"
     debs.mkdir(exist_ok=True)
-    client = DistributionClient()
     return seed_busybox(
-        BuildxBuilder(client=client),
-        client,
+        DistributionClient(),
         registry=registry,
         platforms=PLATFORMS,
         work=state / "seed",

@@ -4,6 +4,7 @@ in a real registry, and read back the way a deploy would: by digest, over plain 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import subprocess
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.build import build_image
 from pipeline.builders import BuildError, BuildSecretSource
 from pipeline.builders.buildx import forget_everything
 from pipeline.builders.docker_cli import docker_binary, docker_env
-from pipeline.commands.build import build, build_image
+from pipeline.commands.build import build
 from pipeline.commands.stitch import stitch as stitch_command
 from pipeline.local.services import free_port
 from pipeline.oci import OCI_INDEX, OCI_MANIFEST
@@ -194,7 +196,8 @@ def test_release_tag_never_moves(registry: str, base_image: ImageRecord, release
     )
     with pytest.raises(StitchError, match=r"payments/api:c0ffee1: release tag already points at"):
         stitch(DistributionClient(), [other], tag="c0ffee1")
-    assert http_get(f"http://{registry}/v2/payments/api/manifests/c0ffee1", OCI_INDEX)[0]
+    body, _ = http_get(f"http://{registry}/v2/payments/api/manifests/c0ffee1", OCI_INDEX)
+    assert "sha256:" + hashlib.sha256(body).hexdigest() == released.index_digest, "the tag still names the first index"
 
 
 def test_failing_dockerfile_fails_with_image_and_platform_and_tags_nothing(

@@ -10,9 +10,11 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.commands.deploy import deploy_ecs, deploy_lambda
+from pipeline.commands.deploy import deploy
+from pipeline.config import EcsTarget, LambdaTarget
 from pipeline.deployers.base import DeployError
 from pipeline.deployers.ecs import EcsDeployer
+from pipeline.deployers.lambda_ import LambdaDeployer
 from pipeline.records import ImageRecord, PlatformImage, RecordError, write
 
 pytestmark = pytest.mark.integration
@@ -46,9 +48,8 @@ def amd64_only(tmp_path: Path) -> Path:
 
 def deploy_fn(client: Any, image_json: Path, out: Path, function_name: str = "payments-api") -> int:
     """The arm64 Lambda deploy the tests repeat, with the example's alias."""
-    return deploy_lambda(
-        image_json=image_json, out=out, function_name=function_name, architecture="arm64", alias="live", client=client
-    )
+    target = LambdaTarget(function_name=function_name, architecture="arm64", alias="live")
+    return deploy(LambdaDeployer(client, poll_seconds=0.2), target, image_json=image_json, out=out, timeout=30)
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -165,14 +166,12 @@ def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
 ) -> None:
     out = tmp_path / "deployed.json"
     before = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]["taskDefinition"]
-    deploy_ecs(
+    deploy(
+        EcsDeployer(ecs_client),
+        EcsTarget(cluster="payments", service="api", container="api"),
         image_json=image_json,
         out=out,
-        cluster="payments",
-        service="api",
-        container="api",
         timeout=0,
-        client=ecs_client,
     )
     service = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]
     after = ecs_client.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
@@ -189,14 +188,12 @@ def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
     }
     record = json.loads(out.read_text())
     assert record["changed"] is True and record["previous_image"] == OLD
-    deploy_ecs(
+    deploy(
+        EcsDeployer(ecs_client),
+        EcsTarget(cluster="payments", service="api", container="api"),
         image_json=image_json,
         out=out,
-        cluster="payments",
-        service="api",
-        container="api",
         timeout=0,
-        client=ecs_client,
     )
     assert json.loads(out.read_text())["changed"] is False
 
@@ -207,37 +204,31 @@ def test_ecs_refuses_architecture_the_index_lacks(ecs_client: Any, amd64_only: P
         DeployError,
         match=r"ECS service payments/worker: runtimePlatform.cpuArchitecture ARM64 needs linux/arm64",
     ):
-        deploy_ecs(
+        deploy(
+            EcsDeployer(ecs_client),
+            EcsTarget(cluster="payments", service="worker", container="worker"),
             image_json=path,
             out=tmp_path / "o.json",
-            cluster="payments",
-            service="worker",
-            container="worker",
             timeout=0,
-            client=ecs_client,
         )
 
 
 def test_ecs_unknown_service_and_container(ecs_client: Any, image_json: Path, tmp_path: Path) -> None:
     with pytest.raises(DeployError, match=r"ECS service payments/nope: service not found"):
-        deploy_ecs(
+        deploy(
+            EcsDeployer(ecs_client),
+            EcsTarget(cluster="payments", service="nope", container="x"),
             image_json=image_json,
             out=tmp_path / "o.json",
-            cluster="payments",
-            service="nope",
-            container="x",
             timeout=0,
-            client=ecs_client,
         )
     with pytest.raises(DeployError, match=r"task definition has no container 'web' \(has \['worker', 'sidecar'\]\)"):
-        deploy_ecs(
+        deploy(
+            EcsDeployer(ecs_client),
+            EcsTarget(cluster="payments", service="worker", container="web"),
             image_json=image_json,
             out=tmp_path / "o.json",
-            cluster="payments",
-            service="worker",
-            container="web",
             timeout=0,
-            client=ecs_client,
         )
 
 
@@ -247,5 +238,5 @@ def test_ecs_steady_state_wait_is_bounded(ecs_client: Any) -> None:
         DeployError, match=r"ECS service payments/worker: waiting for steady state on .* timed out after 1s"
     ):
         EcsDeployer(ecs_client, poll_seconds=0.2).deploy(
-            image_record(), cluster="payments", service="worker", container="worker", timeout=1
+            image_record(), EcsTarget(cluster="payments", service="worker", container="worker"), timeout=1
         )

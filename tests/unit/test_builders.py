@@ -106,7 +106,7 @@ def test_missing_builder_binary_names_image_and_platform() -> None:
 def test_build_resolves_declared_bases_from_the_lock_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """CodeBuild passes images/lock.json as SLIPWAY_BASE_LOCK; only the ARGs the Dockerfile declares are used."""
     from pipeline.bases import LOCK_ENV
-    from pipeline.commands import build as build_command
+    from pipeline import build as build_module
 
     digest = "sha256:" + "a" * 64
     monkeypatch.setenv(
@@ -122,9 +122,9 @@ def test_build_resolves_declared_bases_from_the_lock_env(monkeypatch: pytest.Mon
             seen.append(request)
             raise BuildError("stop here")
 
-    monkeypatch.setattr(build_command, "get_builder", lambda name, client=None: Recording())
+    monkeypatch.setattr(build_module, "get_builder", lambda name, client=None: Recording())
     with pytest.raises(BuildError, match="stop here"):
-        build_command.build_image(
+        build_module.build_image(
             repository="111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api", platform="linux/amd64",
             context=tmp_path, dockerfile=tmp_path / "Dockerfile", builder="buildx",
         )  # fmt: skip

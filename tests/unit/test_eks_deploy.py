@@ -12,12 +12,14 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from pipeline.commands.deploy import deploy_eks
+from pipeline.commands.deploy import deploy
+from pipeline.config import EksTarget
 from pipeline.deployers.base import DeployError
 from pipeline.deployers.eks import EksDeployer, deployment_manifest, image_patch, render
 from pipeline.records import ImageRecord, PlatformImage, write
 
 REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/search/indexer"
+TARGET = EksTarget(cluster="search", namespace="search", deployment="indexer", container="indexer")
 INDEX = "sha256:" + "a" * 64
 RECORD = ImageRecord(
     REPO, "c0ffee1", INDEX,
@@ -78,9 +80,7 @@ class RecordingKubectl:
 
 def test_deploy_patches_one_image_and_waits_for_rollout() -> None:
     kubectl = RecordingKubectl()
-    record = EksDeployer(kubectl).deploy(
-        RECORD, cluster="search", namespace="search", deployment="indexer", container="indexer", timeout=120
-    )
+    record = EksDeployer(kubectl).deploy(RECORD, TARGET, timeout=120)
     verbs = [c[:2] for c in kubectl.calls]
     assert verbs == [["get", "deployment"], ["patch", "deployment"], ["rollout", "status"]]
     patch = json.loads(kubectl.calls[1][kubectl.calls[1].index("--patch") + 1])
@@ -95,17 +95,13 @@ def test_failed_rollout_is_undone_and_reported() -> None:
         DeployError,
         match=rf"EKS deployment search/search/indexer: rollout of {REPO}@{INDEX} did not finish .* rolled back to {OLD}",
     ):
-        EksDeployer(kubectl).deploy(
-            RECORD, cluster="search", namespace="search", deployment="indexer", container="indexer"
-        )
+        EksDeployer(kubectl).deploy(RECORD, TARGET)
     assert kubectl.calls[-1][:2] == ["rollout", "undo"]
 
 
 def test_second_run_changes_nothing() -> None:
     kubectl = RecordingKubectl(current=render(live_deployment(), "indexer", RECORD.index_uri))
-    record = EksDeployer(kubectl).deploy(
-        RECORD, cluster="search", namespace="search", deployment="indexer", container="indexer"
-    )
+    record = EksDeployer(kubectl).deploy(RECORD, TARGET)
     assert not record.changed and [c[0] for c in kubectl.calls] == ["get"]
 
 
@@ -113,8 +109,7 @@ def test_render_only_writes_a_valid_deployment(tmp_path: Path) -> None:
     image_json = tmp_path / "image.json"
     write(image_json, RECORD)
     out = tmp_path / "deployment.json"
-    deploy_eks(image_json=image_json, out=tmp_path / "r.json", cluster="search", namespace="search",
-               deployment="indexer", container="indexer", render_only=out)  # fmt: skip
+    deploy(EksDeployer(render_only=out), TARGET, image_json=image_json, out=tmp_path / "r.json")
     manifest = json.loads(out.read_text())
     kubernetes_validate.validate(manifest, "1.32", strict=True)
     assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == f"{REPO}@{INDEX}"

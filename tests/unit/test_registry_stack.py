@@ -23,8 +23,21 @@ def registry(synthesized: dict[str, Any]) -> Template:
     return synthesized["templates"][REGISTRY]
 
 
-def test_service_repository_is_immutable_except_cache_tags(registry: Template) -> None:
-    registry.has_resource_properties(
+KEY = "arn:aws:kms:eu-west-1:111111111111:key/0b5d4e2a-6f1c-4a8e-9d3b-2c7f1e8a9b40"
+
+
+@pytest.fixture(scope="module")
+def repository() -> Template:
+    """One ImageRepository in a stack of its own (aws-cdk's construct-test style): only what the construct does."""
+    stack = Stack(App(), "Repository")
+    ImageRepository(
+        stack, "Repo", ImageRepositoryProps(repository_name="payments/api", team="payments", kms_key_arn=KEY)
+    )
+    return Template.from_stack(stack)
+
+
+def test_service_repository_is_immutable_except_cache_tags(repository: Template) -> None:
+    repository.has_resource_properties(
         "AWS::ECR::Repository",
         {
             "RepositoryName": "payments/api",
@@ -35,10 +48,7 @@ def test_service_repository_is_immutable_except_cache_tags(registry: Template) -
                     "ImageTagMutabilityExclusionFilterValue": "cache-*",
                 }
             ],
-            "EncryptionConfiguration": {
-                "EncryptionType": "KMS",
-                "KmsKey": Match.string_like_regexp("arn:aws:kms:"),
-            },
+            "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": KEY},
         },
     )
 
@@ -48,14 +58,8 @@ def test_repositories_are_retained(registry: Template) -> None:
         assert resource["DeletionPolicy"] == "Retain"
 
 
-def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(registry: Template) -> None:
-    repo = next(
-        iter(
-            registry.find_resources(
-                "AWS::ECR::Repository", {"Properties": {"RepositoryName": "search/indexer"}}
-            ).values()
-        )
-    )
+def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(repository: Template) -> None:
+    [repo] = repository.find_resources("AWS::ECR::Repository").values()
     rules = json.loads(repo["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
     selections = [(r["rulePriority"], r["selection"]) for r in rules]
     assert selections[0] == (

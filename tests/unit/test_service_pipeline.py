@@ -26,6 +26,25 @@ def search(synthesized: dict[str, Any]) -> Template:
     return synthesized["templates"][SEARCH]
 
 
+def role_statements(template: Template, project: str) -> list[dict[str, Any]]:
+    """Every IAM statement of the role a CodeBuild project runs as (found by the project's buildspec, not by name)."""
+    role = projects(template)[project]["ServiceRole"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def repository_id(synthesized: dict[str, Any], name: str) -> str:
+    """Logical ID of the ECR repository called ``name`` in the Registry stack, found by its properties."""
+    registry = synthesized["templates"]["Slipway-Acme-Registry"]
+    found = registry.find_resources("AWS::ECR::Repository", {"Properties": {"RepositoryName": name}})
+    assert len(found) == 1, name
+    return next(iter(found))
+
+
 def projects(template: Template) -> dict[str, dict[str, Any]]:
     """CodeBuild projects keyed by their description-free identity: the first CLI verb of their buildspec."""
     found = {}
@@ -172,16 +191,11 @@ def test_build_roles_live_under_team_path(payments: Template) -> None:
         assert "Fn::GetAtt" in props["ServiceRole"], "a Ref would drop the role path"
 
 
-def test_build_role_pushes_only_its_repository(payments: Template) -> None:
-    statements = [
-        s
-        for p in payments.find_resources("AWS::IAM::Policy").values()
-        if "BuildArm64" in json.dumps(p["Properties"]["Roles"])
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+def test_build_role_pushes_only_its_repository(payments: Template, synthesized: dict[str, Any]) -> None:
+    statements = role_statements(payments, "slipway build linux/arm64")
     push = [s for s in statements if "ecr:PutImage" in s["Action"]]
     assert len(push) == 1
-    assert "TeampaymentsServiceapiRepository" in json.dumps(push[0]["Resource"])
+    assert repository_id(synthesized, "payments/api") in json.dumps(push[0]["Resource"])
     first_pull = [s for s in statements if "ecr:BatchImportUpstreamImage" in s["Action"]]
     assert first_pull and "repository/docker-hub/*" in json.dumps(first_pull[0]["Resource"])
 
@@ -308,12 +322,8 @@ def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Templ
     assert lint == "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com examples/web/Dockerfile"
 
 
-def test_build_roles_may_pull_curated_bases(payments: Template) -> None:
-    statements = [
-        s
-        for p in payments.find_resources("AWS::IAM::Policy").values()
-        if "BuildArm64" in json.dumps(p["Properties"]["Roles"])
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+def test_build_roles_may_pull_curated_bases(payments: Template, synthesized: dict[str, Any]) -> None:
+    statements = role_statements(payments, "slipway build linux/arm64")
     pulls = json.dumps([s["Resource"] for s in statements if "ecr:BatchGetImage" in s["Action"]])
-    assert "TeampaymentsBasepythonRepository" in pulls and "TeamsearchBasestaticRepository" in pulls
+    for base in ("payments/bases/python", "search/bases/static"):
+        assert repository_id(synthesized, base) in pulls, base

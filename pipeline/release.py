@@ -1,8 +1,9 @@
-"""One release, the way the cloud pipeline makes it: build every platform in parallel, stitch, verify.
+"""One release, the way the cloud pipeline makes it: build every platform in parallel, stitch, verify -- or reuse the
+release a tag already names. Services, curated bases and seeded upstream bases all go through :func:`release`.
 
-Local mode has no commit per image, so the release tag is a hash of everything that goes into the build (Dockerfile,
-context files, resolved build arguments, target, platforms): the same inputs give the same tag, and stitch turns an
-identical re-run into "already tagged".
+Local mode has no commit per image, so the default release tag is a hash of everything that goes into the build
+(Dockerfile, context files, resolved build arguments, target, platforms): the same inputs give the same tag, and
+stitch turns an identical re-run into "already tagged". A seeded upstream passes its own tag (``bookworm``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.bases import declared_args
+from pipeline.build import build_image
 from pipeline.builders import BuildSecretSource
-from pipeline.commands.build import build_image
 from pipeline.local.progress import progress
 from pipeline.records import BuildRecord, ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
@@ -56,14 +57,18 @@ def release(
     target: str = "",
     builder: str = "buildx",
     secrets: Sequence[BuildSecretSource] = (),
+    tag: str = "",
+    network_host: bool = True,
 ) -> Release:
+    """``tag``: the release tag (default: :func:`source_tag` of the inputs). A tag that already serves every platform
+    is reused as it is -- a release tag never moves."""
     # Only what the Dockerfile declares: an unrelated base changing in the lock must not retag (and rebuild) this one.
     declared = declared_args(dockerfile)
     build_args = {k: v for k, v in build_args.items() if k in declared}
-    tag = source_tag(context, dockerfile, build_args, target, platforms)
+    tag = tag or source_tag(context, dockerfile, build_args, target, platforms)
     # Same inputs, same release: reuse it rather than rebuild (a rebuild would give the same digests, only slower).
     existing = read_release(client, RepositoryRef.parse(repository), tag)
-    if existing is not None and set(existing.platforms) == set(platforms):
+    if existing is not None and set(platforms) <= set(existing.platforms):
         progress(f"  {name:<18} already released as {existing.index_uri} (inputs unchanged)")
         reused = tuple(
             BuildRecord(repository, p, i.digest, i.size, 0.0, "reused") for p, i in sorted(existing.platforms.items())
@@ -75,7 +80,7 @@ def release(
     def one(platform: str) -> BuildRecord:
         record = build_image(
             repository=repository, platform=platform, context=context, dockerfile=dockerfile, builder=builder,
-            network_host=True, build_args=dict(build_args), target=target, client=client, secrets=list(secrets),
+            network_host=network_host, build_args=dict(build_args), target=target, client=client, secrets=list(secrets),
             source_date_epoch=epoch,
         )  # fmt: skip
         progress(f"  {name:<18} {platform:<12} built in {record.seconds:>6.1f}s  ({record.cache_hits} cached steps)")
