@@ -55,7 +55,39 @@ class ImageRepositoryProps:
     """Further tag prefixes that may move (besides ``cache-``)."""
 
 
-class ImageRepository(Construct):
+class RepositoryAccess:
+    """URI and grant methods over an ECR repository, so callers never hand-write image references or IAM."""
+
+    repository: ecr.IRepository
+
+    @property
+    def repository_uri(self) -> str:
+        return self.repository.repository_uri
+
+    def image_uri(self, digest: str) -> str:
+        """``repo@sha256:…``. Refuses tags: CDK renders a non-literal digest as ``repo:sha256:…`` (invalid)."""
+        if not DIGEST.fullmatch(digest):
+            raise ValueError(f"image_uri: expected a literal digest 'sha256:<64 hex>', got {digest!r}")
+        return self.repository.repository_uri_for_digest(digest)
+
+    def grant_push(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Push and pull (BuildKit reads its registry cache back) for this repository only."""
+        return self.repository.grant_pull_push(grantee)
+
+    def grant_pull(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.repository.grant_pull(grantee)
+
+
+class RepositoryByName(Construct, RepositoryAccess):
+    """A repository another stack owns, reached by its name: the ARN is derived from this stack's account and region,
+    so no ``Fn::ImportValue`` ties the stacks (removing a repository from the Registry stack stays an update)."""
+
+    def __init__(self, scope: Construct, id: str, repository_name: str) -> None:
+        super().__init__(scope, id)
+        self.repository = ecr.Repository.from_repository_name(self, "Repository", repository_name)
+
+
+class ImageRepository(Construct, RepositoryAccess):
     """One service's or base image's repository, with URI and grant methods so callers never hand-write them."""
 
     def __init__(self, scope: Construct, id: str, props: ImageRepositoryProps) -> None:
@@ -166,20 +198,3 @@ class ImageRepository(Construct):
                 },
             )
         )
-
-    @property
-    def repository_uri(self) -> str:
-        return self.repository.repository_uri
-
-    def image_uri(self, digest: str) -> str:
-        """``repo@sha256:…``. Refuses tags: CDK renders a non-literal digest as ``repo:sha256:…`` (invalid)."""
-        if not DIGEST.fullmatch(digest):
-            raise ValueError(f"image_uri: expected a literal digest 'sha256:<64 hex>', got {digest!r}")
-        return self.repository.repository_uri_for_digest(digest)
-
-    def grant_push(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Push and pull (BuildKit reads its registry cache back) for this repository only."""
-        return self.repository.grant_pull_push(grantee)
-
-    def grant_pull(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.repository.grant_pull(grantee)

@@ -14,12 +14,13 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from infra.blueprint import PipelineBlueprint
-from infra.image_repository import ImageRepository
+from infra.image_repository import RepositoryByName
 from infra.nag import acknowledge
 from infra.registry_stack import RegistryStack
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from pipeline import bases
 from pipeline.config import PlatformConfig
+from pipeline.naming import base_repository_name
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "images" / "lock.json"
@@ -32,7 +33,8 @@ class PipelinePlan:
     """One pipeline to render: its shape, the repository it publishes to, and where it deploys (if anywhere)."""
 
     blueprint: PipelineBlueprint
-    repository: ImageRepository
+    repository_name: str
+    """The ECR repository the pipeline publishes to (the Registry stack owns it; reached here by name)."""
     weekly_rebuild: bool = False
 
 
@@ -75,6 +77,14 @@ class PipelinesStack(Stack):
         )
         self._acknowledge_artifact_grants(artifacts, tools)
         lock = json.dumps(bases.load(LOCK), sort_keys=True, separators=(",", ":"))
+        # Repositories by name, never by cross-stack reference: no Fn::ImportValue ties this stack to the Registry
+        # stack, so removing a base or a service from platform.toml updates both stacks instead of failing on an
+        # export still in use. The explicit dependency keeps the deploy order.
+        self.add_dependency(registry)
+        curated = tuple(
+            RepositoryByName(self, f"Base-{name.replace('/', '-')}", name)
+            for name in sorted(base_repository_name(t.name, b.name) for t in config.teams for b in t.base_images)
+        )
         self.pipelines: dict[str, ServicePipeline] = {}
         for plan in plans:
             bp = plan.blueprint
@@ -83,13 +93,13 @@ class PipelinesStack(Stack):
                 f"Service-{bp.name}",
                 ServicePipelineProps(
                     blueprint=bp,
-                    repository=plan.repository,
+                    repository=RepositoryByName(self, f"Repository-{bp.name}", plan.repository_name),
                     pull_through_cache=registry.pull_through_cache,
                     connection_arn=config.platform.connection_arn,
                     tools=tools,
                     artifact_bucket=artifacts,
                     encryption_key=key,
-                    base_repositories=tuple(registry.base_repositories.values()),
+                    base_repositories=curated,
                     base_lock=lock,
                     weekly_rebuild=plan.weekly_rebuild,
                 ),

@@ -24,7 +24,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     services = [
         PipelinePlan(
             blueprint(team, service, service_repository_name(team.name, service.name)),
-            registry.service_repositories[team.name, service.name],
+            service_repository_name(team.name, service.name),
         )
         for team, service in config.services()
     ]
@@ -34,7 +34,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
         curated = [
             PipelinePlan(
                 base_blueprint(team, base, base_repository_name(team.name, base.name), source, branch),
-                registry.base_repositories[team.name, base.name],
+                base_repository_name(team.name, base.name),
                 weekly_rebuild=True,
             )
             for team in config.teams

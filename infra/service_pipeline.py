@@ -24,7 +24,7 @@ from constructs import Construct
 
 from infra import buildspecs
 from infra.blueprint import BuildStep, DeployStep, PipelineBlueprint
-from infra.image_repository import ImageRepository, build_role_path
+from infra.image_repository import RepositoryAccess, build_role_path
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
 from infra.validation import raise_if_any
@@ -44,7 +44,7 @@ EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 @dataclass(frozen=True, kw_only=True)
 class ServicePipelineProps:
     blueprint: PipelineBlueprint
-    repository: ImageRepository
+    repository: RepositoryAccess
     connection_arn: str
     tools: s3_assets.Asset
     """Slipway's own package, installed by every job (``pip install``), so jobs run the reviewed CLI."""
@@ -54,7 +54,7 @@ class ServicePipelineProps:
     """Encrypts build artifacts and CodeBuild output; shared by the pipelines of a stack."""
     pull_through_cache: PullThroughCache | None = None
     build_timeout_minutes: int = 60
-    base_repositories: tuple[ImageRepository, ...] = ()
+    base_repositories: tuple[RepositoryAccess, ...] = ()
     """Curated base repositories builds pull their ``FROM`` images from."""
     base_lock: str = ""
     """The base-image lock as JSON (images/lock.json), given to lint and build jobs to resolve ``ARG BASE_…``."""

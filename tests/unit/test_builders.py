@@ -105,8 +105,8 @@ def test_missing_builder_binary_names_image_and_platform() -> None:
 
 def test_build_resolves_declared_bases_from_the_lock_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """CodeBuild passes images/lock.json as SLIPWAY_BASE_LOCK; only the ARGs the Dockerfile declares are used."""
-    from pipeline.bases import LOCK_ENV
     from pipeline import build as build_module
+    from pipeline.bases import LOCK_ENV
 
     digest = "sha256:" + "a" * 64
     monkeypatch.setenv(

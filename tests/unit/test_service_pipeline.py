@@ -37,12 +37,9 @@ def role_statements(template: Template, project: str) -> list[dict[str, Any]]:
     ]
 
 
-def repository_id(synthesized: dict[str, Any], name: str) -> str:
-    """Logical ID of the ECR repository called ``name`` in the Registry stack, found by its properties."""
-    registry = synthesized["templates"]["Slipway-Acme-Registry"]
-    found = registry.find_resources("AWS::ECR::Repository", {"Properties": {"RepositoryName": name}})
-    assert len(found) == 1, name
-    return next(iter(found))
+def repository_arn_tail(name: str) -> str:
+    """How a pipeline stack names a repository: by ARN built from its name, never by an import from another stack."""
+    return f":repository/{name}"
 
 
 def projects(template: Template) -> dict[str, dict[str, Any]]:
@@ -191,11 +188,13 @@ def test_build_roles_live_under_team_path(payments: Template) -> None:
         assert "Fn::GetAtt" in props["ServiceRole"], "a Ref would drop the role path"
 
 
-def test_build_role_pushes_only_its_repository(payments: Template, synthesized: dict[str, Any]) -> None:
+def test_build_role_pushes_only_its_repository(payments: Template) -> None:
     statements = role_statements(payments, "slipway build linux/arm64")
     push = [s for s in statements if "ecr:PutImage" in s["Action"]]
     assert len(push) == 1
-    assert repository_id(synthesized, "payments/api") in json.dumps(push[0]["Resource"])
+    assert push[0]["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ecr:eu-west-1:111111111111:repository/payments/api"]]
+    }
     first_pull = [s for s in statements if "ecr:BatchImportUpstreamImage" in s["Action"]]
     assert first_pull and "repository/docker-hub/*" in json.dumps(first_pull[0]["Resource"])
 
@@ -322,8 +321,32 @@ def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Templ
     assert lint == "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com examples/web/Dockerfile"
 
 
-def test_build_roles_may_pull_curated_bases(payments: Template, synthesized: dict[str, Any]) -> None:
+def test_build_roles_may_pull_curated_bases(payments: Template) -> None:
     statements = role_statements(payments, "slipway build linux/arm64")
     pulls = json.dumps([s["Resource"] for s in statements if "ecr:BatchGetImage" in s["Action"]])
     for base in ("payments/bases/python", "search/bases/static"):
-        assert repository_id(synthesized, base) in pulls, base
+        assert repository_arn_tail(base) in pulls, base
+
+
+def test_no_stack_imports_from_another(synthesized: dict[str, Any]) -> None:
+    """No Fn::ImportValue and no exports: removing a base or a service from platform.toml stays an update."""
+    for name, template in synthesized["templates"].items():
+        document = json.dumps(template.to_json())
+        assert "Fn::ImportValue" not in document, name
+        assert "Export" not in json.dumps(template.to_json().get("Outputs", {})), name
+
+
+def test_removing_a_base_and_a_service_leaves_no_dangling_reference(tmp_path: Any) -> None:
+    """The second version of platform.toml synthesizes with the first version's stacks unaware of each other."""
+    from aws_cdk import Stack
+
+    from infra.platform_app import build_app
+    from pipeline import config as config_module
+    from tests.conftest import _EXAMPLE_RAW
+
+    raw = json.loads(json.dumps(_EXAMPLE_RAW))
+    del raw["teams"][1]["base_images"][0]
+    del raw["teams"][0]["services"][0]
+    app = build_app(config_module.parse(raw), outdir=str(tmp_path), nag=False)
+    templates = [Template.from_stack(c).to_json() for c in app.node.children if isinstance(c, Stack)]
+    assert all("Fn::ImportValue" not in json.dumps(t) and "Outputs" not in t for t in templates)
