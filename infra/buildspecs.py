@@ -1,11 +1,14 @@
 """Buildspecs as data. Each one only installs Slipway and calls its CLI: no shell logic lives in YAML.
 
 CodeBuild exposes a pipeline's secondary input artifacts at ``$CODEBUILD_SRC_DIR_<artifact>``; that and the
-Secrets Manager environment variables are the only shell expansions used.
+Secrets Manager environment variables are the only shell expansions used. Every value that comes from platform.toml
+is quoted with :func:`shlex.quote` (and was validated at load against a character set no shell needs to quote): a
+value can never become a command in a build job.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from infra.blueprint import BuildStep, PipelineBlueprint
@@ -14,6 +17,11 @@ TOOLS_ENV = "SLIPWAY_TOOLS_URL"
 REPOSITORY_ENV = "SLIPWAY_REPOSITORY_URI"
 COMMIT_ENV = "SLIPWAY_COMMIT"
 COMMIT_TIME_ENV = "SLIPWAY_COMMIT_TIME"
+
+
+def q(value: str) -> str:
+    """A config value as one shell word."""
+    return shlex.quote(value)
 
 
 def secret_env(secret_id: str) -> str:
@@ -52,8 +60,8 @@ def _spec(commands: list[str], files: list[str] | None = None, *, extras: str = 
 
 def lint(bp: PipelineBlueprint, registry: str) -> dict[str, Any]:
     """``registry``: the host the base-image lock is relative to (the platform's ECR)."""
-    target = f" --target {bp.target}" if bp.target else ""
-    return _spec([f"slipway lint --registry {registry}{target} {bp.dockerfile_path}"], extras="lint")
+    target = f" --target {q(bp.target)}" if bp.target else ""
+    return _spec([f"slipway lint --registry {q(registry)}{target} {q(bp.dockerfile_path)}"], extras="lint")
 
 
 def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
@@ -61,11 +69,11 @@ def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
         "slipway build",
         "--builder buildx",
         f'--repository "${REPOSITORY_ENV}"',
-        f"--platform {step.platform}",
-        f"--context {bp.context}",
-        f"--dockerfile {bp.dockerfile_path}",
-        *([f"--target {bp.target}"] if bp.target else []),
-        *(f"--secret id={s.id},env={secret_env(s.id)}" for s in bp.secrets),
+        f"--platform {q(step.platform)}",
+        f"--context {q(bp.context)}",
+        f"--dockerfile {q(bp.dockerfile_path)}",
+        *([f"--target {q(bp.target)}"] if bp.target else []),
+        *(f"--secret {q(f'id={s.id},env={secret_env(s.id)}')}" for s in bp.secrets),
         f'--source-date "${COMMIT_TIME_ENV}"',
         f"--out {build_metadata_file(step)}",
     ]
@@ -85,7 +93,8 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     )
 
 
-def deploy(kind: str, args: str) -> dict[str, Any]:
+def deploy(kind: str, args: tuple[str, ...]) -> dict[str, Any]:
     """The deploy action's only input is the stitched image, so CodeBuild unpacks image.json into the job's root."""
     record = f"deployed-{kind}.json"
-    return _spec([f"slipway deploy {kind} --image-json image.json {args} --out {record}"], files=[record])
+    quoted = " ".join(q(a) for a in args)
+    return _spec([f"slipway deploy {q(kind)} --image-json image.json {quoted} --out {record}"], files=[record])

@@ -86,10 +86,16 @@ class RepositoryCreationTemplates(Construct):
             iam.PolicyStatement(actions=["ecr:CreateRepository", "ecr:TagResource"], resources=resources)
         )
         for name in names:
+            reason = (
+                "ROOT creation template: ECR applies it to repositories created on push under any name, so the role "
+                "may tag any repository of this registry as it is created"
+                if name == "*"
+                else "ECR names cache repositories after upstream images, known only at first pull; scoped to the prefix"
+            )
             acknowledge(
                 self.role,
                 "IAM5",
-                "ECR names cache repositories after upstream images, known only at first pull; scoped to the prefix",
+                reason,
                 applies_to=f"Resource::arn:<AWS::Partition>:ecr:{stack.region}:{stack.account}:repository/{name}",
             )
         if props.kms_key_arn:

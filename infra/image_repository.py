@@ -167,22 +167,23 @@ class ImageRepository(Construct, RepositoryAccess):
                     principals=[iam.AccountPrincipal(a) for a in props.pull_accounts],
                 )
             )
-            # Cross-account Lambda pulls the image as the Lambda service, scoped to the workload accounts' functions.
-            self.repository.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="WorkloadLambdaPull",
-                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                    principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
-                    conditions={
-                        "StringLike": {
-                            "aws:sourceArn": [
-                                f"arn:{stack.partition}:lambda:{stack.region}:{a}:function:*"
-                                for a in props.pull_accounts
-                            ]
-                        }
-                    },
-                )
+        # Lambda pulls an image as the Lambda service: the repository policy must allow it even for functions in this
+        # account (an identity policy cannot), scoped by aws:sourceArn to functions of this and the workload accounts.
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LambdaPull",
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
+                conditions={
+                    "StringLike": {
+                        "aws:sourceArn": [
+                            f"arn:{stack.partition}:lambda:{stack.region}:{a}:function:*"
+                            for a in (stack.account, *props.pull_accounts)
+                        ]
+                    }
+                },
             )
+        )
         self.repository.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyTeamBuildRolesPush",

@@ -106,20 +106,18 @@ class PipelinesStack(Stack):
             )
 
     def _acknowledge_artifact_grants(self, artifacts: s3.Bucket, tools: s3_assets.Asset) -> None:
-        """CDK grants pipeline and job roles object-level wildcards on the artifact bucket and the tools asset."""
+        """CDK grants pipeline and job roles object-level wildcards on this stack's artifact bucket and its key."""
         artifacts_id = self.get_logical_id(artifacts.node.default_child)  # type: ignore[arg-type]
-        assets_bucket = f"arn:<AWS::Partition>:s3:::{self.resolve(tools.s3_bucket_name)}/*"
         findings = [
             *(f"Action::s3:{a}*" for a in ("GetObject", "GetBucket", "List", "DeleteObject", "Abort")),
             "Action::kms:ReEncrypt*",
             "Action::kms:GenerateDataKey*",
             f"Resource::<{artifacts_id}.Arn>/*",
-            f"Resource::{assets_bucket}",
         ]
         for finding in findings:
             acknowledge(
                 self,
                 "IAM5",
-                "CDK artifact grants: object and data-key wildcards on this stack's artifact bucket, its key, or CDK's assets",
+                "CDK artifact grants: object and data-key wildcards on this stack's artifact bucket and its key",
                 applies_to=finding,
             )

@@ -173,7 +173,14 @@ class ServicePipeline(Construct):
                 **(env or {}),
             },
         )
-        self.props.tools.grant_read(role)
+        # The one tools object, not the whole CDK assets bucket (which holds every stack's assets).
+        tools = self.props.tools
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::{tools.s3_bucket_name}/{tools.s3_object_key}"],
+            )
+        )
         cfn_project = project.node.default_child
         assert isinstance(cfn_project, codebuild.CfnProject)
         # CDK passes the role *name*; with an IAM path CodeBuild would resolve it to a wrong ARN.
@@ -293,7 +300,7 @@ class ServicePipeline(Construct):
         )
 
     def _add_deploy_stage(self, step: DeployStep) -> None:
-        spec = buildspecs.deploy(step.kind, " ".join(step.args))
+        spec = buildspecs.deploy(step.kind, step.args)
         project = self._project(f"Deploy{step.kind.capitalize()}", spec)
         assert project.role is not None
         self._grant_deploy(step, project.role)

@@ -42,6 +42,7 @@ _LAMBDA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$", re.ASCII)
 # Lambda aliases: up to 128 characters, and never all digits (a number names a version).
 _LAMBDA_ALIAS = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$", re.ASCII)
 _ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$", re.ASCII)
+_IAM_ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$", re.ASCII)
 _EKS_CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", re.ASCII)
 # A path inside the repository: relative, no '..', a character set no shell or YAML needs to quote.
 _REPO_PATH = re.compile(r"^(?!/)[A-Za-z0-9._/+@-]{1,255}$", re.ASCII)
@@ -228,6 +229,9 @@ class EcsTarget:
     container: str = _checked(_matches(_ECS_NAME, "a container name in the task definition"))
     cpu_architecture: LambdaArchitecture = "x86_64"
     """Fargate runtimePlatform.cpuArchitecture (``X86_64`` or ``ARM64``); must be a platform the service builds."""
+    task_roles: tuple[str, ...] = _each(_matches(_IAM_ROLE_NAME, "an IAM role name"), default=())
+    """IAM role names the task definition uses (task role, execution role). Registering the new revision passes
+    them, so the deploy role may pass exactly these (``iam:PassRole``) and the deploy refuses any other."""
     kind: ClassVar[str] = "ecs"
 
     @property
@@ -239,7 +243,8 @@ class EcsTarget:
         return f"ecs:{self.cluster}/{self.service}"
 
     def cli_args(self) -> tuple[str, ...]:
-        return ("--cluster", self.cluster, "--service", self.service, "--container", self.container)
+        roles = tuple(word for role in self.task_roles for word in ("--task-role", role))
+        return ("--cluster", self.cluster, "--service", self.service, "--container", self.container, *roles)
 
 
 @dataclass(frozen=True, kw_only=True)

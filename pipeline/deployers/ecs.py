@@ -43,15 +43,20 @@ class EcsDeployer:
         parser.add_argument("--cluster", required=True)
         parser.add_argument("--service", required=True)
         parser.add_argument("--container", required=True)
+        parser.add_argument(
+            "--task-role", action="append", default=[], help="an IAM role the task definition may pass (repeatable)"
+        )
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> EcsTarget:
-        return EcsTarget(cluster=args.cluster, service=args.service, container=args.container)
+        return EcsTarget(
+            cluster=args.cluster, service=args.service, container=args.container, task_roles=tuple(args.task_role)
+        )
 
     @staticmethod
     def permissions(target: EcsTarget) -> Sequence[Permission]:
         service_arn = f"arn:{{partition}}:ecs:{{region}}:{{account}}:service/{target.cluster}/{target.service}"
-        return (
+        grants = [
             Grant(("ecs:DescribeServices", "ecs:UpdateService"), (service_arn,)),
             # RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permissions in IAM.
             Grant(
@@ -59,13 +64,12 @@ class EcsDeployer:
                 ("*",),
                 reason="ecs:RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permission in IAM",
             ),
-            Grant(
-                ("iam:PassRole",),
-                ("arn:{partition}:iam::{account}:role/*",),
-                {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-                reason="The new revision passes the task's existing roles; iam:PassedToService limits PassRole to ECS tasks",
-            ),
-        )
+        ]
+        if target.task_roles:  # exactly the task's own roles, and only to ECS tasks
+            roles = tuple(f"arn:{{partition}}:iam::{{account}}:role/{role}" for role in target.task_roles)
+            condition = {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+            grants.append(Grant(("iam:PassRole",), roles, condition))
+        return grants
 
     def deploy(self, record: ImageRecord, target: EcsTarget, *, timeout: float = 600) -> DeployRecord:
         cluster, service, container = target.cluster, target.service, target.container
@@ -86,6 +90,14 @@ class EcsDeployer:
             raise DeployError(
                 f"{target_name}: runtimePlatform.cpuArchitecture {architecture} needs {platform}, "
                 f"which image {record.index_uri} lacks (has {', '.join(sorted(record.platforms))})"
+            )
+        passed = sorted(
+            {definition[key].rsplit("/", 1)[-1] for key in ("taskRoleArn", "executionRoleArn") if definition.get(key)}
+        )
+        if unlisted := [role for role in passed if role not in target.task_roles]:
+            raise DeployError(
+                f"{target_name}: the task definition passes role(s) {', '.join(unlisted)}, which ecs.task_roles does "
+                "not list (the deploy role may pass only those); add them to platform.toml"
             )
         previous = named[0]["image"]
         if previous == image:

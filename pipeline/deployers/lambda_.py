@@ -53,7 +53,7 @@ class LambdaDeployer:
         return (
             Grant(
                 actions=("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:UpdateFunctionCode",
-                         "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias"),
+                         "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias"),
                 resources=(arn, f"{arn}:*"),
                 reason="Versions and aliases of the one named function (publish_version, update_alias)",
             ),

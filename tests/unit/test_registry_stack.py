@@ -101,7 +101,30 @@ def test_only_team_build_roles_push_and_workload_accounts_pull(registry: Templat
     pull = statements["WorkloadAccountsPull"]
     principals = json.dumps(pull["Principal"])
     assert "333333333333" in principals and "444444444444" in principals
-    assert statements["WorkloadLambdaPull"]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    lambda_pull = statements["LambdaPull"]
+    assert lambda_pull["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert lambda_pull["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
+
+def test_lambda_in_the_platform_account_may_pull(repository: Template) -> None:
+    """Lambda pulls as the Lambda service: without this statement a same-account function cannot be updated."""
+    repository.has_resource_properties(
+        "AWS::ECR::Repository",
+        {"RepositoryPolicyText": {"Statement": Match.array_with([Match.object_like({
+            "Sid": "LambdaPull",
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Condition": {"StringLike": {"aws:sourceArn": Match.any_value()}},
+        })])}},
+    )  # fmt: skip
+    [repo] = repository.find_resources("AWS::ECR::Repository").values()
+    [statement] = [s for s in repo["Properties"]["RepositoryPolicyText"]["Statement"] if s["Sid"] == "LambdaPull"]
+    arns = statement["Condition"]["StringLike"]["aws:sourceArn"]
+    arns = arns if isinstance(arns, list) else [arns]
+    assert [json.dumps(a) for a in arns] == [
+        json.dumps({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"}, ":",
+                                      {"Ref": "AWS::AccountId"}, ":function:*"]]})
+    ]  # fmt: skip
 
 
 def test_base_image_repositories_per_team(registry: Template) -> None:

@@ -52,6 +52,8 @@ def projects(template: Template) -> dict[str, dict[str, Any]]:
         key = " ".join(command.split()[:2])
         if key == "slipway build":
             key += " " + command.split("--platform ")[1].split()[0]
+        elif key == "slipway deploy":
+            key += " " + command.split()[2]
         found[key] = props
     return found
 
@@ -161,8 +163,8 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
         if "slipway deploy" in p["Source"]["BuildSpec"]
     ]
     assert sorted(commands) == [
-        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --out deployed-ecs.json",
-        "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --out deployed-ecs.json",
+        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --task-role payments-api-task --task-role payments-api-execution --out deployed-ecs.json",
+        "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --out deployed-ecs.json",
         "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --out deployed-eks.json",
         "slipway deploy lambda --image-json image.json --function-name payments-api --architecture arm64 --alias live --out deployed-lambda.json",
     ]
@@ -350,3 +352,21 @@ def test_removing_a_base_and_a_service_leaves_no_dangling_reference(tmp_path: An
     app = build_app(config_module.parse(raw), outdir=str(tmp_path), nag=False)
     templates = [Template.from_stack(c).to_json() for c in app.node.children if isinstance(c, Stack)]
     assert all("Fn::ImportValue" not in json.dumps(t) and "Outputs" not in t for t in templates)
+
+
+def test_lambda_deploy_may_create_the_alias_it_moves(payments: Template) -> None:
+    statements = role_statements(payments, "slipway deploy lambda")
+    actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert {"lambda:CreateAlias", "lambda:UpdateAlias", "lambda:PublishVersion"} <= set(actions)
+
+
+def test_jobs_read_only_the_tools_object_of_the_assets_bucket(payments: Template) -> None:
+    for key in projects(payments):
+        reads = [
+            s for s in role_statements(payments, key)
+            if "cdk-hnb659fds-assets" in json.dumps(s["Resource"])
+        ]  # fmt: skip
+        assert len(reads) == 1, key
+        assert reads[0]["Action"] == "s3:GetObject"
+        resource = json.dumps(reads[0]["Resource"])
+        assert resource.endswith('.zip"]]}') and "/*" not in resource, resource
