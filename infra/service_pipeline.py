@@ -79,6 +79,7 @@ class ServicePipeline(Construct):
             output=self.source_output,
             # The V2 trigger below starts the pipeline, with file-path filters; the action's own trigger would not.
             trigger_on_push=False,
+            role=self._source_role(),
         )
         self.pipeline = codepipeline.Pipeline(
             self,
@@ -119,6 +120,23 @@ class ServicePipeline(Construct):
                 schedule=events.Schedule.cron(week_day="SUN", hour="3", minute="0"),
                 targets=[events_targets.CodePipeline(self.pipeline)],
             )
+
+    def _source_role(self) -> iam.IRole:
+        """The Source action's role, with the connection permission under the ARN's own service prefix.
+
+        CDK grants ``codestar-connections:UseConnection`` whatever the ARN; a ``codeconnections`` ARN needs
+        ``codeconnections:UseConnection`` (IAM matches the action's service prefix to the resource's), so the first
+        push would stop at Source. CDK's grants go to an immutable view of the role and are dropped; the role gets
+        exactly what the action needs here."""
+        props = self.props
+        role = iam.Role(self, "SourceRole", assumed_by=iam.AccountRootPrincipal())
+        service = props.connection_arn.split(":")[2] if props.connection_arn.count(":") >= 2 else "codeconnections"
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=[f"{service}:UseConnection"], resources=[props.connection_arn])
+        )
+        props.artifact_bucket.grant_read_write(role)
+        props.artifact_bucket.grant_put_acl(role)
+        return iam.Role.from_role_arn(self, "SourceRoleView", role.role_arn, mutable=False)
 
     @staticmethod
     def _validate(props: ServicePipelineProps) -> None:
