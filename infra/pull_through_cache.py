@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import SecretValue, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -24,6 +24,7 @@ from infra.image_repository import PULL_ACTIONS
 from infra.nag import acknowledge
 from infra.validation import raise_if_any
 from pipeline.config import PULL_THROUGH_SECRET_PREFIX, Upstream
+from pipeline.preflight import CREDENTIAL_KEYS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,12 +61,14 @@ class PullThroughCache(Construct):
         if not upstream.credential_secret:
             return None
         if upstream.create_secret:
-            # The generated value is a placeholder; an operator puts {"username", "accessToken"} in out of band.
+            # The shape ECR reads, with empty values: an operator fills {"username", "accessToken"} out of band
+            # (`slipway preflight` says when they are still empty). No value is ever in the template.
             secret = secretsmanager.Secret(
                 self,
                 f"Credential-{scope_id}",
                 secret_name=upstream.credential_secret,
                 description=f"ECR pull-through cache credential for {upstream.upstream_url} (set out of band)",
+                secret_object_value={key: SecretValue.unsafe_plain_text("") for key in CREDENTIAL_KEYS},
             )
             acknowledge(
                 secret,
