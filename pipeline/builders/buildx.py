@@ -18,6 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from pipeline import bases
 from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
 from pipeline.builders.docker_cli import docker_binary, docker_env, login_if_ecr
 from pipeline.oci_layout import push_layout
@@ -26,6 +27,7 @@ from pipeline.registry.base import RegistryClient, RepositoryRef
 CONTAINER_BUILDER = "slipway"
 DOCKER_DRIVER_BUILDER = "default"
 CONTAINERD_STORE = "io.containerd.snapshotter"
+BUILDKIT_LOCK_KEY = "BUILDKIT"
 
 
 def build_command(docker: str, request: BuildRequest, *, builder: str, layout: Path, metadata_file: Path) -> list[str]:
@@ -48,6 +50,23 @@ def build_command(docker: str, request: BuildRequest, *, builder: str, layout: P
         source = f"env={secret.env}" if secret.env else f"src={secret.src}"
         argv += ["--secret", f"id={secret.id},{source}"]
     return [*argv, str(request.context)]
+
+
+def buildkit_image(request: BuildRequest) -> str:
+    """The pinned BuildKit image for a docker-container builder: ``BUILDKIT`` in the lock, through the platform's
+    pull-through cache on the build's own registry -- never ``moby/buildkit`` pulled anonymously from Docker Hub."""
+    entry = bases.from_environment().get(BUILDKIT_LOCK_KEY, "")
+    if not entry:
+        raise BuildError(
+            f"image {request.repository} ({request.platform}): no {BUILDKIT_LOCK_KEY} in ${bases.LOCK_ENV}; the "
+            "BuildKit image must come pinned from the platform's registry (images/lock.json)"
+        )
+    return f"{RepositoryRef.parse(request.repository).host}/{entry}"
+
+
+def create_command(docker: str, request: BuildRequest) -> list[str]:
+    return [docker, "buildx", "create", "--name", CONTAINER_BUILDER, "--driver", "docker-container",
+            "--driver-opt", f"image={buildkit_image(request)}"]  # fmt: skip
 
 
 def build_environment(request: BuildRequest) -> dict[str, str]:
@@ -80,11 +99,7 @@ class BuildxBuilder:
         try:
             run([self.docker, "buildx", "inspect", CONTAINER_BUILDER], request=request, env=docker_env())
         except BuildError:
-            run(
-                [self.docker, "buildx", "create", "--name", CONTAINER_BUILDER, "--driver", "docker-container"],
-                request=request,
-                env=docker_env(),
-            )
+            run(create_command(self.docker, request), request=request, env=docker_env())
 
     def build(self, request: BuildRequest) -> BuiltImage:
         request.secret_values()  # fail before building when a secret is missing

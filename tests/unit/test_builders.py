@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,30 @@ def test_build_resolves_declared_bases_from_the_lock_env(monkeypatch: pytest.Mon
     assert seen[0].build_args == {
         "BASE_PYTHON": f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/bases/python:t@{digest}"
     }
+
+
+def test_container_builder_runs_the_pinned_buildkit_through_the_platform_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.bases import LOCK_ENV
+
+    pinned = "docker-hub/moby/buildkit:v0.13.2@sha256:" + "b" * 64
+    monkeypatch.setenv(LOCK_ENV, json.dumps({"BUILDKIT": pinned}))
+    argv = buildx.create_command("docker", REQUEST)
+    assert argv[-2:] == ["--driver-opt", f"image=111111111111.dkr.ecr.eu-west-1.amazonaws.com/{pinned}"]
+
+
+def test_fails_without_a_pinned_buildkit_rather_than_pull_from_docker_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.bases import LOCK_ENV
+
+    monkeypatch.setenv(LOCK_ENV, "{}")
+    with pytest.raises(BuildError, match=r"no BUILDKIT in \$SLIPWAY_BASE_LOCK; the BuildKit image must come pinned"):
+        buildx.create_command("docker", REQUEST)
+
+
+def test_the_committed_lock_pins_buildkit_through_pull_through_cache() -> None:
+    from pipeline import bases
+    from tests.conftest import ROOT
+
+    entry = bases.load(ROOT / "images" / "lock.json")["BUILDKIT"]
+    assert entry.startswith("docker-hub/moby/buildkit:v0.13.") and "@sha256:" in entry

@@ -164,9 +164,14 @@ def test_pull_through_cache_rule_per_upstream(
 
 
 def test_docker_hub_secret_is_an_empty_shell_never_a_value(registry: Template) -> None:
+    """The shape ECR reads, with empty values (a random string would fail every pull); the value is set out of band."""
     registry.has_resource_properties(
         "AWS::SecretsManager::Secret",
-        {"Name": "ecr-pullthroughcache/docker-hub", "SecretString": Match.absent()},
+        {
+            "Name": "ecr-pullthroughcache/docker-hub",
+            "SecretString": '{"username":"","accessToken":""}',
+            "GenerateSecretString": Match.absent(),
+        },
     )
     # Referenced, not created: only docker-hub asked for create_secret.
     registry.resource_count_is("AWS::SecretsManager::Secret", 1)
