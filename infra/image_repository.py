@@ -17,7 +17,11 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.validation import check_range, raise_if_any
+from pipeline.config import PLATFORMS
+from pipeline.platforms import slug
 from pipeline.references import DIGEST
+
+PLATFORM_SLUGS = tuple(slug(p) for p in PLATFORMS)
 
 CACHE_TAG_PREFIX = "cache-"
 PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
@@ -53,6 +57,53 @@ class ImageRepositoryProps:
     keep_cache_images: int = 10
     extra_mutable_tag_prefixes: tuple[str, ...] = field(default=())
     """Further tag prefixes that may move (besides ``cache-``)."""
+
+
+def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
+    """Untagged manifests expire; the registry cache and releases are bounded by count.
+
+    Safe whatever ECR does with the children of a kept index. ECR documents that lifecycle rules select images by
+    their own tags ("An image that matches the tagging requirements of a rule cannot be expired by a rule with a lower
+    priority", https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html) and documents no
+    exception for a manifest that a kept image index references; users report untagged children of multi-arch indexes
+    expiring under ``tagStatus: untagged`` rules. So no child of a release is ever untagged: stitch tags each one
+    ``<release>-<arch>`` (:func:`pipeline.stitch.child_tag`), and each architecture's child tags get their own count
+    rule, evaluated before the release rule, so children and releases are kept in step. Only orphans (a build whose
+    stitch never ran) are untagged.
+    """
+    children = [
+        ecr.LifecycleRule(
+            rule_priority=3 + i,
+            description=f"Release children for {slug}",
+            tag_status=ecr.TagStatus.TAGGED,
+            tag_pattern_list=[f"*-{slug}"],
+            max_image_count=props.keep_releases,
+        )
+        for i, slug in enumerate(PLATFORM_SLUGS)
+    ]
+    return [
+        ecr.LifecycleRule(
+            rule_priority=1,
+            description="Untagged manifests (orphans: every release child is tagged)",
+            tag_status=ecr.TagStatus.UNTAGGED,
+            max_image_age=Duration.days(props.untagged_expiry_days),
+        ),
+        ecr.LifecycleRule(
+            rule_priority=2,
+            description="BuildKit registry cache",
+            tag_status=ecr.TagStatus.TAGGED,
+            tag_prefix_list=[CACHE_TAG_PREFIX],
+            max_image_count=props.keep_cache_images,
+        ),
+        *children,
+        ecr.LifecycleRule(
+            rule_priority=3 + len(children),
+            description="Releases (immutable commit tags)",
+            tag_status=ecr.TagStatus.TAGGED,
+            tag_pattern_list=["*"],
+            max_image_count=props.keep_releases,
+        ),
+    ]
 
 
 class RepositoryAccess:
@@ -109,28 +160,7 @@ class ImageRepository(Construct, RepositoryAccess):
             encryption_key=encryption_key,
             # A repository full of released images is never deleted by a stack operation.
             removal_policy=RemovalPolicy.RETAIN,
-            lifecycle_rules=[
-                ecr.LifecycleRule(
-                    rule_priority=1,
-                    description="Untagged manifests not referenced by a kept index",
-                    tag_status=ecr.TagStatus.UNTAGGED,
-                    max_image_age=Duration.days(props.untagged_expiry_days),
-                ),
-                ecr.LifecycleRule(
-                    rule_priority=2,
-                    description="BuildKit registry cache",
-                    tag_status=ecr.TagStatus.TAGGED,
-                    tag_prefix_list=[CACHE_TAG_PREFIX],
-                    max_image_count=props.keep_cache_images,
-                ),
-                ecr.LifecycleRule(
-                    rule_priority=3,
-                    description="Releases (immutable commit tags)",
-                    tag_status=ecr.TagStatus.TAGGED,
-                    tag_pattern_list=["*"],
-                    max_image_count=props.keep_releases,
-                ),
-            ],
+            lifecycle_rules=lifecycle_rules(props),
         )
         self._add_policy(props)
 

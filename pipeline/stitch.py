@@ -28,6 +28,7 @@ from pipeline.oci import (
     image_size,
     index_children,
 )
+from pipeline.platforms import slug
 from pipeline.records import BuildRecord, ImageRecord, PlatformImage
 from pipeline.registry.base import ManifestNotFoundError, RegistryClient, RepositoryRef
 
@@ -90,9 +91,15 @@ def stitch(
     missing = [p for p in expected_platforms if p not in built]
     if missing:
         raise StitchError(f"image {repo}: no build result for platform {', '.join(missing)} (got {sorted(built)})")
-    children = [inspect_child(client, repo, b.digest, b.platform)[0] for b in builds]
+    inspected = [inspect_child(client, repo, b.digest, b.platform) for b in builds]
+    children = [descriptor for descriptor, _ in inspected]
     index = build_index(children, annotations={"org.opencontainers.image.revision": commit} if commit else None)
-
+    # Each child is tagged too (``<tag>-<arch>``), before the index: an untagged child of a kept release must never be
+    # the lifecycle policy's to expire, whatever ECR does with images an index references (see ImageRepository).
+    # The release tag is checked first: a tag naming another index is refused before anything is written.
+    _check_tag(client, repo, tag, index)
+    for descriptor, manifest in inspected:
+        _push_once(client, repo, child_tag(tag, str(descriptor.platform)), manifest)
     created = _push_once(client, repo, tag, index)
     served = client.get_manifest(repo, tag, INDEXES)
     check_bytes(served, index.digest, f"image {repo}:{tag}")
@@ -107,26 +114,36 @@ def stitch(
     return StitchResult(record, created)
 
 
+def child_tag(tag: str, platform: str) -> str:
+    """``c0ffee1-arm64``: the release tag of one platform's child."""
+    return f"{tag}-{slug(platform)}"
+
+
 def _pairs(children: Sequence[Descriptor], builds: Sequence[BuildRecord]) -> list[tuple[Descriptor, BuildRecord]]:
     by_digest = {b.digest: b for b in builds}
     return [(c, by_digest[c.digest]) for c in children]
 
 
-def _push_once(client: RegistryClient, repo: RepositoryRef, tag: str, index: Manifest) -> bool:
+def _check_tag(client: RegistryClient, repo: RepositoryRef, tag: str, manifest: Manifest) -> bool:
+    """True when ``tag`` already names ``manifest``; False when it names nothing; an error when it names anything else."""
     try:
         current = client.get_manifest(repo, tag, ANY_MANIFEST)
     except ManifestNotFoundError:
-        current = None
-    if current is not None:
-        if current.digest == index.digest:
-            return False
-        raise StitchError(
-            f"image {repo}:{tag}: release tag already points at {current.digest}, not {index.digest}; "
-            "release tags never move (rebuild under a new commit)"
-        )
-    reported = client.put_manifest(repo, tag, index)
-    if reported != index.digest:
-        raise StitchError(f"image {repo}:{tag}: registry stored digest {reported}, expected {index.digest}")
+        return False
+    if current.digest == manifest.digest:
+        return True
+    raise StitchError(
+        f"image {repo}:{tag}: release tag already points at {current.digest}, not {manifest.digest}; "
+        "release tags never move (rebuild under a new commit)"
+    )
+
+
+def _push_once(client: RegistryClient, repo: RepositoryRef, tag: str, manifest: Manifest) -> bool:
+    if _check_tag(client, repo, tag, manifest):
+        return False
+    reported = client.put_manifest(repo, tag, manifest)
+    if reported != manifest.digest:
+        raise StitchError(f"image {repo}:{tag}: registry stored digest {reported}, expected {manifest.digest}")
     return True
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,28 @@ def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
     return lock
 
 
+REPOS = ROOT / "examples" / "repos.toml"
+
+
+def source_root(service: Service) -> Path:
+    """Where local mode finds a service's own repository (examples/repos.toml stands in for the git host)."""
+    try:
+        repos = tomllib.loads(REPOS.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LocalRunError(f"{REPOS}: unreadable ({exc})") from exc
+    folder = repos.get(service.source_repo)
+    if not isinstance(folder, str):
+        raise LocalRunError(f"{REPOS}: no folder for source repository {service.source_repo!r}")
+    return ROOT / folder
+
+
+def _context(item: BaseImage | Service) -> Path:
+    """Bases build from the platform's own repository (this checkout); services from their own repositories."""
+    return ROOT / item.context if isinstance(item, BaseImage) else source_root(item) / item.context
+
+
 def _dockerfile(item: BaseImage | Service) -> Path:
-    return ROOT / item.context / item.dockerfile
+    return _context(item) / item.dockerfile
 
 
 def trust_secrets() -> list[BuildSecretSource]:
@@ -107,7 +128,7 @@ def _release_base(
         client,
         name=base.name,
         repository=f"{registry}/{base_repository_name(team.name, base.name)}",
-        context=ROOT / base.context,
+        context=_context(base),
         dockerfile=_dockerfile(base),
         platforms=base.platforms,
         build_args=bases.build_args(lock, registry),
@@ -137,7 +158,7 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
             client,
             name=name,
             repository=f"{registry}/{service_repository_name(team.name, service.name)}",
-            context=ROOT / service.context,
+            context=_context(service),
             dockerfile=dockerfile,
             platforms=service.platforms,
             build_args=args,

@@ -250,7 +250,7 @@ def test_shell_injection_in_a_context_is_refused_with_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "platform.toml"
-    path.write_text(EXAMPLE.read_text().replace('context = "examples/web"', f'context = "{INJECTION}"', 1))
+    path.write_text(EXAMPLE.read_text().replace('context = "."', f'context = "{INJECTION}"', 1))
     code, err = run_cli(["validate", str(path)], capsys)
     assert code == 2
     assert "teams[0].services[0].context: expected a relative path inside the repository" in err

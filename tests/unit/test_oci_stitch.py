@@ -12,7 +12,7 @@ from pipeline.commands.stitch import stitch as stitch_command
 from pipeline.errors import SlipwayError
 from pipeline.oci import OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest, ManifestError, Platform
 from pipeline.records import BuildRecord, ImageRecord
-from pipeline.registry.base import RegistryError
+from pipeline.registry.base import RegistryError, RepositoryRef
 from pipeline.stitch import StitchError, stitch, verify
 from tests.fakes import MemoryRegistry
 
@@ -84,8 +84,12 @@ def test_stitch_tags_once_and_rerun_is_a_no_op() -> None:
     second = stitch(registry, list(reversed(results)), tag="abc123")
     assert first.created and not second.created
     assert first.record == second.record
-    assert registry.puts == ["abc123"]
+    # Children first (each tagged <release>-<arch>, so no lifecycle rule sees an untagged child), the index last.
+    assert registry.puts == ["abc123-amd64", "abc123-arm64", "abc123"]
     assert set(first.record.platforms) == {"linux/amd64", "linux/arm64"}
+    for platform, image in first.record.platforms.items():
+        served = registry.get_manifest(RepositoryRef.parse(REPO), f"abc123-{platform.split('/')[1]}", [OCI_MANIFEST])
+        assert served.digest == image.digest
 
 
 def test_stitch_never_moves_a_release_tag() -> None:
@@ -146,9 +150,10 @@ def test_registry_refusing_the_push_fails_the_step() -> None:
     registry = MemoryRegistry()
     registry.refuse_push = True
     with pytest.raises(
-        RegistryError, match=r"push of image registry.example/payments/api:abc123: registry answered HTTP 403"
+        RegistryError, match=r"push of image registry.example/payments/api:abc123-amd64: registry answered HTTP 403"
     ):
         stitch(registry, builds(registry), tag="abc123")
+    assert ("registry.example/payments/api", "abc123") not in registry.manifests, "no release tag on failure"
 
 
 def test_verify_catches_a_tag_that_moved() -> None:

@@ -61,29 +61,31 @@ def test_repositories_are_retained(registry: Template) -> None:
 def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(repository: Template) -> None:
     [repo] = repository.find_resources("AWS::ECR::Repository").values()
     rules = json.loads(repo["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
-    selections = [(r["rulePriority"], r["selection"]) for r in rules]
-    assert selections[0] == (
-        1,
-        {"tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 14, "countUnit": "days"},
-    )
-    assert selections[1] == (
-        2,
-        {
-            "tagStatus": "tagged",
-            "tagPrefixList": ["cache-"],
-            "countType": "imageCountMoreThan",
-            "countNumber": 10,
-        },
-    )
-    assert selections[2] == (
-        3,
-        {
-            "tagStatus": "tagged",
-            "tagPatternList": ["*"],
-            "countType": "imageCountMoreThan",
-            "countNumber": 50,
-        },
-    )
+    assert [(r["rulePriority"], r["selection"]) for r in rules] == [
+        (1, {"tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 14, "countUnit": "days"}),
+        (2, {"tagStatus": "tagged", "tagPrefixList": ["cache-"], "countType": "imageCountMoreThan", "countNumber": 10}),
+        # Every release child is tagged <release>-<arch> and kept in step with the releases, before the "*" rule.
+        (
+            3,
+            {
+                "tagStatus": "tagged",
+                "tagPatternList": ["*-amd64"],
+                "countType": "imageCountMoreThan",
+                "countNumber": 50,
+            },
+        ),
+        (
+            4,
+            {
+                "tagStatus": "tagged",
+                "tagPatternList": ["*-arm64"],
+                "countType": "imageCountMoreThan",
+                "countNumber": 50,
+            },
+        ),
+        (5, {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 50}),
+    ]
+    assert all(r["action"] == {"type": "expire"} for r in rules)
 
 
 def test_only_team_build_roles_push_and_workload_accounts_pull(registry: Template) -> None:

@@ -71,7 +71,7 @@ def test_v2_pipeline_triggered_by_push_to_branch_with_path_filter(payments: Temp
                         "Push": [
                             {
                                 "Branches": {"Includes": ["main"]},
-                                "FilePaths": {"Includes": ["examples/web/**"]},
+                                "FilePaths": {"Includes": ["app/**", "requirements.txt", "Dockerfile"]},
                             }
                         ],
                     },
@@ -320,7 +320,7 @@ def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Templ
         if key.startswith(("slipway build", "slipway lint")):
             assert json.loads(env["SLIPWAY_BASE_LOCK"]) == lock
     lint = json.loads(projects(payments)["slipway lint"]["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
-    assert lint == "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com examples/web/Dockerfile"
+    assert lint == "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com Dockerfile"
 
 
 def test_build_roles_may_pull_curated_bases(payments: Template) -> None:
