@@ -68,6 +68,16 @@ def lifecycle_policy(untagged_expiry_days: int, keep_images: int) -> str:
     )
 
 
+def creation_role_reason(name: str) -> str:
+    """Why the creation role's wildcard is as wide as it is: the reason matches the scope it acknowledges."""
+    if name == "*":
+        return (
+            "ROOT creation template: ECR applies it to repositories created on push under any name, so the role may "
+            "tag any repository of this registry as it is created"
+        )
+    return f"ECR names cache repositories after upstream images, known only at first pull; scoped to {name}"
+
+
 class RepositoryCreationTemplates(Construct):
     def __init__(self, scope: Construct, id: str, props: RepositoryCreationTemplatesProps) -> None:
         super().__init__(scope, id)
@@ -86,16 +96,10 @@ class RepositoryCreationTemplates(Construct):
             iam.PolicyStatement(actions=["ecr:CreateRepository", "ecr:TagResource"], resources=resources)
         )
         for name in names:
-            reason = (
-                "ROOT creation template: ECR applies it to repositories created on push under any name, so the role "
-                "may tag any repository of this registry as it is created"
-                if name == "*"
-                else "ECR names cache repositories after upstream images, known only at first pull; scoped to the prefix"
-            )
             acknowledge(
                 self.role,
                 "IAM5",
-                reason,
+                creation_role_reason(name),
                 applies_to=f"Resource::arn:<AWS::Partition>:ecr:{stack.region}:{stack.account}:repository/{name}",
             )
         if props.kms_key_arn:

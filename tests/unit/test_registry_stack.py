@@ -271,3 +271,20 @@ def test_fails_creation_templates_with_bad_props() -> None:
         "RepositoryCreationTemplates: pull_through_prefixes: 'ROOT' is not a prefix; set include_root=True instead; "
         "keep_images: expected 1..10000, got 0"
     )
+
+
+def test_creation_role_scope_and_its_reason_agree(registry: Template) -> None:
+    """With a ROOT template the role may create any repository; its acknowledgment must say so, not 'the prefix'."""
+    from infra.creation_templates import creation_role_reason
+
+    [policy] = [
+        p for p in registry.find_resources("AWS::IAM::Policy").values()
+        if "ecr:CreateRepository" in json.dumps(p["Properties"]["PolicyDocument"])
+    ]  # fmt: skip
+    [statement] = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "ecr:CreateRepository" in s["Action"]
+    ]
+    resource = json.dumps(statement["Resource"])
+    assert resource.endswith(':repository/*"]]}'), "the example has a ROOT template: every repository"
+    assert "any name" in creation_role_reason("*") and "prefix" not in creation_role_reason("*")
+    assert creation_role_reason("docker-hub/*").endswith("scoped to docker-hub/*")

@@ -370,3 +370,13 @@ def test_jobs_read_only_the_tools_object_of_the_assets_bucket(payments: Template
         assert reads[0]["Action"] == "s3:GetObject"
         resource = json.dumps(reads[0]["Resource"])
         assert resource.endswith('.zip"]]}') and "/*" not in resource, resource
+
+
+def test_ecs_deploy_may_pass_only_the_tasks_own_roles(payments: Template) -> None:
+    """PassRole on role/* with an ecs-tasks condition would let a deploy attach any role to the service."""
+    [statement] = [s for s in role_statements(payments, "slipway deploy ecs") if s["Action"] == "iam:PassRole"]
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert [r["Fn::Join"][1][-1] for r in statement["Resource"]] == [
+        ":iam::111111111111:role/payments-api-task",
+        ":iam::111111111111:role/payments-api-execution",
+    ]
