@@ -5,6 +5,7 @@ One subcommand per registered deployer (``pipeline.deployers.DEPLOYERS``); each 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from pipeline import records
 from pipeline.arguments import seconds
 from pipeline.deployers import DEPLOYERS
 from pipeline.deployers.base import Deployer, DeployRecord, DeployTarget
+from pipeline.errors import InputError
 from pipeline.records import ImageRecord
 
 
@@ -34,7 +36,12 @@ def register(commands: Any) -> None:
 
 
 def deploy(deployer: Deployer, target: DeployTarget, *, image_json: Path, out: Path, timeout: float = 600) -> int:
-    record = deployer.deploy(ImageRecord.load(image_json), target, timeout=timeout)
+    # Checked before anything changes: a deploy that succeeds and then cannot write its record would leave a retry
+    # without the rollback target.
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise InputError(f"--out {out}: directory {out.parent} does not exist or is not writable; nothing was deployed")
+    image = ImageRecord.load(image_json)
+    record = deployer.deploy(image, target, timeout=timeout)
     return _finish(record, out)
 
 

@@ -18,6 +18,8 @@ from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission
 from pipeline.platforms import platform_for_ecs_cpu
 from pipeline.records import ImageRecord
 
+PREVIOUS_TAG = "slipway:previous-image"
+
 # Keys of describe_task_definition's output that register_task_definition accepts back.
 _REGISTERABLE = (
     "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
@@ -58,6 +60,13 @@ class EcsDeployer:
         service_arn = f"arn:{{partition}}:ecs:{{region}}:{{account}}:service/{target.cluster}/{target.service}"
         grants = [
             Grant(("ecs:DescribeServices", "ecs:UpdateService"), (service_arn,)),
+            # Tags on the new revision carry the rollback target (ECS authorizes tag-on-create as TagResource).
+            Grant(
+                ("ecs:TagResource",),
+                ("arn:{partition}:ecs:{region}:{account}:task-definition/*",),
+                {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+                reason="Task-definition revisions are numbered at registration; only tag-on-create is allowed",
+            ),
             # RegisterTaskDefinition and DescribeTaskDefinition have no resource-level permissions in IAM.
             Grant(
                 ("ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"),
@@ -100,16 +109,13 @@ class EcsDeployer:
                 "not list (the deploy role may pass only those); add them to platform.toml"
             )
         previous = named[0]["image"]
+        current_revision = definition["taskDefinitionArn"]
         if previous == image:
-            return DeployRecord(
-                label,
-                image,
-                previous,
-                changed=False,
-                revision=definition["taskDefinitionArn"],
-            )
+            return self._finish_in_flight(target, current_revision, image, timeout)
         revision = {key: definition[key] for key in _REGISTERABLE if key in definition}
         revision["containerDefinitions"] = [{**c, "image": image} if c["name"] == container else c for c in containers]
+        # The rollback target travels with the new revision (a CodeBuild retry starts from a clean workspace).
+        revision["tags"] = [{"key": PREVIOUS_TAG, "value": previous}]
         try:
             registered = self._ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
             self._ecs.update_service(
@@ -131,6 +137,28 @@ class EcsDeployer:
                 what=f"{target_name}: waiting for steady state on {registered} (the circuit breaker rolls back a failed rollout)",
             )
         return DeployRecord(label, image, previous, changed=True, revision=registered, waited=timeout > 0)
+
+    def _finish_in_flight(self, target: EcsTarget, revision: str, image: str, timeout: float) -> DeployRecord:
+        """The service already runs a revision with this image: a retry judges its deployment (waiting for it when
+        it is still rolling out) instead of reporting "nothing changed" over a rollout nobody watched."""
+        name = f"ECS service {target.cluster}/{target.service}"
+        described = self._ecs.describe_task_definition(taskDefinition=revision, include=["TAGS"])
+        previous = next((t["value"] for t in described.get("tags", []) if t.get("key") == PREVIOUS_TAG), "")
+        deployments = self._service(target.cluster, target.service, name).get("deployments", [])
+        primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        if primary.get("rolloutState") == "FAILED":
+            raise DeployError(f"{name}: rollout of {revision} failed; the circuit breaker rolled back")
+        in_flight = primary.get("rolloutState") == "IN_PROGRESS" or len(deployments) > 1
+        if in_flight and timeout > 0:
+            wait_until(
+                lambda: self._steady(target.cluster, target.service, revision, name),
+                timeout=timeout,
+                interval=self._poll,
+                what=f"{name}: waiting for steady state on {revision} (a retry finishing the deploy)",
+            )
+        return DeployRecord(
+            target.label, image, previous, changed=in_flight, revision=revision, waited=in_flight and timeout > 0
+        )
 
     def _service(self, cluster: str, service: str, target: str) -> dict[str, Any]:
         try:

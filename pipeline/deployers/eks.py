@@ -222,7 +222,13 @@ class EksDeployer:
                 ]
             )
         except DeployError as exc:
-            kubectl(["rollout", "undo", f"deployment/{deployment}", "--namespace", namespace])
+            try:
+                kubectl(["rollout", "undo", f"deployment/{deployment}", "--namespace", namespace])
+            except DeployError as undo:
+                raise DeployError(
+                    f"{target}: rollout of {image} did not finish ({exc}) and the undo failed too ({undo}): the new "
+                    f"image {image} may still be live; roll back to {previous} by hand"
+                ) from undo
             raise DeployError(
                 f"{target}: rollout of {image} did not finish ({exc}); rolled back to {previous}"
             ) from exc

@@ -19,6 +19,9 @@ from pipeline.platforms import architecture_names
 from pipeline.records import ImageRecord
 
 FUNCTION_ARN = "arn:{partition}:lambda:{region}:{account}:function:%s"
+# The deploy's intent and rollback target, kept on the function itself (a CodeBuild retry starts from a clean workspace).
+IMAGE_TAG = "slipway:image"
+PREVIOUS_TAG = "slipway:previous-image"
 
 
 def _error(exc: ClientError) -> str:
@@ -53,7 +56,8 @@ class LambdaDeployer:
         return (
             Grant(
                 actions=("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:UpdateFunctionCode",
-                         "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias"),
+                         "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias",
+                         "lambda:TagResource", "lambda:ListTags"),
                 resources=(arn, f"{arn}:*"),
                 reason="Versions and aliases of the one named function (publish_version, update_alias)",
             ),
@@ -61,6 +65,9 @@ class LambdaDeployer:
         )  # fmt: skip
 
     def deploy(self, record: ImageRecord, target: LambdaTarget, *, timeout: float = 300) -> DeployRecord:
+        """Retry-safe: what serves is what the *alias* names, not ``$LATEST``. A retry after any partial failure (the
+        code updated but no version published, a version published but the alias not moved) finishes the job; the
+        rollback target is recorded on the function itself (tags) before anything changes, so no retry loses it."""
         function_name, architecture, alias = target.function_name, target.architecture, target.alias
         what = f"Lambda function {function_name} ({architecture})"
         image = platform_image(record, target.platform, what)
@@ -74,28 +81,59 @@ class LambdaDeployer:
         actual = configuration.get("Architectures") or ["x86_64"]
         if actual != [architecture]:
             raise DeployError(f"{what}: the function is configured for {actual}, not [{architecture!r}]")
-        previous = function.get("Code", {}).get("ImageUri", "")
-        if previous == image:
-            return DeployRecord(
-                target.label,
-                image,
-                previous,
-                changed=False,
-                revision=self._alias_version(function_name, alias),
-            )
+        arn = configuration["FunctionArn"]
+        latest = function.get("Code", {}).get("ImageUri", "")
+        version, serving = self._alias_image(function_name, alias)
+        tags = self._tags(arn)
+        # The rollback target: recorded on the function before an earlier attempt at this image changed anything;
+        # otherwise what the alias serves now (or $LATEST before the first alias).
+        recorded = tags.get(PREVIOUS_TAG) if tags.get(IMAGE_TAG) == image else None
+        if serving == image:
+            return DeployRecord(target.label, image, recorded or "", changed=False, revision=version)
+        previous = recorded if recorded is not None else serving or latest
         try:
-            self._lambda.update_function_code(FunctionName=function_name, ImageUri=image)
+            self._lambda.tag_resource(Resource=arn, Tags={IMAGE_TAG: image, PREVIOUS_TAG: previous})
+            if latest != image:
+                self._lambda.update_function_code(FunctionName=function_name, ImageUri=image)
             wait_until(
                 lambda: self._update_done(function_name, what),
                 timeout=timeout,
                 interval=self._poll,
                 what=f"{what}: waiting for LastUpdateStatus Successful",
             )
+            # PublishVersion returns the existing version when $LATEST has not changed since it was published.
             version = self._lambda.publish_version(FunctionName=function_name, Description=image)["Version"]
             self._point_alias(function_name, alias, version)
         except ClientError as exc:
-            raise DeployError(f"{what}: {_error(exc)}; alias {alias} still names the previous version") from exc
+            raise DeployError(
+                f"{what}: {_error(exc)}; alias {alias} still names {previous or 'no version'} (a retry finishes the deploy)"
+            ) from exc
         return DeployRecord(target.label, image, previous, changed=True, revision=version, waited=True)
+
+    def _alias_image(self, function_name: str, alias: str) -> tuple[str, str]:
+        """(version, image) the alias serves; ("", "") before the first deploy made the alias."""
+        try:
+            version = str(self._lambda.get_alias(FunctionName=function_name, Name=alias)["FunctionVersion"])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise DeployError(f"Lambda function {function_name}: alias {alias}: {_error(exc)}") from exc
+            return "", ""
+        # Slipway publishes each version with its image as the description; a version published otherwise is read.
+        description = str(
+            self._lambda.get_function_configuration(FunctionName=function_name, Qualifier=version).get(
+                "Description", ""
+            )
+        )
+        if "@sha256:" in description:
+            return version, description
+        found = self._lambda.get_function(FunctionName=function_name, Qualifier=version)
+        return version, str(found.get("Code", {}).get("ImageUri", ""))
+
+    def _tags(self, arn: str) -> dict[str, str]:
+        try:
+            return dict(self._lambda.list_tags(Resource=arn).get("Tags", {}))
+        except ClientError:
+            return {}
 
     def _update_done(self, function_name: str, what: str) -> bool:
         status = self._lambda.get_function_configuration(FunctionName=function_name).get(
@@ -104,12 +142,6 @@ class LambdaDeployer:
         if status == "Failed":
             raise DeployError(f"{what}: update failed; alias still names the previous version")
         return bool(status == "Successful")
-
-    def _alias_version(self, function_name: str, alias: str) -> str:
-        try:
-            return str(self._lambda.get_alias(FunctionName=function_name, Name=alias)["FunctionVersion"])
-        except ClientError:
-            return ""
 
     def _point_alias(self, function_name: str, alias: str, version: str) -> None:
         try:

@@ -15,6 +15,7 @@ from pipeline.config import EcsTarget, LambdaTarget
 from pipeline.deployers.base import DeployError
 from pipeline.deployers.ecs import EcsDeployer
 from pipeline.deployers.lambda_ import LambdaDeployer
+from pipeline.errors import InputError
 from pipeline.records import ImageRecord, PlatformImage, RecordError, write
 
 pytestmark = pytest.mark.integration
@@ -195,7 +196,11 @@ def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
         out=out,
         timeout=0,
     )
-    assert json.loads(out.read_text())["changed"] is False
+    # The second run registers nothing: the service already runs a revision with this image. (moto's deployment
+    # stays IN_PROGRESS forever, so the run reports it as a rollout in flight rather than "nothing changed".)
+    again = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]["taskDefinition"]
+    assert again == service["taskDefinition"]
+    assert json.loads(out.read_text())["previous_image"] == OLD, "previous is never overwritten by a re-run"
 
 
 def test_ecs_refuses_architecture_the_index_lacks(ecs_client: Any, amd64_only: Path, tmp_path: Path) -> None:
@@ -240,3 +245,104 @@ def test_ecs_steady_state_wait_is_bounded(ecs_client: Any) -> None:
         EcsDeployer(ecs_client, poll_seconds=0.2).deploy(
             image_record(), EcsTarget(cluster="payments", service="worker", container="worker"), timeout=1
         )
+
+
+class FailOnce:
+    """A client in front of moto that fails one API call once (an operator's network blip, a throttle)."""
+
+    def __init__(self, inner: Any, operation: str, code: str = "ServiceException") -> None:
+        self._inner, self._operation, self._code, self.failed = inner, operation, code, False
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        if name != self._operation or self.failed:
+            return method
+
+        def fail(**kwargs: Any) -> Any:
+            from botocore.exceptions import ClientError
+
+            self.failed = True
+            raise ClientError({"Error": {"Code": self._code, "Message": "injected"}}, name)
+
+        return fail
+
+
+def fresh_function(lambda_client: Any, name: str) -> None:
+    role = lambda_client.get_function(FunctionName="payments-api")["Configuration"]["Role"]
+    lambda_client.create_function(FunctionName=name, Role=role, PackageType="Image", Code={"ImageUri": OLD},
+                                  Architectures=["arm64"])  # fmt: skip
+
+
+@pytest.mark.parametrize("operation", ["publish_version", "update_alias", "create_alias"])
+def test_lambda_retry_after_a_partial_failure_finishes_the_deploy(
+    lambda_client: Any, image_json: Path, tmp_path: Path, operation: str
+) -> None:
+    name = f"retry-{operation.replace('_', '-')}"
+    fresh_function(lambda_client, name)
+    if operation == "update_alias":  # a first deploy made the alias: the second one fails to move it
+        lambda_client.publish_version(FunctionName=name, Description=OLD)  # as Slipway publishes versions
+        lambda_client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    out = tmp_path / "deployed.json"
+    with pytest.raises(DeployError, match=rf"injected; alias live still names {OLD} \(a retry finishes the deploy\)"):
+        deploy_fn(FailOnce(lambda_client, operation), image_json, out, name)
+    assert not out.exists()
+    deploy_fn(lambda_client, image_json, out, name)
+    record = json.loads(out.read_text())
+    assert record["changed"] is True, "a retry finishes the job; it never says 'nothing changed' over a stale alias"
+    assert record["previous_image"] == OLD and record["image"] == f"{REPO}@{ARM}"
+    version = lambda_client.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
+    assert lambda_client.get_function(FunctionName=name, Qualifier=version)["Code"]["ImageUri"] == f"{REPO}@{ARM}"
+
+
+def test_lambda_retry_after_success_keeps_the_rollback_target(
+    lambda_client: Any, image_json: Path, tmp_path: Path
+) -> None:
+    """The record was lost (a fresh CodeBuild workspace): the retry reads the rollback target from the function."""
+    fresh_function(lambda_client, "retry-record")
+    deploy_fn(lambda_client, image_json, tmp_path / "first.json", "retry-record")
+    deploy_fn(lambda_client, image_json, tmp_path / "second.json", "retry-record")
+    second = json.loads((tmp_path / "second.json").read_text())
+    assert second["changed"] is False and second["previous_image"] == OLD, "previous is never overwritten by a retry"
+
+
+def test_deploy_refuses_an_out_it_cannot_write_before_changing_anything(
+    lambda_client: Any, image_json: Path, tmp_path: Path
+) -> None:
+    fresh_function(lambda_client, "retry-out")
+    with pytest.raises(InputError, match=r"--out .*/missing/deployed.json: directory .*/missing does not exist"):
+        deploy_fn(lambda_client, image_json, tmp_path / "missing" / "deployed.json", "retry-out")
+    assert lambda_client.get_function(FunctionName="retry-out")["Code"]["ImageUri"] == OLD
+
+
+class RollingOut:
+    """moto never reports an ECS rollout in progress: this view of it does, for ``rolling`` describe calls."""
+
+    def __init__(self, inner: Any, rolling: int) -> None:
+        self._inner, self.rolling = inner, rolling
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def describe_services(self, **kwargs: Any) -> Any:
+        response = self._inner.describe_services(**kwargs)
+        for service in response["services"]:
+            current = service["taskDefinition"]
+            state = "IN_PROGRESS" if self.rolling > 0 else "COMPLETED"
+            service["deployments"] = [{"status": "PRIMARY", "taskDefinition": current, "rolloutState": state}]
+        self.rolling -= 1
+        return response
+
+
+def test_ecs_retry_after_a_timeout_waits_for_and_judges_the_rollout(
+    ecs_client: Any, image_json: Path, tmp_path: Path
+) -> None:
+    target = EcsTarget(cluster="payments", service="worker", container="worker")
+    with pytest.raises(DeployError, match=r"ECS service payments/worker: waiting for steady state on .* timed out"):
+        deploy(EcsDeployer(RollingOut(ecs_client, rolling=10**6), poll_seconds=0.1), target,
+               image_json=image_json, out=tmp_path / "first.json", timeout=0.5)  # fmt: skip
+    out = tmp_path / "retry.json"
+    deploy(EcsDeployer(RollingOut(ecs_client, rolling=3), poll_seconds=0.1), target, image_json=image_json, out=out,
+           timeout=30)  # fmt: skip
+    record = json.loads(out.read_text())
+    assert record["changed"] is True and record["waited"] is True, "the retry watched the rollout to its end"
+    assert record["previous_image"] == OLD, "the rollback target came from the revision's tags"

@@ -64,9 +64,10 @@ def test_patch_matches_kubectls_own_strategic_merge(tmp_path: Path) -> None:
 
 
 class RecordingKubectl:
-    def __init__(self, *, rollout_fails: bool = False, current: dict | None = None) -> None:
+    def __init__(self, *, rollout_fails: bool = False, undo_fails: bool = False, current: dict | None = None) -> None:
         self.calls: list[list[str]] = []
         self.rollout_fails = rollout_fails
+        self.undo_fails = undo_fails
         self.current = current or live_deployment()
 
     def __call__(self, args: Sequence[str]) -> str:
@@ -75,6 +76,8 @@ class RecordingKubectl:
             return json.dumps(self.current)
         if args[:2] == ["rollout", "status"] and self.rollout_fails:
             raise DeployError("kubectl rollout status: error: timed out waiting for the condition")
+        if args[:2] == ["rollout", "undo"] and self.undo_fails:
+            raise DeployError("kubectl rollout undo: error: no rollout history found")
         return ""
 
 
@@ -113,3 +116,13 @@ def test_render_only_writes_a_valid_deployment(tmp_path: Path) -> None:
     manifest = json.loads(out.read_text())
     kubernetes_validate.validate(manifest, "1.32", strict=True)
     assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == f"{REPO}@{INDEX}"
+
+
+def test_a_failed_undo_says_the_new_image_may_still_be_live() -> None:
+    kubectl = RecordingKubectl(rollout_fails=True, undo_fails=True)
+    with pytest.raises(
+        DeployError,
+        match=rf"did not finish .* and the undo failed too \(kubectl rollout undo: error: no rollout history found\): "
+        rf"the new image {REPO}@{INDEX} may still be live; roll back to {OLD} by hand",
+    ):
+        EksDeployer(kubectl).deploy(RECORD, TARGET)
