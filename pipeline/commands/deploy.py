@@ -15,6 +15,8 @@ from pipeline.deployers import DEPLOYERS
 from pipeline.deployers.base import Deployer, DeployRecord, DeployTarget
 from pipeline.errors import InputError
 from pipeline.records import ImageRecord
+from pipeline.registry import RegistryClient, RepositoryRef, client_for
+from pipeline.stitch import verify
 
 
 def register(commands: Any) -> None:
@@ -35,12 +37,22 @@ def register(commands: Any) -> None:
         )
 
 
-def deploy(deployer: Deployer, target: DeployTarget, *, image_json: Path, out: Path, timeout: float = 600) -> int:
-    # Checked before anything changes: a deploy that succeeds and then cannot write its record would leave a retry
-    # without the rollback target.
+def deploy(
+    deployer: Deployer,
+    target: DeployTarget,
+    *,
+    image_json: Path,
+    out: Path,
+    timeout: float = 600,
+    registry: RegistryClient | None = None,
+) -> int:
+    """Checked before anything changes: ``--out`` is writable (a deploy that cannot write its record would leave a
+    retry without its rollback target), and the registry serves exactly what image.json says -- the index by digest
+    and by tag, each child's bytes and its config's real architecture (an amd64 child labelled arm64 is refused)."""
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         raise InputError(f"--out {out}: directory {out.parent} does not exist or is not writable; nothing was deployed")
     image = ImageRecord.load(image_json)
+    verify(registry or client_for(RepositoryRef.parse(image.repository)), image)
     record = deployer.deploy(image, target, timeout=timeout)
     return _finish(record, out)
 

@@ -15,21 +15,30 @@ from pipeline.config import EcsTarget, LambdaTarget
 from pipeline.deployers.base import DeployError
 from pipeline.deployers.ecs import EcsDeployer
 from pipeline.deployers.lambda_ import LambdaDeployer
-from pipeline.errors import InputError
-from pipeline.records import ImageRecord, PlatformImage, RecordError, write
+from pipeline.errors import InputError, SlipwayError
+from pipeline.records import BuildRecord, ImageRecord, RecordError, write
+from pipeline.stitch import stitch
+from tests.fakes import MemoryRegistry
 
 pytestmark = pytest.mark.integration
 REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments/api"
-INDEX, AMD, ARM = ("sha256:" + c * 64 for c in "abc")
 OLD = f"{REPO}@sha256:" + "0" * 64
+# A registry the deploys check image.json against before changing anything: real manifests, real digests.
+REGISTRY = MemoryRegistry()
+RELEASE = stitch(
+    REGISTRY,
+    [BuildRecord(REPO, p, REGISTRY.add_image(REPO, *p.split("/")), 1000, 1.0, "buildx") for p in ("linux/amd64", "linux/arm64")],
+    tag="c0ffee1",
+).record  # fmt: skip
+AMD64_ONLY = stitch(
+    REGISTRY, [BuildRecord(REPO, "linux/amd64", REGISTRY.add_image(REPO, "linux", "amd64", layer=b"x"), 1, 1, "buildx")],
+    tag="c0ffee2",
+).record  # fmt: skip
+INDEX, AMD, ARM = RELEASE.index_digest, RELEASE.platforms["linux/amd64"].digest, RELEASE.platforms["linux/arm64"].digest
 
 
 def image_record(platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")) -> ImageRecord:
-    children = {"linux/amd64": AMD, "linux/arm64": ARM}
-    return ImageRecord(
-        repository=REPO, tag="c0ffee1", index_digest=INDEX,
-        platforms={p: PlatformImage(children[p], 1000, "application/vnd.oci.image.manifest.v1+json") for p in platforms},
-    )  # fmt: skip
+    return RELEASE if len(platforms) == 2 else AMD64_ONLY
 
 
 @pytest.fixture
@@ -50,7 +59,9 @@ def amd64_only(tmp_path: Path) -> Path:
 def deploy_fn(client: Any, image_json: Path, out: Path, function_name: str = "payments-api") -> int:
     """The arm64 Lambda deploy the tests repeat, with the example's alias."""
     target = LambdaTarget(function_name=function_name, architecture="arm64", alias="live")
-    return deploy(LambdaDeployer(client, poll_seconds=0.2), target, image_json=image_json, out=out, timeout=30)
+    return deploy(
+        LambdaDeployer(client, poll_seconds=0.2), target, image_json=image_json, out=out, timeout=30, registry=REGISTRY
+    )
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -173,6 +184,7 @@ def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
         image_json=image_json,
         out=out,
         timeout=0,
+        registry=REGISTRY,
     )
     service = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]
     after = ecs_client.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
@@ -195,6 +207,7 @@ def test_ecs_gets_the_index_digest_in_a_revision_differing_only_in_image(
         image_json=image_json,
         out=out,
         timeout=0,
+        registry=REGISTRY,
     )
     # The second run registers nothing: the service already runs a revision with this image. (moto's deployment
     # stays IN_PROGRESS forever, so the run reports it as a rollout in flight rather than "nothing changed".)
@@ -215,6 +228,7 @@ def test_ecs_refuses_architecture_the_index_lacks(ecs_client: Any, amd64_only: P
             image_json=path,
             out=tmp_path / "o.json",
             timeout=0,
+            registry=REGISTRY,
         )
 
 
@@ -226,6 +240,7 @@ def test_ecs_unknown_service_and_container(ecs_client: Any, image_json: Path, tm
             image_json=image_json,
             out=tmp_path / "o.json",
             timeout=0,
+            registry=REGISTRY,
         )
     with pytest.raises(DeployError, match=r"task definition has no container 'web' \(has \['worker', 'sidecar'\]\)"):
         deploy(
@@ -234,6 +249,7 @@ def test_ecs_unknown_service_and_container(ecs_client: Any, image_json: Path, tm
             image_json=image_json,
             out=tmp_path / "o.json",
             timeout=0,
+            registry=REGISTRY,
         )
 
 
@@ -339,10 +355,43 @@ def test_ecs_retry_after_a_timeout_waits_for_and_judges_the_rollout(
     target = EcsTarget(cluster="payments", service="worker", container="worker")
     with pytest.raises(DeployError, match=r"ECS service payments/worker: waiting for steady state on .* timed out"):
         deploy(EcsDeployer(RollingOut(ecs_client, rolling=10**6), poll_seconds=0.1), target,
-               image_json=image_json, out=tmp_path / "first.json", timeout=0.5)  # fmt: skip
+               image_json=image_json, out=tmp_path / "first.json", timeout=0.5, registry=REGISTRY)  # fmt: skip
     out = tmp_path / "retry.json"
     deploy(EcsDeployer(RollingOut(ecs_client, rolling=3), poll_seconds=0.1), target, image_json=image_json, out=out,
-           timeout=30)  # fmt: skip
+           timeout=30, registry=REGISTRY)  # fmt: skip
     record = json.loads(out.read_text())
     assert record["changed"] is True and record["waited"] is True, "the retry watched the rollout to its end"
     assert record["previous_image"] == OLD, "the rollback target came from the revision's tags"
+
+
+def test_deploy_refuses_a_child_labelled_with_another_platform(lambda_client: Any, tmp_path: Path) -> None:
+    """image.json says arm64, the child's config says amd64: nothing is deployed."""
+    lying = ImageRecord(REPO, RELEASE.tag, RELEASE.index_digest, {
+        "linux/amd64": RELEASE.platforms["linux/arm64"], "linux/arm64": RELEASE.platforms["linux/amd64"],
+    })  # fmt: skip
+    path = tmp_path / "image.json"
+    write(path, lying)
+    fresh_function(lambda_client, "lying-label")
+    with pytest.raises(SlipwayError, match=r"index names sha256:\w+, image.json says sha256:\w+"):
+        deploy_fn(lambda_client, path, tmp_path / "o.json", "lying-label")
+    assert lambda_client.get_function(FunctionName="lying-label")["Code"]["ImageUri"] == OLD
+
+
+def test_deploy_refuses_an_index_whose_child_is_another_architecture(lambda_client: Any, tmp_path: Path) -> None:
+    """The index itself lies (an amd64 child listed as arm64): the child's config says so, and nothing is deployed."""
+    from pipeline.oci import OCI_MANIFEST, Descriptor, Platform, build_index
+    from pipeline.records import PlatformImage
+    from pipeline.registry.base import RepositoryRef
+
+    amd = RELEASE.platforms["linux/amd64"]
+    index = build_index([Descriptor(OCI_MANIFEST, amd.digest, 500, Platform("linux", "arm64"))])
+    REGISTRY.put_manifest(RepositoryRef.parse(REPO), "lying-index", index)
+    path = tmp_path / "image.json"
+    write(
+        path,
+        ImageRecord(REPO, "lying-index", index.digest, {"linux/arm64": PlatformImage(amd.digest, 1, OCI_MANIFEST)}),
+    )
+    fresh_function(lambda_client, "lying-index")
+    with pytest.raises(SlipwayError, match=r"\(linux/arm64\): image config says linux/amd64, expected linux/arm64"):
+        deploy_fn(lambda_client, path, tmp_path / "o.json", "lying-index")
+    assert lambda_client.get_function(FunctionName="lying-index")["Code"]["ImageUri"] == OLD
