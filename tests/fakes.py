@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.oci import OCI_MANIFEST, Manifest, canonical_json, digest_of
+from pipeline.records import ImageRecord
 from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
 
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -75,3 +76,18 @@ class MemoryRegistry:
         )
         self.manifests[repo, manifest.digest] = manifest
         return manifest.digest
+
+
+def released(
+    repository: str, platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64"), tag: str = "c0ffee1"
+) -> tuple[MemoryRegistry, ImageRecord]:
+    """A registry holding one stitched release of ``repository``: real manifests, configs and digests."""
+    from pipeline.records import BuildRecord
+    from pipeline.stitch import stitch
+
+    registry = MemoryRegistry()
+    builds = [
+        BuildRecord(repository, p, registry.add_image(repository, *p.split("/")), 1000, 1.0, "buildx")
+        for p in platforms
+    ]
+    return registry, stitch(registry, builds, tag=tag).record

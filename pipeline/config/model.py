@@ -159,11 +159,12 @@ class Upstream:
 
     @property
     def upstream_url(self) -> str:
-        return self.url or UPSTREAM_REGISTRIES[self.registry][0]
+        return self.url or UPSTREAM_REGISTRIES.get(self.registry, ("", False))[0]
 
     @property
     def needs_credential(self) -> bool:
-        return UPSTREAM_REGISTRIES[self.registry][1]
+        """False for an unknown registry (already reported by its own check; cross-value rules still run)."""
+        return UPSTREAM_REGISTRIES.get(self.registry, ("", False))[1]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -70,11 +70,16 @@ def queue_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     QueueDeployer.deployed.clear()
 
 
-def test_a_new_kind_gets_its_cli_subcommand(queue_kind: None, tmp_path: Path) -> None:
+def test_a_new_kind_gets_its_cli_subcommand(queue_kind: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.commands import deploy as deploy_command
+    from tests.fakes import released
+
+    registry, record = released(RECORD.repository)
+    monkeypatch.setattr(deploy_command, "client_for", lambda repo: registry)
     image_json, out = tmp_path / "image.json", tmp_path / "deployed.json"
-    write(image_json, RECORD)
+    write(image_json, record)
     assert main(["deploy", "queue", "--queue", "releases", "--image-json", str(image_json), "--out", str(out)]) == 0
-    assert QueueDeployer.deployed == [("releases", RECORD.index_uri)]
+    assert QueueDeployer.deployed == [("releases", record.index_uri)]
     assert json.loads(out.read_text())["target"] == "queue:releases"
 
 

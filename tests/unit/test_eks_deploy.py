@@ -17,6 +17,7 @@ from pipeline.config import EksTarget
 from pipeline.deployers.base import DeployError
 from pipeline.deployers.eks import EksDeployer, deployment_manifest, image_patch, render
 from pipeline.records import ImageRecord, PlatformImage, write
+from tests.fakes import released
 
 REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/search/indexer"
 TARGET = EksTarget(cluster="search", namespace="search", deployment="indexer", container="indexer")
@@ -109,13 +110,14 @@ def test_second_run_changes_nothing() -> None:
 
 
 def test_render_only_writes_a_valid_deployment(tmp_path: Path) -> None:
+    registry, record = released(REPO)
     image_json = tmp_path / "image.json"
-    write(image_json, RECORD)
+    write(image_json, record)
     out = tmp_path / "deployment.json"
-    deploy(EksDeployer(render_only=out), TARGET, image_json=image_json, out=tmp_path / "r.json")
+    deploy(EksDeployer(render_only=out), TARGET, image_json=image_json, out=tmp_path / "r.json", registry=registry)
     manifest = json.loads(out.read_text())
     kubernetes_validate.validate(manifest, "1.32", strict=True)
-    assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == f"{REPO}@{INDEX}"
+    assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == record.index_uri
 
 
 def test_a_failed_undo_says_the_new_image_may_still_be_live() -> None:
