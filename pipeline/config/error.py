@@ -11,7 +11,11 @@ from pipeline.errors import InputError
 def _path_order(problem: str) -> list[tuple[int, str]]:
     """Sort key: the key path with its indexes as numbers (``teams[2]`` before ``teams[10]``)."""
     path = problem.split(": ", 1)[0]
-    return [(int(part), "") if part.isascii() and part.isdigit() else (-1, part) for part in re.split(r"[.\[\]]+", path) if part]
+    return [
+        (int(part), "") if part.isascii() and part.isdigit() else (-1, part)
+        for part in re.split(r"[.\[\]]+", path)
+        if part
+    ]
 
 
 class ConfigError(InputError):
