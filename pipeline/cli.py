@@ -6,7 +6,19 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pipeline.commands import bases, build, deploy, lint, local, preflight, stitch, synth, validate, verify
+from pipeline.commands import (
+    bases,
+    build,
+    deploy,
+    lint,
+    local,
+    preflight,
+    rollback,
+    stitch,
+    synth,
+    validate,
+    verify,
+)
 from pipeline.errors import SlipwayError
 
 EXIT_USAGE = 2
@@ -18,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         description="git push to a running container on AWS, pinned by digest.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (validate, preflight, synth, lint, build, stitch, verify, deploy, bases, local):
+    for module in (validate, preflight, synth, lint, build, stitch, verify, deploy, rollback, bases, local):
         module.register(commands)
     return parser
 

@@ -23,7 +23,7 @@ class RecordError(InputError):
     pass
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -38,7 +38,9 @@ def _read(path: Path) -> dict[str, Any]:
 _MISSING: Any = object()
 
 
-def _field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path, default: Any = _MISSING) -> Any:
+def typed_field(
+    data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path, default: Any = _MISSING
+) -> Any:
     if key not in data and default is not _MISSING:
         return default
     value = data.get(key)
@@ -50,14 +52,14 @@ def _field(data: dict[str, Any], key: str, kind: type | tuple[type, ...], path: 
 
 
 def _platform(data: dict[str, Any], key: str, path: Path) -> str:
-    value = _field(data, key, str, path)
+    value = typed_field(data, key, str, path)
     if not _PLATFORM.fullmatch(value):
         raise RecordError(f"{path}: field {key!r}: expected a platform such as 'linux/arm64', got {shown(value)}")
     return str(value)
 
 
 def _digest(data: dict[str, Any], key: str, path: Path) -> str:
-    value = _field(data, key, str, path)
+    value = typed_field(data, key, str, path)
     if not DIGEST.fullmatch(value):
         raise RecordError(f"{path}: field {key!r}: expected a digest 'sha256:<64 hex>', got {value!r}")
     return str(value)
@@ -84,16 +86,16 @@ class BuildRecord:
 
     @classmethod
     def load(cls, path: Path) -> BuildRecord:
-        data = _read(path)
+        data = read_object(path)
         return cls(
-            repository=_field(data, "repository", str, path),
+            repository=typed_field(data, "repository", str, path),
             platform=_platform(data, "platform", path),
             digest=_digest(data, "digest", path),
-            size=_field(data, "size", int, path),
-            seconds=float(_field(data, "seconds", (int, float), path)),
-            builder=_field(data, "builder", str, path),
-            cache_ref=_field(data, "cache_ref", str, path, ""),
-            cache_hits=_field(data, "cache_hits", int, path, 0),
+            size=typed_field(data, "size", int, path),
+            seconds=float(typed_field(data, "seconds", (int, float), path)),
+            builder=typed_field(data, "builder", str, path),
+            cache_ref=typed_field(data, "cache_ref", str, path, ""),
+            cache_hits=typed_field(data, "cache_hits", int, path, 0),
         )
 
 
@@ -120,23 +122,23 @@ class ImageRecord:
 
     @classmethod
     def load(cls, path: Path) -> ImageRecord:
-        data = _read(path)
-        raw_platforms = _field(data, "platforms", dict, path)
+        data = read_object(path)
+        raw_platforms = typed_field(data, "platforms", dict, path)
         platforms = {}
         for name, entry in raw_platforms.items():
             if not isinstance(entry, dict) or not _PLATFORM.fullmatch(name):
                 raise RecordError(f"{path}: field 'platforms.{shown(name)[1:-1]}': expected a platform and an object")
             platforms[name] = PlatformImage(
                 digest=_digest(entry, "digest", path),
-                size=_field(entry, "size", int, path),
-                media_type=_field(entry, "media_type", str, path),
+                size=typed_field(entry, "size", int, path),
+                media_type=typed_field(entry, "media_type", str, path),
             )
         if not platforms:
             raise RecordError(f"{path}: field 'platforms': expected at least one platform")
         return cls(
-            repository=_field(data, "repository", str, path),
-            tag=_field(data, "tag", str, path),
+            repository=typed_field(data, "repository", str, path),
+            tag=typed_field(data, "tag", str, path),
             index_digest=_digest(data, "index_digest", path),
             platforms=platforms,
-            commit=_field(data, "commit", str, path, ""),
+            commit=typed_field(data, "commit", str, path, ""),
         )

@@ -46,6 +46,13 @@ def _build_cells(build: dict[str, Any]) -> tuple[str, str]:
     return f"{build['seconds']:.1f}", str(build["cache_hits"])
 
 
+def _verified(check: dict[str, Any] | None) -> str:
+    """``invoke 200 aarch64``, ``GET /health 200 x86_64``, ``run 0 aarch64``."""
+    if not check:
+        return "-"
+    return " ".join(str(part) for part in (check["check"], check["status"], check["machine"]) if part != "")
+
+
 def _use_builder(state: LocalState) -> None:
     if state.docker_host:
         os.environ["DOCKER_HOST"] = state.docker_host
@@ -104,8 +111,8 @@ def run(*, state_dir: Path, config_path: Path, service: str = "", as_json: bool 
     print()
     print(render(("service", "platform", "digest", "size", "build s", "cache hits"), rows))
     print()
-    deploys = [(r.service, d["target"], d["image"]) for r in results for d in r.deploys]
-    print(render(("service", "deployed to", "image (pinned by digest)"), deploys))
+    deploys = [(r.service, d["target"], d["image"], _verified(d["verified"])) for r in results for d in r.deploys]
+    print(render(("service", "deployed to", "image (pinned by digest)", "verified"), deploys))
     print()
     print(timing)
     return 0

@@ -9,6 +9,7 @@ ones), which would pass validation and then break a bucket name or an ARN at syn
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field
@@ -42,6 +43,7 @@ _LAMBDA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$", re.ASCII)
 # Lambda aliases: up to 128 characters, and never all digits (a number names a version).
 _LAMBDA_ALIAS = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$", re.ASCII)
 _ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$", re.ASCII)
+_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/-]{0,200}$", re.ASCII)
 _IAM_ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$", re.ASCII)
 _EKS_CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", re.ASCII)
 # A path inside the repository: relative, no '..', a character set no shell or YAML needs to quote.
@@ -88,6 +90,14 @@ def _matches(pattern: re.Pattern[str], expected: str) -> Check:
         return None if pattern.fullmatch(value) else f"expected {expected}, got {shown(value)}"
 
     return check
+
+
+def _json_object(value: Any) -> str | None:
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        return f"expected a JSON object, got {shown(value)} ({exc})"
+    return None if isinstance(parsed, dict) else f"expected a JSON object, got {shown(value)}"
 
 
 def _repo_path(value: Any) -> str | None:
@@ -210,6 +220,10 @@ class LambdaTarget:
     function_name: str = _checked(_matches(_LAMBDA_NAME, "a Lambda function name"))
     architecture: LambdaArchitecture
     alias: str = _checked(_matches(_LAMBDA_ALIAS, "a Lambda alias name (not all digits)"), default="live")
+    smoke_event: str = _checked(_json_object, default="{}")
+    """JSON event the new version is invoked with before the alias moves to it."""
+    smoke_expect: str = _checked(_json_object, default="{}")
+    """JSON object the answer must contain (key by key); ``{}`` accepts any answer that is not a function error."""
 
     @property
     def platform(self) -> str:
@@ -220,7 +234,8 @@ class LambdaTarget:
         return f"lambda:{self.function_name}"
 
     def cli_args(self) -> tuple[str, ...]:
-        return ("--function-name", self.function_name, "--architecture", self.architecture, "--alias", self.alias)
+        return ("--function-name", self.function_name, "--architecture", self.architecture, "--alias", self.alias,
+                "--smoke-event", self.smoke_event, "--smoke-expect", self.smoke_expect)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,6 +245,14 @@ class EcsTarget:
     container: str = _checked(_matches(_ECS_NAME, "a container name in the task definition"))
     cpu_architecture: LambdaArchitecture = "x86_64"
     """Fargate runtimePlatform.cpuArchitecture (``X86_64`` or ``ARM64``); must be a platform the service builds."""
+    health_path: str = _checked(
+        lambda v: (
+            None if v == "" or _HEALTH_PATH.fullmatch(v) else f"expected a path such as '/health', got {shown(v)}"
+        ),
+        default="",
+    )
+    """HTTP path the container answers 200 on (local mode GETs it from the deployed image); empty: the image serves no
+    HTTP and is run to its exit instead. In the cloud, steady state with the circuit breaker is the check."""
     task_roles: tuple[str, ...] = _each(_matches(_IAM_ROLE_NAME, "an IAM role name"), default=())
     """IAM role names the task definition uses (task role, execution role). Registering the new revision passes
     them, so the deploy role may pass exactly these (``iam:PassRole``) and the deploy refuses any other."""
@@ -254,6 +277,13 @@ class EksTarget:
     namespace: str = _checked(_matches(_K8S_NAME, "a Kubernetes namespace (DNS label)"))
     deployment: str = _checked(_matches(_K8S_NAME, "a Kubernetes Deployment name (DNS label)"))
     container: str = _checked(_matches(_K8S_NAME, "a container name (DNS label)"))
+    health_path: str = _checked(
+        lambda v: (
+            None if v == "" or _HEALTH_PATH.fullmatch(v) else f"expected a path such as '/health', got {shown(v)}"
+        ),
+        default="",
+    )
+    """As for ECS: what local mode GETs from the deployed image (the cloud check is ``kubectl rollout status``)."""
     kind: ClassVar[str] = "eks"
 
     @property

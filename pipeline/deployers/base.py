@@ -9,14 +9,18 @@ pipeline model, the CDK rendering and local mode all go through this interface.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pipeline.errors import SlipwayError
-from pipeline.records import ImageRecord
+from pipeline.records import ImageRecord, RecordError, read_object, typed_field
 from pipeline.references import pinned
+
+PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 
 
 class DeployError(SlipwayError):
@@ -36,6 +40,18 @@ class DeployTarget(Protocol):
     def cli_args(self) -> tuple[str, ...]:
         """The ``slipway deploy <kind>`` options that name this target."""
         ...
+
+
+@dataclass(frozen=True)
+class Invocation:
+    ok: bool
+    status: int
+    answer: Any
+    error: str = ""
+
+
+Invoke = Callable[[str, str, str, dict[str, Any]], Invocation]
+"""(function name, version, image, event) -> what the version answered."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +105,26 @@ class Deployer(Protocol):
         """What the deploy role needs for ``target``, and nothing more."""
         ...
 
-    def deploy(self, record: ImageRecord, target: Any, *, timeout: float) -> DeployRecord: ...
+    def deploy(self, record: ImageRecord, target: Any, *, timeout: float) -> DeployRecord:
+        """Deploy the release: the child of the target's platform (Lambda) or the index (ECS, EKS)."""
+        ...
+
+    def deploy_ref(self, image: str, target: Any, *, timeout: float) -> DeployRecord:
+        """Deploy one pinned reference already checked against the registry (a rollback to a recorded digest)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What proved the new digest serves: ``invoke`` 200 on ``aarch64``, ``GET /health`` 200 on ``x86_64``…"""
+
+    ok: bool
+    check: str
+    status: int
+    machine: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.check} {self.status} {self.machine}".strip()
 
 
 @dataclass(frozen=True)
@@ -106,6 +141,26 @@ class DeployRecord:
     revision: str = ""
     """Lambda version, ECS task-definition ARN, or Kubernetes rollout revision."""
     waited: bool = False
+    verified: Verification | None = None
+    """What proved the new digest answers (None: this deploy changed nothing, or its target has no such check)."""
+
+    @classmethod
+    def load(cls, path: Path) -> DeployRecord:
+        """A deploy record as written by ``slipway deploy`` (what a rollback returns to)."""
+        data = read_object(path)
+        previous = typed_field(data, "previous_image", str, path)
+        if previous and not PINNED.fullmatch(previous):
+            raise RecordError(
+                f"{path}: field 'previous_image': expected 'repo@sha256:<64 hex>', got {previous[:120]!r}"
+            )
+        return cls(
+            target=typed_field(data, "target", str, path),
+            image=typed_field(data, "image", str, path),
+            previous_image=previous,
+            changed=typed_field(data, "changed", bool, path),
+            revision=typed_field(data, "revision", str, path, ""),
+            waited=typed_field(data, "waited", bool, path, False),
+        )
 
 
 def platform_image(record: ImageRecord, platform: str, target: str) -> str:

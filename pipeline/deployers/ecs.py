@@ -81,10 +81,19 @@ class EcsDeployer:
         return grants
 
     def deploy(self, record: ImageRecord, target: EcsTarget, *, timeout: float = 600) -> DeployRecord:
+        """The index: ECS pulls the child of the task's architecture (which the release must have)."""
+        return self._deploy(record.index_uri, target, timeout, set(record.platforms), record.index_uri)
+
+    def deploy_ref(self, image: str, target: EcsTarget, *, timeout: float = 600) -> DeployRecord:
+        """An index digest already checked against the registry (a rollback)."""
+        return self._deploy(image, target, timeout, None, image)
+
+    def _deploy(
+        self, image: str, target: EcsTarget, timeout: float, platforms: set[str] | None, shown: str
+    ) -> DeployRecord:
         cluster, service, container = target.cluster, target.service, target.container
         label = target.label
         target_name = f"ECS service {cluster}/{service}"
-        image = record.index_uri
         current = self._service(cluster, service, target_name)
         definition = self._ecs.describe_task_definition(taskDefinition=current["taskDefinition"])["taskDefinition"]
         containers = definition["containerDefinitions"]
@@ -95,10 +104,10 @@ class EcsDeployer:
             )
         architecture = (definition.get("runtimePlatform") or {}).get("cpuArchitecture", "X86_64")
         platform = platform_for_ecs_cpu(architecture)
-        if platform not in record.platforms:
+        if platforms is not None and platform not in platforms:
             raise DeployError(
                 f"{target_name}: runtimePlatform.cpuArchitecture {architecture} needs {platform}, "
-                f"which image {record.index_uri} lacks (has {', '.join(sorted(record.platforms))})"
+                f"which image {shown} lacks (has {', '.join(sorted(platforms))})"
             )
         passed = sorted(
             {definition[key].rsplit("/", 1)[-1] for key in ("taskRoleArn", "executionRoleArn") if definition.get(key)}

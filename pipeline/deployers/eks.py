@@ -168,6 +168,9 @@ class EksDeployer:
         return (Grant(("eks:DescribeCluster",), (cluster_arn,)), NamespaceAccess(target.cluster, target.namespace))
 
     def deploy(self, record: ImageRecord, target: EksTarget, *, timeout: float = 300) -> DeployRecord:
+        return self.deploy_ref(record.index_uri, target, timeout=timeout)
+
+    def deploy_ref(self, image: str, target: EksTarget, *, timeout: float = 300) -> DeployRecord:
         cluster, namespace, deployment, container = (
             target.cluster,
             target.namespace,
@@ -175,24 +178,22 @@ class EksDeployer:
             target.container,
         )
         if self._render_only is not None:
-            manifest = deployment_manifest(namespace, deployment, container, record.index_uri)
+            manifest = deployment_manifest(namespace, deployment, container, image)
             self._render_only.write_text(json.dumps(manifest, indent=2) + "\n")
-            return DeployRecord(
-                target.label, record.index_uri, "", changed=True, revision=f"rendered to {self._render_only}"
-            )
+            return DeployRecord(target.label, image, "", changed=True, revision=f"rendered to {self._render_only}")
         if self._kubectl is not None:
-            return self._deploy(self._kubectl, record, cluster, namespace, deployment, container, timeout)
+            return self._deploy(self._kubectl, image, cluster, namespace, deployment, container, timeout)
         with tempfile.TemporaryDirectory(prefix="slipway-kube-") as directory:
             config = Path(directory) / "kubeconfig.json"
             config.write_text(json.dumps(kubeconfig_for(cluster, eks=self._eks)))
             return self._deploy(
-                KubectlCli(kubeconfig=config), record, cluster, namespace, deployment, container, timeout
+                KubectlCli(kubeconfig=config), image, cluster, namespace, deployment, container, timeout
             )
 
     @staticmethod
     def _deploy(
         kubectl: Kubectl,
-        record: ImageRecord,
+        image: str,
         cluster: str,
         namespace: str,
         deployment: str,
@@ -200,7 +201,6 @@ class EksDeployer:
         timeout: float,
     ) -> DeployRecord:
         target = f"EKS deployment {cluster}/{namespace}/{deployment}"
-        image = record.index_uri
         current = json.loads(kubectl(["get", "deployment", deployment, "--namespace", namespace, "--output", "json"]))
         previous = str(_find_container(current, container).get("image", ""))
         revision = str(current.get("metadata", {}).get("annotations", {}).get("deployment.kubernetes.io/revision", ""))

@@ -7,6 +7,7 @@ architecture's child and only fail at invoke time -- so both are checked here, b
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -14,7 +15,18 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipeline.config.model import LambdaTarget
-from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, PullImages, platform_image, wait_until
+from pipeline.deployers.base import (
+    DeployError,
+    DeployRecord,
+    Grant,
+    Invocation,
+    Invoke,
+    Permission,
+    PullImages,
+    Verification,
+    platform_image,
+    wait_until,
+)
 from pipeline.platforms import architecture_names
 from pipeline.records import ImageRecord
 
@@ -32,9 +44,12 @@ class LambdaDeployer:
     kind: ClassVar[str] = LambdaTarget.kind
     help: ClassVar[str] = "the child manifest of the function's architecture, then a version and the alias"
 
-    def __init__(self, client: Any = None, *, poll_seconds: float = 2.0) -> None:
+    def __init__(self, client: Any = None, *, poll_seconds: float = 2.0, invoke: Invoke | None = None) -> None:
+        """``invoke``: how a published version is smoke-tested (default: the Lambda Invoke API on that version;
+        local mode runs the version's image under a Runtime API emulator instead)."""
         self._lambda = client or boto3.client("lambda")
         self._poll = poll_seconds
+        self._invoke = invoke or self._invoke_version
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LambdaDeployer:
@@ -45,10 +60,15 @@ class LambdaDeployer:
         parser.add_argument("--function-name", required=True)
         parser.add_argument("--architecture", required=True, choices=architecture_names())
         parser.add_argument("--alias", default="live")
+        parser.add_argument("--smoke-event", default="{}", help="JSON event the new version is invoked with")
+        parser.add_argument("--smoke-expect", default="{}", help="JSON object the answer must contain")
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> LambdaTarget:
-        return LambdaTarget(function_name=args.function_name, architecture=args.architecture, alias=args.alias)
+        return LambdaTarget(
+            function_name=args.function_name, architecture=args.architecture, alias=args.alias,
+            smoke_event=args.smoke_event, smoke_expect=args.smoke_expect,
+        )  # fmt: skip
 
     @staticmethod
     def permissions(target: LambdaTarget) -> Sequence[Permission]:
@@ -57,7 +77,7 @@ class LambdaDeployer:
             Grant(
                 actions=("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:UpdateFunctionCode",
                          "lambda:PublishVersion", "lambda:GetAlias", "lambda:UpdateAlias", "lambda:CreateAlias",
-                         "lambda:TagResource", "lambda:ListTags"),
+                         "lambda:TagResource", "lambda:ListTags", "lambda:InvokeFunction"),
                 resources=(arn, f"{arn}:*"),
                 reason="Versions and aliases of the one named function (publish_version, update_alias)",
             ),
@@ -65,12 +85,16 @@ class LambdaDeployer:
         )  # fmt: skip
 
     def deploy(self, record: ImageRecord, target: LambdaTarget, *, timeout: float = 300) -> DeployRecord:
+        """The child of the function's architecture (never the index): Lambda runs single-platform images only."""
+        what = f"Lambda function {target.function_name} ({target.architecture})"
+        return self.deploy_ref(platform_image(record, target.platform, what), target, timeout=timeout)
+
+    def deploy_ref(self, image: str, target: LambdaTarget, *, timeout: float = 300) -> DeployRecord:
         """Retry-safe: what serves is what the *alias* names, not ``$LATEST``. A retry after any partial failure (the
         code updated but no version published, a version published but the alias not moved) finishes the job; the
         rollback target is recorded on the function itself (tags) before anything changes, so no retry loses it."""
         function_name, architecture, alias = target.function_name, target.architecture, target.alias
         what = f"Lambda function {function_name} ({architecture})"
-        image = platform_image(record, target.platform, what)
         try:
             function = self._lambda.get_function(FunctionName=function_name)
         except ClientError as exc:
@@ -103,12 +127,42 @@ class LambdaDeployer:
             )
             # PublishVersion returns the existing version when $LATEST has not changed since it was published.
             version = self._lambda.publish_version(FunctionName=function_name, Description=image)["Version"]
+            verified = self._smoke_test(target, version, image, what)
             self._point_alias(function_name, alias, version)
         except ClientError as exc:
             raise DeployError(
                 f"{what}: {_error(exc)}; alias {alias} still names {previous or 'no version'} (a retry finishes the deploy)"
             ) from exc
-        return DeployRecord(target.label, image, previous, changed=True, revision=version, waited=True)
+        return DeployRecord(
+            target.label, image, previous, changed=True, revision=version, waited=True, verified=verified
+        )
+
+    def _smoke_test(self, target: LambdaTarget, version: str, image: str, what: str) -> Verification:
+        """Invoke *that version* with the smoke event; the alias moves only when its answer holds what is expected."""
+        event, expected = json.loads(target.smoke_event), json.loads(target.smoke_expect)
+        outcome = self._invoke(target.function_name, version, image, event)
+        answer = outcome.answer if isinstance(outcome.answer, dict) else {}
+        wrong = {k: answer.get(k) for k, v in expected.items() if answer.get(k) != v}
+        if not outcome.ok or wrong:
+            why = outcome.error or f"answered {json.dumps(wrong)[:200]}, expected {json.dumps(expected)[:200]}"
+            raise DeployError(
+                f"{what}: version {version} ({image}) failed its smoke test: {why}; alias {target.alias} still names "
+                "the previous version"
+            )
+        return Verification(True, "invoke", outcome.status, str(answer.get("machine", "")))
+
+    def _invoke_version(self, function_name: str, version: str, image: str, event: dict[str, Any]) -> Invocation:
+        response = self._lambda.invoke(
+            FunctionName=function_name, Qualifier=version, Payload=json.dumps(event).encode()
+        )
+        payload = response["Payload"].read()
+        try:
+            answer = json.loads(payload or b"null")
+        except ValueError:
+            answer = None
+        error = response.get("FunctionError", "")
+        status = int(response.get("StatusCode", 0))
+        return Invocation(status == 200 and not error, status, answer, f"{error}: {payload[:200]!r}" if error else "")
 
     def _alias_image(self, function_name: str, alias: str) -> tuple[str, str]:
         """(version, image) the alias serves; ("", "") before the first deploy made the alias."""

@@ -13,7 +13,7 @@ import json
 import os
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,17 +172,23 @@ def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[
         for record in _deploy(service, made.record, state, out):
             result.deploys.append(asdict(record))
             write(out / f"deployed-{record.target.split(':')[0]}.json", record)
-            progress(f"  {name:<18} deployed {record.target}: {record.image}{'' if record.changed else ' (unchanged)'}")
+            state_word = "deployed" if record.changed else "unchanged"
+            progress(f"  {name:<18} {state_word} {record.target}: {record.image}, verified: {record.verified}")
         result.manifest = str(out / "deployment.json") if service.deploy.eks else ""
         results.append(result)
     return results
 
 
 def _deploy(service: Service, image: ImageRecord, state: LocalState, out: Path) -> list[DeployRecord]:
+    """Deploy to each target's stand-in, then prove the deployed digest answers (a failed check stops the run)."""
     records = []
     for target in service.deploy.targets():
         deployer = aws.local_deployer(state.aws_endpoint, target, image.repository, out)
-        records.append(deployer.deploy(image, target, timeout=aws.LOCAL_TIMEOUT[target.kind]))
+        record = deployer.deploy(image, target, timeout=aws.LOCAL_TIMEOUT[target.kind])
+        verified = aws.check(target, record, image, out)
+        if not verified.ok:
+            raise LocalRunError(f"{target.label}: {record.image} failed its check ({verified})")
+        records.append(replace(record, verified=verified))
     return records
 
 

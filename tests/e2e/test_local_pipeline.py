@@ -69,7 +69,7 @@ def test_static_service_is_tiny_and_both_platforms_are_built(local: LocalState) 
 def test_second_run_is_a_no_op_deploy(local: LocalState, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(state_dir=local.directory, config_path=EXAMPLE, service="payments/api") == 0
     progress = capsys.readouterr().err
-    assert "already released" in progress and "(unchanged)" in progress
+    assert "already released" in progress and "unchanged lambda:payments-api" in progress
 
 
 def test_second_seed_reuses_every_base(local: LocalState, capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,3 +81,19 @@ def test_second_seed_reuses_every_base(local: LocalState, capsys: pytest.Capture
     assert seed(state_dir=local.directory, config_path=EXAMPLE) == 0
     assert bases.load(local.lock_path) == before
     assert "building" not in capsys.readouterr().err
+
+
+def deployed(state: LocalState, service: str, kind: str) -> dict:
+    return json.loads((state.directory / "runs" / service / f"deployed-{kind}.json").read_text())
+
+
+def test_every_deployment_answered_on_its_own_architecture(local: LocalState) -> None:
+    """The deployed digests themselves: the Lambda child invoked under QEMU as arm64, the ECS images asked for their
+    health path (or run, for the indexer that serves no HTTP), the EKS Deployment schema-checked and its image run."""
+    checks = {
+        ("payments-api", "lambda"): {"ok": True, "check": "invoke", "status": 200, "machine": "aarch64"},
+        ("payments-api", "ecs"): {"ok": True, "check": "GET /health", "status": 200, "machine": "x86_64"},
+        ("search-indexer", "ecs"): {"ok": True, "check": "run", "status": 0, "machine": "aarch64"},
+        ("search-indexer", "eks"): {"ok": True, "check": "run", "status": 0, "machine": "x86_64"},
+    }
+    assert {key: deployed(local, *key)["verified"] for key in checks} == checks

@@ -1,0 +1,169 @@
+"""Local verification: the deployed digests themselves answer, on their own architecture (arm64 under QEMU).
+
+moto records a Lambda, ECS or EKS deploy but runs nothing (its Lambda Invoke answers HTTP 500 for image functions).
+So local mode runs what was deployed: the Lambda child behind a Lambda Runtime API emulator, invoked with the
+target's smoke event; the ECS/EKS index, for the task's architecture, asked for its health path over HTTP (or, for an
+image that serves no HTTP, run to its exit); the rendered EKS Deployment validated against Kubernetes' schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pipeline.builders.docker_cli import docker_binary, docker_env
+from pipeline.deployers.base import DeployError, Invocation, Verification
+from pipeline.local.services import free_port
+from pipeline.platforms import machine
+
+RUN_TIMEOUT = 180.0
+_MACHINE = re.compile(r"\b(x86_64|aarch64)\b")
+
+
+class RuntimeApi(ThreadingHTTPServer):
+    """The two Lambda Runtime API calls a function makes for one invocation: next event, then its response."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        super().__init__(("127.0.0.1", 0), _RuntimeApiHandler)
+        self.event = event
+        self.answer: bytes = b""
+        self.error = False
+        self.answered = threading.Event()
+        self.served = False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+
+class _RuntimeApiHandler(BaseHTTPRequestHandler):
+    server: RuntimeApi
+
+    def do_GET(self) -> None:
+        if not self.path.endswith("/runtime/invocation/next") or self.server.served:
+            self.send_error(404)
+            return
+        self.server.served = True
+        body = json.dumps(self.server.event).encode()
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "slipway-smoke-1")
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int((time.time() + RUN_TIMEOUT) * 1000)))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:111111111111:function:local")
+        # The runtime client decodes the event by its Content-Type; without it the handler gets raw bytes.
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.server.answer = self.rfile.read(length)
+        self.server.error = self.path.endswith("/error")
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.server.answered.set()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _docker(*args: str, capture: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [docker_binary(), *args], env={**os.environ, **docker_env()}, capture_output=capture, text=True,
+        check=False, timeout=timeout,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _container(image: str, platform: str, env: dict[str, str], name: str) -> Iterator[str]:
+    argv = ["run", "--detach", "--name", name, "--network", "host", "--platform", platform]
+    for key, value in env.items():
+        argv += ["--env", f"{key}={value}"]
+    _docker("rm", "--force", name)
+    started = _docker(*argv, image, timeout=RUN_TIMEOUT)
+    if started.returncode != 0:
+        raise DeployError(f"local check of {image} ({platform}): docker run failed: {started.stderr.strip()[-300:]}")
+    try:
+        yield name
+    finally:
+        _docker("rm", "--force", name)
+
+
+def _logs(name: str) -> str:
+    completed = _docker("logs", name)
+    return (completed.stdout + completed.stderr).strip()[-400:]
+
+
+def invoke_image(function_name: str, version: str, image: str, event: dict[str, Any], *, platform: str) -> Invocation:
+    """Run the version's image on its platform behind a Runtime API emulator and invoke it once with ``event``."""
+    api = RuntimeApi(event)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    name = f"slipway-invoke-{function_name}-{version}"
+    try:
+        with _container(image, platform, {"AWS_LAMBDA_RUNTIME_API": api.address}, name):
+            if not api.answered.wait(timeout=RUN_TIMEOUT):
+                return Invocation(False, 0, None, f"no answer within {RUN_TIMEOUT:.0f}s; log: {_logs(name)}")
+    finally:
+        api.shutdown()
+        api.server_close()
+    try:
+        answer = json.loads(api.answer or b"null")
+    except ValueError:
+        answer = None
+    if api.error:
+        return Invocation(False, 200, answer, f"function error: {api.answer[:200]!r}")
+    return Invocation(True, 200, answer)
+
+
+def http_check(image: str, platform: str, path: str, *, name: str) -> Verification:
+    """Start the image with ``PORT`` set and ``GET path`` until it answers (bounded)."""
+    port = free_port()
+    with _container(image, platform, {"PORT": str(port)}, name):
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                    body = json.loads(response.read() or b"{}")
+                    found = str(body.get("machine", "")) if isinstance(body, dict) else ""
+                    return Verification(True, f"GET {path}", response.status, found)
+            except urllib.error.HTTPError as exc:
+                return Verification(False, f"GET {path}", exc.code)
+            except (urllib.error.URLError, OSError, ValueError):
+                time.sleep(0.5)
+        raise DeployError(f"local check of {image} ({platform}): GET {path} never answered; log: {_logs(name)}")
+
+
+def run_check(image: str, platform: str, *, name: str) -> Verification:
+    """An image that serves no HTTP: run it to its exit (stdin closed) and read the machine it reports."""
+    completed = _docker("run", "--rm", "--name", name, "--network", "host", "--platform", platform, image,
+                        timeout=RUN_TIMEOUT)  # fmt: skip
+    found = _MACHINE.search(completed.stdout + completed.stderr)
+    return Verification(completed.returncode == 0, "run", completed.returncode, found[1] if found else "")
+
+
+def schema_check(manifest: Path) -> None:
+    """The rendered Deployment against Kubernetes' own schema (kubernetes-validate ships the schemas)."""
+    try:
+        import kubernetes_validate
+    except ImportError as exc:  # pragma: no cover - the dev extra installs it
+        raise DeployError("local EKS check needs kubernetes-validate (pip install 'slipway[dev]')") from exc
+    try:
+        kubernetes_validate.validate(json.loads(manifest.read_text()), "1.32", strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        raise DeployError(f"{manifest}: Kubernetes rejects the Deployment: {exc}") from exc
+
+
+def expected_machine(platform: str) -> str:
+    return machine(platform)

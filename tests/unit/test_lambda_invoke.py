@@ -1,0 +1,38 @@
+"""The cloud smoke test: the Lambda Invoke API on the new version (moto cannot invoke image functions; Stubber can
+answer as Lambda does)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from pipeline.deployers.lambda_ import LambdaDeployer
+
+
+def stubbed(payload: bytes, **extra: object) -> tuple[LambdaDeployer, Stubber]:
+    client = boto3.client("lambda", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_response(
+        "invoke",
+        {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(payload), len(payload)), **extra},
+        {"FunctionName": "payments-api", "Qualifier": "7", "Payload": json.dumps({"path": "/health"}).encode()},
+    )
+    stub.activate()
+    return LambdaDeployer(client), stub
+
+
+def test_the_new_version_is_invoked_by_its_qualifier() -> None:
+    deployer, stub = stubbed(json.dumps({"statusCode": 200, "machine": "aarch64"}).encode())
+    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    stub.assert_no_pending_responses()
+    assert outcome.ok and outcome.status == 200 and outcome.answer["machine"] == "aarch64"
+
+
+def test_a_function_error_is_a_failed_smoke_test() -> None:
+    deployer, _ = stubbed(b'{"errorMessage": "boom"}', FunctionError="Unhandled")
+    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    assert not outcome.ok and outcome.error.startswith('Unhandled: b\'{"errorMessage": "boom"}\'')
