@@ -92,6 +92,11 @@ def _matches(pattern: re.Pattern[str], expected: str) -> Check:
     return check
 
 
+def _optional(check: Check) -> Check:
+    """``check`` for a value that may also be left empty."""
+    return lambda value: None if value == "" else check(value)
+
+
 def _json_object(value: Any) -> str | None:
     try:
         parsed = json.loads(value)
@@ -140,10 +145,7 @@ class PlatformSettings:
     connection_arn: str = _checked(
         _matches(_CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'")
     )
-    source_repo: str = _checked(
-        lambda v: None if v == "" or _SOURCE_REPO.fullmatch(v) else f"expected 'owner/name', got {shown(v)}",
-        default="",
-    )
+    source_repo: str = _checked(_optional(_matches(_SOURCE_REPO, "'owner/name'")), default="")
     """The platform's own repository (platform.toml, images/, lambda_base/): its base pipelines build from it.
     Empty: no base pipelines."""
     branch: str = _checked(_matches(_BRANCH, "a git branch name"), default="main")
@@ -157,10 +159,7 @@ class Upstream:
     registry: str = _checked(
         lambda v: None if v in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {shown(v)}"
     )
-    url: str = _checked(
-        lambda v: None if v == "" or _UPSTREAM_URL.fullmatch(v) else f"expected a registry host name, got {shown(v)}",
-        default="",
-    )
+    url: str = _checked(_optional(_matches(_UPSTREAM_URL, "a registry host name")), default="")
     """Upstream URL; defaults to the registry's public endpoint (required for ``azure-container-registry``)."""
     credential_secret: str = ""
     """Secrets Manager name for registries that need credentials; must start ``ecr-pullthroughcache/``."""
@@ -183,10 +182,7 @@ class RegistrySettings:
 
     scan: ScanMode = "basic"
     """``basic`` scans on push; ``enhanced`` turns on Amazon Inspector continuous scanning for the registry."""
-    kms_key_arn: str = _checked(
-        lambda v: None if v == "" or _KMS_KEY_ARN.fullmatch(v) else f"expected a KMS key ARN, got {shown(v)}",
-        default="",
-    )
+    kms_key_arn: str = _checked(_optional(_matches(_KMS_KEY_ARN, "a KMS key ARN")), default="")
     """Customer-managed KMS key for repositories (in the platform's region); empty means AES-256 with an AWS-owned
     key."""
 
@@ -245,12 +241,7 @@ class EcsTarget:
     container: str = _checked(_matches(_ECS_NAME, "a container name in the task definition"))
     cpu_architecture: LambdaArchitecture = "x86_64"
     """Fargate runtimePlatform.cpuArchitecture (``X86_64`` or ``ARM64``); must be a platform the service builds."""
-    health_path: str = _checked(
-        lambda v: (
-            None if v == "" or _HEALTH_PATH.fullmatch(v) else f"expected a path such as '/health', got {shown(v)}"
-        ),
-        default="",
-    )
+    health_path: str = _checked(_optional(_matches(_HEALTH_PATH, "a path such as '/health'")), default="")
     """HTTP path the container answers 200 on (local mode GETs it from the deployed image); empty: the image serves no
     HTTP and is run to its exit instead. In the cloud, steady state with the circuit breaker is the check."""
     task_roles: tuple[str, ...] = _each(_matches(_IAM_ROLE_NAME, "an IAM role name"), default=())
@@ -277,12 +268,7 @@ class EksTarget:
     namespace: str = _checked(_matches(_K8S_NAME, "a Kubernetes namespace (DNS label)"))
     deployment: str = _checked(_matches(_K8S_NAME, "a Kubernetes Deployment name (DNS label)"))
     container: str = _checked(_matches(_K8S_NAME, "a container name (DNS label)"))
-    health_path: str = _checked(
-        lambda v: (
-            None if v == "" or _HEALTH_PATH.fullmatch(v) else f"expected a path such as '/health', got {shown(v)}"
-        ),
-        default="",
-    )
+    health_path: str = _checked(_optional(_matches(_HEALTH_PATH, "a path such as '/health'")), default="")
     """As for ECS: what local mode GETs from the deployed image (the cloud check is ``kubectl rollout status``)."""
     kind: ClassVar[str] = "eks"
 
@@ -318,7 +304,7 @@ class Service:
     branch: str = _checked(_matches(_BRANCH, "a git branch name"), default="main")
     dockerfile: str = _checked(_repo_path, default="Dockerfile")
     context: str = _checked(_repo_path, default=".")
-    target: str = _checked(lambda v: None if v == "" else _matches(_STAGE, "a Dockerfile stage name")(v), default="")
+    target: str = _checked(_optional(_matches(_STAGE, "a Dockerfile stage name")), default="")
     """Dockerfile stage to build and deploy; default: the last stage."""
     platforms: tuple[Platform, ...] = ("linux/amd64", "linux/arm64")
     file_paths: tuple[str, ...] = _each(_matches(_PATH_GLOB, "a path glob inside the repository"), default=())
@@ -334,7 +320,7 @@ class BaseImage:
     name: str = _checked(_name)
     context: str = _checked(_repo_path)
     dockerfile: str = _checked(_repo_path, default="Dockerfile")
-    target: str = _checked(lambda v: None if v == "" else _matches(_STAGE, "a Dockerfile stage name")(v), default="")
+    target: str = _checked(_optional(_matches(_STAGE, "a Dockerfile stage name")), default="")
     """Dockerfile stage to publish (e.g. ``build`` for a ``python-build`` variant); default: the last stage."""
     platforms: tuple[Platform, ...] = ("linux/amd64", "linux/arm64")
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.lint.parse import LintInputError, ParsedDockerfile, parse
+from pipeline.lint.parse import LintInputError, parse
 from pipeline.lint.rules import RULES, Context, Finding, Policy
 
 _SUPPRESS = re.compile(
@@ -129,18 +129,6 @@ def lint_file(
     hadolint: bool = True,
 ) -> list[Finding]:
     dockerfile = parse(path)
-    return lint_parsed(dockerfile, policy, build_args, target=target, hadolint=hadolint)
-
-
-def lint_parsed(
-    dockerfile: ParsedDockerfile,
-    policy: Policy,
-    build_args: Mapping[str, str] | None = None,
-    *,
-    target: str = "",
-    hadolint: bool = True,
-) -> list[Finding]:
-    path = dockerfile.path
     context = Context(dockerfile, dockerfile.target(target), policy, {**dockerfile.args, **(build_args or {})})
     suppressed, findings = _suppressions(path, dockerfile.lines)
     for rule in RULES:
