@@ -43,6 +43,7 @@ _LAMBDA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$", re.ASCII)
 # Lambda aliases: up to 128 characters, and never all digits (a number names a version).
 _LAMBDA_ALIAS = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$", re.ASCII)
 _ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$", re.ASCII)
+_HEALTH_URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]{0,200})?$", re.ASCII)
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/-]{0,200}$", re.ASCII)
 _IAM_ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$", re.ASCII)
 _EKS_CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", re.ASCII)
@@ -244,6 +245,9 @@ class EcsTarget:
     health_path: str = _checked(_optional(_matches(_HEALTH_PATH, "a path such as '/health'")), default="")
     """HTTP path the container answers 200 on (local mode GETs it from the deployed image); empty: the image serves no
     HTTP and is run to its exit instead. In the cloud, steady state with the circuit breaker is the check."""
+    health_url: str = _checked(_optional(_matches(_HEALTH_URL, "an http(s) URL")), default="")
+    """The service's own health URL (its load balancer), checked after steady state: anything but 200 puts the service
+    back on the previous revision. Empty: steady state with the circuit breaker is the check."""
     task_roles: tuple[str, ...] = _each(_matches(_IAM_ROLE_NAME, "an IAM role name"), default=())
     """IAM role names the task definition uses (task role, execution role). Registering the new revision passes
     them, so the deploy role may pass exactly these (``iam:PassRole``) and the deploy refuses any other."""
@@ -259,7 +263,8 @@ class EcsTarget:
 
     def cli_args(self) -> tuple[str, ...]:
         roles = tuple(word for role in self.task_roles for word in ("--task-role", role))
-        return ("--cluster", self.cluster, "--service", self.service, "--container", self.container, *roles)
+        health = ("--health-url", self.health_url) if self.health_url else ()
+        return ("--cluster", self.cluster, "--service", self.service, "--container", self.container, *roles, *health)
 
 
 @dataclass(frozen=True, kw_only=True)

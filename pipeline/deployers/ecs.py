@@ -7,6 +7,9 @@ bound. On a timeout the error says so; the circuit breaker (not this step) rolls
 from __future__ import annotations
 
 import argparse
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -14,11 +17,24 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipeline.config.model import EcsTarget
-from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, wait_until
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, Verification, wait_until
 from pipeline.platforms import platform_for_ecs_cpu
 from pipeline.records import ImageRecord
 
 PREVIOUS_TAG = "slipway:previous-image"
+HEALTH_SECONDS = 120.0
+
+
+def http_status(url: str) -> int:
+    """The HTTP status ``url`` answers with (0 when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0
+
 
 # Keys of describe_task_definition's output that register_task_definition accepts back.
 _REGISTERABLE = (
@@ -48,12 +64,14 @@ class EcsDeployer:
         parser.add_argument(
             "--task-role", action="append", default=[], help="an IAM role the task definition may pass (repeatable)"
         )
+        parser.add_argument("--health-url", default="", help="GET after steady state; not 200 rolls back")
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> EcsTarget:
         return EcsTarget(
-            cluster=args.cluster, service=args.service, container=args.container, task_roles=tuple(args.task_role)
-        )
+            cluster=args.cluster, service=args.service, container=args.container, task_roles=tuple(args.task_role),
+            health_url=args.health_url,
+        )  # fmt: skip
 
     @staticmethod
     def permissions(target: EcsTarget) -> Sequence[Permission]:
@@ -138,6 +156,7 @@ class EcsDeployer:
             raise DeployError(
                 f"{target_name}: {code}: {exc.response['Error']['Message']}; previous revision still serving"
             ) from exc
+        verified = None
         if timeout > 0:
             wait_until(
                 lambda: self._steady(cluster, service, registered, target_name),
@@ -145,7 +164,29 @@ class EcsDeployer:
                 interval=self._poll,
                 what=f"{target_name}: waiting for steady state on {registered} (the circuit breaker rolls back a failed rollout)",
             )
-        return DeployRecord(label, image, previous, changed=True, revision=registered, waited=timeout > 0)
+            verified = Verification(True, "steady", 0)
+            if target.health_url:
+                verified = self._health(target, registered, current_revision, timeout)
+        return DeployRecord(
+            label, image, previous, changed=True, revision=registered, waited=timeout > 0, verified=verified
+        )
+
+    def _health(self, target: EcsTarget, revision: str, previous_revision: str, timeout: float) -> Verification:
+        """After steady state, the service's own health URL must answer 200; otherwise the service goes back to the
+        previous revision and the deploy fails saying so."""
+        name = f"ECS service {target.cluster}/{target.service}"
+        status = 0
+        deadline = time.monotonic() + min(timeout, HEALTH_SECONDS)
+        while time.monotonic() < deadline:
+            status = http_status(target.health_url)
+            if status == 200:
+                return Verification(True, f"GET {target.health_url}", status)
+            time.sleep(self._poll)
+        self._ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=previous_revision)
+        raise DeployError(
+            f"{name}: {revision} is steady but GET {target.health_url} answered {status or 'nothing'}; the service is "
+            f"back on {previous_revision}"
+        )
 
     def _finish_in_flight(self, target: EcsTarget, revision: str, image: str, timeout: float) -> DeployRecord:
         """The service already runs a revision with this image: a retry judges its deployment (waiting for it when

@@ -4,6 +4,8 @@ on the target itself, smoke tests before an alias moves, the registry checked be
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,65 @@ def test_rollback_refuses_a_record_of_another_target(lambda_client: Any, tmp_pat
     with pytest.raises(DeployError, match=r"rollback of lambda:payments-api: the record is of lambda:other"):
         rollback(LambdaDeployer(lambda_client), LambdaTarget(function_name="payments-api", architecture="arm64"),
                  record_path=record, out=tmp_path / "o.json", timeout=1, registry=REGISTRY)  # fmt: skip
+
+
+@pytest.fixture
+def health() -> Iterator[tuple[str, list[int]]]:
+    """An HTTP health endpoint on 127.0.0.1 answering the statuses the test sets."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    statuses = [200]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(statuses[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/health", statuses
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_ecs_health_url_after_steady_state_keeps_or_rolls_back(
+    ecs_client: Any,
+    image_json: Path,
+    tmp_path: Path,
+    health: tuple[str, list[int]],
+    status: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.deployers import ecs as ecs_module
+
+    url, statuses = health
+    statuses[0] = status
+    monkeypatch.setattr(ecs_module, "HEALTH_SECONDS", 1.0)
+    # The service back on the old image first (moto's server lives for the session).
+    current = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]["taskDefinition"]
+    definition = ecs_client.describe_task_definition(taskDefinition=current)["taskDefinition"]
+    keys = ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "runtimePlatform")
+    before = ecs_client.register_task_definition(
+        **{k: definition[k] for k in keys},
+        containerDefinitions=[
+            {**c, "image": OLD} if c["name"] == "api" else c for c in definition["containerDefinitions"]
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs_client.update_service(cluster="payments", service="api", taskDefinition=before)
+    target = EcsTarget(cluster="payments", service="api", container="api", health_url=url)
+    deployer = EcsDeployer(RollingOut(ecs_client, rolling=1), poll_seconds=0.1)
+    if status == 200:
+        deploy(deployer, target, image_json=image_json, out=tmp_path / "o.json", timeout=30, registry=REGISTRY)
+        assert json.loads((tmp_path / "o.json").read_text())["verified"]["check"] == f"GET {url}"
+        return
+    with pytest.raises(DeployError, match=rf"is steady but GET {url} answered 503; the service is back on {before}"):
+        deploy(deployer, target, image_json=image_json, out=tmp_path / "o.json", timeout=30, registry=REGISTRY)
+    after = ecs_client.describe_services(cluster="payments", services=["api"])["services"][0]["taskDefinition"]
+    assert after == before

@@ -163,7 +163,7 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
         if "slipway deploy" in p["Source"]["BuildSpec"]
     ]
     assert sorted(commands) == [
-        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --task-role payments-api-task --task-role payments-api-execution --out deployed-ecs.json",
+        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --task-role payments-api-task --task-role payments-api-execution --health-url https://api.payments.acme.example/health --out deployed-ecs.json",
         "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --out deployed-ecs.json",
         "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --out deployed-eks.json",
         'slipway deploy lambda --image-json image.json --function-name payments-api --architecture arm64 --alias live --smoke-event \'{"path": "/health"}\' --smoke-expect \'{"statusCode": 200}\' --out deployed-lambda.json',
