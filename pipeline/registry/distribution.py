@@ -13,12 +13,33 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pipeline.oci import Manifest
 from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
 
 TIMEOUT_SECONDS = 30
+
+
+class _CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never carry ``Authorization`` to another host: ECR redirects a blob GET to a presigned
+    S3 URL, and S3 refuses a request with two auth mechanisms (urllib would re-send the header)."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if (
+            redirected is not None
+            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
+            for stored in (redirected.headers, redirected.unredirected_hdrs):
+                for name in [n for n in stored if n.lower() == "authorization"]:
+                    del stored[name]
+        return redirected
+
+
+_OPENER = urllib.request.build_opener(_CredentialsStayHome)
 
 
 def is_loopback(host: str) -> bool:
@@ -70,7 +91,7 @@ class DistributionClient:
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         self.round_trips += 1
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with _OPENER.open(request, timeout=self._timeout) as response:
                 data = response.read()
                 self.bytes_moved += len(data) + (len(body) if isinstance(body, bytes) else body_size)
                 return data, {k.lower(): v for k, v in response.headers.items()}
