@@ -58,10 +58,12 @@ def _spec(commands: list[str], files: list[str] | None = None, *, extras: str = 
     return spec
 
 
-def lint(bp: PipelineBlueprint, registry: str) -> dict[str, Any]:
-    """``registry``: the host the base-image lock is relative to (the platform's ECR)."""
+def lint(bp: PipelineBlueprint, registry: str, allowed: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``registry``: the host the base-image lock is relative to (the platform's ECR). ``allowed``: the image prefixes
+    SW001 accepts -- given on the command line, because the service's own repository has no platform.toml."""
     target = f" --target {q(bp.target)}" if bp.target else ""
-    return _spec([f"slipway lint --registry {q(registry)}{target} {q(bp.dockerfile_path)}"], extras="lint")
+    allow = "".join(f" --allow-registry {q(prefix)}" for prefix in allowed)
+    return _spec([f"slipway lint --registry {q(registry)}{allow}{target} {q(bp.dockerfile_path)}"], extras="lint")
 
 
 def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:

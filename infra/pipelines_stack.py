@@ -20,6 +20,7 @@ from infra.registry_stack import RegistryStack
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from pipeline import bases
 from pipeline.config import PlatformConfig
+from pipeline.lint.policy import policy_for
 from pipeline.naming import base_repository_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,7 @@ class PipelinesStack(Stack):
             RepositoryByName(self, f"Base-{name.replace('/', '-')}", name)
             for name in sorted(base_repository_name(t.name, b.name) for t in config.teams for b in t.base_images)
         )
+        allowed = policy_for(config, [], local_registry="").allowed_registries
         self.pipelines: dict[str, ServicePipeline] = {}
         for plan in plans:
             bp = plan.blueprint
@@ -102,6 +104,7 @@ class PipelinesStack(Stack):
                     base_repositories=curated,
                     base_lock=lock,
                     weekly_rebuild=plan.weekly_rebuild,
+                    allowed_registries=allowed,
                 ),
             )
 

@@ -60,6 +60,8 @@ class ServicePipelineProps:
     """The base-image lock as JSON (images/lock.json), given to lint and build jobs to resolve ``ARG BASE_…``."""
     weekly_rebuild: bool = False
     """Also start the pipeline every week (curated bases pick up upstream security fixes)."""
+    allowed_registries: tuple[str, ...] = ()
+    """Image prefixes the Lint job's SW001 accepts (pull-through prefixes and curated bases in the platform's ECR)."""
 
 
 class ServicePipeline(Construct):
@@ -245,7 +247,9 @@ class ServicePipeline(Construct):
         stack = Stack.of(self)
         project = self._project(
             "Lint",
-            buildspecs.lint(self.props.blueprint, ecr_registry(stack.account, stack.region)),
+            buildspecs.lint(
+                self.props.blueprint, ecr_registry(stack.account, stack.region), self.props.allowed_registries
+            ),
             env=self._lock_env(),
         )
         return actions.CodeBuildAction(action_name="Lint", project=project, input=self.source_output)

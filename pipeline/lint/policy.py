@@ -12,9 +12,9 @@ LOCAL_REGISTRY = "127.0.0.1:5000"
 
 def policy_for(loaded: config.PlatformConfig | None, extra: list[str], local_registry: str = LOCAL_REGISTRY) -> Policy:
     """Bases may come from each pull-through prefix and each team's curated repositories, in ECR or in the local
-    registry (``local_registry``: wherever `slipway local up` serves it)."""
+    registry (``local_registry``: wherever `slipway local up` serves it; empty for ECR only, as the cloud's Lint job)."""
     prefixes: list[str] = []
-    hosts = [local_registry]
+    hosts = [local_registry] if local_registry else []
     if loaded is not None:
         hosts.insert(0, ecr_registry(loaded.platform.account, loaded.platform.region))
         names = [u.prefix for u in loaded.upstreams] + [base_prefix(t.name) for t in loaded.teams]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -293,9 +294,8 @@ def test_base_variant_builds_its_target_stage(synthesized: dict[str, Any]) -> No
         for p in projects_all(synthesized["templates"][BASES_PAYMENTS])
     ]
     assert any("--context images/python --dockerfile images/python/Dockerfile --target build" in c for c in commands)
-    assert (
-        "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com --target build images/python/Dockerfile"
-        in commands
+    assert any(
+        c.startswith("slipway lint") and c.endswith(" --target build images/python/Dockerfile") for c in commands
     )
 
 
@@ -320,7 +320,12 @@ def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Templ
         if key.startswith(("slipway build", "slipway lint")):
             assert json.loads(env["SLIPWAY_BASE_LOCK"]) == lock
     lint = json.loads(projects(payments)["slipway lint"]["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
-    assert lint == "slipway lint --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com Dockerfile"
+    ecr = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
+    assert lint.startswith(f"slipway lint --registry {ecr} --allow-registry {ecr}/") and lint.endswith(" Dockerfile")
+    words = lint.split()
+    allowed = [word for before, word in itertools.pairwise(words) if before == "--allow-registry"]
+    assert f"{ecr}/docker-hub/" in allowed and f"{ecr}/payments/bases/" in allowed
+    assert not [a for a in allowed if a.startswith("127.0.0.1")], "the cloud's gate allows the platform's ECR only"
 
 
 def test_build_roles_may_pull_curated_bases(payments: Template) -> None:
