@@ -1,4 +1,4 @@
-"""The one mapping between OCI platforms and the names AWS, Debian and uname give the same architectures."""
+"""The one mapping between OCI platforms and the names AWS and Debian give the same architectures."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ _ARCHITECTURE = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 _ECS_CPU = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
 # Debian's architecture names (dpkg, debootstrap, apt-get download pkg:arch).
 _DEBIAN = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
-# What ``uname -m`` prints inside a container of that platform.
-_MACHINE = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 
 
 def platform_for_architecture(architecture: str) -> str:
@@ -33,10 +31,6 @@ def platform_for_ecs_cpu(cpu_architecture: str) -> str | None:
 
 def debian_arch(platform: str) -> str:
     return _DEBIAN[platform]
-
-
-def machine(platform: str) -> str:
-    return _MACHINE[platform]
 
 
 def slug(platform: str) -> str:

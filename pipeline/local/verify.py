@@ -25,7 +25,6 @@ from typing import Any
 from pipeline.builders.docker_cli import docker_binary, docker_env
 from pipeline.deployers.base import DeployError, Invocation, Verification
 from pipeline.local.services import free_port
-from pipeline.platforms import machine
 
 RUN_TIMEOUT = 180.0
 _MACHINE = re.compile(r"\b(x86_64|aarch64)\b")
@@ -163,7 +162,3 @@ def schema_check(manifest: Path) -> None:
         kubernetes_validate.validate(json.loads(manifest.read_text()), "1.32", strict=True)
     except kubernetes_validate.ValidationError as exc:
         raise DeployError(f"{manifest}: Kubernetes rejects the Deployment: {exc}") from exc
-
-
-def expected_machine(platform: str) -> str:
-    return machine(platform)
