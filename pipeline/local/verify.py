@@ -127,9 +127,10 @@ def invoke_image(function_name: str, version: str, image: str, event: dict[str, 
 
 
 def http_check(image: str, platform: str, path: str, *, name: str) -> Verification:
-    """Start the image with ``PORT`` set and ``GET path`` until it answers (bounded)."""
+    """Start the image with ``HOST``/``PORT`` set (loopback only: it shares the host's network) and ``GET path``
+    until it answers (bounded)."""
     port = free_port()
-    with _container(image, platform, {"PORT": str(port)}, name):
+    with _container(image, platform, {"HOST": "127.0.0.1", "PORT": str(port)}, name):
         deadline = time.monotonic() + RUN_TIMEOUT
         while time.monotonic() < deadline:
             try:

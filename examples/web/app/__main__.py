@@ -1,5 +1,5 @@
 """payments/api: one image, two faces. Under Lambda (``AWS_LAMBDA_RUNTIME_API`` is set) it hands over to the Lambda
-runtime interface client with ``app.handler.handle``; anywhere else (ECS, EKS) it serves HTTP on ``$PORT``:
+runtime interface client with ``app.handler.handle``; anywhere else (ECS, EKS) it serves HTTP on ``$HOST:$PORT``:
 ``GET /health`` answers with the machine it runs on."""
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def main() -> None:
     if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH", "")]))
         os.execv(LAMBDA_PYTHON, [LAMBDA_PYTHON, "-m", "awslambdaric", "app.handler.handle"])
-    ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
+    # 0.0.0.0 in a task (awsvpc) or a pod; local checks run on the host network and pass HOST=127.0.0.1.
+    address = (os.environ.get("HOST", "0.0.0.0"), int(os.environ.get("PORT", "8080")))
+    ThreadingHTTPServer(address, Handler).serve_forever()
 
 
 if __name__ == "__main__":
