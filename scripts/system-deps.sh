@@ -76,7 +76,13 @@ fi
 # Containers do not mount binfmt_misc by default; QEMU registers arm64 only once it is.
 if [[ $(id -u) -eq 0 ]]; then
   mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || update-binfmts --enable qemu-aarch64
+  if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
+    # binfmt-support's registration; where a release ships only systemd's binfmt.d file, write that line instead.
+    update-binfmts --enable qemu-aarch64 2>/dev/null || {
+      conf=$(ls /usr/lib/binfmt.d/qemu-aarch64*.conf 2>/dev/null | head -n 1)
+      [[ -n "$conf" ]] && grep -v '^#' "$conf" >/proc/sys/fs/binfmt_misc/register
+    }
+  fi
 fi
 builder_version=$("$BUILDER_PREFIX/usr/sbin/dockerd" --version | awk '{print $3}' | tr -d ,)
 buildx_version=$("$BUILDER_PREFIX/usr/libexec/docker/cli-plugins/docker-buildx" version | awk '{print $2}')
