@@ -40,6 +40,19 @@ def _error(exc: ClientError) -> str:
     return f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
 
 
+def judge(outcome: Invocation, smoke_expect: str) -> tuple[Verification, str]:
+    """The smoke test's verdict on one invocation: its Verification, and why it failed ("" when it passed)."""
+    expected = json.loads(smoke_expect)
+    answer = outcome.answer if isinstance(outcome.answer, dict) else {}
+    wrong = {k: answer.get(k) for k, v in expected.items() if answer.get(k) != v}
+    why = (
+        ""
+        if outcome.ok and not wrong
+        else outcome.error or (f"answered {json.dumps(wrong)[:200]}, expected {json.dumps(expected)[:200]}")
+    )
+    return Verification(not why, "invoke", outcome.status, str(answer.get("machine", ""))), why
+
+
 class LambdaDeployer:
     kind: ClassVar[str] = LambdaTarget.kind
     help: ClassVar[str] = "the child manifest of the function's architecture, then a version and the alias"
@@ -139,17 +152,14 @@ class LambdaDeployer:
 
     def _smoke_test(self, target: LambdaTarget, version: str, image: str, what: str) -> Verification:
         """Invoke *that version* with the smoke event; the alias moves only when its answer holds what is expected."""
-        event, expected = json.loads(target.smoke_event), json.loads(target.smoke_expect)
-        outcome = self._invoke(target.function_name, version, image, event)
-        answer = outcome.answer if isinstance(outcome.answer, dict) else {}
-        wrong = {k: answer.get(k) for k, v in expected.items() if answer.get(k) != v}
-        if not outcome.ok or wrong:
-            why = outcome.error or f"answered {json.dumps(wrong)[:200]}, expected {json.dumps(expected)[:200]}"
+        outcome = self._invoke(target.function_name, version, image, json.loads(target.smoke_event))
+        verified, why = judge(outcome, target.smoke_expect)
+        if why:
             raise DeployError(
                 f"{what}: version {version} ({image}) failed its smoke test: {why}; alias {target.alias} still names "
                 "the previous version"
             )
-        return Verification(True, "invoke", outcome.status, str(answer.get("machine", "")))
+        return verified
 
     def _invoke_version(self, function_name: str, version: str, image: str, event: dict[str, Any]) -> Invocation:
         response = self._lambda.invoke(

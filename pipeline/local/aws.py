@@ -18,7 +18,7 @@ from pipeline.config import EcsTarget, EksTarget, LambdaTarget
 from pipeline.deployers.base import Deployer, DeployRecord, DeployTarget, Verification
 from pipeline.deployers.ecs import EcsDeployer
 from pipeline.deployers.eks import EksDeployer
-from pipeline.deployers.lambda_ import LambdaDeployer
+from pipeline.deployers.lambda_ import LambdaDeployer, judge
 from pipeline.local import verify
 from pipeline.records import ImageRecord
 
@@ -135,10 +135,7 @@ def check(target: DeployTarget, record: DeployRecord, image: ImageRecord, out: P
             return record.verified
         outcome = verify.invoke_image(target.function_name, "live", record.image, json.loads(target.smoke_event),
                                       platform=target.platform)  # fmt: skip
-        answer = outcome.answer if isinstance(outcome.answer, dict) else {}
-        expected = json.loads(target.smoke_expect)
-        ok = outcome.ok and all(answer.get(k) == v for k, v in expected.items())
-        return Verification(ok, "invoke", outcome.status, str(answer.get("machine", "")))
+        return judge(outcome, target.smoke_expect)[0]
     if isinstance(target, EksTarget):
         verify.schema_check(out / "deployment.json")
     platform = target.platform if isinstance(target, EcsTarget) else "linux/amd64"
