@@ -26,7 +26,7 @@ demo: setup
 	$(BIN)/slipway synth
 	$(BIN)/slipway local up
 	$(BIN)/slipway local seed
-	$(BIN)/slipway local run
+	$(BIN)/slipway local run --approve
 
 demo-down: $(VENV)/.installed
 	$(BIN)/slipway local down

@@ -37,16 +37,20 @@ def build_metadata_file(step: BuildStep) -> str:
     return f"build-{step.slug}.json"
 
 
+TOOLS_ZIP = "${TMPDIR:-/tmp}/slipway.zip"
+
+
 def _spec(commands: list[str], files: list[str] | None = None, *, extras: str = "") -> dict[str, Any]:
     """``extras``: Slipway's optional dependencies this job needs (``lint``: BuildKit's parser, x86_64 only)."""
-    package = f'"/tmp/slipway.zip[{extras}]"' if extras else "/tmp/slipway.zip"
+    # ${TMPDIR:-/tmp}: /tmp on CodeBuild; the local replay gives each job a /tmp of its own, as CodeBuild's container.
+    package = f'"{TOOLS_ZIP}[{extras}]"' if extras else f'"{TOOLS_ZIP}"'
     spec: dict[str, Any] = {
         "version": "0.2",
         "phases": {
             "install": {
                 "runtime-versions": {"python": "3.12"},
                 "commands": [
-                    f'aws s3 cp "${TOOLS_ENV}" /tmp/slipway.zip --only-show-errors',
+                    f'aws s3 cp "${TOOLS_ENV}" "{TOOLS_ZIP}" --only-show-errors',
                     f"pip3 install --quiet {package}",
                 ],
             },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from pipeline.naming import base_repository_name
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "images" / "lock.json"
+LOCK_ENV = "SLIPWAY_LOCK"
+"""Another lock file to synthesize with: the local replay's, bootstrapped from what its base pipelines published."""
 # Jobs install Slipway from this asset: the pipeline package and its pyproject, nothing else.
 _TOOLS_EXCLUDE = ["*", "!pyproject.toml", "!pipeline/", "!pipeline/**", "**/__pycache__"]
 
@@ -77,7 +80,8 @@ class PipelinesStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self._acknowledge_artifact_grants(artifacts, tools)
-        lock = json.dumps(bases.load(LOCK), sort_keys=True, separators=(",", ":"))
+        lock_path = Path(os.environ.get(LOCK_ENV) or LOCK)
+        lock = json.dumps(bases.load(lock_path), sort_keys=True, separators=(",", ":"))
         # Repositories by name, never by cross-stack reference: no Fn::ImportValue ties this stack to the Registry
         # stack, so removing a base or a service from platform.toml updates both stacks instead of failing on an
         # export still in use. The explicit dependency keeps the deploy order.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -9,7 +10,23 @@ from pipeline import bases, records
 from pipeline.builders import BuildRequest, BuildSecretSource, get_builder
 from pipeline.oci import image_size
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
+from pipeline.registry.base import endpoint
 from pipeline.stitch import inspect_child
+
+TRUST_SECRET = "ca_bundle"
+
+
+def runner_trust(secrets: list[BuildSecretSource]) -> tuple[BuildSecretSource, ...]:
+    """The runner's own CA bundle as BuildKit secret ``ca_bundle``, when the runner trusts a TLS-intercepting proxy
+    (``PIP_CERT``/``SSL_CERT_FILE`` name a file; unset on CodeBuild): package downloads inside a build verify TLS the
+    way the runner does, and the CA never lands in a layer. A Dockerfile opts in with an optional secret mount."""
+    if any(s.id == TRUST_SECRET for s in secrets):
+        return ()
+    for variable in ("PIP_CERT", "SSL_CERT_FILE"):
+        path = os.environ.get(variable, "")
+        if path and Path(path).is_file():
+            return (BuildSecretSource(TRUST_SECRET, src=path),)
+    return ()
 
 
 def build_image(
@@ -31,14 +48,14 @@ def build_image(
     repo = RepositoryRef.parse(repository)
     # Bases pinned by the platform's lock, for the ARGs this Dockerfile declares; explicit --build-arg wins.
     declared = bases.declared_args(dockerfile) if dockerfile.exists() else set()
-    locked = {k: v for k, v in bases.build_args(bases.from_environment(), repo.host).items() if k in declared}
+    locked = {k: v for k, v in bases.build_args(bases.from_environment(), endpoint(repo.host)).items() if k in declared}
     build_args = {**locked, **(build_args or {})}
     request = BuildRequest(
         repository=str(repo),
         platform=platform,
         context=context,
         dockerfile=dockerfile,
-        secrets=tuple(secrets or ()),
+        secrets=tuple(secrets or ()) + runner_trust(secrets or []),
         network_host=network_host,
         build_args=build_args or {},
         target=target,

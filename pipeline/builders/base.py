@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pipeline.errors import SlipwayError
 from pipeline.platforms import slug
+from pipeline.registry.base import pull_address
 
 CACHE_TAG_PREFIX = "cache-"
 
@@ -63,7 +64,7 @@ class BuildRequest:
     @property
     def cache_ref(self) -> str:
         """One registry-cache tag per platform, mutable by design (excluded from tag immutability)."""
-        return f"{self.repository}:{CACHE_TAG_PREFIX}{self.slug}"
+        return f"{pull_address(self.repository)}:{CACHE_TAG_PREFIX}{self.slug}"
 
     def secret_values(self) -> dict[str, str]:
         missing = [s.env for s in self.secrets if s.env and s.env not in os.environ]

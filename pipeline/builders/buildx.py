@@ -22,7 +22,7 @@ from pipeline import bases
 from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
 from pipeline.builders.docker_cli import docker_binary, docker_env, login_if_ecr
 from pipeline.oci_layout import push_layout
-from pipeline.registry.base import RegistryClient, RepositoryRef
+from pipeline.registry.base import RegistryClient, RepositoryRef, endpoint
 
 CONTAINER_BUILDER = "slipway"
 DOCKER_DRIVER_BUILDER = "default"
@@ -39,7 +39,7 @@ def build_command(docker: str, request: BuildRequest, *, builder: str, layout: P
         "--provenance=false",
         "--sbom=false",
         "--output", f"type=oci,dest={layout},tar=false,rewrite-timestamp=true",
-        "--cache-to", f"type=registry,ref={request.cache_ref},mode=max,image-manifest=true,oci-mediatypes=true",
+        "--cache-to", f"type=registry,ref={request.cache_ref},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true",
         "--metadata-file", str(metadata_file),
     ]  # fmt: skip
     if request.use_cache:
@@ -61,7 +61,7 @@ def buildkit_image(request: BuildRequest) -> str:
             f"image {request.repository} ({request.platform}): no {BUILDKIT_LOCK_KEY} in ${bases.LOCK_ENV}; the "
             "BuildKit image must come pinned from the platform's registry (images/lock.json)"
         )
-    return f"{RepositoryRef.parse(request.repository).host}/{entry}"
+    return f"{endpoint(RepositoryRef.parse(request.repository).host)}/{entry}"
 
 
 def create_command(docker: str, request: BuildRequest) -> list[str]:

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from pipeline.builders.base import BuildError
-from pipeline.registry.base import RepositoryRef
+from pipeline.registry.base import RepositoryRef, endpoint
 
 PREFIX_ENV = "SLIPWAY_BUILDER_PREFIX"
 DEFAULT_PREFIX = Path("/opt/slipway/builder")
@@ -58,7 +58,7 @@ def login_if_ecr(docker: str, repository: str) -> None:
     token = base64.b64decode(ecr_basic_auth(account_region[1]).removeprefix("Basic ")).decode()
     password = token.split(":", 1)[1]
     completed = subprocess.run(
-        [docker, "login", "--username", "AWS", "--password-stdin", repo.host],
+        [docker, "login", "--username", "AWS", "--password-stdin", endpoint(repo.host)],
         input=password,
         env={**os.environ, **docker_env()},
         capture_output=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from pipeline.builders import BUILDERS, BuildSecretSource
 from pipeline.config import PLATFORMS
 from pipeline.registry import RegistryClient
 from pipeline.reproducible import source_date_epoch
+
+NETWORK_ENV = "SLIPWAY_BUILD_NETWORK"
 
 
 def register(commands: Any) -> None:
@@ -24,7 +27,13 @@ def register(commands: Any) -> None:
     parser.add_argument("--secret", action="append", default=[], help="id=NAME,env=VARIABLE (repeatable)")
     parser.add_argument("--build-arg", action="append", default=[], help="NAME=VALUE, never a secret (repeatable)")
     parser.add_argument("--target", default="", help="Dockerfile stage to build (default: the last)")
-    parser.add_argument("--network-host", action="store_true", help="RUN steps use the host network")
+    parser.add_argument(
+        "--network-host",
+        action="store_true",
+        default=os.environ.get(NETWORK_ENV) == "host",
+        help=f"RUN steps use the host network (default when ${NETWORK_ENV}=host: a daemon without a bridge network, "
+        "as the local replay's)",
+    )
     parser.add_argument(
         "--source-date",
         default="",

@@ -6,17 +6,22 @@ One subcommand per registered deployer (``pipeline.deployers.DEPLOYERS``); each 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipeline import records
 from pipeline.arguments import seconds
 from pipeline.deployers import DEPLOYERS
-from pipeline.deployers.base import Deployer, DeployRecord, DeployTarget
+from pipeline.deployers.base import Deployer, DeployError, DeployRecord, DeployTarget, Verification
 from pipeline.errors import InputError
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
 from pipeline.stitch import verify
+
+STANDINS_ENV = "SLIPWAY_LOCAL_STANDINS"
+"""Set only by the local replay: deploy to the local stand-ins and prove the deployed digest answers there."""
 
 
 def register(commands: Any) -> None:
@@ -30,11 +35,20 @@ def register(commands: Any) -> None:
             "--timeout", type=seconds, default=600, help="seconds to wait for the rollout (0: do not wait)"
         )
         deployer.add_arguments(sub)
-        sub.set_defaults(
-            run=lambda a, d=deployer: deploy(
-                d.from_args(a), d.target_from_args(a), image_json=a.image_json, out=a.out, timeout=a.timeout
-            )
-        )
+        sub.set_defaults(run=lambda a, d=deployer: _run(d, a))
+
+
+def _run(kind: type[Deployer], args: Any) -> int:
+    target = kind.target_from_args(args)
+    if os.environ.get(STANDINS_ENV):
+        # The local replay: moto records the deploy but runs nothing, so the stand-in runs the deployed digest.
+        from pipeline.local import aws
+
+        repository = ImageRecord.load(args.image_json).repository
+        deployer = aws.local_deployer(os.environ["AWS_ENDPOINT_URL"], target, repository, args.out.parent)
+        return deploy(deployer, target, image_json=args.image_json, out=args.out, timeout=aws.LOCAL_TIMEOUT[target.kind],
+                      check=lambda record, image: aws.check(target, record, image, args.out.parent))  # fmt: skip
+    return deploy(kind.from_args(args), target, image_json=args.image_json, out=args.out, timeout=args.timeout)
 
 
 def deploy(
@@ -45,6 +59,7 @@ def deploy(
     out: Path,
     timeout: float = 600,
     registry: RegistryClient | None = None,
+    check: Callable[[DeployRecord, ImageRecord], Verification] | None = None,
 ) -> int:
     """Checked before anything changes: ``--out`` is writable (a deploy that cannot write its record would leave a
     retry without its rollback target), and the registry serves exactly what image.json says -- the index by digest
@@ -54,6 +69,11 @@ def deploy(
     image = ImageRecord.load(image_json)
     verify(registry or client_for(RepositoryRef.parse(image.repository)), image)
     record = deployer.deploy(image, target, timeout=timeout)
+    if check is not None:
+        record = replace(record, verified=check(record, image))
+        if record.verified is not None and not record.verified.ok:
+            records.write(out, record)
+            raise DeployError(f"{target.label}: {record.image} failed its check ({record.verified})")
     return _finish(record, out)
 
 

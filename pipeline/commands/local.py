@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +30,30 @@ def register(commands: Any) -> None:
     seed_parser = verbs.add_parser("seed", help="upstream bases (offline) and curated bases into the registry")
     seed_parser.add_argument("--config", type=Path, default=Path("platform.toml"))
     seed_parser.set_defaults(run=lambda a: seed(state_dir=a.state, config_path=a.config))
-    run_parser = verbs.add_parser("run", help="lint, build, stitch, verify and deploy each service")
-    run_parser.add_argument("service", nargs="?", default="", help="TEAM/SERVICE (default: all)")
-    run_parser.add_argument("--config", type=Path, default=Path("platform.toml"))
-    run_parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    run_parser = verbs.add_parser("run", help="replay every pipeline of the synthesized cloud assembly")
+    run_parser.add_argument("service", nargs="?", default="", help="TEAM/SERVICE: only its pipeline (after the bases)")
+    _replay_options(run_parser)
     run_parser.set_defaults(
-        run=lambda a: run(state_dir=a.state, config_path=a.config, service=a.service, as_json=a.json)
+        run=lambda a: run(state_dir=a.state, config_path=a.config, service=a.service, as_json=a.json, approve=a.approve)
+    )
+    push_parser = verbs.add_parser(
+        "push", help="commit a source repository's folder and start the pipelines it triggers"
+    )
+    push_parser.add_argument(
+        "repository", help="OWNER/NAME, as in platform.toml (examples/repos.toml names the folder)"
+    )
+    _replay_options(push_parser)
+    push_parser.set_defaults(
+        run=lambda a: push(
+            state_dir=a.state, config_path=a.config, repository=a.repository, as_json=a.json, approve=a.approve
+        )
     )
 
 
-def _build_cells(build: dict[str, Any]) -> tuple[str, str]:
-    """Seconds and cache hits, or "reused" when unchanged inputs meant no build at all."""
-    if build["builder"] == "reused":
-        return "reused", "-"
-    return f"{build['seconds']:.1f}", str(build["cache_hits"])
+def _replay_options(parser: Any) -> None:
+    parser.add_argument("--config", type=Path, default=Path("platform.toml"))
+    parser.add_argument("--approve", action="store_true", help="approve manual approval actions (else: rejected)")
+    parser.add_argument("--json", action="store_true", help='print {"actions": [...], "deployments": [...]}')
 
 
 def _verified(check: dict[str, Any] | None) -> str:
@@ -88,31 +98,39 @@ def seed(*, state_dir: Path, config_path: Path) -> int:
     return 0
 
 
-def run(*, state_dir: Path, config_path: Path, service: str = "", as_json: bool = False) -> int:
+def run(*, state_dir: Path, config_path: Path, service: str = "", as_json: bool = False, approve: bool = False) -> int:
     state = LocalState.load(state_dir)
     _use_builder(state)
     started = time.monotonic()
-    results = runner.run(config.load(config_path), state, service)
-    timing = runner.record_timing(state, time.monotonic() - started)
+    report = runner.run(config.load(config_path), state, approve=approve, selection=service)
+    (state.directory / "runs").mkdir(parents=True, exist_ok=True)
+    (state.directory / "runs" / "last-run.json").write_text(json.dumps(report.json(), indent=2))
+    return _report(report, runner.record_timing(state, time.monotonic() - started), as_json)
+
+
+def push(*, state_dir: Path, config_path: Path, repository: str, as_json: bool = False, approve: bool = False) -> int:
+    state = LocalState.load(state_dir)
+    _use_builder(state)
+    return _report(runner.push(config.load(config_path), state, repository, approve=approve), "", as_json)
+
+
+def _report(report: runner.Report, timing: str, as_json: bool) -> int:
+    """One line per action, then the deployments; exit 1 naming the first failed action with its log's last lines."""
     if as_json:
-        print(json.dumps([asdict(r) for r in results], indent=2))
-        return 0
-    rows = [
-        (
-            r.service,
-            b["platform"],
-            b["digest"][:19] + "…",
-            f"{b['size'] / 1e6:.1f} MB",
-            *_build_cells(b),
-        )
-        for r in results
-        for b in r.builds
-    ]
-    print()
-    print(render(("service", "platform", "digest", "size", "build s", "cache hits"), rows))
-    print()
-    deploys = [(r.service, d["target"], d["image"], _verified(d["verified"])) for r in results for d in r.deploys]
-    print(render(("service", "deployed to", "image (pinned by digest)", "verified"), deploys))
-    print()
-    print(timing)
+        print(json.dumps(report.json(), indent=2))
+    else:
+        print()
+        print(render(("pipeline", "stage", "action", "role", "status", "seconds"), [
+            (a.pipeline, a.stage, a.action, a.role, a.status, f"{a.seconds:.1f}") for a in report.actions
+        ]))  # fmt: skip
+        print()
+        print(render(("service", "deployed to", "image (pinned by digest)", "verified"), [
+            (d["service"], d["target"], d["image"], _verified(d["verified"])) for d in report.deployments
+        ]))  # fmt: skip
+        if timing:
+            print(f"\n{timing}; assembly replayed: {report.assembly}")
+    for failed in report.failed[:1]:
+        print(f"\n{failed.pipeline} / {failed.stage} / {failed.action}: {failed.status}\n{failed.detail}\nlog: "
+              f"{failed.log or '-'}", file=sys.stderr)  # fmt: skip
+        return 1
     return 0

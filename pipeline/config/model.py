@@ -263,7 +263,8 @@ class EcsTarget:
 
     def cli_args(self) -> tuple[str, ...]:
         roles = tuple(word for role in self.task_roles for word in ("--task-role", role))
-        health = ("--health-url", self.health_url) if self.health_url else ()
+        health: tuple[str, ...] = ("--health-url", self.health_url) if self.health_url else ()
+        health += ("--health-path", self.health_path) if self.health_path else ()
         return ("--cluster", self.cluster, "--service", self.service, "--container", self.container, *roles, *health)
 
 
@@ -282,8 +283,9 @@ class EksTarget:
         return f"eks:{self.cluster}/{self.namespace}/{self.deployment}"
 
     def cli_args(self) -> tuple[str, ...]:
+        health = ("--health-path", self.health_path) if self.health_path else ()
         return ("--cluster", self.cluster, "--namespace", self.namespace, "--deployment", self.deployment,
-                "--container", self.container)  # fmt: skip
+                "--container", self.container, *health)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

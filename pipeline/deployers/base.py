@@ -160,7 +160,19 @@ class DeployRecord:
             changed=typed_field(data, "changed", bool, path),
             revision=typed_field(data, "revision", str, path, ""),
             waited=typed_field(data, "waited", bool, path, False),
+            verified=_verification(data.get("verified"), path),
         )
+
+
+def _verification(data: Any, path: Path) -> Verification | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: field 'verified': expected an object or null")
+    return Verification(
+        ok=typed_field(data, "ok", bool, path), check=typed_field(data, "check", str, path),
+        status=typed_field(data, "status", int, path), machine=typed_field(data, "machine", str, path, ""),
+    )  # fmt: skip
 
 
 def platform_image(record: ImageRecord, platform: str, target: str) -> str:

@@ -65,12 +65,13 @@ class EcsDeployer:
             "--task-role", action="append", default=[], help="an IAM role the task definition may pass (repeatable)"
         )
         parser.add_argument("--health-url", default="", help="GET after steady state; not 200 rolls back")
+        parser.add_argument("--health-path", default="", help="the image's own health path (the local replay GETs it)")
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> EcsTarget:
         return EcsTarget(
             cluster=args.cluster, service=args.service, container=args.container, task_roles=tuple(args.task_role),
-            health_url=args.health_url,
+            health_url=args.health_url, health_path=args.health_path,
         )  # fmt: skip
 
     @staticmethod

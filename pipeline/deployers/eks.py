@@ -154,11 +154,16 @@ class EksDeployer:
         parser.add_argument(
             "--render-only", type=Path, metavar="FILE", help="write the rendered Deployment; touch no cluster"
         )
+        parser.add_argument("--health-path", default="", help="the image's own health path (the local replay GETs it)")
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> EksTarget:
         return EksTarget(
-            cluster=args.cluster, namespace=args.namespace, deployment=args.deployment, container=args.container
+            cluster=args.cluster,
+            namespace=args.namespace,
+            deployment=args.deployment,
+            container=args.container,
+            health_path=args.health_path,
         )
 
     @staticmethod

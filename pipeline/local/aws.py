@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pipeline.deployers.ecs import EcsDeployer
 from pipeline.deployers.eks import EksDeployer
 from pipeline.deployers.lambda_ import LambdaDeployer, judge
 from pipeline.local import verify
+from pipeline.platforms import platform_for_architecture
 from pipeline.records import ImageRecord
 
 REGION = "eu-west-1"
@@ -122,8 +124,23 @@ STANDINS: dict[str, Callable[[str, Any, str, Path], Deployer]] = {
 }
 
 
+def provision(endpoint: str, target: DeployTarget, repository: str) -> None:
+    """The function or service a deploy target names, as the platform's own infrastructure would have it."""
+    if isinstance(target, LambdaTarget):
+        ensure_lambda(endpoint, target, repository)
+    elif isinstance(target, EcsTarget):
+        ensure_ecs(endpoint, target, repository)
+
+
 def local_deployer(endpoint: str, target: DeployTarget, repository: str, out: Path) -> Deployer:
     return STANDINS[target.kind](endpoint, target, repository, out)
+
+
+def _task_platform(revision: str) -> str:
+    """The platform the deployed task definition runs on (its ``runtimePlatform``), as Fargate would pick it."""
+    ecs = client("ecs", os.environ.get("AWS_ENDPOINT_URL", ""))
+    runtime = ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"].get("runtimePlatform", {})
+    return platform_for_architecture(str(runtime.get("cpuArchitecture", "X86_64")).lower())
 
 
 def check(target: DeployTarget, record: DeployRecord, image: ImageRecord, out: Path) -> Verification:
@@ -138,7 +155,7 @@ def check(target: DeployTarget, record: DeployRecord, image: ImageRecord, out: P
         return judge(outcome, target.smoke_expect)[0]
     if isinstance(target, EksTarget):
         verify.schema_check(out / "deployment.json")
-    platform = target.platform if isinstance(target, EcsTarget) else "linux/amd64"
+    platform = _task_platform(record.revision) if isinstance(target, EcsTarget) else "linux/amd64"
     path = target.health_path if isinstance(target, EcsTarget | EksTarget) else ""
     if path:
         return verify.http_check(image.index_uri, platform, path, name=name)

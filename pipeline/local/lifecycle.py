@@ -7,6 +7,7 @@ silent second instance.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from collections.abc import Callable
@@ -52,10 +53,12 @@ def ensure_system() -> None:
 def up(state: LocalState, *, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT) -> LocalState:
     ensure_system()
     # Saved after each start: if a later one fails, `down` still knows what this run started.
+    # moto first: the registry's credentials are the ones its GetAuthorizationToken hands out.
     starts: list[Callable[[], None]] = [
+        lambda: _up_aws(state, moto_port),
+        lambda: _up_blobs(state),
         lambda: _up_registry(state, registry_port),
         lambda: _up_builder(state),
-        lambda: _up_aws(state, moto_port),
     ]
     for start in starts:
         start()
@@ -80,9 +83,29 @@ def _up_registry(state: LocalState, port: int) -> None:
             f"registry: port {port} on 127.0.0.1 is taken by something that is not an OCI registry; "
             "free it or pass --registry-port"
         )
-    service = services.registry_service(state.directory, port)
+    blobs = state.services["blobs"].address.replace("127.0.0.1", "localhost")  # another host, as S3 is to ECR
+    service = services.registry_service(state.directory, port, auth=registry_auth(state), blobs_at=f"http://{blobs}")
     service.start()
     state.services["registry"] = Running("registry", service.pid, True, address)
+
+
+def registry_auth(state: LocalState) -> services.RegistryAuth:
+    """The credentials ECR's GetAuthorizationToken hands out in the AWS stand-in: what the registry requires."""
+    from pipeline.local.aws import client
+    from pipeline.registry.ecr_auth import ecr_basic_auth
+
+    token = ecr_basic_auth("eu-west-1", ecr=client("ecr", state.aws_endpoint)).removeprefix("Basic ")
+    username, _, password = base64.b64decode(token).decode().partition(":")
+    return services.RegistryAuth(username, password)
+
+
+def _up_blobs(state: LocalState) -> None:
+    if _alive(state, "blobs") is not None:
+        return
+    port = services.free_port()
+    service = services.blobstore_service(state.directory, port)
+    service.start()
+    state.services["blobs"] = Running("blobs", service.pid, True, f"127.0.0.1:{port}")
 
 
 def _up_builder(state: LocalState) -> None:
@@ -128,6 +151,7 @@ def status(state: LocalState) -> list[Status]:
         "registry": lambda r: services.registry_answers(r.address),
         "builder": lambda r: services.docker_answers(r.address),
         "aws": lambda r: services.moto_answers(r.address),
+        "blobs": lambda r: services.pid_alive(r.pid),
     }
     result = []
     for name, check in checks.items():

@@ -1,41 +1,52 @@
-"""``slipway local seed`` and ``slipway local run``: the cloud pipeline's steps on one machine, same code.
+"""``slipway local seed``, ``run`` and ``push``: the synthesized pipelines replayed on this machine.
 
-seed: upstream bases into the local registry at their pull-through-cache paths (offline: busybox and debootstrap),
-then the curated bases of ``platform.toml`` through the normal build/stitch path, recorded in ``.slipway/lock.json``.
+seed: what exists before the first push -- upstream bases at their pull-through-cache paths (offline: busybox and
+debootstrap), one git repository per source repository (``examples/repos.toml``), and in the AWS stand-in what the
+platform team creates out of band (the build secrets' values) or what owns the deploy targets (function, service).
 
-run: per service, lint → build every platform in parallel → stitch → verify → deploy (moto Lambda gets the child of its
-architecture, moto ECS the index, the EKS Deployment is rendered with the index).
+run: every pipeline of the cloud assembly, as CodePipeline starts it on creation. The curated bases bootstrap the
+lock: the base pipelines whose ``FROM`` arguments the lock satisfies run first; what their Stitch actions published
+goes into the lock; the app is synthesized again with it; and so on (debian → python → the rest). Then the service
+pipelines run on the final assembly. Nothing here builds, stitches or deploys: the actions' buildspecs do.
+
+push: a new commit of one source repository; each pipeline on it starts if its V2 trigger's filters match the push.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import shutil
+import threading
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline import bases
-from pipeline.builders import BuildSecretSource
-from pipeline.config import BaseImage, PlatformConfig, Service, Team
+from pipeline.config import PlatformConfig
 from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
-from pipeline.lint import lint_file
-from pipeline.lint.policy import policy_for
 from pipeline.local import aws
 from pipeline.local.progress import progress
+from pipeline.local.replay import assembly, codebuild, executor, sources
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
-from pipeline.naming import base_repository_name, service_repository_name
-from pipeline.records import ImageRecord, write
-from pipeline.registry import RepositoryRef
-from pipeline.registry.distribution import DistributionClient
-from pipeline.release import Release, release
-from pipeline.stitch import verify
+from pipeline.naming import service_repository_name
+from pipeline.records import ImageRecord
+from pipeline.references import ecr_registry
+from pipeline.registry import RepositoryRef, client_for_host
+from pipeline.registry.base import ENDPOINT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
+REPOS = ROOT / "examples" / "repos.toml"
+STANDIN_SECRET = "local-stand-in-value"
+_RECORDING = threading.Lock()
 
 
 class LocalRunError(SlipwayError):
@@ -43,12 +54,17 @@ class LocalRunError(SlipwayError):
 
 
 @dataclass
-class ServiceResult:
-    service: str
-    image: ImageRecord
-    builds: list[dict[str, Any]]
-    deploys: list[dict[str, Any]] = field(default_factory=list)
-    manifest: str = ""
+class Report:
+    actions: list[executor.ActionResult] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    assembly: Path = Path()
+
+    @property
+    def failed(self) -> list[executor.ActionResult]:
+        return [a for a in self.actions if a.status != "Succeeded"]
+
+    def json(self) -> dict[str, Any]:
+        return {"actions": [a.row() for a in self.actions], "deployments": self.deployments}
 
 
 def _platforms(config: PlatformConfig) -> list[str]:
@@ -57,139 +73,278 @@ def _platforms(config: PlatformConfig) -> list[str]:
     return sorted(services | curated)
 
 
+def repositories(config: PlatformConfig) -> dict[str, tuple[str, str]]:
+    """``{FullRepositoryId: (branch, folder of this checkout)}`` for the platform's and every service's repository."""
+    try:
+        folders = tomllib.loads(REPOS.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LocalRunError(f"{REPOS}: unreadable ({exc})") from exc
+    wanted = {config.platform.source_repo: config.platform.branch}
+    wanted.update({s.source_repo: s.branch for _, s in config.services()})
+    missing = sorted(r for r in wanted if not isinstance(folders.get(r), str))
+    if missing:
+        raise LocalRunError(f"{REPOS}: no folder for source repository {', '.join(missing)}")
+    return {repo: (branch, str(folders[repo])) for repo, branch in wanted.items()}
+
+
+def aws_environment(state: LocalState) -> dict[str, str]:
+    """How Slipway's tools reach the stand-ins: AWS APIs at moto, every ECR registry at the local registry."""
+    return {
+        "AWS_ENDPOINT_URL": state.aws_endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": aws.REGION, "AWS_REGION": aws.REGION, ENDPOINT_ENV: state.registry,
+    }  # fmt: skip
+
+
 def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
-    client = DistributionClient()
-    registry = state.registry
+    # Upstreams land where ECR's pull-through cache would serve them: under the platform's ECR name, so the seed
+    # logs in and pushes exactly as a pipeline job does.
+    os.environ.update(aws_environment(state))
+    registry = ecr_registry(config.platform.account, config.platform.region)
+    client = client_for_host(registry)
     platforms = _platforms(config)
     work, cache = state.directory / "seed", state.directory / "cache"
     progress("seed: upstream bases at their pull-through-cache paths")
     seed_busybox(client, registry=registry, platforms=platforms, work=work / "busybox", debs=cache)
     debian = seed_debian(client, registry=registry, platforms=platforms, work=work / "debian", cache=cache)
-    repository = RepositoryRef.parse(debian.repository).name
-    lock = {"UPSTREAM_DEBIAN": bases.entry(repository, debian.tag, debian.index_digest)}
-    progress(f"  {'debian (upstream)':<18} {debian.index_uri}")
-    progress("seed: curated bases")
-    pending = [(team, base) for team in config.teams for base in team.base_images]
-    while pending:
-        ready = [(t, b) for t, b in pending if bases.required_args(_dockerfile(b)) <= set(lock)]
-        if not ready:
-            names = ", ".join(b.name for _, b in pending)
-            raise LocalRunError(f"base images {names}: their FROM build arguments can never be satisfied")
-        for team, base in ready:
-            made = _release_base(client, registry, team, base, lock)
-            name = RepositoryRef.parse(made.record.repository).name
-            lock[base.lock_key] = bases.entry(name, made.record.tag, made.record.index_digest)
-            pending.remove((team, base))
+    name = RepositoryRef.parse(debian.repository).name
+    lock = {"UPSTREAM_DEBIAN": bases.entry(name, debian.tag, debian.index_digest)}
     bases.save(state.lock_path, lock)
-    progress(f"seed: lock written to {state.lock_path}")
+    progress(f"  {'debian (upstream)':<18} {name}:{debian.tag}@{debian.index_digest}")
+    progress("seed: source repositories")
+    for repository, (branch, folder) in repositories(config).items():
+        revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder)
+        progress(f"  {repository:<22} {branch} {revision.commit[:12]} ({folder})")
+    progress("seed: secrets' values and deploy targets in the AWS stand-in")
+    _provision(config, state)
     return lock
 
 
-REPOS = ROOT / "examples" / "repos.toml"
+def _provision(config: PlatformConfig, state: LocalState) -> None:
+    secrets = aws.client("secretsmanager", state.aws_endpoint)
+    for _, service in config.services():
+        for secret in service.secrets:
+            with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+                secrets.create_secret(Name=secret.secret_name, SecretString=STANDIN_SECRET)
+    for team, service in config.services():
+        registry = ecr_registry(config.platform.account, config.platform.region)
+        repository = f"{registry}/{service_repository_name(team.name, service.name)}"
+        for target in service.deploy.targets():
+            aws.provision(state.aws_endpoint, target, repository)
 
 
-def source_root(service: Service) -> Path:
-    """Where local mode finds a service's own repository (examples/repos.toml stands in for the git host)."""
+def _synth(config: PlatformConfig, lock: Path, outdir: Path) -> list[assembly.Pipeline]:
+    """The app synthesized as `slipway synth` does, with the lock the bases published so far."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from infra.platform_app import build_app
+
+    shutil.rmtree(outdir, ignore_errors=True)
+    previous = os.environ.get("SLIPWAY_LOCK")
+    os.environ["SLIPWAY_LOCK"] = str(lock)
     try:
-        repos = tomllib.loads(REPOS.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LocalRunError(f"{REPOS}: unreadable ({exc})") from exc
-    folder = repos.get(service.source_repo)
-    if not isinstance(folder, str):
-        raise LocalRunError(f"{REPOS}: no folder for source repository {service.source_repo!r}")
-    return ROOT / folder
+        build_app(config, outdir=str(outdir)).synth()
+    finally:
+        os.environ.pop("SLIPWAY_LOCK") if previous is None else os.environ.update(SLIPWAY_LOCK=previous)
+    return assembly.load(outdir)
 
 
-def _context(item: BaseImage | Service) -> Path:
-    """Bases build from the platform's own repository (this checkout); services from their own repositories."""
-    return ROOT / item.context if isinstance(item, BaseImage) else source_root(item) / item.context
+def publish_assets(outdir: Path, endpoint: str) -> None:
+    """What `cdk deploy` does with file assets before the stacks: zip each and put it where the template says."""
+    s3 = aws.client("s3", endpoint)
+    for manifest in outdir.glob("*.assets.json"):
+        for asset in json.loads(manifest.read_text()).get("files", {}).values():
+            source = outdir / asset["source"]["path"]
+            if asset["source"].get("packaging") != "zip" or not source.is_dir():
+                continue
+            archive = outdir / f"{source.name}.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(source.rglob("*")):
+                    if path.is_file():
+                        zf.write(path, path.relative_to(source))
+            for destination in asset["destinations"].values():
+                bucket = destination["bucketName"]
+                if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+                    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.REGION})
+                s3.upload_file(str(archive), bucket, destination["objectKey"])
 
 
-def _dockerfile(item: BaseImage | Service) -> Path:
-    return _context(item) / item.dockerfile
+def _context(state: LocalState, approve: bool) -> executor.Context:
+    secrets = aws.client("secretsmanager", state.aws_endpoint)
 
+    def secret(reference: str) -> str:
+        name, _, key = reference.partition(":")
+        value = str(secrets.get_secret_value(SecretId=name)["SecretString"])
+        return str(json.loads(value)[key]) if key else value
 
-def trust_secrets() -> list[BuildSecretSource]:
-    """The host's CA bundle as BuildKit secret ``ca_bundle``, when the host trusts a proxy CA (PIP_CERT/SSL_CERT_FILE).
+    environment = {
+        **aws_environment(state),
+        "SLIPWAY_LOCAL_STANDINS": "1", "SLIPWAY_BUILD_NETWORK": "host", "CODEBUILD_BUILD_SUCCEEDING": "1",
+    }  # fmt: skip
+    if state.docker_host:
+        environment["DOCKER_HOST"] = state.docker_host
+    # The runner's network: how this machine reaches PyPI (its proxy CA, its mirrors), as CodeBuild's has its own.
+    environment.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") or k == "SSL_CERT_FILE"})
 
-    Package downloads inside a build then verify TLS the way the host does, and the CA never lands in a layer.
-    """
-    for variable in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
-        path = os.environ.get(variable, "")
-        if path and Path(path).is_file():
-            return [BuildSecretSource("ca_bundle", src=path)]
-    return []
-
-
-def _release_base(
-    client: DistributionClient, registry: str, team: Team, base: BaseImage, lock: dict[str, str]
-) -> Release:
-    return release(
-        client,
-        name=base.name,
-        repository=f"{registry}/{base_repository_name(team.name, base.name)}",
-        context=_context(base),
-        dockerfile=_dockerfile(base),
-        platforms=base.platforms,
-        build_args=bases.build_args(lock, registry),
-        target=base.target,
-        secrets=trust_secrets(),
-    )
-
-
-def run(config: PlatformConfig, state: LocalState, selection: str = "") -> list[ServiceResult]:
-    targets = [config.find_service(selection)] if selection else list(config.services())
-    lock = bases.load(state.lock_path)
-    if not lock:
-        raise LocalRunError(f"{state.lock_path}: no base images yet; run `slipway local seed` first")
-    client = DistributionClient()
-    registry = state.registry
-    args = bases.build_args(lock, registry)
-    policy = policy_for(config, [], local_registry=registry)
-    results = []
-    for team, service in targets:
-        name = f"{team.name}/{service.name}"
-        dockerfile = _dockerfile(service)
-        findings = lint_file(dockerfile, policy, args)
-        if findings:
-            raise LocalRunError(f"{name}: the policy gate failed:\n" + "\n".join(str(f) for f in findings))
-        progress(f"{name}: lint ok")
-        made = release(
-            client,
-            name=name,
-            repository=f"{registry}/{service_repository_name(team.name, service.name)}",
-            context=_context(service),
-            dockerfile=dockerfile,
-            platforms=service.platforms,
-            build_args=args,
-            secrets=trust_secrets(),
+    def report(result: executor.ActionResult) -> None:
+        progress(
+            f"  {result.pipeline:<36} {result.stage:<14} {result.action:<14} {result.status:<9} {result.seconds:>6.1f}s"
         )
-        verify(client, made.record)
-        out = state.directory / "runs" / f"{team.name}-{service.name}"
-        out.mkdir(parents=True, exist_ok=True)
-        write(out / "image.json", made.record)
-        result = ServiceResult(name, made.record, [asdict(b) for b in made.builds])
-        for record in _deploy(service, made.record, state, out):
-            result.deploys.append(asdict(record))
-            write(out / f"deployed-{record.target.split(':')[0]}.json", record)
-            state_word = "deployed" if record.changed else "unchanged"
-            progress(f"  {name:<18} {state_word} {record.target}: {record.image}, verified: {record.verified}")
-        result.manifest = str(out / "deployment.json") if service.deploy.eks else ""
-        results.append(result)
-    return results
+
+    return executor.Context(
+        git_root=state.git_root, runs=state.directory / "executions",
+        runner_image=codebuild.runner_image(state.directory), environment=environment, secret=secret,
+        approve=approve, report=report,
+    )  # fmt: skip
 
 
-def _deploy(service: Service, image: ImageRecord, state: LocalState, out: Path) -> list[DeployRecord]:
-    """Deploy to each target's stand-in, then prove the deployed digest answers (a failed check stops the run)."""
-    records = []
-    for target in service.deploy.targets():
-        deployer = aws.local_deployer(state.aws_endpoint, target, image.repository, out)
-        record = deployer.deploy(image, target, timeout=aws.LOCAL_TIMEOUT[target.kind])
-        verified = aws.check(target, record, image, out)
-        if not verified.ok:
-            raise LocalRunError(f"{target.label}: {record.image} failed its check ({verified})")
-        records.append(replace(record, verified=verified))
-    return records
+def _base_pipelines(config: PlatformConfig) -> dict[str, tuple[str, set[str]]]:
+    """``{pipeline name: (lock key, build arguments its FROM lines need)}`` for every curated base."""
+    return {
+        f"slipway-{team.name}-base-{base.name}": (base.lock_key, bases.required_args(ROOT / base.context / base.dockerfile))
+        for team in config.teams for base in team.base_images
+    }  # fmt: skip
+
+
+def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
+    if selection:
+        config.find_service(selection)  # an unknown TEAM/SERVICE is bad input, named before anything runs
+    lock = bases.load(state.lock_path)
+    if "UPSTREAM_DEBIAN" not in lock:
+        raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
+    context = _context(state, approve)
+    report = Report(assembly=state.directory / "cdk.out")
+    remaining = _base_pipelines(config)
+    while True:
+        pipelines = _synth(config, state.lock_path, report.assembly)
+        publish_assets(report.assembly, state.aws_endpoint)
+        ready = [p for p in pipelines if p.name in remaining and remaining[p.name][1] <= set(lock)]
+        if not ready:
+            break
+        current = [p for p in ready if _up_to_date(p, state) and remaining[p.name][0] in lock]
+        for pipeline in current:
+            progress(f"{pipeline.name}: up to date (last run succeeded on this commit and definition)")
+            remaining.pop(pipeline.name)
+        # Independent pipelines run side by side, as CodePipeline runs them.
+        for run_one in _execute_all([p for p in ready if p not in current], context, state, report):
+            if not run_one.succeeded:
+                return report
+            image = ImageRecord.load(run_one.artifacts["image"] / "image.json")
+            lock[remaining.pop(run_one.pipeline.name)[0]] = bases.entry(
+                RepositoryRef.parse(image.repository).name, image.tag, image.index_digest
+            )
+        bases.save(state.lock_path, lock)
+    if remaining:
+        raise LocalRunError(f"base pipelines {', '.join(remaining)}: their FROM build arguments can never be satisfied")
+    services = []
+    for pipeline in pipelines:
+        if pipeline.name in _base_pipelines(config) or (selection and pipeline.name != _pipeline_name(selection)):
+            continue
+        if not selection and _up_to_date(pipeline, state):
+            progress(f"{pipeline.name}: up to date (last run succeeded on this commit and definition)")
+            continue
+        services.append(pipeline)
+    _execute_all(services, context, state, report)
+    return report
+
+
+def _execute_all(
+    pipelines: list[assembly.Pipeline], context: executor.Context, state: LocalState, report: Report
+) -> list[executor.Execution]:
+    if not pipelines:
+        return []
+    with ThreadPoolExecutor(max_workers=len(pipelines)) as pool:
+        return list(pool.map(lambda p: _execute(p, context, state, report), pipelines))
+
+
+def _definition(pipeline: assembly.Pipeline) -> str:
+    shape = {
+        "stages": [asdict(s) for s in pipeline.stages],
+        "projects": {k: asdict(v) for k, v in pipeline.projects.items()},
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _last_runs(state: LocalState) -> dict[str, dict[str, str]]:
+    path = state.directory / "executions" / "last.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def _up_to_date(pipeline: assembly.Pipeline, state: LocalState) -> bool:
+    """Whether the last execution succeeded on the branch's head with this definition: CodePipeline starts a pipeline
+    when it is created and on pushes, so a replay of an unchanged pipeline on an unchanged commit has nothing to do."""
+    last = _last_runs(state).get(pipeline.name, {})
+    head = sources.head(state.git_root, pipeline.repository, pipeline.branch).commit
+    return last == {"commit": head, "definition": _definition(pipeline)}
+
+
+def _remember(execution: executor.Execution, state: LocalState) -> None:
+    runs = _last_runs(state)
+    runs[execution.pipeline.name] = {"commit": execution.revision.commit, "definition": _definition(execution.pipeline)}
+    path = state.directory / "executions" / "last.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(runs, indent=2, sort_keys=True))
+
+
+def _pipeline_name(selection: str) -> str:
+    return "slipway-" + selection.replace("/", "-")
+
+
+def _execute(
+    pipeline: assembly.Pipeline, context: executor.Context, state: LocalState, report: Report
+) -> executor.Execution:
+    revision = sources.head(state.git_root, pipeline.repository, pipeline.branch)
+    progress(f"{pipeline.name}: {pipeline.repository}@{pipeline.branch} {revision.commit[:12]}")
+    execution = executor.execute(pipeline, revision, context)
+    with _RECORDING:  # pipelines of one wave finish on their own threads
+        report.actions += execution.results
+        report.deployments += _deployments(pipeline, execution, state)
+        if execution.succeeded:
+            _remember(execution, state)
+    return execution
+
+
+def _deployments(pipeline: assembly.Pipeline, execution: executor.Execution, state: LocalState) -> list[dict[str, Any]]:
+    """What the deploy actions wrote, kept under ``runs/<team>-<service>/`` next to image.json."""
+    kept = state.directory / "runs" / pipeline.name.removeprefix("slipway-")
+    found = []
+    for name, directory in execution.artifacts.items():
+        if name == "image":
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(directory / "image.json", kept / "image.json")
+        for path in sorted(directory.glob("deployed-*.json")) if name.startswith("deployed_") else []:
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, kept / path.name)
+            record = DeployRecord.load(path)
+            verified = asdict(record.verified) if record.verified else None
+            found.append({"service": pipeline.name.removeprefix("slipway-"), "target": record.target,
+                          "image": record.image, "verified": verified})  # fmt: skip
+    rendered = list(execution.directory.glob("*/*/src/deployment.json"))
+    for path in rendered:
+        shutil.copy2(path, kept / "deployment.json")
+    return found
+
+
+def push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:
+    """Commit the folder's current content to ``repository`` and start each pipeline whose trigger matches."""
+    known = repositories(config)
+    if repository not in known:
+        raise LocalRunError(f"source repository {repository!r}: not in platform.toml (known: {', '.join(known)})")
+    branch, folder = known[repository]
+    before = sources.head(state.git_root, repository, branch).commit
+    revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder)
+    report = Report(assembly=state.directory / "cdk.out")
+    if revision.commit == before:
+        progress(f"{repository}: nothing to push ({branch} is at {before[:12]})")
+        return report
+    files = sources.changed_files(state.git_root, revision, before)
+    context = _context(state, approve)
+    for pipeline in assembly.load(report.assembly):
+        if pipeline.repository != repository:
+            continue
+        if not sources.triggered(pipeline, branch, files):
+            progress(f"{pipeline.name}: not started (no changed file matches its trigger: {', '.join(files)})")
+            continue
+        _execute(pipeline, context, state, report)
+    return report
 
 
 def record_timing(state: LocalState, seconds: float) -> str:

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.builders.docker_cli import builder_prefix, docker_binary, docker_env, dockerd_binary
 from pipeline.errors import SlipwayError
@@ -166,31 +167,72 @@ class Service:
             self.pid = 0
 
 
-def registry_service(state: Path, port: int) -> Service:
-    """Debian's docker-registry (distribution 2.8): OCI indexes, Docker manifest lists, deletes enabled."""
+@dataclass(frozen=True)
+class RegistryAuth:
+    """ECR's way in: Basic auth with user ``AWS`` and the password inside ``GetAuthorizationToken``'s token."""
+
+    username: str
+    password: str
+
+
+def registry_service(state: Path, port: int, *, auth: RegistryAuth | None = None, blobs_at: str = "") -> Service:
+    """Debian's docker-registry (distribution 2.8): OCI indexes, Docker manifest lists, deletes enabled.
+
+    As strict as ECR where Slipway depends on it, when asked: ``auth`` requires credentials (htpasswd; anonymous
+    requests get 401), and ``blobs_at`` (``http://localhost:PORT``) makes blob reads answer 307 to that second host
+    (the ``redirect`` storage middleware; :mod:`pipeline.local.blobstore` serves them and refuses credentials).
+    """
     state = state.resolve()
     config = state / "registry" / "config.yml"
     config.parent.mkdir(parents=True, exist_ok=True)
+    settings: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(registry_data(state))}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}"},
+    }
+    if auth is not None:
+        import bcrypt  # the dev extra; cost 4: the registry checks the hash on every request
+
+        htpasswd = config.parent / "htpasswd"
+        hashed = bcrypt.hashpw(auth.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        htpasswd.write_text(f"{auth.username}:{hashed}\n")
+        settings["auth"] = {"htpasswd": {"realm": "slipway-ecr-stand-in", "path": str(htpasswd)}}
+    if blobs_at:
+        settings["middleware"] = {"storage": [{"name": "redirect", "options": {"baseurl": blobs_at}}]}
     # JSON is valid YAML; no YAML library needed.
-    config.write_text(
-        json.dumps(
-            {
-                "version": 0.1,
-                "log": {"level": "warn"},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(state / "registry" / "data")},
-                    "delete": {"enabled": True},
-                },
-                "http": {"addr": f"127.0.0.1:{port}"},
-            }
-        )
-    )
+    config.write_text(json.dumps(settings))
     return Service(
         name=f"registry 127.0.0.1:{port}",
         argv=[REGISTRY_BINARY, "serve", str(config)],
         log=state / "logs" / "registry.log",
         ready=lambda: registry_answers(f"127.0.0.1:{port}"),
     )
+
+
+def registry_data(state: Path) -> Path:
+    return state.resolve() / "registry" / "data"
+
+
+def blobstore_service(state: Path, port: int) -> Service:
+    """The S3 stand-in the registry redirects blob reads to (:mod:`pipeline.local.blobstore`)."""
+    return Service(
+        name=f"blobs 127.0.0.1:{port}",
+        argv=[sys.executable, "-m", "pipeline.local.blobstore", str(registry_data(state)), str(port)],
+        log=state / "logs" / "blobstore.log",
+        ready=lambda: _any_http(f"http://127.0.0.1:{port}/"),
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+
+
+def _any_http(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2)
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
 
 
 def dockerd_service(state: Path) -> tuple[Service, str]:

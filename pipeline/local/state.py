@@ -51,6 +51,11 @@ class LocalState:
         return running.address if running else f"http://127.0.0.1:{MOTO_PORT}"
 
     @property
+    def git_root(self) -> Path:
+        """The git host's stand-in: one repository per source repository of the platform."""
+        return self.directory / "git"
+
+    @property
     def lock_path(self) -> Path:
         return self.directory / "lock.json"
 

@@ -22,9 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pipeline.builders.docker_cli import docker_binary, docker_env
+from pipeline.builders.docker_cli import docker_binary, docker_env, login_if_ecr
 from pipeline.deployers.base import DeployError, Invocation, Verification
 from pipeline.local.services import free_port
+from pipeline.registry.base import pull_address
 
 RUN_TIMEOUT = 180.0
 _MACHINE = re.compile(r"\b(x86_64|aarch64)\b")
@@ -91,7 +92,8 @@ def _container(image: str, platform: str, env: dict[str, str], name: str) -> Ite
     for key, value in env.items():
         argv += ["--env", f"{key}={value}"]
     _docker("rm", "--force", name)
-    started = _docker(*argv, image, timeout=RUN_TIMEOUT)
+    login_if_ecr(docker_binary(), image.split("@", 1)[0])
+    started = _docker(*argv, pull_address(image), timeout=RUN_TIMEOUT)
     if started.returncode != 0:
         raise DeployError(f"local check of {image} ({platform}): docker run failed: {started.stderr.strip()[-300:]}")
     try:
@@ -147,8 +149,9 @@ def http_check(image: str, platform: str, path: str, *, name: str) -> Verificati
 
 def run_check(image: str, platform: str, *, name: str) -> Verification:
     """An image that serves no HTTP: run it to its exit (stdin closed) and read the machine it reports."""
-    completed = _docker("run", "--rm", "--name", name, "--network", "host", "--platform", platform, image,
-                        timeout=RUN_TIMEOUT)  # fmt: skip
+    login_if_ecr(docker_binary(), image.split("@", 1)[0])
+    completed = _docker("run", "--rm", "--name", name, "--network", "host", "--platform", platform,
+                        pull_address(image), timeout=RUN_TIMEOUT)  # fmt: skip
     found = _MACHINE.search(completed.stdout + completed.stderr)
     return Verification(completed.returncode == 0, "run", completed.returncode, found[1] if found else "")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,23 @@ def ecr_account_region(host: str) -> tuple[str, str] | None:
     """``(account, region)`` of an ECR registry host; None for any other registry."""
     match = _ECR_HOST.match(host)
     return (match["account"], match["region"]) if match else None
+
+
+ENDPOINT_ENV = "SLIPWAY_ECR_ENDPOINT"
+
+
+def endpoint(host: str) -> str:
+    """The address to connect to for ``host``: the host itself, except that the local replay serves every ECR
+    registry from one stand-in (``$SLIPWAY_ECR_ENDPOINT``), as ``AWS_ENDPOINT_URL`` does for the AWS APIs. Names in
+    image.json, task definitions and functions stay the ECR ones; only connections are redirected."""
+    override = os.environ.get(ENDPOINT_ENV, "")
+    return override if override and ecr_account_region(host) else host
+
+
+def pull_address(reference: str) -> str:
+    """``reference`` with its registry host replaced by :func:`endpoint` (for ``docker pull``/``run`` and builds)."""
+    host, sep, rest = reference.partition("/")
+    return f"{endpoint(host)}{sep}{rest}" if sep else reference
 
 
 class RegistryError(SlipwayError):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.oci import Manifest
-from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef
+from pipeline.registry.base import ManifestNotFoundError, RegistryError, RepositoryRef, endpoint
 
 TIMEOUT_SECONDS = 30
 
@@ -71,8 +71,9 @@ class DistributionClient:
         return self._authorization
 
     def _url(self, repo: RepositoryRef, kind: str, reference: str) -> str:
-        scheme = "http" if is_loopback(repo.host) else "https"
-        return f"{scheme}://{repo.host}/v2/{repo.name}/{kind}/{reference}"
+        host = endpoint(repo.host)
+        scheme = "http" if is_loopback(host) else "https"
+        return f"{scheme}://{host}/v2/{repo.name}/{kind}/{reference}"
 
     def _request(
         self,

@@ -1,24 +1,32 @@
-"""One local platform per session for the end-to-end tests: up → seed → run, and down (by PID) at the end."""
+"""One local platform per session for the end-to-end tests: up → seed → run (the replay of every pipeline in the
+synthesized assembly, approvals given), and down (by PID) at the end."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from pipeline.commands.local import down, run, seed, up
-from pipeline.local import services
+from pipeline.local import lifecycle, services
 from pipeline.local.state import LocalState
 from tests.conftest import EXAMPLE, ROOT
 
+CREDENTIALS: list[tuple[str, str]] = []
+"""The registry's credentials (what moto's GetAuthorizationToken hands out), set once the platform is up."""
+
 
 def get(url: str, accept: str = "") -> bytes:
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return bytes(response.read())
+    """A GET as a registry client makes it: Basic auth, and (requests' rule) no credentials across the blob redirect
+    to the S3 stand-in, which refuses them."""
+    response = requests.get(
+        url, headers={"Accept": accept} if accept else {}, auth=CREDENTIALS[0] if CREDENTIALS else None, timeout=10
+    )
+    response.raise_for_status()
+    return bytes(response.content)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +44,10 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalState]:
     registry_port, moto_port = services.free_port(), services.free_port()
     try:
         assert up(state_dir=state_dir, registry_port=registry_port, moto_port=moto_port) == 0
+        auth = lifecycle.registry_auth(LocalState.load(state_dir))
+        CREDENTIALS[:] = [(auth.username, auth.password)]
         assert seed(state_dir=state_dir, config_path=EXAMPLE) == 0
-        assert run(state_dir=state_dir, config_path=EXAMPLE) == 0
+        assert run(state_dir=state_dir, config_path=EXAMPLE, approve=True) == 0
         yield LocalState.load(state_dir)
     finally:
         state = LocalState.load(state_dir)

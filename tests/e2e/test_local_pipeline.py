@@ -1,5 +1,7 @@
-"""End to end on the example config: local up → seed → run → down, then check the deployed digests against the
-registry with plain HTTP GETs. Slow (debootstrap, arm64 under QEMU); `make test` runs it."""
+"""End to end on the example config: local up → seed → run → down. The run replays the synthesized pipelines (bases
+first, bootstrapping the lock, then both services, every action's buildspec as CodeBuild runs it); the tests then
+check the deployed digests against the registry with plain HTTP GETs. Slow (debootstrap, arm64 under QEMU); `make
+test` runs it."""
 
 from __future__ import annotations
 
@@ -7,14 +9,17 @@ import hashlib
 import json
 
 import pytest
+import requests
 
 from pipeline.commands.local import run
 from pipeline.local.aws import client
+from pipeline.local.replay import assembly
 from pipeline.local.state import LocalState
 from tests.conftest import EXAMPLE
-from tests.e2e.conftest import get
+from tests.e2e.conftest import CREDENTIALS, get
 
 pytestmark = pytest.mark.e2e
+ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 
 
 def image_json(state: LocalState, service: str) -> dict:
@@ -30,7 +35,7 @@ def test_lambda_runs_the_arm64_child_the_registry_serves(local: LocalState) -> N
     assert "sha256:" + hashlib.sha256(index).hexdigest() == image["index_digest"]
     arm = next(m for m in json.loads(index)["manifests"] if m["platform"]["architecture"] == "arm64")
     function = client("lambda", local.aws_endpoint).get_function(FunctionName="payments-api")
-    assert function["Code"]["ImageUri"] == f"{local.registry}/payments/api@{arm['digest']}"
+    assert function["Code"]["ImageUri"] == f"{ECR}/payments/api@{arm['digest']}"
     assert function["Configuration"]["Architectures"] == ["arm64"]
 
 
@@ -43,7 +48,7 @@ def test_ecs_services_run_the_index_digest(local: LocalState) -> None:
         image = image_json(local, f"{cluster}-{service}" if cluster == "payments" else "search-indexer")
         described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
         definition = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
-        assert definition["containerDefinitions"][0]["image"] == f"{local.registry}/{path}@{image['index_digest']}"
+        assert definition["containerDefinitions"][0]["image"] == f"{ECR}/{path}@{image['index_digest']}"
         served = get(
             f"http://{local.registry}/v2/{path}/manifests/{image['index_digest']}",
             "application/vnd.oci.image.index.v1+json",
@@ -56,7 +61,7 @@ def test_eks_manifest_names_the_index_digest(local: LocalState) -> None:
     manifest = json.loads((local.directory / "runs" / "search-indexer" / "deployment.json").read_text())
     assert (
         manifest["spec"]["template"]["spec"]["containers"][0]["image"]
-        == f"{local.registry}/search/indexer@{image['index_digest']}"
+        == f"{ECR}/search/indexer@{image['index_digest']}"
     )
 
 
@@ -66,21 +71,51 @@ def test_static_service_is_tiny_and_both_platforms_are_built(local: LocalState) 
     assert all(p["size"] <= 2_000_000 for p in image["platforms"].values()), image["platforms"]
 
 
-def test_second_run_is_a_no_op_deploy(local: LocalState, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(state_dir=local.directory, config_path=EXAMPLE, service="payments/api") == 0
-    progress = capsys.readouterr().err
-    assert "already released" in progress and "unchanged lambda:payments-api" in progress
+def test_the_replay_ran_exactly_the_actions_the_assembly_defines(local: LocalState) -> None:
+    """Every pipeline of cdk.out, every action, in the assembly's order: what `slipway local run --json` listed."""
+    defined = [
+        (p.name, stage.name, action.name)
+        for p in assembly.load(local.directory / "cdk.out")
+        for stage, action in p.actions()
+    ]
+    ran = json.loads((local.directory / "runs" / "last-run.json").read_text())["actions"]
+    assert sorted((a["pipeline"], a["stage"], a["action"]) for a in ran) == sorted(defined)
+    assert {a["status"] for a in ran} == {"Succeeded"}
+    assert all(a["role"] and a["seconds"] >= 0 for a in ran)
 
 
-def test_second_seed_reuses_every_base(local: LocalState, capsys: pytest.CaptureFixture[str]) -> None:
-    """A second `make demo` must not fail: seeded upstreams and unchanged curated bases are reused, not rebuilt."""
-    from pipeline import bases
-    from pipeline.commands.local import seed
+def test_rerunning_a_pipeline_on_the_same_commit_succeeds_and_changes_nothing(
+    local: LocalState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A retry of the whole service pipeline on the commit it already released: bases are up to date (skipped), the
+    rebuild gives the same digests, stitch finds its tag already on that index, and every deploy is unchanged."""
+    before = image_json(local, "payments-api")
+    assert run(state_dir=local.directory, config_path=EXAMPLE, service="payments/api", approve=True, as_json=True) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert {a["pipeline"] for a in report["actions"]} == {"slipway-payments-api"}
+    assert all(a["status"] == "Succeeded" for a in report["actions"])
+    assert "slipway-payments-base-python: up to date" in err
+    assert image_json(local, "payments-api") == before
+    assert not any(deployed(local, "payments-api", kind)["changed"] for kind in ("lambda", "ecs"))
 
-    before = bases.load(local.lock_path)
-    assert seed(state_dir=local.directory, config_path=EXAMPLE) == 0
-    assert bases.load(local.lock_path) == before
-    assert "building" not in capsys.readouterr().err
+
+def test_the_registry_is_as_strict_as_ecr(local: LocalState) -> None:
+    """Anonymous requests get 401; a blob read answers 307 to a second host that refuses any Authorization header."""
+    anonymous = requests.get(f"http://{local.registry}/v2/", timeout=5)
+    assert anonymous.status_code == 401
+    image = image_json(local, "payments-api")
+    index = json.loads(get(f"http://{local.registry}/v2/payments/api/manifests/{image['index_digest']}",
+                           "application/vnd.oci.image.index.v1+json"))  # fmt: skip
+    child = json.loads(get(f"http://{local.registry}/v2/payments/api/manifests/{index['manifests'][0]['digest']}",
+                           index["manifests"][0]["mediaType"]))  # fmt: skip
+    blob = f"http://{local.registry}/v2/payments/api/blobs/{child['config']['digest']}"
+    redirected = requests.get(blob, auth=CREDENTIALS[0], allow_redirects=False, timeout=5)
+    assert redirected.status_code == 307
+    location = redirected.headers["Location"]
+    assert not location.startswith(f"http://{local.registry}/")
+    assert requests.get(location, headers={"Authorization": "Basic eA=="}, timeout=5).status_code == 400
+    assert hashlib.sha256(requests.get(location, timeout=5).content).hexdigest() == child["config"]["digest"][7:]
 
 
 def deployed(state: LocalState, service: str, kind: str) -> dict:

@@ -164,7 +164,7 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
         if "slipway deploy" in p["Source"]["BuildSpec"]
     ]
     assert sorted(commands) == [
-        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --task-role payments-api-task --task-role payments-api-execution --health-url https://api.payments.acme.example/health --out deployed-ecs.json",
+        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --task-role payments-api-task --task-role payments-api-execution --health-url https://api.payments.acme.example/health --health-path /health --out deployed-ecs.json",
         "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --out deployed-ecs.json",
         "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --out deployed-eks.json",
         'slipway deploy lambda --image-json image.json --function-name payments-api --architecture arm64 --alias live --smoke-event \'{"path": "/health"}\' --smoke-expect \'{"statusCode": 200}\' --out deployed-lambda.json',
@@ -304,9 +304,9 @@ def test_only_the_lint_job_installs_buildkits_parser(payments: Template) -> None
     for key, props in projects(payments).items():
         install = json.loads(props["Source"]["BuildSpec"])["phases"]["install"]["commands"][1]
         expected = (
-            'pip3 install --quiet "/tmp/slipway.zip[lint]"'
+            'pip3 install --quiet "${TMPDIR:-/tmp}/slipway.zip[lint]"'
             if key == "slipway lint"
-            else "pip3 install --quiet /tmp/slipway.zip"
+            else 'pip3 install --quiet "${TMPDIR:-/tmp}/slipway.zip"'
         )
         assert install == expected, key
 

@@ -1,0 +1,166 @@
+"""One pipeline execution, as CodePipeline runs it: stages in order, within a stage the actions of one run order side
+by side and the next run order after them, artifacts handed on by name, ``#{Namespace.Variable}`` resolved, and the
+first failed (or rejected) action ending the execution with later stages untouched."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import SlipwayError
+from pipeline.local.replay import codebuild, sources
+from pipeline.local.replay.assembly import Action, Pipeline, Stage
+
+
+class ExecutionError(SlipwayError):
+    pass
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    pipeline: str
+    stage: str
+    action: str
+    role: str
+    status: str
+    """``Succeeded``, ``Failed``, or ``Rejected`` (a manual approval nobody gave)."""
+    seconds: float
+    log: str = ""
+    detail: str = ""
+
+    def row(self) -> dict[str, object]:
+        return {"pipeline": self.pipeline, "stage": self.stage, "action": self.action, "role": self.role,
+                "status": self.status, "seconds": self.seconds}  # fmt: skip
+
+
+@dataclass
+class Context:
+    """What every execution shares: where sources and workspaces live, the job environment, and the stand-ins."""
+
+    git_root: Path
+    runs: Path
+    runner_image: Path
+    environment: dict[str, str]
+    secret: Callable[[str], str]
+    approve: bool = False
+    report: Callable[[ActionResult], None] = lambda result: None
+
+
+@dataclass
+class Execution:
+    pipeline: Pipeline
+    revision: sources.Revision
+    directory: Path
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    results: list[ActionResult] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return (
+            bool(self.results)
+            and all(r.status == "Succeeded" for r in self.results)
+            and len(self.results) == len(self.pipeline.actions())
+        )
+
+
+_VARIABLE = re.compile(r"#\{([A-Za-z0-9_@-]+)\.([A-Za-z0-9_@-]+)\}")
+
+
+def resolve_variables(text: str, variables: dict[str, dict[str, str]]) -> str:
+    def one(match: re.Match[str]) -> str:
+        namespace, name = match.group(1), match.group(2)
+        if name not in variables.get(namespace, {}):
+            raise ExecutionError(f"variable #{{{namespace}.{name}}}: no action published it")
+        return variables[namespace][name]
+
+    return _VARIABLE.sub(one, text)
+
+
+def execute(pipeline: Pipeline, revision: sources.Revision, context: Context) -> Execution:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    directory = context.runs / pipeline.name / f"{stamp}-{revision.commit[:8]}"
+    shutil.rmtree(directory, ignore_errors=True)
+    run = Execution(pipeline, revision, directory)
+    for stage in pipeline.stages:
+        for wave in stage.waves():
+            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+                results = list(pool.map(functools.partial(_timed, run, stage, context=context), wave))
+            run.results += results
+            if any(r.status != "Succeeded" for r in results):
+                return run
+    return run
+
+
+def _timed(run: Execution, stage: Stage, action: Action, *, context: Context) -> ActionResult:
+    started = time.monotonic()
+    log = run.directory / stage.name / action.name / "log.txt"
+    try:
+        status, detail = _perform(run, stage, action, context)
+    except (SlipwayError, OSError, ValueError, KeyError) as exc:
+        status, detail = "Failed", str(exc)
+    result = ActionResult(
+        run.pipeline.name, stage.name, action.name, action.role.rsplit("/", 1)[-1], status,
+        round(time.monotonic() - started, 1), str(log) if log.exists() else "", detail,
+    )  # fmt: skip
+    context.report(result)
+    return result
+
+
+def _perform(run: Execution, stage: Stage, action: Action, context: Context) -> tuple[str, str]:
+    if action.provider == "CodeStarSourceConnection":
+        return _source(run, action, context)
+    if action.provider == "Manual":
+        if context.approve:
+            return "Succeeded", "approved (--approve)"
+        return "Rejected", "manual approval not given (run with --approve)"
+    if action.provider == "CodeBuild":
+        return _codebuild(run, stage, action, context)
+    raise ExecutionError(f"action {action.name}: provider {action.provider} is not replayed")
+
+
+def _source(run: Execution, action: Action, context: Context) -> tuple[str, str]:
+    config = action.configuration
+    if (config.get("FullRepositoryId"), config.get("BranchName")) != (run.revision.repository, run.revision.branch):
+        raise ExecutionError(f"source {config.get('FullRepositoryId')}@{config.get('BranchName')}: not this push")
+    output = run.directory / "artifacts" / action.outputs[0]
+    sources.checkout(context.git_root, run.revision, output)
+    run.artifacts[action.outputs[0]] = output
+    if action.namespace:
+        run.variables[action.namespace] = run.revision.variables(str(config.get("ConnectionArn", "")))
+    return "Succeeded", run.revision.commit
+
+
+def _codebuild(run: Execution, stage: Stage, action: Action, context: Context) -> tuple[str, str]:
+    project = run.pipeline.projects[str(action.configuration["ProjectName"])]
+    missing = [name for name in action.inputs if name not in run.artifacts]
+    if missing:
+        raise ExecutionError(f"input artifacts {', '.join(missing)}: no earlier action produced them")
+    raw = action.configuration.get("EnvironmentVariables", "[]")
+    overrides = {v["name"]: resolve_variables(str(v["value"]), run.variables) for v in json.loads(raw or "[]")}
+    workspace = run.directory / stage.name / action.name
+    shutil.rmtree(workspace, ignore_errors=True)
+    workspace.mkdir(parents=True)
+    prefix = codebuild.job_prefix(context.runner_image, workspace)
+    job = codebuild.Job(
+        project=project,
+        workspace=workspace,
+        primary=str(action.configuration.get("PrimarySource") or (action.inputs[0] if action.inputs else "")),
+        inputs={name: run.artifacts[name] for name in action.inputs},
+        environment=codebuild.base_environment(workspace, prefix, context.runner_image, context.environment),
+        action_variables=overrides,
+        secret=context.secret,
+    )
+    outcome = codebuild.run(job)
+    if not outcome.succeeded:
+        return "Failed", f"phase {outcome.failed_phase}:\n{codebuild.tail(outcome.log)}"
+    for name in action.outputs:
+        run.artifacts[name] = outcome.output
+    return "Succeeded", ""

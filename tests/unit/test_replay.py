@@ -1,0 +1,233 @@
+"""The replay's parts without services: the assembly as read from cdk.out, CodePipeline's trigger filters, CodeBuild's
+phase and artifact rules, and an execution's order, approvals and stop-at-first-failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.local.replay import assembly, codebuild, executor, sources
+from pipeline.local.replay.assembly import Action, EnvironmentVariable, Pipeline, Project, PushFilter, Stage
+
+ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@pytest.fixture(scope="module")
+def pipelines(synthesized: dict[str, Any]) -> dict[str, Pipeline]:
+    return {p.name: p for p in assembly.load(Path(synthesized["assembly"].directory))}
+
+
+def test_every_pipeline_of_the_assembly_is_read_with_its_stages_in_order(pipelines: dict[str, Pipeline]) -> None:
+    assert set(pipelines) == {
+        "slipway-payments-api", "slipway-search-indexer", "slipway-payments-base-python",
+        "slipway-payments-base-python-build", "slipway-payments-base-lambda-python", "slipway-payments-base-debian",
+        "slipway-search-base-static",
+    }  # fmt: skip
+    api = pipelines["slipway-payments-api"]
+    assert [s.name for s in api.stages] == ["Source", "Lint", "Build", "Stitch", "Deploy-lambda", "Deploy-ecs"]
+    assert (api.repository, api.branch) == ("acme/payments-api", "main")
+    build = next(s for s in api.stages if s.name == "Build")
+    assert [[a.name for a in wave] for wave in build.waves()] == [["Build-amd64", "Build-arm64"]]
+    deploy = next(s for s in api.stages if s.name == "Deploy-lambda")
+    assert [[a.provider for a in wave] for wave in deploy.waves()] == [["Manual"], ["CodeBuild"]]
+
+
+def test_intrinsics_resolve_as_cloudformation_would(pipelines: dict[str, Pipeline]) -> None:
+    api = pipelines["slipway-payments-api"]
+    stitch = next(a for _, a in api.actions() if a.name == "Stitch")
+    project = api.projects[str(stitch.configuration["ProjectName"])]
+    variables = {v.name: v for v in project.variables}
+    assert variables["SLIPWAY_REPOSITORY_URI"].value == f"{ECR}/payments/api"
+    assert project.role.startswith("arn:aws:iam::111111111111:role/")
+    assert stitch.inputs == ("source", "build_amd64", "build_arm64") and stitch.outputs == ("image",)
+    assert api.triggers == (PushFilter(("main",), (), ("app/**", "requirements.txt", "Dockerfile"), ()),)
+
+
+def test_the_weekly_rebuild_schedule_belongs_to_its_base_pipeline(pipelines: dict[str, Pipeline]) -> None:
+    assert pipelines["slipway-payments-base-python"].schedules == ("cron(0 3 ? * SUN *)",)
+    assert pipelines["slipway-payments-api"].schedules == ()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("app/**", "app/handler.py", True),
+        ("app/**", "app/deep/er/x.py", True),
+        ("app/**", "application.py", False),
+        ("*.txt", "requirements.txt", True),
+        ("*.txt", "docs/notes.txt", False),
+        ("**/*.py", "setup.py", True),
+        ("**/*.py", "a/b/c.py", True),
+        ("Dockerfile", "Dockerfile.dev", False),
+        ("images/?ebian/**", "images/debian/Dockerfile", True),
+    ],
+)
+def test_trigger_globs(pattern: str, path: str, matches: bool) -> None:
+    assert bool(sources.glob_pattern(pattern).fullmatch(path)) is matches
+
+
+def test_a_push_starts_a_pipeline_only_on_its_branch_and_paths() -> None:
+    flt = PushFilter(branches=("main", "release/*"), paths=("app/**",), paths_excluded=("app/docs/**",))
+    assert sources.push_starts(flt, "main", ["README.md", "app/x.py"])
+    assert sources.push_starts(flt, "release/2", ["app/x.py"])
+    assert not sources.push_starts(flt, "feature", ["app/x.py"])
+    assert not sources.push_starts(flt, "main", ["README.md"])
+    assert not sources.push_starts(flt, "main", ["app/docs/guide.md"])
+    assert sources.push_starts(PushFilter(branches=("main",), branches_excluded=("main",)), "main", []) is False
+
+
+def _project(
+    phases: dict[str, Any], artifacts: dict[str, Any] | None = None, variables: tuple[EnvironmentVariable, ...] = ()
+) -> Project:
+    spec: dict[str, Any] = {"version": "0.2", "phases": phases}
+    if artifacts:
+        spec["artifacts"] = artifacts
+    return Project(
+        "p", spec, "LINUX_CONTAINER", "aws/codebuild/standard:7.0", False, "arn:aws:iam::1:role/r", variables
+    )
+
+
+def _job(tmp_path: Path, project: Project, inputs: dict[str, Path] | None = None, primary: str = "") -> codebuild.Job:
+    return codebuild.Job(
+        project=project, workspace=tmp_path / "ws", primary=primary, inputs=inputs or {},
+        environment={"PATH": SYSTEM_PATH}, action_variables={"FROM_ACTION": "action"},
+        secret=lambda reference: f"secret-of-{reference}",
+    )  # fmt: skip
+
+
+def test_a_job_runs_phases_in_one_shell_environment_and_collects_its_artifacts(tmp_path: Path) -> None:
+    source, extra = tmp_path / "source", tmp_path / "extra"
+    source.mkdir()
+    extra.mkdir()
+    (source / "in.txt").write_text("primary")
+    (extra / "more.txt").write_text("secondary")
+    project = _project(
+        {"install": {"commands": ["export CARRIED=from-install"]},
+         "build": {"commands": ['echo "$CARRIED $PLAIN $SECRET $FROM_ACTION" > out.txt',
+                                'cat "$CODEBUILD_SRC_DIR_extra/more.txt" >> out.txt', "touch other.bin"]}},
+        artifacts={"files": ["out.txt"]},
+        variables=(EnvironmentVariable("PLAIN", "plain"), EnvironmentVariable("SECRET", "db:token", "SECRETS_MANAGER")),
+    )  # fmt: skip
+    outcome = codebuild.run(_job(tmp_path, project, {"source": source, "extra": extra}, primary="source"))
+    assert outcome.succeeded, codebuild.tail(outcome.log)
+    assert (outcome.output / "out.txt").read_text() == "from-install plain secret-of-db:token action\nsecondary"
+    assert sorted(p.name for p in outcome.output.iterdir()) == ["out.txt"]
+    assert (source / "in.txt").read_text() == "primary" and not (source / "out.txt").exists()  # inputs are copies
+
+
+def test_a_failed_build_still_runs_post_build_and_fails(tmp_path: Path) -> None:
+    project = _project({"build": {"commands": ["false", "echo never"]}, "post_build": {"commands": ["echo cleanup"]}})
+    outcome = codebuild.run(_job(tmp_path, project))
+    log = outcome.log.read_text()
+    assert not outcome.succeeded and outcome.failed_phase == "build"
+    assert "cleanup" in log and "never" not in log
+
+
+def test_a_failed_install_skips_every_later_phase(tmp_path: Path) -> None:
+    project = _project({"install": {"commands": ["exit 3"]}, "build": {"commands": ["echo built"]},
+                        "post_build": {"commands": ["echo post"]}})  # fmt: skip
+    outcome = codebuild.run(_job(tmp_path, project))
+    assert outcome.failed_phase == "install"
+    assert "built" not in outcome.log.read_text() and "post" not in outcome.log.read_text()
+
+
+def test_a_missing_artifact_fails_the_job(tmp_path: Path) -> None:
+    outcome = codebuild.run(
+        _job(tmp_path, _project({"build": {"commands": ["true"]}}, artifacts={"files": ["x.json"]}))
+    )
+    assert not outcome.succeeded and "no matching artifact paths found for x.json" in outcome.log.read_text()
+
+
+def _pipeline(repo: str, approve_first: bool) -> Pipeline:
+    build = _project({"build": {"commands": ['echo "$COMMIT" > commit.txt']}}, artifacts={"files": ["commit.txt"]})
+    deploy = _project({"build": {"commands": ["cat commit.txt > deployed.txt"]}}, artifacts={"files": ["deployed.txt"]})
+    source = Action("Source", "CodeStarSourceConnection", 1, (), ("source",),
+                    {"FullRepositoryId": repo, "BranchName": "main"}, "arn:aws:iam::1:role/source", "Source_NS")  # fmt: skip
+    env = json.dumps([{"name": "COMMIT", "type": "PLAINTEXT", "value": "#{Source_NS.CommitId}"}])
+    stages = (
+        Stage("Source", (source,)),
+        Stage(
+            "Build",
+            (
+                Action(
+                    "Build",
+                    "CodeBuild",
+                    1,
+                    ("source",),
+                    ("built",),
+                    {"ProjectName": "build", "EnvironmentVariables": env},
+                    "arn:aws:iam::1:role/build",
+                ),
+            ),
+        ),
+        Stage(
+            "Deploy",
+            (
+                Action("Approve", "Manual", 1, (), (), {}, "arn:aws:iam::1:role/approve"),
+                Action(
+                    "Deploy",
+                    "CodeBuild",
+                    2,
+                    ("built",),
+                    ("deployed",),
+                    {"ProjectName": "deploy"},
+                    "arn:aws:iam::1:role/deploy",
+                ),
+            ),
+        ),
+    )
+    return Pipeline(
+        "demo", "Stack", "arn:aws:iam::1:role/pipeline", stages, projects={"build": build, "deploy": deploy}
+    )
+
+
+def _context(tmp_path: Path, approve: bool) -> executor.Context:
+    return executor.Context(
+        git_root=tmp_path / "git", runs=tmp_path / "runs", runner_image=tmp_path / "image", environment={},
+        secret=lambda reference: "", approve=approve,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def pushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sources.Revision:
+    folder = tmp_path / "checkout" / "svc"
+    folder.mkdir(parents=True)
+    (folder / "app.txt").write_text("v1")
+    monkeypatch.setattr(sources, "_tracked_files", lambda checkout, name: ["app.txt"])
+    monkeypatch.setattr(codebuild, "job_prefix", lambda image, workspace: Path("/nonexistent"))
+    return sources.seed_repository(tmp_path / "git", "acme/svc", "main", tmp_path / "checkout", "svc")
+
+
+def test_an_execution_hands_artifacts_and_variables_on_and_approval_gates_the_deploy(
+    tmp_path: Path, pushed: sources.Revision
+) -> None:
+    run = executor.execute(_pipeline("acme/svc", True), pushed, _context(tmp_path, approve=True))
+    assert [(r.stage, r.action, r.status) for r in run.results] == [
+        ("Source", "Source", "Succeeded"), ("Build", "Build", "Succeeded"),
+        ("Deploy", "Approve", "Succeeded"), ("Deploy", "Deploy", "Succeeded"),
+    ]  # fmt: skip
+    assert (run.artifacts["deployed"] / "deployed.txt").read_text().strip() == pushed.commit
+    assert run.succeeded and [r.role for r in run.results][-1] == "deploy"
+
+
+def test_an_unapproved_deploy_is_rejected_and_nothing_after_it_runs(tmp_path: Path, pushed: sources.Revision) -> None:
+    run = executor.execute(_pipeline("acme/svc", True), pushed, _context(tmp_path, approve=False))
+    assert [(r.action, r.status) for r in run.results][-1] == ("Approve", "Rejected")
+    assert "deployed" not in run.artifacts and not run.succeeded
+
+
+def test_a_second_push_starts_the_pipeline_only_when_a_changed_file_matches(
+    tmp_path: Path, pushed: sources.Revision
+) -> None:
+    (tmp_path / "checkout" / "svc" / "app.txt").write_text("v2")
+    after = sources.seed_repository(tmp_path / "git", "acme/svc", "main", tmp_path / "checkout", "svc")
+    assert after.commit != pushed.commit
+    changed = sources.changed_files(tmp_path / "git", after, pushed.commit)
+    assert changed == ["app.txt"]
+    pipeline = Pipeline("p", "S", "", (), triggers=(PushFilter(branches=("main",), paths=("docs/**",)),))
+    assert not sources.triggered(pipeline, "main", changed)
+    assert sources.seed_repository(tmp_path / "git", "acme/svc", "main", tmp_path / "checkout", "svc") == after
