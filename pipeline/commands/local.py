@@ -32,9 +32,19 @@ def register(commands: Any) -> None:
     seed_parser.set_defaults(run=lambda a: seed(state_dir=a.state, config_path=a.config))
     run_parser = verbs.add_parser("run", help="replay every pipeline of the synthesized cloud assembly")
     run_parser.add_argument("service", nargs="?", default="", help="TEAM/SERVICE: only its pipeline (after the bases)")
+    run_parser.add_argument(
+        "--scheduled", action="store_true", help="fire the scheduled starts now (the weekly base rebuilds) instead"
+    )
     _replay_options(run_parser)
     run_parser.set_defaults(
-        run=lambda a: run(state_dir=a.state, config_path=a.config, service=a.service, as_json=a.json, approve=a.approve)
+        run=lambda a: run(
+            state_dir=a.state,
+            config_path=a.config,
+            service=a.service,
+            as_json=a.json,
+            approve=a.approve,
+            scheduled=a.scheduled,
+        )
     )
     push_parser = verbs.add_parser(
         "push", help="commit a source repository's folder and start the pipelines it triggers"
@@ -98,11 +108,17 @@ def seed(*, state_dir: Path, config_path: Path) -> int:
     return 0
 
 
-def run(*, state_dir: Path, config_path: Path, service: str = "", as_json: bool = False, approve: bool = False) -> int:
+def run(
+    *, state_dir: Path, config_path: Path, service: str = "", as_json: bool = False, approve: bool = False,
+    scheduled: bool = False,
+) -> int:  # fmt: skip
     state = LocalState.load(state_dir)
     _use_builder(state)
     started = time.monotonic()
-    report = runner.run(config.load(config_path), state, approve=approve, selection=service)
+    loaded = config.load(config_path)
+    if scheduled:
+        return _report(runner.fire_schedules(state, approve=approve), "", as_json)
+    report = runner.run(loaded, state, approve=approve, selection=service)
     (state.directory / "runs").mkdir(parents=True, exist_ok=True)
     (state.directory / "runs" / "last-run.json").write_text(json.dumps(report.json(), indent=2))
     return _report(report, runner.record_timing(state, time.monotonic() - started), as_json)

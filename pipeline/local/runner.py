@@ -15,7 +15,6 @@ push: a new commit of one source repository; each pipeline on it starts if its V
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ from pipeline.local.progress import progress
 from pipeline.local.replay import assembly, codebuild, executor, sources
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
-from pipeline.naming import service_repository_name
+from pipeline.naming import base_repository_name, service_repository_name
 from pipeline.records import ImageRecord
 from pipeline.references import ecr_registry
 from pipeline.registry import RepositoryRef, client_for_host
@@ -196,12 +195,20 @@ def _context(state: LocalState, approve: bool) -> executor.Context:
     )  # fmt: skip
 
 
-def _base_pipelines(config: PlatformConfig) -> dict[str, tuple[str, set[str]]]:
-    """``{pipeline name: (lock key, build arguments its FROM lines need)}`` for every curated base."""
+def _base_pipelines(config: PlatformConfig) -> dict[str, tuple[str, set[str], str]]:
+    """``{pipeline name: (lock key, build arguments its FROM lines need, repository)}`` for every curated base."""
     return {
-        f"slipway-{team.name}-base-{base.name}": (base.lock_key, bases.required_args(ROOT / base.context / base.dockerfile))
+        f"slipway-{team.name}-base-{base.name}": (
+            base.lock_key, bases.required_args(ROOT / base.context / base.dockerfile),
+            base_repository_name(team.name, base.name),
+        )
         for team in config.teams for base in team.base_images
     }  # fmt: skip
+
+
+def _history(state: LocalState, config: PlatformConfig) -> list[str]:
+    """The platform repository's commits, newest first (what `slipway bases update` reads from its checkout)."""
+    return sources.history(state.git_root, config.platform.source_repo, config.platform.branch)
 
 
 def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
@@ -210,6 +217,8 @@ def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, sel
     lock = bases.load(state.lock_path)
     if "UPSTREAM_DEBIAN" not in lock:
         raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
+    os.environ.update(aws_environment(state))
+    registry = ecr_registry(config.platform.account, config.platform.region)
     context = _context(state, approve)
     report = Report(assembly=state.directory / "cdk.out")
     remaining = _base_pipelines(config)
@@ -221,7 +230,7 @@ def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, sel
             break
         current = [p for p in ready if _up_to_date(p, state) and remaining[p.name][0] in lock]
         for pipeline in current:
-            progress(f"{pipeline.name}: up to date (last run succeeded on this commit and definition)")
+            progress(f"{pipeline.name}: up to date (its last run succeeded on this commit)")
             remaining.pop(pipeline.name)
         # Independent pipelines run side by side, as CodePipeline runs them.
         for run_one in _execute_all([p for p in ready if p not in current], context, state, report):
@@ -239,7 +248,7 @@ def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, sel
         if pipeline.name in _base_pipelines(config) or (selection and pipeline.name != _pipeline_name(selection)):
             continue
         if not selection and _up_to_date(pipeline, state):
-            progress(f"{pipeline.name}: up to date (last run succeeded on this commit and definition)")
+            progress(f"{pipeline.name}: up to date (its last run succeeded on this commit)")
             continue
         services.append(pipeline)
     _execute_all(services, context, state, report)
@@ -255,30 +264,21 @@ def _execute_all(
         return list(pool.map(lambda p: _execute(p, context, state, report), pipelines))
 
 
-def _definition(pipeline: assembly.Pipeline) -> str:
-    shape = {
-        "stages": [asdict(s) for s in pipeline.stages],
-        "projects": {k: asdict(v) for k, v in pipeline.projects.items()},
-    }
-    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def _last_runs(state: LocalState) -> dict[str, dict[str, str]]:
     path = state.directory / "executions" / "last.json"
     return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
 def _up_to_date(pipeline: assembly.Pipeline, state: LocalState) -> bool:
-    """Whether the last execution succeeded on the branch's head with this definition: CodePipeline starts a pipeline
-    when it is created and on pushes, so a replay of an unchanged pipeline on an unchanged commit has nothing to do."""
+    """Whether the last execution succeeded on the branch's head: CodePipeline starts a pipeline when it is created
+    and on pushes (an updated definition alone starts nothing), so an unchanged commit has nothing to run."""
     last = _last_runs(state).get(pipeline.name, {})
-    head = sources.head(state.git_root, pipeline.repository, pipeline.branch).commit
-    return last == {"commit": head, "definition": _definition(pipeline)}
+    return last.get("commit") == sources.head(state.git_root, pipeline.repository, pipeline.branch).commit
 
 
 def _remember(execution: executor.Execution, state: LocalState) -> None:
     runs = _last_runs(state)
-    runs[execution.pipeline.name] = {"commit": execution.revision.commit, "definition": _definition(execution.pipeline)}
+    runs[execution.pipeline.name] = {"commit": execution.revision.commit}
     path = state.directory / "executions" / "last.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(runs, indent=2, sort_keys=True))
@@ -321,6 +321,16 @@ def _deployments(pipeline: assembly.Pipeline, execution: executor.Execution, sta
     for path in rendered:
         shutil.copy2(path, kept / "deployment.json")
     return found
+
+
+def fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] | None = None) -> Report:
+    """What EventBridge does at the scheduled time: start each pipeline that has a schedule (the weekly base rebuild)
+    on its branch's head -- whether or not that commit was built before. ``only``: those pipeline names."""
+    report = Report(assembly=state.directory / "cdk.out")
+    scheduled = [p for p in assembly.load(report.assembly) if p.schedules and (only is None or p.name in only)]
+    progress(f"schedules fired: {', '.join(p.name for p in scheduled) or 'none'}")
+    _execute_all(scheduled, _context(state, approve), state, report)
+    return report
 
 
 def push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:

@@ -29,7 +29,9 @@ from pathlib import Path
 from pipeline.errors import SlipwayError
 from pipeline.local.replay.assembly import Project
 
-STANDIN_PACKAGES = "kubernetes-validate==1.37.0"
+# What CodeBuild's standard images carry besides Python: the AWS CLI, a build backend for the tools zip, and the EKS
+# stand-in's schema check.
+IMAGE_PACKAGES = ("awscli", "setuptools", "wheel", "kubernetes-validate==1.37.0")
 PHASES = ("install", "pre_build", "build", "post_build")
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -62,7 +64,7 @@ class Outcome:
 def runner_image(directory: Path) -> Path:
     """The shared layer of the runner: Python packages Slipway's tools need, and the AWS CLI. Built once per
     pyproject.toml (its hash names the directory); Slipway itself is not in it -- each job installs the tools zip."""
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + STANDIN_PACKAGES.encode()).hexdigest()[:12]
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + " ".join(IMAGE_PACKAGES).encode()).hexdigest()[:12]
     image = directory / f"runner-{digest}"
     ready = image / ".ready"
     if ready.exists():
@@ -70,8 +72,7 @@ def runner_image(directory: Path) -> Path:
     shutil.rmtree(image, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(image)], check=True)
     pip = [str(image / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    # kubernetes-validate: the EKS stand-in's schema check runs inside the deploy job.
-    subprocess.run([*pip, f"{ROOT}[lint]", "awscli", "setuptools", STANDIN_PACKAGES], check=True)
+    subprocess.run([*pip, f"{ROOT}[lint]", *IMAGE_PACKAGES], check=True)
     subprocess.run([str(image / "bin" / "python"), "-m", "pip", "uninstall", "--quiet", "--yes", "slipway"], check=True)
     ready.write_text("")
     return image
@@ -193,5 +194,6 @@ def base_environment(workspace: Path, prefix: Path, image: Path, extra: dict[str
     path = os.pathsep.join([str(prefix / "bin"), str(image / "bin"), *system])
     return {
         "PATH": path, "HOME": str(workspace / "home"), "TMPDIR": str(workspace / "tmp"), "LANG": "C.UTF-8",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1", **extra,
+        # The image's own setuptools and wheel build the tools zip: pip fetches no build backend for each job.
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_BUILD_ISOLATION": "0", **extra,
     }  # fmt: skip
