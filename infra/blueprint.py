@@ -69,6 +69,9 @@ class PipelineBlueprint:
     deploys: tuple[DeployStep, ...]
     target: str = ""
     """Dockerfile stage to build (a base image's variant); default the last stage."""
+    rebuilds: bool = False
+    """A base image: rebuilt weekly on the same commit for upstream fixes, so a new index for a released commit is
+    published beside the earlier one (``<commit>.2``…) instead of refused."""
 
     @property
     def name(self) -> str:
@@ -121,6 +124,7 @@ def base_blueprint(
         builds=tuple(BuildStep(p, NATIVE_RUNNER[p]) for p in base.platforms),
         deploys=(),
         target=base.target,
+        rebuilds=True,
     )
 
 

@@ -92,7 +92,8 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     )
     return _spec(
         [
-            f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs} --out image.json',
+            f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs}'
+            f"{' --rebuilds' if bp.rebuilds else ''} --out image.json",
             "slipway verify --image-json image.json",
         ],
         files=["image.json"],

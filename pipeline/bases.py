@@ -1,10 +1,11 @@
 """The base-image lock: which pinned base each Dockerfile build argument names.
 
 Dockerfiles take their bases as build arguments (``ARG BASE_PYTHON`` / ``FROM ${BASE_PYTHON}``); the lock maps each
-argument to a registry-relative reference pinned by digest (``payments/bases/python:src-…@sha256:…``). Builds and the
-lint gate both resolve ``FROM`` lines through it, with the registry host prepended: the platform's ECR in the cloud,
-``127.0.0.1:5000`` locally. ``images/lock.json`` is the committed lock; local mode keeps its own in ``.slipway/``,
-because an air-gapped seed (debootstrap) yields digests of its own.
+argument to a registry-relative reference pinned by digest (``payments/bases/python:<commit>@sha256:…``). Builds and
+the lint gate both resolve ``FROM`` lines through it, with the platform's ECR host prepended. ``images/lock.json`` is
+the committed lock: upstream pins (pull-through-cache paths) from the start, and each curated base once its pipeline
+has published it and ``slipway bases update`` has pinned that release (:func:`published`). Local mode keeps its own in
+``.slipway/``, bootstrapped the same way from what its replayed base pipelines published.
 """
 
 from __future__ import annotations
@@ -101,3 +102,27 @@ def update(entries: dict[str, str], client: RegistryClient, registry: str) -> di
         manifest = client.get_manifest(repo, match["tag"], ANY_MANIFEST)
         updated[key] = entry(match["repo"], match["tag"], manifest.digest)
     return updated
+
+
+_RELEASE = re.compile(r"^(?P<commit>[0-9a-f]{40})(?:\.(?P<rebuild>[0-9]+))?$")
+
+
+def published(client: RegistryClient, registry: str, curated: dict[str, str], commits: list[str]) -> dict[str, str]:
+    """Lock entries for the curated bases as their pipelines published them: ``{lock key: repository name}`` →
+    ``{lock key: "repo:<commit>[.N]@sha256:…"}``. A base pipeline tags its release with the commit it built
+    (``<commit>.N`` for the weekly rebuild of a released commit); the newest release is the one whose commit comes
+    first in ``commits`` (the platform repository's history, newest first), then the highest rebuild. Bases with no
+    release yet are left out: the lock holds only what the registry serves."""
+    order = {commit: position for position, commit in enumerate(commits)}
+    entries = {}
+    for key, name in curated.items():
+        repo = RepositoryRef(registry, name)
+        releases = [
+            (order[m["commit"]], -int(m["rebuild"] or 1), tag)
+            for tag in client.list_tags(repo)
+            if (m := _RELEASE.fullmatch(tag)) and m["commit"] in order
+        ]
+        if releases:
+            tag = min(releases)[2]
+            entries[key] = entry(name, tag, client.get_manifest(repo, tag, ANY_MANIFEST).digest)
+    return entries

@@ -76,7 +76,11 @@ def stitch(
     tag: str,
     expected_platforms: Sequence[str] = (),
     commit: str = "",
+    rebuilds: bool = False,
 ) -> StitchResult:
+    """``rebuilds``: a rebuild of a released commit (the weekly base rebuild, for upstream fixes) that gives another
+    index is published as ``<tag>.2``, ``<tag>.3``… beside the earlier release, which is left as it was; without it
+    (services) a tag naming another index is refused."""
     if not RELEASE_TAG.fullmatch(tag):
         raise InputError(
             f"release tag {tag[:80]!r}: expected 1-128 letters, digits, '_', '.', '-' (not first: '.', '-')"
@@ -97,6 +101,7 @@ def stitch(
     # Each child is tagged too (``<tag>-<arch>``), before the index: an untagged child of a kept release must never be
     # the lifecycle policy's to expire, whatever ECR does with images an index references (see ImageRepository).
     # The release tag is checked first: a tag naming another index is refused before anything is written.
+    tag = _free_rebuild_tag(client, repo, tag, index) if rebuilds else tag
     _check_tag(client, repo, tag, index)
     for descriptor, manifest in inspected:
         _push_once(client, repo, child_tag(tag, str(descriptor.platform)), manifest)
@@ -122,6 +127,20 @@ def child_tag(tag: str, platform: str) -> str:
 def _pairs(children: Sequence[Descriptor], builds: Sequence[BuildRecord]) -> list[tuple[Descriptor, BuildRecord]]:
     by_digest = {b.digest: b for b in builds}
     return [(c, by_digest[c.digest]) for c in children]
+
+
+MAX_REBUILDS = 999
+
+
+def _free_rebuild_tag(client: RegistryClient, repo: RepositoryRef, tag: str, index: Manifest) -> str:
+    """``tag`` if it is free or already names ``index``; else the first ``tag.N`` (N ≥ 2) that is."""
+    for candidate in (tag, *(f"{tag}.{n}" for n in range(2, MAX_REBUILDS + 1))):
+        try:
+            if client.get_manifest(repo, candidate, ANY_MANIFEST).digest == index.digest:
+                return candidate
+        except ManifestNotFoundError:
+            return candidate
+    raise StitchError(f"image {repo}:{tag}: {MAX_REBUILDS} rebuilds of this commit already; release a new commit")
 
 
 def _check_tag(client: RegistryClient, repo: RepositoryRef, tag: str, manifest: Manifest) -> bool:

@@ -37,6 +37,9 @@ class MemoryRegistry:
         self.manifests[str(repo), manifest.digest] = manifest
         return manifest.digest
 
+    def list_tags(self, repo: RepositoryRef) -> list[str]:
+        return sorted(ref for name, ref in self.manifests if name == str(repo) and not ref.startswith("sha256:"))
+
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
         return self.blobs[digest]
 

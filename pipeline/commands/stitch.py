@@ -18,9 +18,17 @@ def register(commands: Any) -> None:
     parser.add_argument("--tag", required=True, help="release tag (the git commit); written once, never moved")
     parser.add_argument("--build", action="append", type=Path, required=True, help="build record (repeatable)")
     parser.add_argument("--platform", action="append", default=[], help="platform that must be present (repeatable)")
+    parser.add_argument(
+        "--rebuilds",
+        action="store_true",
+        help="a rebuild of a released commit that gives another index is published as TAG.2, TAG.3… (base images' "
+        "weekly rebuild) instead of refused",
+    )
     parser.add_argument("--out", type=Path, default=Path("image.json"))
     parser.set_defaults(
-        run=lambda a: stitch(repository=a.repository, tag=a.tag, builds=a.build, platforms=a.platform, out=a.out)
+        run=lambda a: stitch(
+            repository=a.repository, tag=a.tag, builds=a.build, platforms=a.platform, out=a.out, rebuilds=a.rebuilds
+        )
     )
 
 
@@ -32,16 +40,19 @@ def stitch(
     out: Path,
     platforms: list[str] | None = None,
     client: RegistryClient | None = None,
+    rebuilds: bool = False,
 ) -> int:
     repo = RepositoryRef.parse(repository)
     loaded = [records.BuildRecord.load(path) for path in builds]
     for path, build in zip(builds, loaded, strict=True):
         if build.repository != str(repo):
             raise StitchError(f"{path}: build pushed to {build.repository}, expected {repo}")
-    result = stitch_images(client or client_for(repo), loaded, tag=tag, expected_platforms=platforms or (), commit=tag)
+    result = stitch_images(
+        client or client_for(repo), loaded, tag=tag, expected_platforms=platforms or (), commit=tag, rebuilds=rebuilds
+    )
     records.write(out, result.record)
     state = "created" if result.created else "already tagged (nothing to do)"
-    print(f"{result.record.repository}:{tag} -> {result.record.index_digest} [{state}]")
+    print(f"{result.record.repository}:{result.record.tag} -> {result.record.index_digest} [{state}]")
     rows = [(p, i.digest, str(i.size), i.media_type) for p, i in sorted(result.record.platforms.items())]
     print(render(("platform", "digest", "bytes", "media type"), rows))
     return 0

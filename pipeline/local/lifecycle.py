@@ -53,6 +53,7 @@ def ensure_system() -> None:
 def up(state: LocalState, *, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT) -> LocalState:
     ensure_system()
     # Saved after each start: if a later one fails, `down` still knows what this run started.
+    _registry_port_free_or_ours(state, registry_port)  # a taken port is named before anything starts
     # moto first: the registry's credentials are the ones its GetAuthorizationToken hands out.
     starts: list[Callable[[], None]] = [
         lambda: _up_aws(state, moto_port),
@@ -73,16 +74,24 @@ def _alive(state: LocalState, name: str) -> Running | None:
     return None
 
 
-def _up_registry(state: LocalState, port: int) -> None:
+def _registry_port_free_or_ours(state: LocalState, port: int) -> bool:
+    """True when a registry already answers there (reused); an error when something else holds the port."""
     address = f"127.0.0.1:{port}"
     if _alive(state, "registry") or services.registry_answers(address):
-        state.services.setdefault("registry", Running("registry", address=address))
-        return
+        return True
     if services.port_taken(port):
         raise services.ServiceError(
             f"registry: port {port} on 127.0.0.1 is taken by something that is not an OCI registry; "
             "free it or pass --registry-port"
         )
+    return False
+
+
+def _up_registry(state: LocalState, port: int) -> None:
+    address = f"127.0.0.1:{port}"
+    if _registry_port_free_or_ours(state, port):
+        state.services.setdefault("registry", Running("registry", address=address))
+        return
     blobs = state.services["blobs"].address.replace("127.0.0.1", "localhost")  # another host, as S3 is to ECR
     service = services.registry_service(state.directory, port, auth=registry_auth(state), blobs_at=f"http://{blobs}")
     service.start()

@@ -21,7 +21,6 @@ import shutil
 import threading
 import time
 import tomllib
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,11 +32,10 @@ from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
 from pipeline.local import aws
 from pipeline.local.progress import progress
-from pipeline.local.replay import assembly, codebuild, executor, sources
+from pipeline.local.replay import assembly, cdk, codebuild, executor, sources
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
 from pipeline.naming import base_repository_name, service_repository_name
-from pipeline.records import ImageRecord
 from pipeline.references import ecr_registry
 from pipeline.registry import RepositoryRef, client_for_host
 from pipeline.registry.base import ENDPOINT_ENV
@@ -131,41 +129,6 @@ def _provision(config: PlatformConfig, state: LocalState) -> None:
             aws.provision(state.aws_endpoint, target, repository)
 
 
-def _synth(config: PlatformConfig, lock: Path, outdir: Path) -> list[assembly.Pipeline]:
-    """The app synthesized as `slipway synth` does, with the lock the bases published so far."""
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from infra.platform_app import build_app
-
-    shutil.rmtree(outdir, ignore_errors=True)
-    previous = os.environ.get("SLIPWAY_LOCK")
-    os.environ["SLIPWAY_LOCK"] = str(lock)
-    try:
-        build_app(config, outdir=str(outdir)).synth()
-    finally:
-        os.environ.pop("SLIPWAY_LOCK") if previous is None else os.environ.update(SLIPWAY_LOCK=previous)
-    return assembly.load(outdir)
-
-
-def publish_assets(outdir: Path, endpoint: str) -> None:
-    """What `cdk deploy` does with file assets before the stacks: zip each and put it where the template says."""
-    s3 = aws.client("s3", endpoint)
-    for manifest in outdir.glob("*.assets.json"):
-        for asset in json.loads(manifest.read_text()).get("files", {}).values():
-            source = outdir / asset["source"]["path"]
-            if asset["source"].get("packaging") != "zip" or not source.is_dir():
-                continue
-            archive = outdir / f"{source.name}.zip"
-            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-                for path in sorted(source.rglob("*")):
-                    if path.is_file():
-                        zf.write(path, path.relative_to(source))
-            for destination in asset["destinations"].values():
-                bucket = destination["bucketName"]
-                if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-                    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.REGION})
-                s3.upload_file(str(archive), bucket, destination["objectKey"])
-
-
 def _context(state: LocalState, approve: bool) -> executor.Context:
     secrets = aws.client("secretsmanager", state.aws_endpoint)
 
@@ -223,8 +186,8 @@ def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, sel
     report = Report(assembly=state.directory / "cdk.out")
     remaining = _base_pipelines(config)
     while True:
-        pipelines = _synth(config, state.lock_path, report.assembly)
-        publish_assets(report.assembly, state.aws_endpoint)
+        pipelines = cdk.synthesize(config, state.lock_path, report.assembly)
+        cdk.publish_assets(report.assembly, aws.client("s3", state.aws_endpoint))
         ready = [p for p in pipelines if p.name in remaining and remaining[p.name][1] <= set(lock)]
         if not ready:
             break
@@ -233,13 +196,16 @@ def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, sel
             progress(f"{pipeline.name}: up to date (its last run succeeded on this commit)")
             remaining.pop(pipeline.name)
         # Independent pipelines run side by side, as CodePipeline runs them.
-        for run_one in _execute_all([p for p in ready if p not in current], context, state, report):
-            if not run_one.succeeded:
-                return report
-            image = ImageRecord.load(run_one.artifacts["image"] / "image.json")
-            lock[remaining.pop(run_one.pipeline.name)[0]] = bases.entry(
-                RepositoryRef.parse(image.repository).name, image.tag, image.index_digest
-            )
+        executed = _execute_all([p for p in ready if p not in current], context, state, report)
+        if not all(e.succeeded for e in executed):
+            return report
+        # What the base pipelines published, found as `slipway bases update` finds it: the newest release tag of each
+        # base in the platform repository's history (never the jobs' own records).
+        wave = {remaining[e.pipeline.name][0]: remaining.pop(e.pipeline.name)[2] for e in executed}
+        found = bases.published(client_for_host(registry), registry, wave, _history(state, config))
+        if missing := sorted(set(wave) - set(found)):
+            raise LocalRunError(f"bases {', '.join(missing)}: their pipelines succeeded but published no release tag")
+        lock.update(found)
         bases.save(state.lock_path, lock)
     if remaining:
         raise LocalRunError(f"base pipelines {', '.join(remaining)}: their FROM build arguments can never be satisfied")

@@ -77,6 +77,10 @@ class RegistryClient(Protocol):
         """Store the manifest under a tag or its digest; returns the digest the registry reports."""
         ...
 
+    def list_tags(self, repo: RepositoryRef) -> list[str]:
+        """Every tag of ``repo`` (empty when the repository does not exist yet)."""
+        ...
+
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
         """A blob's bytes (image configs are small; layers are never fetched)."""
         ...

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -129,6 +131,21 @@ class DistributionClient:
             body=manifest.data,
         )
         return headers.get("docker-content-digest", manifest.digest)
+
+    def list_tags(self, repo: RepositoryRef) -> list[str]:
+        """``GET /v2/<name>/tags/list``, following the ``Link`` header's pages (ECR returns up to 1000 per page)."""
+        host = endpoint(repo.host)
+        scheme = "http" if is_loopback(host) else "https"
+        url, tags = f"{scheme}://{host}/v2/{repo.name}/tags/list?n=1000", list[str]()
+        while url:
+            try:
+                data, headers = self._request("GET", url, what=f"tags of {repo}", headers={})
+            except ManifestNotFoundError:
+                return []
+            tags += [str(t) for t in json.loads(data).get("tags") or []]
+            link = re.match(r"<([^>]+)>", headers.get("link", ""))
+            url = urllib.parse.urljoin(url, link.group(1)) if link else ""
+        return tags
 
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
         data, _ = self._request("GET", self._url(repo, "blobs", digest), what=f"blob {repo}@{digest}", headers={})

@@ -68,4 +68,9 @@ def test_registry_down_names_the_registry_and_tags_nothing() -> None:
 def test_status_reports_down_services_without_failing(tmp_path: Path) -> None:
     state = LocalState.load(tmp_path)
     rows = lifecycle.status(state)
-    assert [(r.name, r.running) for r in rows] == [("registry", False), ("builder", False), ("aws", False)]
+    assert [(r.name, r.running) for r in rows] == [
+        ("registry", False),
+        ("builder", False),
+        ("aws", False),
+        ("blobs", False),
+    ]

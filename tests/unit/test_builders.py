@@ -31,9 +31,12 @@ def test_buildx_exports_a_reproducible_oci_layout_without_attestations_with_regi
     assert "--provenance=false" in argv and "--sbom=false" in argv
     assert argv[argv.index("--output") + 1] == "type=oci,dest=/tmp/layout,tar=false,rewrite-timestamp=true"
     cache_to = argv[argv.index("--cache-to") + 1]
-    assert cache_to == (
-        "type=registry,ref=111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api:cache-arm64,"
-        "mode=max,image-manifest=true,oci-mediatypes=true"
+    assert (
+        cache_to
+        == (
+            "type=registry,ref=111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api:cache-arm64,"
+            "mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"  # the cache is an optimisation, never the build
+        )
     )
     assert argv[argv.index("--cache-from") + 1] == (
         "type=registry,ref=111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api:cache-arm64"

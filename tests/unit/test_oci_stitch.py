@@ -103,6 +103,23 @@ def test_stitch_never_moves_a_release_tag() -> None:
         stitch(registry, other, tag="abc123")
 
 
+def test_a_rebuild_of_a_released_commit_is_published_beside_it() -> None:
+    """The weekly base rebuild: same commit, new packages, another index. Published as <commit>.2 (then .3), the
+    earlier release untouched; a retry of the same rebuild finds its own tag and changes nothing."""
+    registry = MemoryRegistry()
+    first = stitch(registry, builds(registry), tag="abc123", commit="abc123", rebuilds=True).record
+    newer = [BuildRecord(REPO, "linux/amd64", registry.add_image(REPO, "linux", "amd64", layer=b"new"), 1, 1, "x")]
+    second = stitch(registry, newer, tag="abc123", commit="abc123", rebuilds=True)
+    retry = stitch(registry, newer, tag="abc123", commit="abc123", rebuilds=True)
+    newest = [BuildRecord(REPO, "linux/amd64", registry.add_image(REPO, "linux", "amd64", layer=b"newer"), 1, 1, "x")]
+    third = stitch(registry, newest, tag="abc123", commit="abc123", rebuilds=True).record
+    assert (second.record.tag, retry.record.tag, third.tag) == ("abc123.2", "abc123.2", "abc123.3")
+    assert second.created and not retry.created
+    assert second.record.commit == "abc123"  # the index still names its commit, whatever its tag
+    served = registry.get_manifest(RepositoryRef.parse(REPO), "abc123", [OCI_INDEX])
+    assert served.digest == first.index_digest
+
+
 def test_fails_on_missing_platform_and_tags_nothing() -> None:
     registry = MemoryRegistry()
     with pytest.raises(

@@ -71,3 +71,31 @@ def registry_and_storage() -> Iterator[str]:
 def test_credentials_stay_with_the_registry_across_a_redirect(registry_and_storage: str) -> None:
     client = DistributionClient(authorization="Basic QVdTOnRva2Vu")
     assert client.get_blob(RepositoryRef(registry_and_storage, "payments/api"), DIGEST) == BLOB
+
+
+def test_tags_are_listed_across_every_page() -> None:
+    """ECR (and distribution) page `tags/list` with a `Link: <…?last=…&n=…>; rel="next"` header."""
+    pages = {"": (["a", "b"], '</v2/x/y/tags/list?last=b&n=2>; rel="next"'), "b": (["c"], "")}
+
+    class Tags(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            last = self.path.partition("last=")[2].partition("&")[0]
+            tags, link = pages[last]
+            body = ('{"name": "x/y", "tags": ' + str(tags).replace("'", '"') + "}").encode()
+            self.send_response(200)
+            if link:
+                self.send_header("Link", link)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tags)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        repo = RepositoryRef(f"127.0.0.1:{server.server_address[1]}", "x/y")
+        assert DistributionClient().list_tags(repo) == ["a", "b", "c"]
+    finally:
+        server.shutdown()

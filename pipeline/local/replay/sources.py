@@ -106,6 +106,11 @@ def head(root: Path, repository: str, branch: str) -> Revision:
     return Revision(repository, branch, commit, date, message)
 
 
+def history(root: Path, repository: str, branch: str) -> list[str]:
+    """The branch's commits, newest first."""
+    return _git("rev-list", f"refs/heads/{branch}", cwd=repository_path(root, repository)).split()
+
+
 def checkout(root: Path, revision: Revision, destination: Path) -> None:
     """The commit's files, as the Source action's output artifact (no ``.git``, as CodePipeline's zip)."""
     destination.mkdir(parents=True, exist_ok=True)

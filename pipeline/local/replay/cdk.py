@@ -1,0 +1,52 @@
+"""The platform team's `cdk deploy`, as far as the replay needs it: the app synthesized (with the lock the bases have
+published so far) and its file assets published where the templates say. Stacks themselves are not created: the
+replay reads pipelines, projects and roles from the assembly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PlatformConfig
+from pipeline.local.replay import assembly
+
+
+def synthesize(config: PlatformConfig, lock: Path, outdir: Path) -> list[assembly.Pipeline]:
+    """The app synthesized as `slipway synth` does, with the lock the bases published so far."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from infra.pipelines_stack import LOCK_ENV
+    from infra.platform_app import build_app
+
+    shutil.rmtree(outdir, ignore_errors=True)
+    previous = os.environ.get(LOCK_ENV)
+    os.environ[LOCK_ENV] = str(lock)
+    try:
+        build_app(config, outdir=str(outdir)).synth()
+    finally:
+        os.environ.pop(LOCK_ENV) if previous is None else os.environ.update({LOCK_ENV: previous})
+    return assembly.load(outdir)
+
+
+def publish_assets(outdir: Path, s3: Any) -> None:
+    """What `cdk deploy` does with file assets before the stacks: zip each and put it where the template says."""
+    for manifest in outdir.glob("*.assets.json"):
+        for asset in json.loads(manifest.read_text()).get("files", {}).values():
+            source = outdir / asset["source"]["path"]
+            if asset["source"].get("packaging") != "zip" or not source.is_dir():
+                continue
+            archive = outdir / f"{source.name}.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(source.rglob("*")):
+                    if path.is_file():
+                        zf.write(path, path.relative_to(source))
+            for destination in asset["destinations"].values():
+                bucket = destination["bucketName"]
+                if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+                    s3.create_bucket(
+                        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name}
+                    )
+                s3.upload_file(str(archive), bucket, destination["objectKey"])
