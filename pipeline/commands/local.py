@@ -22,7 +22,10 @@ def register(commands: Any) -> None:
     up_parser = verbs.add_parser("up", help="start registry, builder and moto (only what is not running)")
     up_parser.add_argument("--registry-port", type=int, default=REGISTRY_PORT)
     up_parser.add_argument("--moto-port", type=int, default=MOTO_PORT)
-    up_parser.set_defaults(run=lambda a: up(state_dir=a.state, registry_port=a.registry_port, moto_port=a.moto_port))
+    up_parser.add_argument("--config", type=Path, default=Path("platform.toml"), help="the platform's account for moto")
+    up_parser.set_defaults(
+        run=lambda a: up(state_dir=a.state, registry_port=a.registry_port, moto_port=a.moto_port, config_path=a.config)
+    )
     verbs.add_parser("down", help="stop what `up` started, by PID").set_defaults(run=lambda a: down(state_dir=a.state))
     verbs.add_parser("status", help="what is running; exit 1 if anything is down").set_defaults(
         run=lambda a: status(state_dir=a.state)
@@ -78,8 +81,12 @@ def _use_builder(state: LocalState) -> None:
         os.environ["DOCKER_HOST"] = state.docker_host
 
 
-def up(*, state_dir: Path, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT) -> int:
-    state = lifecycle.up(LocalState.load(state_dir), registry_port=registry_port, moto_port=moto_port)
+def up(
+    *, state_dir: Path, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT,
+    config_path: Path = Path("platform.toml"),
+) -> int:  # fmt: skip
+    account = config.load(config_path).platform.account if config_path.exists() else ""
+    state = lifecycle.up(LocalState.load(state_dir), registry_port=registry_port, moto_port=moto_port, account=account)
     for running in state.services.values():
         origin = f"started, pid {running.pid}" if running.ours else "already running"
         print(f"{running.name:<9} {running.address} ({origin})")

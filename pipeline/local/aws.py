@@ -28,14 +28,22 @@ REGION = "eu-west-1"
 PLACEHOLDER = "sha256:" + "0" * 64
 
 
-def client(service: str, endpoint: str) -> Any:
-    # moto accepts any credentials; real ones must never be used against a local endpoint.
+def client(service: str, endpoint: str, credentials: dict[str, str] | None = None) -> Any:
+    """A client of the AWS stand-in: with ``credentials`` (``AccessKeyId``, ``SecretAccessKey``[, ``SessionToken``]),
+    else the ones the replay put in the environment (the stand-in's admin, or a job's assumed role). Never the
+    machine's own: real credentials must never be sent to a local endpoint."""
+    keys = credentials or {
+        "AccessKeyId": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+        "SecretAccessKey": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+        "SessionToken": os.environ.get("AWS_SESSION_TOKEN", ""),
+    }
     return boto3.client(
         service,
         region_name=REGION,
         endpoint_url=endpoint,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys.get("SessionToken") or None,
     )
 
 

@@ -8,6 +8,7 @@ silent second instance.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -50,13 +51,16 @@ def ensure_system() -> None:
         raise services.ServiceError("QEMU binfmt for arm64 is not registered (run `make deps` as root)")
 
 
-def up(state: LocalState, *, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT) -> LocalState:
+def up(
+    state: LocalState, *, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT, account: str = ""
+) -> LocalState:
+    """``account``: the platform's (moto then owns that account, so ARNs in the synthesized policies match)."""
     ensure_system()
     # Saved after each start: if a later one fails, `down` still knows what this run started.
     _registry_port_free_or_ours(state, registry_port)  # a taken port is named before anything starts
     # moto first: the registry's credentials are the ones its GetAuthorizationToken hands out.
     starts: list[Callable[[], None]] = [
-        lambda: _up_aws(state, moto_port),
+        lambda: _up_aws(state, moto_port, account),
         lambda: _up_blobs(state),
         lambda: _up_registry(state, registry_port),
         lambda: _up_builder(state),
@@ -103,7 +107,8 @@ def registry_auth(state: LocalState) -> services.RegistryAuth:
     from pipeline.local.aws import client
     from pipeline.registry.ecr_auth import ecr_basic_auth
 
-    token = ecr_basic_auth("eu-west-1", ecr=client("ecr", state.aws_endpoint)).removeprefix("Basic ")
+    ecr = client("ecr", state.aws_endpoint, state.aws_credentials())
+    token = ecr_basic_auth("eu-west-1", ecr=ecr).removeprefix("Basic ")
     username, _, password = base64.b64decode(token).decode().partition(":")
     return services.RegistryAuth(username, password)
 
@@ -132,16 +137,36 @@ def _up_builder(state: LocalState) -> None:
     state.services["builder"] = Running("builder", service.pid, True, host)
 
 
-def _up_aws(state: LocalState, port: int) -> None:
+def _up_aws(state: LocalState, port: int, account: str) -> None:
     address = f"http://127.0.0.1:{port}"
     if _alive(state, "aws") or services.moto_answers(address):
         state.services.setdefault("aws", Running("aws", address=address))
         return
     if services.port_taken(port):
         raise services.ServiceError(f"aws (moto): port {port} on 127.0.0.1 is taken; free it or pass --moto-port")
-    service = services.moto_service(state.directory, port)
+    # IAM enforcement stays off: moto 5.2.5 checks every non-S3 action against Resource "*" (so each least-privilege
+    # grant on an ARN is denied), and crashes on service principals in trust policies and on Secrets Manager ARN
+    # patterns (`-??????`). Jobs still act as their own roles (AssumeRole), and trust is checked by the replay.
+    service = services.moto_service(state.directory, port, account=account, enforce_iam=False)
     service.start()
     state.services["aws"] = Running("aws", service.pid, True, address)
+    _create_admin(state, address)
+
+
+ADMIN = "slipway-local-admin"
+
+
+def _create_admin(state: LocalState, endpoint: str) -> None:
+    """Within moto's unauthenticated allowance: the admin the replay acts as (stands in for the platform team and for
+    the AWS services that assume the template's roles). Its key is kept in the state directory, mode 0600."""
+    from pipeline.local.aws import client
+
+    iam = client("iam", endpoint, {"AccessKeyId": "bootstrap", "SecretAccessKey": "bootstrap"})
+    iam.create_user(UserName=ADMIN)
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName=ADMIN, PolicyName="everything", PolicyDocument=json.dumps(everything))
+    key = iam.create_access_key(UserName=ADMIN)["AccessKey"]
+    state.save_aws_credentials({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]})
 
 
 def down(state: LocalState) -> list[str]:

@@ -32,7 +32,7 @@ from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
 from pipeline.local import aws
 from pipeline.local.progress import progress
-from pipeline.local.replay import assembly, cdk, codebuild, executor, sources
+from pipeline.local.replay import assembly, cdk, codebuild, executor, iam, sources
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
 from pipeline.naming import base_repository_name, service_repository_name
@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REPOS = ROOT / "examples" / "repos.toml"
 STANDIN_SECRET = "local-stand-in-value"
 _RECORDING = threading.Lock()
+TRUSTS: dict[str, set[str]] = {}
+"""Role ARN → the services the template lets assume it (filled as the replay creates the roles in moto)."""
 
 
 class LocalRunError(SlipwayError):
@@ -86,8 +88,10 @@ def repositories(config: PlatformConfig) -> dict[str, tuple[str, str]]:
 
 def aws_environment(state: LocalState) -> dict[str, str]:
     """How Slipway's tools reach the stand-ins: AWS APIs at moto, every ECR registry at the local registry."""
+    admin = state.aws_credentials() or {"AccessKeyId": "local", "SecretAccessKey": "local"}
     return {
-        "AWS_ENDPOINT_URL": state.aws_endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL": state.aws_endpoint, "AWS_ACCESS_KEY_ID": admin["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": admin["SecretAccessKey"],
         "AWS_DEFAULT_REGION": aws.REGION, "AWS_REGION": aws.REGION, ENDPOINT_ENV: state.registry,
     }  # fmt: skip
 
@@ -130,11 +134,15 @@ def _provision(config: PlatformConfig, state: LocalState) -> None:
 
 
 def _context(state: LocalState, approve: bool) -> executor.Context:
-    secrets = aws.client("secretsmanager", state.aws_endpoint)
+    os.environ.update(aws_environment(state))  # this process acts as the stand-in's admin from here on
 
-    def secret(reference: str) -> str:
+    def secret(reference: str, role: dict[str, str]) -> str:
+        keys = {"AccessKeyId": role["AWS_ACCESS_KEY_ID"], "SecretAccessKey": role["AWS_SECRET_ACCESS_KEY"],
+                "SessionToken": role["AWS_SESSION_TOKEN"]} if role else None  # fmt: skip
         name, _, key = reference.partition(":")
-        value = str(secrets.get_secret_value(SecretId=name)["SecretString"])
+        value = str(
+            aws.client("secretsmanager", state.aws_endpoint, keys).get_secret_value(SecretId=name)["SecretString"]
+        )
         return str(json.loads(value)[key]) if key else value
 
     environment = {
@@ -154,8 +162,17 @@ def _context(state: LocalState, approve: bool) -> executor.Context:
     return executor.Context(
         git_root=state.git_root, runs=state.directory / "executions",
         runner_image=codebuild.runner_image(state.directory), environment=environment, secret=secret,
+        assume=iam.assumer(aws.client("sts", state.aws_endpoint), TRUSTS) if state.aws_credentials() else lambda role: {},
         approve=approve, report=report,
     )  # fmt: skip
+
+
+def _deploy_stacks(outdir: Path, state: LocalState) -> None:
+    """`cdk deploy`'s part the replay depends on: file assets where the templates say, the roles and policies."""
+    cdk.publish_assets(outdir, aws.client("s3", state.aws_endpoint))
+    if state.aws_credentials():
+        admin = aws.client("sts", state.aws_endpoint).get_caller_identity()["Arn"]
+        TRUSTS.update(iam.apply(outdir, aws.client("iam", state.aws_endpoint), admin))
 
 
 def _base_pipelines(config: PlatformConfig) -> dict[str, tuple[str, set[str], str]]:
@@ -187,7 +204,7 @@ def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, sel
     remaining = _base_pipelines(config)
     while True:
         pipelines = cdk.synthesize(config, state.lock_path, report.assembly)
-        cdk.publish_assets(report.assembly, aws.client("s3", state.aws_endpoint))
+        _deploy_stacks(report.assembly, state)
         ready = [p for p in pipelines if p.name in remaining and remaining[p.name][1] <= set(lock)]
         if not ready:
             break

@@ -275,12 +275,21 @@ def dockerd_service(state: Path) -> tuple[Service, str]:
     return service, host
 
 
-def moto_service(state: Path, port: int) -> Service:
+# With IAM enforced, moto serves this many requests unauthenticated: enough to create the stand-in's admin (user, its
+# policy, its access key); everything after is checked against the caller's policies, as IAM checks it.
+UNAUTHENTICATED_REQUESTS = 3
+
+
+def moto_service(state: Path, port: int, *, account: str = "", enforce_iam: bool = False) -> Service:
+    env = {"MOTO_ACCOUNT_ID": account} if account else {}
+    if enforce_iam:
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(UNAUTHENTICATED_REQUESTS)
     return Service(
         name=f"moto 127.0.0.1:{port}",
-        argv=[sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        argv=[sys.executable, "-m", "pipeline.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         log=state / "logs" / "moto.log",
         ready=lambda: moto_answers(f"http://127.0.0.1:{port}"),
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
 
 

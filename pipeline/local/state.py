@@ -50,6 +50,20 @@ class LocalState:
         running = self.services.get("aws")
         return running.address if running else f"http://127.0.0.1:{MOTO_PORT}"
 
+    def aws_credentials(self) -> dict[str, str] | None:
+        """The AWS stand-in's admin key (moto enforces IAM: the replay signs every call), if `up` created one."""
+        path = self.directory / "aws-admin.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return {"AccessKeyId": str(data["AccessKeyId"]), "SecretAccessKey": str(data["SecretAccessKey"])}
+
+    def save_aws_credentials(self, credentials: dict[str, str]) -> None:
+        path = self.directory / "aws-admin.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(credentials))
+
     @property
     def git_root(self) -> Path:
         """The git host's stand-in: one repository per source repository of the platform."""

@@ -43,7 +43,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalState]:
     os.environ.pop("DOCKER_HOST", None)
     registry_port, moto_port = services.free_port(), services.free_port()
     try:
-        assert up(state_dir=state_dir, registry_port=registry_port, moto_port=moto_port) == 0
+        assert up(state_dir=state_dir, registry_port=registry_port, moto_port=moto_port, config_path=EXAMPLE) == 0
         auth = lifecycle.registry_auth(LocalState.load(state_dir))
         CREDENTIALS[:] = [(auth.username, auth.password)]
         assert seed(state_dir=state_dir, config_path=EXAMPLE) == 0

@@ -88,8 +88,9 @@ def test_rerunning_a_pipeline_on_the_same_commit_succeeds_and_changes_nothing(
     local: LocalState, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A retry of the whole service pipeline on the commit it already released: bases are up to date (skipped), the
-    rebuild gives the same digests, stitch finds its tag already on that index, and every deploy is unchanged."""
+    rebuild gives the same digests, stitch finds its tag already on that index, and no deploy changes anything."""
     before = image_json(local, "payments-api")
+    revision = deployed(local, "payments-api", "ecs")["revision"]
     assert run(state_dir=local.directory, config_path=EXAMPLE, service="payments/api", approve=True, as_json=True) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
@@ -97,7 +98,8 @@ def test_rerunning_a_pipeline_on_the_same_commit_succeeds_and_changes_nothing(
     assert all(a["status"] == "Succeeded" for a in report["actions"])
     assert "slipway-payments-base-python: up to date" in err
     assert image_json(local, "payments-api") == before
-    assert not any(deployed(local, "payments-api", kind)["changed"] for kind in ("lambda", "ecs"))
+    assert deployed(local, "payments-api", "lambda")["changed"] is False
+    assert deployed(local, "payments-api", "ecs")["revision"] == revision  # the revision in place, none registered
 
 
 def test_the_registry_is_as_strict_as_ecr(local: LocalState) -> None:

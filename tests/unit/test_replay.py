@@ -188,7 +188,7 @@ def _pipeline(repo: str, approve_first: bool) -> Pipeline:
 def _context(tmp_path: Path, approve: bool) -> executor.Context:
     return executor.Context(
         git_root=tmp_path / "git", runs=tmp_path / "runs", runner_image=tmp_path / "image", environment={},
-        secret=lambda reference: "", approve=approve,
+        secret=lambda reference, role: "", approve=approve,
     )  # fmt: skip
 
 
@@ -231,3 +231,43 @@ def test_a_second_push_starts_the_pipeline_only_when_a_changed_file_matches(
     pipeline = Pipeline("p", "S", "", (), triggers=(PushFilter(branches=("main",), paths=("docs/**",)),))
     assert not sources.triggered(pipeline, "main", changed)
     assert sources.seed_repository(tmp_path / "git", "acme/svc", "main", tmp_path / "checkout", "svc") == after
+
+
+def test_a_job_assumes_only_a_role_its_template_lets_codebuild_assume() -> None:
+    from pipeline.local.replay import iam
+
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"},
+                            "Action": "sts:AssumeRole"},
+                           {"Effect": "Deny", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+                           {"Effect": "Allow", "Principal": {"Service": ["ecs-tasks.amazonaws.com"]},
+                            "Action": ["sts:AssumeRole", "sts:TagSession"]}]}  # fmt: skip
+    assert iam.trusted_services(trust) == {"codebuild.amazonaws.com", "ecs-tasks.amazonaws.com"}
+
+    class Sts:
+        def assume_role(self, RoleArn: str, RoleSessionName: str) -> dict[str, Any]:
+            return {"Credentials": {"AccessKeyId": "AK", "SecretAccessKey": "SK", "SessionToken": "ST"}}
+
+    assume = iam.assumer(
+        Sts(), {"arn:build": {"codebuild.amazonaws.com"}, "arn:pipeline": {"codepipeline.amazonaws.com"}}
+    )
+    assert assume("arn:build") == {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "ST"}
+    with pytest.raises(
+        iam.TrustError, match=r"role arn:pipeline: its trust policy does not let codebuild\.amazonaws\.com"
+    ):
+        assume("arn:pipeline")
+
+
+def test_every_codebuild_role_of_the_assembly_trusts_codebuild(synthesized: dict[str, Any]) -> None:
+    """What the replay checks before each job, over the whole synthesized app."""
+    from pipeline.local.replay import iam
+
+    directory = Path(synthesized["assembly"].directory)
+    trusts = {}
+    for stack in assembly.stacks(directory):
+        for logical, props in stack.of_type("AWS::IAM::Role").items():
+            trusts[str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))] = iam.trusted_services(
+                props["AssumeRolePolicyDocument"]
+            )
+    roles = {p.role for pipeline in assembly.load(directory) for p in pipeline.projects.values()}
+    assert roles and all("codebuild.amazonaws.com" in trusts[role] for role in roles)
+    assert all(role.startswith("arn:aws:iam::111111111111:role/slipway/build/") for role in roles)

@@ -150,8 +150,9 @@ class _Resolver:
         physical = self._ref(name)
         if attribute != "Arn":
             return physical
+        path = str(resource.get("Properties", {}).get("Path", "/"))
         service = {
-            "AWS::IAM::Role": f"iam::{self.account}:role/{physical}",
+            "AWS::IAM::Role": f"iam::{self.account}:role{path}{physical}",
             "AWS::KMS::Key": f"kms:{self.region}:{self.account}:key/{physical}",
             "AWS::S3::Bucket": f"s3:::{physical}",
             "AWS::CodeBuild::Project": f"codebuild:{self.region}:{self.account}:project/{physical}",
@@ -172,23 +173,38 @@ class _Resolver:
         return re.sub(r"\$\{([^}!]+)\}", one, text)
 
 
-def load(directory: Path) -> list[Pipeline]:
-    """Every CodePipeline in the assembly, in the order of the manifest's stacks and their templates."""
+@dataclass(frozen=True)
+class StackTemplate:
+    name: str
+    resources: dict[str, Any]
+    resolve: _Resolver
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        """``{logical ID: resolved properties}`` of every resource of ``kind``."""
+        return {k: self.resolve(r.get("Properties", {})) for k, r in self.resources.items() if r["Type"] == kind}
+
+
+def stacks(directory: Path) -> list[StackTemplate]:
+    """Every stack of the assembly, in the manifest's order, with the intrinsics resolver of its account and region."""
     manifest_path = directory / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise AssemblyError(f"{manifest_path}: not a cloud assembly ({exc}); run `slipway synth`") from exc
-    pipelines = []
+    found = []
     for stack, artifact in manifest.get("artifacts", {}).items():
         if artifact.get("type") != "aws:cloudformation:stack":
             continue
         account, region = _environment(artifact.get("environment", ""))
         template = json.loads((directory / artifact["properties"]["templateFile"]).read_text(encoding="utf-8"))
-        pipelines += _pipelines(
-            stack, template.get("Resources", {}), _Resolver(template.get("Resources", {}), account, region)
-        )
-    return pipelines
+        resources = template.get("Resources", {})
+        found.append(StackTemplate(stack, resources, _Resolver(resources, account, region)))
+    return found
+
+
+def load(directory: Path) -> list[Pipeline]:
+    """Every CodePipeline in the assembly, in the order of the manifest's stacks and their templates."""
+    return [p for stack in stacks(directory) for p in _pipelines(stack.name, stack.resources, stack.resolve)]
 
 
 def _environment(text: str) -> tuple[str, str]:

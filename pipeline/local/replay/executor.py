@@ -48,7 +48,10 @@ class Context:
     runs: Path
     runner_image: Path
     environment: dict[str, str]
-    secret: Callable[[str], str]
+    secret: Callable[[str, dict[str, str]], str]
+    """Reads a ``SECRETS_MANAGER`` value with the job's role credentials (as CodeBuild reads it with the project's)."""
+    assume: Callable[[str], dict[str, str]] = lambda role: {}
+    """``role ARN → AWS_* variables`` of that role's temporary credentials."""
     approve: bool = False
     report: Callable[[ActionResult], None] = lambda result: None
 
@@ -149,14 +152,17 @@ def _codebuild(run: Execution, stage: Stage, action: Action, context: Context) -
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)
     prefix = codebuild.job_prefix(context.runner_image, workspace)
+    role = context.assume(project.role)
     job = codebuild.Job(
         project=project,
         workspace=workspace,
         primary=str(action.configuration.get("PrimarySource") or (action.inputs[0] if action.inputs else "")),
         inputs={name: run.artifacts[name] for name in action.inputs},
-        environment=codebuild.base_environment(workspace, prefix, context.runner_image, context.environment),
+        environment=codebuild.base_environment(
+            workspace, prefix, context.runner_image, {**context.environment, **role}
+        ),
         action_variables=overrides,
-        secret=context.secret,
+        secret=lambda reference: context.secret(reference, role),
     )
     outcome = codebuild.run(job)
     if not outcome.succeeded:

@@ -1,0 +1,30 @@
+"""moto's server (``python -m pipeline.local.moto_server -H 127.0.0.1 -p PORT``) with one correction to its IAM
+enforcement: it hashes a request without a body (Lambda's REST GETs) as if the request's headers were the payload,
+so every signed ``GetFunction``/``ListFunctions`` fails with SignatureDoesNotMatch (moto 5.2.5). A GET, HEAD or
+DELETE without a body hashes as the empty string, as AWS and botocore hash it; nothing else changes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from moto.iam import access_control
+
+_original = access_control.IAMRequestBase._create_aws_request
+
+
+def _create_aws_request(self: Any) -> Any:
+    if self._method in ("GET", "HEAD", "DELETE") and not self._body:
+        self._data = b""
+    return _original(self)
+
+
+def main() -> None:
+    access_control.IAMRequestBase._create_aws_request = _create_aws_request  # type: ignore[method-assign]
+    from moto.server import main as serve
+
+    serve(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

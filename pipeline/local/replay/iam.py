@@ -1,0 +1,87 @@
+"""The assembly's IAM in the AWS stand-in, and each job acting with its own role.
+
+What CloudFormation would create -- every ``AWS::IAM::Role`` (path, trust policy, inline and attached policies) and
+every ``AWS::IAM::Policy`` on its roles -- is created in moto, whose IAM enforcement then checks each call a job makes
+with its project's role (``sts:AssumeRole`` credentials): a permission the template lacks fails locally with
+AccessDenied, where AWS would fail. moto checks a trust policy against its caller (and fails on service principals),
+while the replay's admin is the one that assumes the roles on behalf of CodeBuild: in moto each role trusts that
+admin only, and the template's own trust is checked here instead -- a job's role must trust the service that runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import SlipwayError
+from pipeline.local.replay import assembly
+
+SESSION = "slipway-replay"
+CODEBUILD = "codebuild.amazonaws.com"
+
+
+class TrustError(SlipwayError):
+    pass
+
+
+def trusted_services(trust: dict[str, Any]) -> set[str]:
+    """The AWS services a trust policy lets assume the role (``Allow`` ``sts:AssumeRole`` to a ``Service``)."""
+    services: set[str] = set()
+    for statement in trust.get("Statement", []):
+        actions = statement.get("Action", [])
+        if statement.get("Effect") != "Allow" or "sts:AssumeRole" not in (
+            [actions] if isinstance(actions, str) else actions
+        ):
+            continue
+        named = statement.get("Principal", {}).get("Service", [])
+        services.update([named] if isinstance(named, str) else named)
+    return services
+
+
+def apply(directory: Path, iam: Any, stand_in: str) -> dict[str, set[str]]:
+    """Create (or update) the assembly's roles and policies in moto. ``stand_in``: the ARN that assumes every role in
+    moto. Returns ``{role ARN: services its template trust policy lets assume it}``."""
+    trusts = {}
+    for stack in assembly.stacks(directory):
+        for logical, props in stack.of_type("AWS::IAM::Role").items():
+            name = str(stack.resolve({"Ref": logical}))
+            trusts[str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))] = trusted_services(
+                props["AssumeRolePolicyDocument"]
+            )
+            trust = {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": stand_in}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+            try:
+                iam.create_role(RoleName=name, Path=props.get("Path", "/"), AssumeRolePolicyDocument=json.dumps(trust))
+            except iam.exceptions.EntityAlreadyExistsException:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+            for policy in props.get("Policies", []):
+                iam.put_role_policy(
+                    RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+                )
+        for props in stack.of_type("AWS::IAM::Policy").values():
+            for role in props.get("Roles", []):
+                iam.put_role_policy(
+                    RoleName=str(role),
+                    PolicyName=props["PolicyName"],
+                    PolicyDocument=json.dumps(props["PolicyDocument"]),
+                )
+    return trusts
+
+
+def assumer(sts: Any, trusts: dict[str, set[str]], service: str = CODEBUILD) -> Callable[[str], dict[str, str]]:
+    """``role ARN → environment`` with that role's temporary credentials (what CodeBuild hands a job), once the
+    template's trust policy is seen to let ``service`` assume it."""
+
+    def assume(role_arn: str) -> dict[str, str]:
+        if service not in trusts.get(role_arn, set()):
+            raise TrustError(f"role {role_arn}: its trust policy does not let {service} assume it")
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION)["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+
+    return assume
