@@ -26,9 +26,10 @@ from benchmarks.common import emit  # noqa: E402
 from pipeline import bases  # noqa: E402
 from pipeline.build import build_image  # noqa: E402
 from pipeline.builders.buildx import forget_everything  # noqa: E402
+from pipeline.local.runner import aws_environment  # noqa: E402
 from pipeline.local.state import LocalState  # noqa: E402
 from pipeline.records import BuildRecord, ImageRecord  # noqa: E402
-from pipeline.registry.distribution import DistributionClient  # noqa: E402
+from pipeline.registry import client_for_host  # noqa: E402
 from pipeline.reproducible import source_date_epoch  # noqa: E402
 from pipeline.stitch import stitch  # noqa: E402
 
@@ -43,6 +44,7 @@ NAIVE = {
 }
 PLATFORMS = ("linux/amd64", "linux/arm64")
 TARGET_RATIO = 0.10
+ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 
 
 def build(
@@ -58,7 +60,7 @@ def build(
 ) -> BuildRecord:
     declared = bases.declared_args(dockerfile or context / "Dockerfile")
     return build_image(
-        repository=f"{state.registry}/{repo}", platform=platform, context=context,
+        repository=f"{ECR}/{repo}", platform=platform, context=context,
         dockerfile=dockerfile or context / "Dockerfile", builder="buildx", network_host=True,
         build_args={k: v for k, v in args.items() if k in declared}, source_date_epoch=epoch, use_cache=use_cache,
     )  # fmt: skip
@@ -104,7 +106,7 @@ def reproducibility(state: LocalState, args: dict[str, str], run_id: str) -> lis
             for platform in PLATFORMS:
                 forget_everything()
                 builds.append(build(state, repo, context, platform, args, epoch=epoch, use_cache=False))
-            record = stitch(DistributionClient(), builds, tag=f"try-{attempt}", commit=f"bench-{run_id}").record
+            record = stitch(client_for_host(ECR), builds, tag=f"try-{attempt}", commit=f"bench-{run_id}").record
             indexes.append(record.index_digest)
         rows.append({"service": name, "first_index": indexes[0], "second_index": indexes[1],
                      "reproducible": indexes[0] == indexes[1]})  # fmt: skip
@@ -142,7 +144,7 @@ def stitch_cost(state: LocalState, run_id: str) -> list[dict[str, object]]:
         builds = [
             BuildRecord(record.repository, p, i.digest, i.size, 0.0, "bench") for p, i in record.platforms.items()
         ]
-        client = DistributionClient()
+        client = client_for_host(ECR)
         started = time.monotonic()
         stitch(client, builds, tag=f"bench-{run_id}", expected_platforms=list(PLATFORMS))
         rows.append({
@@ -159,6 +161,8 @@ def main() -> None:
         sys.exit("benchmarks need the local platform: run `make demo` first")
     if state.docker_host:
         os.environ["DOCKER_HOST"] = state.docker_host
+    # As the replay's jobs: images under the platform's ECR name, reached at the local registry with its credentials.
+    os.environ.update(aws_environment(state))
     args = bases.build_args(bases.load(state.lock_path), state.registry)
     run_id = time.strftime("%Y%m%d%H%M%S")
     emit("stitch", stitch_cost(state, run_id), ("service", "platforms", "seconds", "round_trips", "bytes_moved", "layer_bytes"),

@@ -32,7 +32,7 @@ from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
 from pipeline.local import aws
 from pipeline.local.progress import progress
-from pipeline.local.replay import assembly, cdk, codebuild, executor, iam, sources
+from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
 from pipeline.naming import base_repository_name, service_repository_name
@@ -163,6 +163,9 @@ def _context(state: LocalState, approve: bool) -> executor.Context:
         git_root=state.git_root, runs=state.directory / "executions",
         runner_image=codebuild.runner_image(state.directory), environment=environment, secret=secret,
         assume=iam.assumer(aws.client("sts", state.aws_endpoint), TRUSTS) if state.aws_credentials() else lambda role: {},
+        authorize=lambda project, variables: authorize.deploy_problems(
+            authorize.collect(state.directory / "cdk.out"), project, variables
+        ),
         approve=approve, report=report,
     )  # fmt: skip
 

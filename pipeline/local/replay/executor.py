@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.errors import SlipwayError
 from pipeline.local.replay import codebuild, sources
-from pipeline.local.replay.assembly import Action, Pipeline, Stage
+from pipeline.local.replay.assembly import Action, Pipeline, Project, Stage
 
 
 class ExecutionError(SlipwayError):
@@ -52,6 +52,8 @@ class Context:
     """Reads a ``SECRETS_MANAGER`` value with the job's role credentials (as CodeBuild reads it with the project's)."""
     assume: Callable[[str], dict[str, str]] = lambda role: {}
     """``role ARN → AWS_* variables`` of that role's temporary credentials."""
+    authorize: Callable[[Project, dict[str, str]], list[str]] = lambda project, variables: []
+    """What AWS would deny the job before it runs (Slipway's own evaluation of the synthesized policies)."""
     approve: bool = False
     report: Callable[[ActionResult], None] = lambda result: None
 
@@ -148,6 +150,9 @@ def _codebuild(run: Execution, stage: Stage, action: Action, context: Context) -
         raise ExecutionError(f"input artifacts {', '.join(missing)}: no earlier action produced them")
     raw = action.configuration.get("EnvironmentVariables", "[]")
     overrides = {v["name"]: resolve_variables(str(v["value"]), run.variables) for v in json.loads(raw or "[]")}
+    plaintext = {v.name: v.value for v in project.variables if v.type == "PLAINTEXT"}
+    if problems := context.authorize(project, plaintext):
+        return "Failed", "\n".join(problems)
     workspace = run.directory / stage.name / action.name
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)

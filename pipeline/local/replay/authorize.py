@@ -1,0 +1,98 @@
+"""Before a deploy job runs: does the synthesized IAM let it do what its deployer needs?
+
+Each deployer declares what its role needs as data (``Deployer.permissions``); the replay parses the job's own
+``slipway deploy`` command, asks its deployer, and evaluates every grant against the policies the template attaches to
+the project's role (:mod:`pipeline.local.replay.policy`). A Lambda deploy also needs the repository policy to let
+``lambda.amazonaws.com`` pull for that function (``aws:sourceArn``). A problem fails the action before it runs, with
+the AccessDenied AWS would give -- what moto cannot check (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import LambdaTarget
+from pipeline.deployers import DEPLOYERS
+from pipeline.deployers.base import Grant, PullImages
+from pipeline.local.replay import assembly, policy
+from pipeline.local.replay.assembly import Project
+from pipeline.registry.base import RepositoryRef
+
+PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+
+
+@dataclass
+class Policies:
+    """The assembly's identity policies by role ARN, and repository policies by repository name."""
+
+    account: str = ""
+    region: str = ""
+    roles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    repositories: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def collect(directory: Path) -> Policies:
+    found = Policies()
+    for stack in assembly.stacks(directory):
+        found.account, found.region = stack.resolve.account, stack.resolve.region
+        arns = {}
+        for logical, props in stack.of_type("AWS::IAM::Role").items():
+            arn = str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))
+            arns[str(stack.resolve({"Ref": logical}))] = arn
+            found.roles.setdefault(arn, []).extend(p["PolicyDocument"] for p in props.get("Policies", []))
+        for props in stack.of_type("AWS::IAM::Policy").values():
+            for role in props.get("Roles", []):
+                found.roles.setdefault(arns.get(str(role), str(role)), []).append(props["PolicyDocument"])
+        for props in stack.of_type("AWS::ECR::Repository").values():
+            if "RepositoryPolicyText" in props:
+                found.repositories[str(props["RepositoryName"])] = props["RepositoryPolicyText"]
+    return found
+
+
+def _grant_context(grant: Grant) -> dict[str, str]:
+    """The condition keys a request for this grant carries (``iam:PassedToService`` for a PassRole…)."""
+    return {key: str(policy._listed(values)[0]) for keys in grant.conditions.values() for key, values in keys.items()}
+
+
+def deploy_problems(policies: Policies, project: Project, variables: dict[str, str]) -> list[str]:
+    """What AWS would deny the deploy job of ``project`` (empty: nothing; not a deploy job: nothing to check)."""
+    problems = []
+    documents = policies.roles.get(project.role, [])
+    place = {"partition": "aws", "region": policies.region, "account": policies.account}
+    for phase in project.buildspec.get("phases", {}).values():
+        for command in phase.get("commands", []):
+            argv = shlex.split(command)
+            if argv[:2] != ["slipway", "deploy"] or len(argv) < 3 or argv[2] not in DEPLOYERS:
+                continue
+            deployer = DEPLOYERS[argv[2]]
+            parser = argparse.ArgumentParser(add_help=False)
+            deployer.add_arguments(parser)
+            target = deployer.target_from_args(parser.parse_known_args(argv[3:])[0])
+            repository = RepositoryRef.parse(variables.get("SLIPWAY_REPOSITORY_URI", "x/x")).name
+            repository_arn = f"arn:aws:ecr:{policies.region}:{policies.account}:repository/{repository}"
+            for permission in deployer.permissions(target):
+                if isinstance(permission, Grant):
+                    wanted = [(a, r.format(**place), _grant_context(permission))
+                              for a in permission.actions for r in permission.resources]  # fmt: skip
+                elif isinstance(permission, PullImages):
+                    wanted = [(a, repository_arn, {}) for a in PULL]
+                else:
+                    continue
+                for action, resource, context in wanted:
+                    decision = policy.evaluate(documents, policy.Request(action, resource, context=context))
+                    if decision != policy.ALLOW:
+                        problems.append(f"AccessDenied: {project.role} is not authorized to perform {action} on "
+                                        f"{resource} ({decision} by the synthesized policies)")  # fmt: skip
+            if isinstance(target, LambdaTarget):
+                function = f"arn:aws:lambda:{policies.region}:{policies.account}:function:{target.function_name}"
+                request = policy.Request("ecr:BatchGetImage", repository_arn, "service:lambda.amazonaws.com",
+                                         {"aws:sourceArn": function})  # fmt: skip
+                repository_policy = policies.repositories.get(repository, {})
+                if policy.evaluate([repository_policy], request, resource_policy=True) != policy.ALLOW:
+                    problems.append(f"AccessDenied: the policy of repository {repository} does not let "
+                                    f"lambda.amazonaws.com pull for {function}")  # fmt: skip
+    return problems
