@@ -24,10 +24,15 @@ class MemoryRegistry:
         self.puts: list[str] = []
 
     def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
+        """As distribution negotiates: by tag, a manifest whose media type the client does not accept is not served;
+        by digest, the stored bytes are (a client must check what it got)."""
         try:
-            return self.manifests[str(repo), reference]
+            manifest = self.manifests[str(repo), reference]
         except KeyError:
             raise ManifestNotFoundError(f"image {repo}:{reference}: not found") from None
+        if accept and not reference.startswith("sha256:") and manifest.media_type not in accept:
+            raise ManifestNotFoundError(f"image {repo}:{reference}: not found as {', '.join(accept)}")
+        return manifest
 
     def put_manifest(self, repo: RepositoryRef, reference: str, manifest: Manifest) -> str:
         if self.refuse_push:

@@ -1,0 +1,66 @@
+"""platform.toml's edges (issue #19): range boundaries both sides, optional versus required, and the cross-value
+rules a config must not slip past (duplicate upstream prefix, ACR without its URL, duplicate secret id)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import config
+
+
+def load(raw: dict[str, Any]) -> config.PlatformConfig:
+    return config.parse(raw, source=Path("platform.toml"))
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(config.ConfigError) as info:
+        load(raw)
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("key", "low", "high"),
+    [("untagged_expiry_days", 1, 3650), ("keep_releases", 1, 1000), ("keep_cache_images", 1, 100)],
+)
+def test_range_boundaries_are_inclusive(example_raw: dict[str, Any], key: str, low: int, high: int) -> None:
+    for ok in (low, high):
+        example_raw["registry"][key] = ok
+        assert getattr(load(example_raw).registry, key) == ok
+    for bad in (low - 1, high + 1):
+        example_raw["registry"][key] = bad
+        assert problems(example_raw) == [f"registry.{key}: expected {low}..{high}, got {bad}"]
+
+
+def test_an_optional_field_may_be_empty_or_absent_and_a_required_one_may_not(example_raw: dict[str, Any]) -> None:
+    ecs = example_raw["teams"][0]["services"][0]["deploy"]["ecs"]
+    ecs["health_url"] = ""
+    assert load(example_raw).teams[0].services[0].deploy.ecs.health_url == ""  # type: ignore[union-attr]
+    del ecs["health_url"]
+    assert load(example_raw).teams[0].services[0].deploy.ecs.health_url == ""  # type: ignore[union-attr]
+    ecs["health_url"] = "not a url"
+    assert problems(example_raw)[0].startswith("teams[0].services[0].deploy.ecs.health_url: expected an http(s) URL")
+    del ecs["health_url"]
+    del ecs["cluster"]
+    assert problems(example_raw) == ["teams[0].services[0].deploy.ecs.cluster: required key is missing"]
+
+
+def test_a_duplicate_upstream_prefix_is_refused(example_raw: dict[str, Any]) -> None:
+    example_raw["upstreams"][1]["prefix"] = example_raw["upstreams"][0]["prefix"]
+    assert problems(example_raw) == ["upstreams[1].prefix: duplicate prefix 'ecr-public'"]
+
+
+def test_azure_needs_its_registry_url(example_raw: dict[str, Any]) -> None:
+    acr = next(u for u in example_raw["upstreams"] if u["registry"] == "azure-container-registry")
+    del acr["url"]
+    assert problems(example_raw) == [
+        "upstreams[5].url: azure-container-registry has no public endpoint; set the registry URL"
+    ]
+
+
+def test_a_duplicate_secret_id_is_refused(example_raw: dict[str, Any]) -> None:
+    service = example_raw["teams"][0]["services"][0]
+    service["secrets"].append(dict(service["secrets"][0], secret_name="payments/other"))
+    assert problems(example_raw) == ["teams[0].services[0].secrets[1].id: duplicate secret id 'pip_index'"]
