@@ -21,6 +21,7 @@ import shutil
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,10 +97,9 @@ def aws_environment(state: LocalState) -> dict[str, str]:
     }  # fmt: skip
 
 
-def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
+def _seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
     # Upstreams land where ECR's pull-through cache would serve them: under the platform's ECR name, so the seed
     # logs in and pushes exactly as a pipeline job does.
-    os.environ.update(aws_environment(state))
     registry = ecr_registry(config.platform.account, config.platform.region)
     client = client_for_host(registry)
     platforms = _platforms(config)
@@ -134,7 +134,6 @@ def _provision(config: PlatformConfig, state: LocalState) -> None:
 
 
 def _context(state: LocalState, approve: bool) -> executor.Context:
-    os.environ.update(aws_environment(state))  # this process acts as the stand-in's admin from here on
 
     def secret(reference: str, role: dict[str, str]) -> str:
         keys = {"AccessKeyId": role["AWS_ACCESS_KEY_ID"], "SecretAccessKey": role["AWS_SECRET_ACCESS_KEY"],
@@ -194,13 +193,12 @@ def _history(state: LocalState, config: PlatformConfig) -> list[str]:
     return sources.history(state.git_root, config.platform.source_repo, config.platform.branch)
 
 
-def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
+def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
     if selection:
         config.find_service(selection)  # an unknown TEAM/SERVICE is bad input, named before anything runs
     lock = bases.load(state.lock_path)
     if "UPSTREAM_DEBIAN" not in lock:
         raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
-    os.environ.update(aws_environment(state))
     registry = ecr_registry(config.platform.account, config.platform.region)
     context = _context(state, approve)
     report = Report(assembly=state.directory / "cdk.out")
@@ -309,7 +307,7 @@ def _deployments(pipeline: assembly.Pipeline, execution: executor.Execution, sta
     return found
 
 
-def fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] | None = None) -> Report:
+def _fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] | None = None) -> Report:
     """What EventBridge does at the scheduled time: start each pipeline that has a schedule (the weekly base rebuild)
     on its branch's head -- whether or not that commit was built before. ``only``: those pipeline names."""
     report = Report(assembly=state.directory / "cdk.out")
@@ -319,7 +317,7 @@ def fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] |
     return report
 
 
-def push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:
+def _push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:
     """Commit the folder's current content to ``repository`` and start each pipeline whose trigger matches."""
     known = repositories(config)
     if repository not in known:
@@ -354,3 +352,40 @@ def record_timing(state: LocalState, seconds: float) -> str:
         return f"run took {seconds:.1f}s (first run: cold cache)"
     first = history[0]["seconds"]
     return f"run took {seconds:.1f}s vs {first:.1f}s the first time ({first / max(seconds, 0.1):.1f}x faster, registry cache reused)"
+
+
+@contextlib.contextmanager
+def _acting_for(state: LocalState) -> Iterator[None]:
+    """This process reaches the stand-ins as a job does (AWS at moto as its admin, ECR at the local registry), and
+    the environment is given back afterwards: nothing leaks into whatever runs next in the process."""
+    wanted = aws_environment(state)
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
+    with _acting_for(state):
+        return _seed(config, state)
+
+
+def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
+    with _acting_for(state):
+        return _run(config, state, approve=approve, selection=selection)
+
+
+def fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] | None = None) -> Report:
+    with _acting_for(state):
+        return _fire_schedules(state, approve=approve, only=only)
+
+
+def push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:
+    with _acting_for(state):
+        return _push(config, state, repository, approve=approve)
