@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -153,11 +154,40 @@ def test_a_tag_read_back_with_other_bytes_fails_the_stitch() -> None:
 def test_read_release_gives_the_tagged_release_with_sizes_or_none() -> None:
     registry = MemoryRegistry()
     _, record = released(registry)
-    found = read_release(registry, RepositoryRef.parse(REPO), "c0ffee1")
-    assert found is not None and found.index_digest == record.index_digest  # type: ignore[attr-defined]
-    assert {p: i.digest for p, i in found.platforms.items()} == {p: i.digest for p, i in record.platforms.items()}  # type: ignore[attr-defined]
-    assert all(i.size > 0 for i in found.platforms.values())
-    assert read_release(registry, RepositoryRef.parse(REPO), "nosuch") is None
+    repo = RepositoryRef.parse(REPO)
+    found = read_release(registry, repo, "c0ffee1")
+    assert found is not None
+    stored = {p: registry.get_manifest(repo, i.digest, [OCI_MANIFEST]) for p, i in record.platforms.items()}  # type: ignore[attr-defined]
+    assert found.platforms == {p: PlatformImage(m.digest, oci.image_size(m), OCI_MANIFEST) for p, m in stored.items()}
+    assert (found.repository, found.tag, found.index_digest, found.commit) == (
+        REPO,
+        "c0ffee1",
+        record.index_digest,
+        "c0ffee1",
+    )  # type: ignore[attr-defined]
+    assert read_release(registry, repo, "nosuch") is None
+
+
+def test_a_release_read_back_with_a_corrupted_child_is_refused() -> None:
+    registry = MemoryRegistry()
+    _, record = released(registry)
+    repo = RepositoryRef.parse(REPO)
+    arm = record.platforms["linux/arm64"].digest  # type: ignore[attr-defined]
+    good = registry.manifests[str(repo), arm]
+    registry.manifests[str(repo), arm] = Manifest(good.data + b"\n", good.media_type)
+    with pytest.raises(ManifestError, match=rf"image {REPO}@{arm} \(linux/arm64\): registry served bytes hashing to"):
+        read_release(registry, repo, "c0ffee1")
+
+
+def test_a_tag_naming_a_single_platform_image_is_not_a_release() -> None:
+    registry = MemoryRegistry()
+    _, record = released(registry)
+    repo = RepositoryRef.parse(REPO)
+    amd = record.platforms["linux/amd64"].digest  # type: ignore[attr-defined]
+    registry.manifests[str(repo), "c0ffee1"] = registry.manifests[str(repo), amd]
+    expected = f"image {REPO}:c0ffee1: names a single-platform manifest ({OCI_MANIFEST}), not an image index"
+    with pytest.raises(StitchError, match=re.escape(expected)):
+        verify(registry, record)  # type: ignore[arg-type]
 
 
 def test_the_fake_registry_honours_accept_as_a_registry_does() -> None:
