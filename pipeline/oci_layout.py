@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from pipeline.oci import IMAGE_MANIFESTS, Descriptor, Manifest, ManifestError, Platform
-from pipeline.registry.base import RegistryClient, RepositoryRef
+from pipeline.registry.base import RegistryClient, RegistryError, RepositoryRef
 
 
 class LayoutError(ManifestError):
@@ -61,8 +62,26 @@ def read_image(layout: Path) -> tuple[Descriptor, Manifest]:
     return descriptor, manifest
 
 
+# What a registry answers when a blob it was just given is not (yet) there: distribution loses a race between two
+# uploads of one blob (amd64 and arm64 builds of a scratch image share their layers), and a push may meet it.
+_RACE = ("DIGEST_INVALID", "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN")
+ATTEMPTS = 3
+
+
 def push_layout(client: RegistryClient, repo: RepositoryRef, layout: Path) -> str:
-    """Push the layout's image (config, layers, then the manifest by digest); return the manifest digest."""
+    """Push the layout's image (config, layers, then the manifest by digest); return the manifest digest. Pushing is
+    idempotent, so a registry that lost a concurrently uploaded blob is given the image again (a few times)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _push(client, repo, layout)
+        except RegistryError as exc:
+            if attempt == ATTEMPTS or not any(code in str(exc) for code in _RACE):
+                raise
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+def _push(client: RegistryClient, repo: RepositoryRef, layout: Path) -> str:
     descriptor, manifest = read_image(layout)
     document = manifest.json()
     blobs = [document.get("config", {}), *document.get("layers", [])]

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.oci import OCI_MANIFEST, canonical_json, digest_of
 from pipeline.oci_layout import LayoutError, push_layout, read_image
-from pipeline.registry.base import RepositoryRef
+from pipeline.registry.base import RegistryError, RepositoryRef
 from tests.fakes import MemoryRegistry
 
 REPO = RepositoryRef("127.0.0.1:5000", "payments/api")
@@ -84,3 +84,27 @@ def test_a_layout_with_two_images_is_refused(tmp_path: Path) -> None:
 def test_a_layout_without_index_names_the_directory(tmp_path: Path) -> None:
     with pytest.raises(LayoutError, match=rf"layout {tmp_path}: no readable index.json"):
         read_image(tmp_path)
+
+
+def test_a_registry_that_lost_a_concurrent_blob_gets_the_image_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """distribution can lose one of two simultaneous uploads of a blob (amd64 and arm64 of a scratch image share
+    layers): the manifest then fails with DIGEST_INVALID; a second push of the whole image succeeds."""
+    digest = make_layout(tmp_path)
+    registry = MemoryRegistry()
+    failures = ["push of image x: registry answered HTTP 400 DIGEST_INVALID provided digest did not match"]
+    original = registry.put_manifest
+
+    def flaky(repo: RepositoryRef, reference: str, manifest: object) -> str:
+        if failures:
+            raise RegistryError(failures.pop())
+        return original(repo, reference, manifest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "put_manifest", flaky)
+    monkeypatch.setattr("pipeline.oci_layout.time.sleep", lambda seconds: None)
+    assert push_layout(registry, REPO, tmp_path) == digest
+    failures[:] = ["push of image x: registry answered HTTP 403 denied"] * 3
+    with pytest.raises(RegistryError, match="403 denied"):  # anything else is not retried
+        push_layout(registry, REPO, tmp_path)
+    assert failures == ["push of image x: registry answered HTTP 403 denied"] * 2
