@@ -271,3 +271,17 @@ def test_every_codebuild_role_of_the_assembly_trusts_codebuild(synthesized: dict
     roles = {p.role for pipeline in assembly.load(directory) for p in pipeline.projects.values()}
     assert roles and all("codebuild.amazonaws.com" in trusts[role] for role in roles)
     assert all(role.startswith("arn:aws:iam::111111111111:role/slipway/build/") for role in roles)
+
+
+def test_an_action_that_raises_is_reported_failed_and_ends_the_execution(
+    tmp_path: Path, pushed: sources.Revision
+) -> None:
+    context = _context(tmp_path, approve=True)
+
+    def broken(role: str) -> dict[str, str]:
+        raise RuntimeError("sts unreachable")
+
+    context.assume = broken
+    run = executor.execute(_pipeline("acme/svc", True), pushed, context)
+    assert [(r.action, r.status) for r in run.results] == [("Source", "Succeeded"), ("Build", "Failed")]
+    assert run.results[-1].detail == "RuntimeError: sts unreachable" and not run.succeeded

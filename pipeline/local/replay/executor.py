@@ -109,8 +109,10 @@ def _timed(run: Execution, stage: Stage, action: Action, *, context: Context) ->
     log = run.directory / stage.name / action.name / "log.txt"
     try:
         status, detail = _perform(run, stage, action, context)
-    except (SlipwayError, OSError, ValueError, KeyError) as exc:
+    except SlipwayError as exc:
         status, detail = "Failed", str(exc)
+    except Exception as exc:  # an action fails as CodePipeline reports it, never as a traceback
+        status, detail = "Failed", f"{type(exc).__name__}: {exc}"
     result = ActionResult(
         run.pipeline.name, stage.name, action.name, action.role.rsplit("/", 1)[-1], status,
         round(time.monotonic() - started, 1), str(log) if log.exists() else "", detail,
