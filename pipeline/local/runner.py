@@ -200,6 +200,7 @@ def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, se
     if "UPSTREAM_DEBIAN" not in lock:
         raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
     registry = ecr_registry(config.platform.account, config.platform.region)
+    _provision(config, state)  # idempotent; a restarted AWS stand-in has lost what `seed` put there
     context = _context(state, approve)
     report = Report(assembly=state.directory / "cdk.out")
     remaining = _base_pipelines(config)
