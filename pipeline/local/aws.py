@@ -30,12 +30,13 @@ PLACEHOLDER = "sha256:" + "0" * 64
 
 def client(service: str, endpoint: str, credentials: dict[str, str] | None = None) -> Any:
     """A client of the AWS stand-in: with ``credentials`` (``AccessKeyId``, ``SecretAccessKey``[, ``SessionToken``]),
-    else the ones the replay put in the environment (the stand-in's admin, or a job's assumed role). Never the
-    machine's own: real credentials must never be sent to a local endpoint."""
+    else the ones the replay put in the environment for this endpoint (the stand-in's admin, or a job's assumed
+    role), else placeholders. Never the machine's own: real credentials must never be sent to a local endpoint."""
+    ours = os.environ.get("AWS_ENDPOINT_URL") == endpoint
     keys = credentials or {
-        "AccessKeyId": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-        "SecretAccessKey": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-        "SessionToken": os.environ.get("AWS_SESSION_TOKEN", ""),
+        "AccessKeyId": os.environ.get("AWS_ACCESS_KEY_ID", "local") if ours else "local",
+        "SecretAccessKey": os.environ.get("AWS_SECRET_ACCESS_KEY", "local") if ours else "local",
+        "SessionToken": os.environ.get("AWS_SESSION_TOKEN", "") if ours else "",
     }
     return boto3.client(
         service,
