@@ -45,8 +45,6 @@ ROOT = Path(__file__).resolve().parents[2]
 REPOS = ROOT / "examples" / "repos.toml"
 STANDIN_SECRET = "local-stand-in-value"
 _RECORDING = threading.Lock()
-TRUSTS: dict[str, set[str]] = {}
-"""Role ARN → the services the template lets assume it (filled as the replay creates the roles in moto)."""
 
 
 class LocalRunError(SlipwayError):
@@ -134,6 +132,7 @@ def _provision(config: PlatformConfig, state: LocalState) -> None:
 
 
 def _context(state: LocalState, approve: bool) -> executor.Context:
+    assembly_dir = state.directory / "cdk.out"
 
     def secret(reference: str, role: dict[str, str]) -> str:
         keys = {"AccessKeyId": role["AWS_ACCESS_KEY_ID"], "SecretAccessKey": role["AWS_SECRET_ACCESS_KEY"],
@@ -161,9 +160,10 @@ def _context(state: LocalState, approve: bool) -> executor.Context:
     return executor.Context(
         git_root=state.git_root, runs=state.directory / "executions",
         runner_image=codebuild.runner_image(state.directory), environment=environment, secret=secret,
-        assume=iam.assumer(aws.client("sts", state.aws_endpoint), TRUSTS) if state.aws_credentials() else lambda role: {},
+        assume=iam.assumer(aws.client("sts", state.aws_endpoint), lambda: authorize.current(assembly_dir).trusts)
+        if state.aws_credentials() else lambda role: {},
         authorize=lambda project, variables: authorize.deploy_problems(
-            authorize.collect(state.directory / "cdk.out"), project, variables
+            authorize.current(assembly_dir), project, variables
         ),
         approve=approve, report=report,
     )  # fmt: skip
@@ -174,7 +174,7 @@ def _deploy_stacks(outdir: Path, state: LocalState) -> None:
     cdk.publish_assets(outdir, aws.client("s3", state.aws_endpoint))
     if state.aws_credentials():
         admin = aws.client("sts", state.aws_endpoint).get_caller_identity()["Arn"]
-        TRUSTS.update(iam.apply(outdir, aws.client("iam", state.aws_endpoint), admin))
+        iam.apply(outdir, aws.client("iam", state.aws_endpoint), admin)
 
 
 def _base_pipelines(config: PlatformConfig) -> dict[str, tuple[str, set[str], str]]:
@@ -314,6 +314,7 @@ def _fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] 
     report = Report(assembly=state.directory / "cdk.out")
     scheduled = [p for p in assembly.load(report.assembly) if p.schedules and (only is None or p.name in only)]
     progress(f"schedules fired: {', '.join(p.name for p in scheduled) or 'none'}")
+    _deploy_stacks(report.assembly, state)  # a restarted AWS stand-in has lost the assets and roles
     _execute_all(scheduled, _context(state, approve), state, report)
     return report
 
@@ -331,6 +332,7 @@ def _push(config: PlatformConfig, state: LocalState, repository: str, *, approve
         progress(f"{repository}: nothing to push ({branch} is at {before[:12]})")
         return report
     files = sources.changed_files(state.git_root, revision, before)
+    _deploy_stacks(report.assembly, state)  # a restarted AWS stand-in has lost the assets and roles
     context = _context(state, approve)
     for pipeline in assembly.load(report.assembly):
         if pipeline.repository != repository:

@@ -234,22 +234,21 @@ def test_a_second_push_starts_the_pipeline_only_when_a_changed_file_matches(
 
 
 def test_a_job_assumes_only_a_role_its_template_lets_codebuild_assume() -> None:
-    from pipeline.local.replay import iam
+    from pipeline.local.replay import iam, policy
 
     trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"},
                             "Action": "sts:AssumeRole"},
                            {"Effect": "Deny", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
                            {"Effect": "Allow", "Principal": {"Service": ["ecs-tasks.amazonaws.com"]},
                             "Action": ["sts:AssumeRole", "sts:TagSession"]}]}  # fmt: skip
-    assert iam.trusted_services(trust) == {"codebuild.amazonaws.com", "ecs-tasks.amazonaws.com"}
+    assert policy.trusted_services(trust) == {"codebuild.amazonaws.com", "ecs-tasks.amazonaws.com"}
 
     class Sts:
         def assume_role(self, RoleArn: str, RoleSessionName: str) -> dict[str, Any]:
             return {"Credentials": {"AccessKeyId": "AK", "SecretAccessKey": "SK", "SessionToken": "ST"}}
 
-    assume = iam.assumer(
-        Sts(), {"arn:build": {"codebuild.amazonaws.com"}, "arn:pipeline": {"codepipeline.amazonaws.com"}}
-    )
+    trusts = {"arn:build": {"codebuild.amazonaws.com"}, "arn:pipeline": {"codepipeline.amazonaws.com"}}
+    assume = iam.assumer(Sts(), lambda: trusts)
     assert assume("arn:build") == {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "ST"}
     with pytest.raises(
         iam.TrustError, match=r"role arn:pipeline: its trust policy does not let codebuild\.amazonaws\.com"
@@ -258,30 +257,13 @@ def test_a_job_assumes_only_a_role_its_template_lets_codebuild_assume() -> None:
 
 
 def test_every_codebuild_role_of_the_assembly_trusts_codebuild(synthesized: dict[str, Any]) -> None:
-    """What the replay checks before each job, over the whole synthesized app."""
-    from pipeline.local.replay import iam
+    """What the replay checks before each job, over the whole synthesized app (read from the assembly itself, so a
+    fresh `local push` or `local run --scheduled` process checks the same)."""
+    from pipeline.local.replay import authorize
 
     directory = Path(synthesized["assembly"].directory)
-    trusts = {}
-    for stack in assembly.stacks(directory):
-        for logical, props in stack.of_type("AWS::IAM::Role").items():
-            trusts[str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))] = iam.trusted_services(
-                props["AssumeRolePolicyDocument"]
-            )
+    trusts = authorize.current(directory).trusts
     roles = {p.role for pipeline in assembly.load(directory) for p in pipeline.projects.values()}
     assert roles and all("codebuild.amazonaws.com" in trusts[role] for role in roles)
     assert all(role.startswith("arn:aws:iam::111111111111:role/slipway/build/") for role in roles)
-
-
-def test_an_action_that_raises_is_reported_failed_and_ends_the_execution(
-    tmp_path: Path, pushed: sources.Revision
-) -> None:
-    context = _context(tmp_path, approve=True)
-
-    def broken(role: str) -> dict[str, str]:
-        raise RuntimeError("sts unreachable")
-
-    context.assume = broken
-    run = executor.execute(_pipeline("acme/svc", True), pushed, context)
-    assert [(r.action, r.status) for r in run.results] == [("Source", "Succeeded"), ("Build", "Failed")]
-    assert run.results[-1].detail == "RuntimeError: sts unreachable" and not run.succeeded
+    assert authorize.current(directory) is authorize.current(directory)  # read once per synthesis, not per job

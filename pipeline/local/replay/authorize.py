@@ -10,6 +10,7 @@ the AccessDenied AWS would give -- what moto cannot check (see the README).
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ class Policies:
     region: str = ""
     roles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     repositories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trusts: dict[str, set[str]] = field(default_factory=dict)
+    """Role ARN → the AWS services its trust policy lets assume it."""
 
 
 def collect(directory: Path) -> Policies:
@@ -43,6 +46,7 @@ def collect(directory: Path) -> Policies:
         for logical, props in stack.of_type("AWS::IAM::Role").items():
             arn = str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))
             arns[str(stack.resolve({"Ref": logical}))] = arn
+            found.trusts[arn] = policy.trusted_services(props["AssumeRolePolicyDocument"])
             found.roles.setdefault(arn, []).extend(p["PolicyDocument"] for p in props.get("Policies", []))
         for props in stack.of_type("AWS::IAM::Policy").values():
             for role in props.get("Roles", []):
@@ -51,6 +55,16 @@ def collect(directory: Path) -> Policies:
             if "RepositoryPolicyText" in props:
                 found.repositories[str(props["RepositoryName"])] = props["RepositoryPolicyText"]
     return found
+
+
+def current(directory: Path) -> Policies:
+    """:func:`collect` of the assembly as it is now, read once per synthesis (not once per job). Read-only."""
+    return _collect_once(str(directory), (directory / "manifest.json").stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _collect_once(directory: str, stamp: int) -> Policies:
+    return collect(Path(directory))
 
 
 def _grant_context(grant: Grant) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ def synthesize(config: PlatformConfig, lock: Path, outdir: Path) -> list[assembl
     from infra.pipelines_stack import LOCK_ENV
     from infra.platform_app import build_app
 
-    shutil.rmtree(outdir, ignore_errors=True)
+    # The assembly is written over, never removed first: CDK stages an asset once per process, so a second synth in
+    # the same process would leave the tools asset out of a fresh directory (manifest.json names what is current).
     previous = os.environ.get(LOCK_ENV)
     os.environ[LOCK_ENV] = str(lock)
     try:
@@ -36,8 +36,12 @@ def publish_assets(outdir: Path, s3: Any) -> None:
     for manifest in outdir.glob("*.assets.json"):
         for asset in json.loads(manifest.read_text()).get("files", {}).values():
             source = outdir / asset["source"]["path"]
-            if asset["source"].get("packaging") != "zip" or not source.is_dir():
+            if asset["source"].get("packaging") != "zip":
                 continue
+            if not source.is_dir():
+                raise assembly.AssemblyError(
+                    f"{manifest}: asset {source.name} is not in the assembly; synthesize again"
+                )
             archive = outdir / f"{source.name}.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
                 for path in sorted(source.rglob("*")):

@@ -1,11 +1,11 @@
 """The assembly's IAM in the AWS stand-in, and each job acting with its own role.
 
-What CloudFormation would create -- every ``AWS::IAM::Role`` (path, trust policy, inline and attached policies) and
-every ``AWS::IAM::Policy`` on its roles -- is created in moto, whose IAM enforcement then checks each call a job makes
-with its project's role (``sts:AssumeRole`` credentials): a permission the template lacks fails locally with
-AccessDenied, where AWS would fail. moto checks a trust policy against its caller (and fails on service principals),
-while the replay's admin is the one that assumes the roles on behalf of CodeBuild: in moto each role trusts that
-admin only, and the template's own trust is checked here instead -- a job's role must trust the service that runs it.
+What CloudFormation would create -- every ``AWS::IAM::Role`` (path, inline policies) and every ``AWS::IAM::Policy``
+on its roles -- is created in moto, and each job calls AWS with its project's role (``sts:AssumeRole`` credentials).
+moto checks a trust policy against its caller (and fails on service principals), while the replay's admin is the one
+that assumes the roles on behalf of CodeBuild: in moto each role trusts that admin only, and the template's own trust
+is checked by :func:`assumer`, from the assembly -- a job's role must trust the service that runs it. (moto's IAM
+enforcement stays off: see the README; :mod:`pipeline.local.replay.authorize` evaluates deploy jobs instead.)
 """
 
 from __future__ import annotations
@@ -26,30 +26,12 @@ class TrustError(SlipwayError):
     pass
 
 
-def trusted_services(trust: dict[str, Any]) -> set[str]:
-    """The AWS services a trust policy lets assume the role (``Allow`` ``sts:AssumeRole`` to a ``Service``)."""
-    services: set[str] = set()
-    for statement in trust.get("Statement", []):
-        actions = statement.get("Action", [])
-        if statement.get("Effect") != "Allow" or "sts:AssumeRole" not in (
-            [actions] if isinstance(actions, str) else actions
-        ):
-            continue
-        named = statement.get("Principal", {}).get("Service", [])
-        services.update([named] if isinstance(named, str) else named)
-    return services
-
-
-def apply(directory: Path, iam: Any, stand_in: str) -> dict[str, set[str]]:
+def apply(directory: Path, iam: Any, stand_in: str) -> None:
     """Create (or update) the assembly's roles and policies in moto. ``stand_in``: the ARN that assumes every role in
-    moto. Returns ``{role ARN: services its template trust policy lets assume it}``."""
-    trusts = {}
+    moto (the template's own trust is checked by :func:`assumer`, from the assembly)."""
     for stack in assembly.stacks(directory):
         for logical, props in stack.of_type("AWS::IAM::Role").items():
             name = str(stack.resolve({"Ref": logical}))
-            trusts[str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))] = trusted_services(
-                props["AssumeRolePolicyDocument"]
-            )
             trust = {"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Principal": {"AWS": stand_in}, "Action": "sts:AssumeRole"}]}  # fmt: skip
             try:
@@ -67,15 +49,16 @@ def apply(directory: Path, iam: Any, stand_in: str) -> dict[str, set[str]]:
                     PolicyName=props["PolicyName"],
                     PolicyDocument=json.dumps(props["PolicyDocument"]),
                 )
-    return trusts
 
 
-def assumer(sts: Any, trusts: dict[str, set[str]], service: str = CODEBUILD) -> Callable[[str], dict[str, str]]:
+def assumer(
+    sts: Any, trusts: Callable[[], dict[str, set[str]]], service: str = CODEBUILD
+) -> Callable[[str], dict[str, str]]:
     """``role ARN → environment`` with that role's temporary credentials (what CodeBuild hands a job), once the
-    template's trust policy is seen to let ``service`` assume it."""
+    template's trust policy (``trusts()``: role ARN → services, read from the assembly) lets ``service`` assume it."""
 
     def assume(role_arn: str) -> dict[str, str]:
-        if service not in trusts.get(role_arn, set()):
+        if service not in trusts().get(role_arn, set()):
             raise TrustError(f"role {role_arn}: its trust policy does not let {service} assume it")
         credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION)["Credentials"]
         return {

@@ -119,3 +119,17 @@ def evaluate(documents: Iterable[Mapping[str, Any]], request: Request, *, resour
             if statement.get("Effect") == "Allow":
                 decision = ALLOW
     return decision
+
+
+def trusted_services(trust: dict[str, Any]) -> set[str]:
+    """The AWS services a trust policy lets assume the role (``Allow`` ``sts:AssumeRole`` to a ``Service``)."""
+    services: set[str] = set()
+    for statement in trust.get("Statement", []):
+        actions = statement.get("Action", [])
+        if statement.get("Effect") != "Allow" or "sts:AssumeRole" not in (
+            [actions] if isinstance(actions, str) else actions
+        ):
+            continue
+        named = statement.get("Principal", {}).get("Service", [])
+        services.update([named] if isinstance(named, str) else named)
+    return services
