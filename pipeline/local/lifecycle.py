@@ -92,25 +92,43 @@ def _registry_port_free_or_ours(state: LocalState, port: int) -> bool:
 
 
 def _up_registry(state: LocalState, port: int) -> None:
+    """The store (docker-registry on a port of its own, blob reads redirected to the S3 stand-in), and in front of it,
+    on the registry's address, the gate that authorizes as ECR does (:mod:`pipeline.local.registry_gate`)."""
     address = f"127.0.0.1:{port}"
     if _registry_port_free_or_ours(state, port):
         state.services.setdefault("registry", Running("registry", address=address))
         return
-    blobs = state.services["blobs"].address.replace("127.0.0.1", "localhost")  # another host, as S3 is to ECR
-    service = services.registry_service(state.directory, port, auth=registry_auth(state), blobs_at=f"http://{blobs}")
-    service.start()
-    state.services["registry"] = Running("registry", service.pid, True, address)
+    if (store := _alive(state, "registry-store")) is None:
+        blobs = state.services["blobs"].address.replace("127.0.0.1", "localhost")  # another host, as S3 is to ECR
+        store_port = services.free_port()
+        service = services.registry_service(state.directory, store_port, blobs_at=f"http://{blobs}")
+        service.start()
+        store = state.services["registry-store"] = Running(
+            "registry-store", service.pid, True, f"127.0.0.1:{store_port}"
+        )
+        state.save()
+    gate = services.registry_gate_service(state.directory, port, store.address, state.registry_token_key())
+    gate.start()
+    state.services["registry"] = Running("registry", gate.pid, True, address)
 
 
-def registry_auth(state: LocalState) -> services.RegistryAuth:
-    """The credentials ECR's GetAuthorizationToken hands out in the AWS stand-in: what the registry requires."""
+@dataclass(frozen=True)
+class RegistryAuth:
+    """ECR's way in: Basic auth with user ``AWS`` and the password inside ``GetAuthorizationToken``'s token."""
+
+    username: str
+    password: str
+
+
+def registry_auth(state: LocalState) -> RegistryAuth:
+    """The credentials ECR's GetAuthorizationToken hands the stand-in's admin (a token that names its caller)."""
     from pipeline.local.aws import client
     from pipeline.registry.ecr_auth import ecr_basic_auth
 
     ecr = client("ecr", state.aws_endpoint, state.aws_credentials())
     token = ecr_basic_auth("eu-west-1", ecr=ecr).removeprefix("Basic ")
     username, _, password = base64.b64decode(token).decode().partition(":")
-    return services.RegistryAuth(username, password)
+    return RegistryAuth(username, password)
 
 
 def _up_blobs(state: LocalState) -> None:
@@ -144,10 +162,11 @@ def _up_aws(state: LocalState, port: int, account: str) -> None:
         return
     if services.port_taken(port):
         raise services.ServiceError(f"aws (moto): port {port} on 127.0.0.1 is taken; free it or pass --moto-port")
-    # IAM enforcement stays off: moto 5.2.5 checks every non-S3 action against Resource "*" (so each least-privilege
-    # grant on an ARN is denied), and crashes on service principals in trust policies and on Secrets Manager ARN
-    # patterns (`-??????`). Jobs still act as their own roles (AssumeRole), and trust is checked by the replay.
-    service = services.moto_service(state.directory, port, account=account, enforce_iam=False)
+    # IAM enforced: every request after the admin's creation is authorized against its caller's identity policies by
+    # Slipway's evaluator inside moto (pipeline.local.iam_enforcement), so a job missing a grant fails with AccessDenied.
+    service = services.moto_service(
+        state.directory, port, account=account, enforce_iam=True, token_key=state.registry_token_key()
+    )
     service.start()
     state.services["aws"] = Running("aws", service.pid, True, address)
     _create_admin(state, address)
@@ -157,8 +176,12 @@ ADMIN = "slipway-local-admin"
 
 
 def _create_admin(state: LocalState, endpoint: str) -> None:
+    state.save_aws_credentials(create_admin(endpoint))
+
+
+def create_admin(endpoint: str) -> dict[str, str]:
     """Within moto's unauthenticated allowance: the admin the replay acts as (stands in for the platform team and for
-    the AWS services that assume the template's roles). Its key is kept in the state directory, mode 0600."""
+    the AWS services that assume the template's roles); returns its key (the state directory keeps it, mode 0600)."""
     from pipeline.local.aws import client
 
     iam = client("iam", endpoint, {"AccessKeyId": "bootstrap", "SecretAccessKey": "bootstrap"})
@@ -166,7 +189,7 @@ def _create_admin(state: LocalState, endpoint: str) -> None:
     everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     iam.put_user_policy(UserName=ADMIN, PolicyName="everything", PolicyDocument=json.dumps(everything))
     key = iam.create_access_key(UserName=ADMIN)["AccessKey"]
-    state.save_aws_credentials({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]})
+    return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
 
 
 def down(state: LocalState) -> list[str]:
@@ -186,6 +209,7 @@ def status(state: LocalState) -> list[Status]:
         "builder": lambda r: services.docker_answers(r.address),
         "aws": lambda r: services.moto_answers(r.address),
         "blobs": lambda r: services.pid_alive(r.pid),
+        "registry-store": lambda r: services.registry_answers(r.address),
     }
     result = []
     for name, check in checks.items():

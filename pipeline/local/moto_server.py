@@ -1,14 +1,18 @@
-"""moto's server (``python -m pipeline.local.moto_server -H 127.0.0.1 -p PORT``) with one correction to its IAM
-enforcement: it hashes a request without a body (Lambda's REST GETs) as if the request's headers were the payload,
+"""moto's server (``python -m pipeline.local.moto_server -H 127.0.0.1 -p PORT``) with IAM enforced by Slipway's
+evaluator (:mod:`pipeline.local.iam_enforcement`; on when ``INITIAL_NO_AUTH_ACTION_COUNT`` is set) and one correction
+to its signature check: moto hashes a request without a body (Lambda's REST GETs) as if the request's headers were the payload,
 so every signed ``GetFunction``/``ListFunctions`` fails with SignatureDoesNotMatch (moto 5.2.5). A GET, HEAD or
 DELETE without a body hashes as the empty string, as AWS and botocore hash it; nothing else changes."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from moto.iam import access_control
+
+from pipeline.local import iam_enforcement, registry_token
 
 _original = access_control.IAMRequestBase._create_aws_request
 
@@ -21,6 +25,9 @@ def _create_aws_request(self: Any) -> Any:
 
 def main() -> None:
     access_control.IAMRequestBase._create_aws_request = _create_aws_request  # type: ignore[method-assign]
+    iam_enforcement.install()
+    if key := os.environ.get(registry_token.KEY_ENV):
+        iam_enforcement.install_tokens(key)
     from moto.server import main as serve
 
     serve(sys.argv[1:])

@@ -31,7 +31,7 @@ from pipeline import bases
 from pipeline.config import PlatformConfig
 from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
-from pipeline.local import aws
+from pipeline.local import aws, verify
 from pipeline.local.progress import progress
 from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources
 from pipeline.local.seed import seed_busybox, seed_debian
@@ -149,6 +149,10 @@ def _context(state: LocalState, approve: bool) -> executor.Context:
     }  # fmt: skip
     if state.docker_host:
         environment["DOCKER_HOST"] = state.docker_host
+    if state.aws_credentials():  # AWS's own pullers (Lambda's service, the ECS agent) in the local checks
+        account = aws.client("sts", state.aws_endpoint).get_caller_identity()["Account"]
+        registry = ecr_registry(account, aws.REGION)
+        environment.update(verify.runtime_login(state.directory / "runtime-docker", f"{registry}/runtime"))
     # The runner's network: how this machine reaches PyPI (its proxy CA, its mirrors), as CodeBuild's has its own.
     environment.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") or k == "SSL_CERT_FILE"})
 

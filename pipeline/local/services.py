@@ -26,6 +26,7 @@ from typing import Any
 
 from pipeline.builders.docker_cli import builder_prefix, docker_binary, docker_env, dockerd_binary
 from pipeline.errors import SlipwayError
+from pipeline.local import registry_token
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 # dockerd keeps images in containerd: buildx's docker driver can then export a registry cache (mode=max).
@@ -167,20 +168,12 @@ class Service:
             self.pid = 0
 
 
-@dataclass(frozen=True)
-class RegistryAuth:
-    """ECR's way in: Basic auth with user ``AWS`` and the password inside ``GetAuthorizationToken``'s token."""
-
-    username: str
-    password: str
-
-
-def registry_service(state: Path, port: int, *, auth: RegistryAuth | None = None, blobs_at: str = "") -> Service:
+def registry_service(state: Path, port: int, *, blobs_at: str = "") -> Service:
     """Debian's docker-registry (distribution 2.8): OCI indexes, Docker manifest lists, deletes enabled.
 
-    As strict as ECR where Slipway depends on it, when asked: ``auth`` requires credentials (htpasswd; anonymous
-    requests get 401), and ``blobs_at`` (``http://localhost:PORT``) makes blob reads answer 307 to that second host
-    (the ``redirect`` storage middleware; :mod:`pipeline.local.blobstore` serves them and refuses credentials).
+    ``blobs_at`` (``http://localhost:PORT``) makes blob reads answer 307 to that second host (the ``redirect`` storage
+    middleware; :mod:`pipeline.local.blobstore` serves them and refuses credentials), as ECR's answer 307 to S3. Local
+    mode puts :func:`registry_gate_service` in front of it for ECR's authorization and immutable tags.
     """
     state = state.resolve()
     config = state / "registry" / "config.yml"
@@ -191,13 +184,6 @@ def registry_service(state: Path, port: int, *, auth: RegistryAuth | None = None
         "storage": {"filesystem": {"rootdirectory": str(registry_data(state))}, "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}"},
     }
-    if auth is not None:
-        import bcrypt  # the dev extra; cost 4: the registry checks the hash on every request
-
-        htpasswd = config.parent / "htpasswd"
-        hashed = bcrypt.hashpw(auth.password.encode(), bcrypt.gensalt(rounds=4)).decode()
-        htpasswd.write_text(f"{auth.username}:{hashed}\n")
-        settings["auth"] = {"htpasswd": {"realm": "slipway-ecr-stand-in", "path": str(htpasswd)}}
     if blobs_at:
         settings["middleware"] = {"storage": [{"name": "redirect", "options": {"baseurl": blobs_at}}]}
     # JSON is valid YAML; no YAML library needed.
@@ -207,6 +193,19 @@ def registry_service(state: Path, port: int, *, auth: RegistryAuth | None = None
         argv=[REGISTRY_BINARY, "serve", str(config)],
         log=state / "logs" / "registry.log",
         ready=lambda: registry_answers(f"127.0.0.1:{port}"),
+    )
+
+
+def registry_gate_service(state: Path, port: int, store: str, key: str) -> Service:
+    """ECR's front door for the registry at ``store`` (:mod:`pipeline.local.registry_gate`): credentials from the AWS
+    stand-in, per-repository IAM from the synthesized assembly (``state/cdk.out``), immutable release tags."""
+    state = state.resolve()
+    return Service(
+        name=f"registry gate 127.0.0.1:{port}",
+        argv=[sys.executable, "-m", "pipeline.local.registry_gate", str(port), store, str(state / "cdk.out")],
+        log=state / "logs" / "registry-gate.log",
+        ready=lambda: registry_answers(f"127.0.0.1:{port}"),
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), registry_token.KEY_ENV: key},
     )
 
 
@@ -280,8 +279,13 @@ def dockerd_service(state: Path) -> tuple[Service, str]:
 UNAUTHENTICATED_REQUESTS = 3
 
 
-def moto_service(state: Path, port: int, *, account: str = "", enforce_iam: bool = False) -> Service:
+def moto_service(
+    state: Path, port: int, *, account: str = "", enforce_iam: bool = False, token_key: str = ""
+) -> Service:
+    """``token_key``: sign ECR authorization tokens with the caller's identity (:mod:`pipeline.local.registry_token`)."""
     env = {"MOTO_ACCOUNT_ID": account} if account else {}
+    if token_key:
+        env[registry_token.KEY_ENV] = token_key
     if enforce_iam:
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(UNAUTHENTICATED_REQUESTS)
     return Service(

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,15 @@ class LocalState:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps(credentials))
+
+    def registry_token_key(self) -> str:
+        """The key the AWS stand-in signs registry tokens with and the registry gate checks them with (mode 0600)."""
+        path = self.directory / "registry-token.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip()
 
     @property
     def git_root(self) -> Path:

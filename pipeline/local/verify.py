@@ -28,6 +28,9 @@ from pipeline.local.services import free_port
 from pipeline.registry.base import pull_address
 
 RUN_TIMEOUT = 180.0
+RUNTIME_DOCKER_CONFIG = "SLIPWAY_LOCAL_RUNTIME_DOCKER_CONFIG"
+"""Where the replay logged in the puller that stands in for AWS's own (Lambda's service, the ECS agent): the checks
+pull as it, never with the deploy job's registry login (a deploy role needs no ``ecr:GetAuthorizationToken``)."""
 _MACHINE = re.compile(r"\b(x86_64|aarch64)\b")
 
 
@@ -79,9 +82,30 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
         pass
 
 
+def runtime_login(directory: Path, repository: str) -> dict[str, str]:
+    """Log the runtime's puller in (this process's AWS credentials) under ``directory``; the environment naming it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("DOCKER_CONFIG")
+    os.environ["DOCKER_CONFIG"] = str(directory)
+    try:
+        login_if_ecr(docker_binary(), repository)
+    finally:
+        if previous is None:
+            os.environ.pop("DOCKER_CONFIG")
+        else:
+            os.environ["DOCKER_CONFIG"] = previous
+    return {RUNTIME_DOCKER_CONFIG: str(directory)}
+
+
+def _login(image: str) -> None:
+    if not os.environ.get(RUNTIME_DOCKER_CONFIG):
+        login_if_ecr(docker_binary(), image.split("@", 1)[0])
+
+
 def _docker(*args: str, capture: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    runtime = {"DOCKER_CONFIG": os.environ[RUNTIME_DOCKER_CONFIG]} if os.environ.get(RUNTIME_DOCKER_CONFIG) else {}
     return subprocess.run(
-        [docker_binary(), *args], env={**os.environ, **docker_env()}, capture_output=capture, text=True,
+        [docker_binary(), *args], env={**os.environ, **docker_env(), **runtime}, capture_output=capture, text=True,
         check=False, timeout=timeout,
     )  # fmt: skip
 
@@ -92,7 +116,7 @@ def _container(image: str, platform: str, env: dict[str, str], name: str) -> Ite
     for key, value in env.items():
         argv += ["--env", f"{key}={value}"]
     _docker("rm", "--force", name)
-    login_if_ecr(docker_binary(), image.split("@", 1)[0])
+    _login(image)
     started = _docker(*argv, pull_address(image), timeout=RUN_TIMEOUT)
     if started.returncode != 0:
         raise DeployError(f"local check of {image} ({platform}): docker run failed: {started.stderr.strip()[-300:]}")
@@ -149,7 +173,7 @@ def http_check(image: str, platform: str, path: str, *, name: str) -> Verificati
 
 def run_check(image: str, platform: str, *, name: str) -> Verification:
     """An image that serves no HTTP: run it to its exit (stdin closed) and read the machine it reports."""
-    login_if_ecr(docker_binary(), image.split("@", 1)[0])
+    _login(image)
     completed = _docker("run", "--rm", "--name", name, "--network", "host", "--platform", platform,
                         pull_address(image), timeout=RUN_TIMEOUT)  # fmt: skip
     found = _MACHINE.search(completed.stdout + completed.stderr)

@@ -36,6 +36,8 @@ class Policies:
     repositories: dict[str, dict[str, Any]] = field(default_factory=dict)
     trusts: dict[str, set[str]] = field(default_factory=dict)
     """Role ARN → the AWS services its trust policy lets assume it."""
+    immutable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Repository name → the tag patterns excluded from its immutability (repositories with mutable tags: absent)."""
 
 
 def collect(directory: Path) -> Policies:
@@ -54,6 +56,10 @@ def collect(directory: Path) -> Policies:
         for props in stack.of_type("AWS::ECR::Repository").values():
             if "RepositoryPolicyText" in props:
                 found.repositories[str(props["RepositoryName"])] = props["RepositoryPolicyText"]
+            if str(props.get("ImageTagMutability", "MUTABLE")).startswith("IMMUTABLE"):
+                filters = props.get("ImageTagMutabilityExclusionFilters", [])
+                excluded = tuple(str(f["ImageTagMutabilityExclusionFilterValue"]) for f in filters)
+                found.immutable[str(props["RepositoryName"])] = excluded
     return found
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.builders.docker_cli import builder_prefix
 from pipeline.errors import SlipwayError
 from pipeline.local.replay.assembly import Project
 
@@ -189,11 +190,18 @@ def tail(log: Path, lines: int = 15) -> str:
 
 def base_environment(workspace: Path, prefix: Path, image: Path, extra: dict[str, str]) -> dict[str, str]:
     """What every job's shell starts with: the job's prefix, then the runner image's programs (hadolint, aws), on
-    PATH; its own HOME and TMPDIR."""
+    PATH; its own HOME and TMPDIR, and its own docker config (``~/.docker``, with the builder's buildx plugin): the
+    registry logins of two jobs side by side never mix, as they never do on CodeBuild."""
     system = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    docker_config = workspace / "home" / ".docker"
+    docker_config.mkdir(parents=True, exist_ok=True)
+    plugins = builder_prefix() / "config" / "cli-plugins"
+    if plugins.is_dir() and not (docker_config / "cli-plugins").exists():
+        (docker_config / "cli-plugins").symlink_to(plugins)
     path = os.pathsep.join([str(prefix / "bin"), str(image / "bin"), *system])
     return {
         "PATH": path, "HOME": str(workspace / "home"), "TMPDIR": str(workspace / "tmp"), "LANG": "C.UTF-8",
+        "DOCKER_CONFIG": str(docker_config),
         # The image's own setuptools and wheel build the tools zip: pip fetches no build backend for each job.
         "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_BUILD_ISOLATION": "0", **extra,
     }  # fmt: skip
