@@ -325,6 +325,9 @@ class ServicePipeline(Construct):
         spec = buildspecs.deploy(step.kind, step.args)
         project = self._project(f"Deploy{step.kind.capitalize()}", spec)
         assert project.role is not None
+        # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind).
+        self.props.repository.grant_pull(project.role)
+        acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         self._grant_deploy(step, project.role)
         stage_actions: list[codepipeline.IAction] = []
         if step.approval:
@@ -351,9 +354,8 @@ class ServicePipeline(Construct):
         stack = Stack.of(self)
         for permission in deployer_for(step.kind).permissions(step.target):
             if isinstance(permission, PullImages):
-                self.props.repository.grant_pull(role)
-                acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
-            elif isinstance(permission, NamespaceAccess):
+                continue  # granted to every deploy role (the registry check before the deploy)
+            if isinstance(permission, NamespaceAccess):
                 eks_access_entry(self, permission, role)
             else:
                 arns = [

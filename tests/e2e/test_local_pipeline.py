@@ -34,13 +34,13 @@ def test_lambda_runs_the_arm64_child_the_registry_serves(local: LocalState) -> N
     )
     assert "sha256:" + hashlib.sha256(index).hexdigest() == image["index_digest"]
     arm = next(m for m in json.loads(index)["manifests"] if m["platform"]["architecture"] == "arm64")
-    function = client("lambda", local.aws_endpoint).get_function(FunctionName="payments-api")
+    function = client("lambda", local.aws_endpoint, local.aws_credentials()).get_function(FunctionName="payments-api")
     assert function["Code"]["ImageUri"] == f"{ECR}/payments/api@{arm['digest']}"
     assert function["Configuration"]["Architectures"] == ["arm64"]
 
 
 def test_ecs_services_run_the_index_digest(local: LocalState) -> None:
-    ecs = client("ecs", local.aws_endpoint)
+    ecs = client("ecs", local.aws_endpoint, local.aws_credentials())
     for cluster, service, path in (
         ("payments", "api", "payments/api"),
         ("search", "indexer", "search/indexer"),

@@ -202,6 +202,16 @@ def test_build_role_pushes_only_its_repository(payments: Template) -> None:
     assert first_pull and "repository/docker-hub/*" in json.dumps(first_pull[0]["Resource"])
 
 
+@pytest.mark.parametrize("kind", ["lambda", "ecs"])
+def test_every_deploy_role_reads_its_repository_for_the_registry_check(payments: Template, kind: str) -> None:
+    """`slipway deploy` verifies image.json against the registry before deploying, whatever the target: without the
+    pull and an ECR token the job stops at AccessDenied (found by the replay's IAM enforcement, ECS first)."""
+    statements = role_statements(payments, f"slipway deploy {kind}")
+    pulls = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
+    assert [json.dumps(s["Resource"]).endswith(':repository/payments/api"]]}') for s in pulls] == [True]
+    assert any(s["Action"] == "ecr:GetAuthorizationToken" and s["Resource"] == "*" for s in statements)
+
+
 def test_lambda_deploy_is_scoped_to_the_function(payments: Template) -> None:
     statements = [
         s
