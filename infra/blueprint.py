@@ -23,7 +23,8 @@ NATIVE_RUNNER: dict[str, Runner] = {"linux/amd64": "x86", "linux/arm64": "arm"}
 # Resources one pipeline adds to a stack, measured from synth (see tests); used to shard without synthesizing.
 RESOURCES_PER_PIPELINE = 24
 RESOURCES_PER_BUILD = 3
-RESOURCES_PER_DEPLOY = 3
+RESOURCES_PER_DEPLOY = 5  # project, its role and policy, the action's role and policy
+RESOURCES_PER_APPROVAL = 2  # the approval action's role and policy
 MAX_RESOURCES_PER_STACK = 400
 
 
@@ -43,6 +44,11 @@ class DeployStep:
     target: DeployTarget
     """The typed target from platform.toml; its deployer (by ``kind``) owns the CLI options and the permissions."""
     approval: bool
+    environment: str = ""
+    """The environment this deploy promotes the release to; empty: the platform's own account (no environments)."""
+    account: str = ""
+    """The environment's workload account (its deploys assume the workload role there)."""
+    region: str = ""
 
     @property
     def kind(self) -> str:
@@ -52,6 +58,19 @@ class DeployStep:
     def args(self) -> tuple[str, ...]:
         """``slipway deploy <kind>`` options naming the target."""
         return self.target.cli_args()
+
+
+@dataclass(frozen=True)
+class DeployStage:
+    """One pipeline stage: an approval if configured, then the environment's targets side by side."""
+
+    environment: str
+    approval: bool
+    steps: tuple[DeployStep, ...]
+
+    @property
+    def name(self) -> str:
+        return f"Deploy-{self.environment}" if self.environment else "Deploy"
 
 
 @dataclass(frozen=True)
@@ -78,18 +97,39 @@ class PipelineBlueprint:
         return f"{self.team}-{self.service}"
 
     @property
+    def stages(self) -> tuple[DeployStage, ...]:
+        """The deploy stages in promotion order: one per environment (one in all without environments)."""
+        stages: list[DeployStage] = []
+        for step in self.deploys:
+            if stages and stages[-1].environment == step.environment:
+                stages[-1] = DeployStage(step.environment, stages[-1].approval, (*stages[-1].steps, step))
+            else:
+                stages.append(DeployStage(step.environment, step.approval, (step,)))
+        return tuple(stages)
+
+    @property
     def dockerfile_path(self) -> str:
         return self.dockerfile if self.context in ("", ".") else f"{self.context.rstrip('/')}/{self.dockerfile}"
 
     @property
     def estimated_resources(self) -> int:
+        approvals = sum(1 for stage in self.stages if stage.approval)
         return (
-            RESOURCES_PER_PIPELINE + RESOURCES_PER_BUILD * len(self.builds) + RESOURCES_PER_DEPLOY * len(self.deploys)
+            RESOURCES_PER_PIPELINE
+            + RESOURCES_PER_BUILD * len(self.builds)
+            + RESOURCES_PER_DEPLOY * len(self.deploys)
+            + RESOURCES_PER_APPROVAL * approvals
         )
 
 
-def blueprint(team: Team, service: Service, repository_name: str) -> PipelineBlueprint:
+def blueprint(team: Team, service: Service, repository_name: str, platform_region: str = "") -> PipelineBlueprint:
     deploys = tuple(DeployStep(target, service.deploy.approval) for target in service.deploy.targets())
+    deploys += tuple(
+        DeployStep(target, environment.approval, environment.name, environment.account,
+                   environment.region or platform_region)
+        for environment in service.environments
+        for target in environment.targets()
+    )  # fmt: skip
     return PipelineBlueprint(
         team=team.name,
         service=service.name,

@@ -100,8 +100,8 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     )
 
 
-def deploy(kind: str, args: tuple[str, ...]) -> dict[str, Any]:
+def deploy(kind: str, args: tuple[str, ...], *, record: str = "") -> dict[str, Any]:
     """The deploy action's only input is the stitched image, so CodeBuild unpacks image.json into the job's root."""
-    record = f"deployed-{kind}.json"
+    record = record or f"deployed-{kind}.json"
     quoted = " ".join(q(a) for a in args)
     return _spec([f"slipway deploy {q(kind)} --image-json image.json {quoted} --out {record}"], files=[record])

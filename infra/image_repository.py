@@ -57,6 +57,9 @@ class ImageRepositoryProps:
     keep_cache_images: int = 10
     extra_mutable_tag_prefixes: tuple[str, ...] = field(default=())
     """Further tag prefixes that may move (besides ``cache-``)."""
+    lambda_functions: tuple[str, ...] = ()
+    """ARNs of the only Lambda functions that may pull (a service's environments); empty: any function of this and
+    the pull accounts."""
 
 
 def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
@@ -138,6 +141,17 @@ class RepositoryByName(Construct, RepositoryAccess):
         self.repository = ecr.Repository.from_repository_name(self, "Repository", repository_name)
 
 
+class RepositoryByArn(Construct, RepositoryAccess):
+    """A repository of another account (the platform's, seen from a workload account), reached by its ARN."""
+
+    def __init__(self, scope: Construct, id: str, repository_arn: str) -> None:
+        super().__init__(scope, id)
+        name = repository_arn.split(":repository/", 1)[-1]
+        self.repository = ecr.Repository.from_repository_attributes(
+            self, "Repository", repository_arn=repository_arn, repository_name=name
+        )
+
+
 class ImageRepository(Construct, RepositoryAccess):
     """One service's or base image's repository, with URI and grant methods so callers never hand-write them."""
 
@@ -180,6 +194,11 @@ class ImageRepository(Construct, RepositoryAccess):
             if not _ACCOUNT.fullmatch(a)
         )
         problems.extend(
+            f"lambda_functions[{i}]: expected a Lambda function ARN, got {f!r}"
+            for i, f in enumerate(props.lambda_functions)
+            if not re.fullmatch(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}", f)
+        )
+        problems.extend(
             f"extra_mutable_tag_prefixes[{i}]: release tags must stay immutable; "
             f"expected a prefix of at least 2 characters, got {p!r}"
             for i, p in enumerate(props.extra_mutable_tag_prefixes)
@@ -211,7 +230,9 @@ class ImageRepository(Construct, RepositoryAccess):
                             for a in (stack.account, *props.pull_accounts)
                         ]
                     }
-                },
+                }
+                if not props.lambda_functions
+                else {"ArnLike": {"aws:sourceArn": [f for arn in props.lambda_functions for f in (arn, f"{arn}:*")]}},
             )
         )
         self.repository.add_to_resource_policy(

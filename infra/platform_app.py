@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.blueprint import base_blueprint, blueprint, shard
 from infra.pipelines_stack import PipelinePlan, PipelinesStack
 from infra.registry_stack import RegistryStack
+from infra.workload_stack import WorkloadStack, workload_places
 from pipeline.config import PlatformConfig
 from pipeline.naming import base_repository_name, service_repository_name
 
@@ -23,7 +24,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     registry = RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
     services = [
         PipelinePlan(
-            blueprint(team, service, service_repository_name(team.name, service.name)),
+            blueprint(team, service, service_repository_name(team.name, service.name), config.platform.region),
             service_repository_name(team.name, service.name),
         )
         for team, service in config.services()
@@ -41,6 +42,14 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
             for base in team.base_images
         ]
         _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env)
+    for account, region in workload_places(config):
+        WorkloadStack(
+            app,
+            f"{prefix}-Workload-{account}-{region}",
+            config=config,
+            env=Environment(account=account, region=region),
+            description="Slipway: the roles each environment's deploys assume in this workload account",
+        )
     Tags.of(app).add("slipway:platform", config.platform.name)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))

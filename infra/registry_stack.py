@@ -11,7 +11,7 @@ from constructs import Construct
 from infra.creation_templates import RepositoryCreationTemplates, RepositoryCreationTemplatesProps
 from infra.image_repository import ImageRepository, ImageRepositoryProps
 from infra.pull_through_cache import PullThroughCache, PullThroughCacheProps
-from pipeline.config import PlatformConfig, Team
+from pipeline.config import PlatformConfig, Service, Team
 from pipeline.naming import base_repository_name, service_repository_name
 
 
@@ -68,16 +68,26 @@ class RegistryStack(Stack):
                 self.service_repositories[team.name, service.name] = ImageRepository(
                     team_scope,
                     f"Service-{service.name}",
-                    self._props(config, team, service_repository_name(team.name, service.name)),
+                    self._props(config, team, service_repository_name(team.name, service.name), service),
                 )
 
     @staticmethod
-    def _props(config: PlatformConfig, team: Team, name: str) -> ImageRepositoryProps:
+    def _props(config: PlatformConfig, team: Team, name: str, service: Service | None = None) -> ImageRepositoryProps:
+        """A service with environments is pulled by exactly their accounts, and by Lambda for exactly their
+        functions; otherwise by the team's workload accounts (and any function in them)."""
         settings = config.registry
+        environments = service.environments if service else ()
+        pull_accounts = tuple(dict.fromkeys(e.account for e in environments)) or team.workload_accounts
+        functions = tuple(
+            f"arn:aws:lambda:{e.region or config.platform.region}:{e.account}:function:{e.lambda_.function_name}"
+            for e in environments
+            if e.lambda_ is not None
+        )
         return ImageRepositoryProps(
             repository_name=name,
             team=team.name,
-            pull_accounts=team.workload_accounts,
+            pull_accounts=pull_accounts,
+            lambda_functions=functions,
             scan_on_push=settings.scan == "basic",
             kms_key_arn=settings.kms_key_arn,
             untagged_expiry_days=settings.untagged_expiry_days,

@@ -13,7 +13,6 @@ from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
-from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -23,14 +22,15 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from infra import buildspecs
-from infra.blueprint import BuildStep, DeployStep, PipelineBlueprint
+from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
+from infra.deploy_grants import grant_deploy
 from infra.image_repository import RepositoryAccess, build_role_path
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
 from infra.validation import raise_if_any
 from pipeline.bases import LOCK_ENV
-from pipeline.deployers import DEPLOYERS, deployer_for
-from pipeline.deployers.base import NamespaceAccess, PullImages
+from pipeline.deployers import DEPLOYERS
+from pipeline.naming import deploy_role_path, partition_for, workload_role_name
 from pipeline.references import ecr_registry
 
 _RUNNER_IMAGE = {
@@ -38,7 +38,6 @@ _RUNNER_IMAGE = {
     # ARM_CONTAINER: arm64 builds run natively, never under QEMU.
     "arm": codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0,
 }
-EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,13 +106,15 @@ class ServicePipeline(Construct):
         )
         self.pipeline.add_stage(stage_name="Source", actions=[self.source_action])
         self.projects: dict[str, codebuild.PipelineProject] = {}
-        self.pipeline.add_stage(stage_name="Lint", actions=[self._lint_action()])
+        # Lint runs beside the native builds: every CodeBuild action costs a runner start-up, so a push pays for
+        # Build, Stitch and one deploy stage per environment in sequence, no more. A failed lint still stops the
+        # release: Stitch (which tags it) runs only after the whole stage succeeded.
         build_actions, build_outputs = self._build_actions()
-        self.pipeline.add_stage(stage_name="Build", actions=build_actions)
+        self.pipeline.add_stage(stage_name="Build", actions=[self._lint_action(), *build_actions])
         self.image_output = codepipeline.Artifact("image")
         self.pipeline.add_stage(stage_name="Stitch", actions=[self._stitch_action(build_outputs)])
-        for step in bp.deploys:
-            self._add_deploy_stage(step)
+        for stage in bp.stages:
+            self._add_deploy_stage(stage)
         if props.weekly_rebuild:
             events.Rule(
                 self,
@@ -151,9 +152,13 @@ class ServicePipeline(Construct):
                 problems.append(
                     f"blueprint.deploys[{i}].target: kind {step.kind!r} has no deployer (known: {', '.join(DEPLOYERS)})"
                 )
-        kinds = [d.kind for d in bp.deploys]
-        for kind in sorted({k for k in kinds if kinds.count(k) > 1}):
-            problems.append(f"blueprint.deploys: more than one {kind} target (one stage per kind)")
+        for stage in bp.stages:
+            kinds = [d.kind for d in stage.steps]
+            for kind in sorted({k for k in kinds if kinds.count(k) > 1}):
+                problems.append(f"blueprint.deploys: more than one {kind} target in stage {stage.name}")
+        names = [stage.name for stage in bp.stages]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"blueprint.deploys: stage {name} comes twice (an environment's deploys are consecutive)")
         raise_if_any("ServicePipeline", problems)
 
     def _project(
@@ -164,13 +169,14 @@ class ServicePipeline(Construct):
         *,
         privileged: bool = False,
         env: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
+        role_path: str = "",
     ) -> codebuild.PipelineProject:
         bp = self.props.blueprint
         role = iam.Role(
             self,
             f"{id}Role",
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
-            path=build_role_path(bp.team),
+            path=role_path or build_role_path(bp.team),
             description=f"Slipway {bp.name} {id}",
         )
         project = codebuild.PipelineProject(
@@ -321,73 +327,55 @@ class ServicePipeline(Construct):
             },
         )
 
-    def _add_deploy_stage(self, step: DeployStep) -> None:
-        spec = buildspecs.deploy(step.kind, step.args)
-        project = self._project(f"Deploy{step.kind.capitalize()}", spec)
+    def _add_deploy_stage(self, stage: DeployStage) -> None:
+        """An approval first if configured; then the stage's targets side by side, each deploying the one image.json
+        Stitch made. A failed deploy or check fails the stage, and no later environment runs."""
+        stage_actions: list[codepipeline.IAction] = []
+        if stage.approval:
+            where = f"environment {stage.environment}" if stage.environment else "production"
+            stage_actions.append(
+                actions.ManualApprovalAction(
+                    action_name="Approve",
+                    additional_information=f"Deploy {self.props.blueprint.name} to {where}",
+                    run_order=1,
+                )
+            )
+        for step in stage.steps:
+            artifact = "_".join(p for p in ("deployed", step.environment.replace("-", "_"), step.kind) if p)
+            stage_actions.append(
+                actions.CodeBuildAction(
+                    action_name=f"Deploy-{step.kind}",
+                    project=self._deploy_project(step),
+                    input=self.image_output,
+                    outputs=[codepipeline.Artifact(artifact)],
+                    run_order=2,
+                )
+            )
+        self.pipeline.add_stage(stage_name=stage.name, actions=stage_actions)
+
+    def _deploy_project(self, step: DeployStep) -> codebuild.PipelineProject:
+        bp = self.props.blueprint
+        args: tuple[str, ...] = step.args
+        environment = "".join(part.capitalize() for part in step.environment.split("-"))
+        path = ""
+        if step.environment:
+            # The job assumes the environment's workload role (infra.workload_stack) and deploys with it.
+            role_arn = f"arn:{partition_for(step.region)}:iam::{step.account}:role/"
+            role_arn += workload_role_name(bp.team, bp.service, step.environment)
+            args = ("--environment", step.environment, "--role-arn", role_arn, "--region", step.region, *args)
+            path = deploy_role_path(bp.team, bp.service, step.environment)
+        record = "-".join(p for p in ("deployed", step.environment, step.kind) if p) + ".json"
+        spec = buildspecs.deploy(step.kind, args, record=record)
+        project = self._project(f"Deploy{environment}{step.kind.capitalize()}", spec, role_path=path)
         assert project.role is not None
         # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind).
         self.props.repository.grant_pull(project.role)
         acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
-        self._grant_deploy(step, project.role)
-        stage_actions: list[codepipeline.IAction] = []
-        if step.approval:
-            stage_actions.append(
-                actions.ManualApprovalAction(
-                    action_name="Approve",
-                    additional_information=f"Deploy to {step.kind} {step.target}",
-                    run_order=1,
-                )
-            )
-        stage_actions.append(
-            actions.CodeBuildAction(
-                action_name=f"Deploy-{step.kind}",
-                project=project,
-                input=self.image_output,
-                outputs=[codepipeline.Artifact(f"deployed_{step.kind}")],
-                run_order=2,
-            )
-        )
-        self.pipeline.add_stage(stage_name=f"Deploy-{step.kind}", actions=stage_actions)
+        if step.environment:
+            project.role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn]))
+        else:
+            self._grant_deploy(step, project.role)
+        return project
 
     def _grant_deploy(self, step: DeployStep, role: iam.IRole) -> None:
-        """Render what the target's deployer says its deploy needs (pipeline.deployers.base.Permission)."""
-        stack = Stack.of(self)
-        for permission in deployer_for(step.kind).permissions(step.target):
-            if isinstance(permission, PullImages):
-                continue  # granted to every deploy role (the registry check before the deploy)
-            if isinstance(permission, NamespaceAccess):
-                eks_access_entry(self, permission, role)
-            else:
-                arns = [
-                    r.format(partition=Aws.PARTITION, region=stack.region, account=stack.account)
-                    for r in permission.resources
-                ]
-                role.add_to_principal_policy(
-                    iam.PolicyStatement(
-                        actions=list(permission.actions),
-                        resources=arns,
-                        conditions=dict(permission.conditions) or None,
-                    )
-                )
-                for resource in permission.resources:
-                    if "*" in resource and permission.reason:
-                        shown = resource.format(
-                            partition="<AWS::Partition>", region=stack.region, account=stack.account
-                        )
-                        acknowledge(role, "IAM5", permission.reason, applies_to=f"Resource::{shown}")
-
-
-def eks_access_entry(scope: Construct, eks: NamespaceAccess, role: iam.IRole) -> None:
-    eks_l1.CfnAccessEntry(
-        scope,
-        "DeployAccessEntry",
-        cluster_name=eks.cluster,
-        principal_arn=role.role_arn,
-        type="STANDARD",
-        access_policies=[
-            eks_l1.CfnAccessEntry.AccessPolicyProperty(
-                policy_arn=EKS_EDIT_POLICY,
-                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(type="namespace", namespaces=[eks.namespace]),
-            )
-        ],
-    )
+        grant_deploy(self, step.target, role, pull=None)  # the role already reads the repository

@@ -15,3 +15,29 @@ def base_repository_name(team: str, base: str) -> str:
 
 def base_prefix(team: str) -> str:
     return f"{team}/bases"
+
+
+def deploy_role_path(team: str, service: str, environment: str) -> str:
+    """IAM path of the platform-account role that deploys ``service`` to ``environment``: a workload role trusts
+    exactly the roles under it (``aws:PrincipalArn``)."""
+    return f"/slipway/deploy/{team}/{service}/{environment}/"
+
+
+def workload_role_name(team: str, service: str, environment: str) -> str:
+    """The role in a workload account that a service's deploys to ``environment`` assume. IAM names stop at 64
+    characters: a longer one keeps its start and gets a stable hash of the whole."""
+    import hashlib
+
+    name = f"slipway-deploy-{team}-{service}-{environment}"
+    if len(name) <= 64:
+        return name
+    return f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def partition_for(region: str) -> str:
+    """The AWS partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``): ARNs in buildspecs stay literal."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

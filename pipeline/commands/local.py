@@ -147,8 +147,9 @@ def _report(report: runner.Report, timing: str, as_json: bool) -> int:
             (a.pipeline, a.stage, a.action, a.role, a.status, f"{a.seconds:.1f}") for a in report.actions
         ]))  # fmt: skip
         print()
-        print(render(("service", "deployed to", "image (pinned by digest)", "verified"), [
-            (d["service"], d["target"], d["image"], _verified(d["verified"])) for d in report.deployments
+        print(render(("service", "environment", "account", "deployed to", "image (pinned by digest)", "verified"), [
+            (d["service"], d["environment"] or "-", d["account"], d["target"], d["image"], _verified(d["verified"]))
+            for d in report.deployments
         ]))  # fmt: skip
         if timing:
             print(f"\n{timing}; assembly replayed: {report.assembly}")

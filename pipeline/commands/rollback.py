@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline import records
 from pipeline.arguments import seconds
-from pipeline.deployers import DEPLOYERS
+from pipeline.deployers import DEPLOYERS, workload
 from pipeline.deployers.base import DeployRecord
 from pipeline.rollback import rollback
 
@@ -21,12 +21,18 @@ def register(commands: Any) -> None:
         sub.add_argument("--record", type=Path, default=Path(f"deployed-{kind}.json"), help="the deploy record")
         sub.add_argument("--out", type=Path, default=Path(f"rolled-back-{kind}.json"), help="the rollback's record")
         sub.add_argument("--timeout", type=seconds, default=600)
+        sub.add_argument("--role-arn", default="", help="an environment's workload role: assumed first (cross-account)")
+        sub.add_argument("--region", default="", help="the environment's region (default: the caller's)")
         deployer.add_arguments(sub)
-        sub.set_defaults(
-            run=lambda a, d=deployer: run(
-                d.from_args(a), d.target_from_args(a), record_path=a.record, out=a.out, timeout=a.timeout
-            )
-        )
+        sub.set_defaults(run=lambda a, d=deployer: _run(d, a))
+
+
+def _run(deployer: Any, args: Any) -> int:
+    """In an environment, everything -- the registry check included -- acts as its workload role."""
+    acting = workload.assume(args.role_arn, "", args.region) if args.role_arn else {}
+    with workload.acting_as(acting):
+        return run(deployer.from_args(args), deployer.target_from_args(args), record_path=args.record, out=args.out,
+                   timeout=args.timeout)  # fmt: skip
 
 
 def run(deployer: Any, target: Any, *, record_path: Path, out: Path, timeout: float, registry: Any = None) -> int:

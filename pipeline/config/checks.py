@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from pipeline.config.model import (
     PLATFORMS,
     PULL_THROUGH_SECRET_PREFIX,
+    DeployTarget,
+    EcsTarget,
+    LambdaTarget,
     PlatformConfig,
     Service,
     Upstream,
@@ -53,6 +56,7 @@ def check_model(config: PlatformConfig) -> Iterator[str]:
             yield from _check_platforms(base.platforms, f"teams[{t}].base_images[{b}].platforms")
         for s, service in enumerate(team.services):
             yield from _check_service(service, f"teams[{t}].services[{s}]")
+            yield from _check_environments(team.workload_accounts, service, f"teams[{t}].services[{s}]")
 
 
 def _check_upstream(upstream: Upstream, path: str) -> Iterator[str]:
@@ -83,39 +87,65 @@ def _check_service(service: Service, path: str) -> Iterator[str]:
     yield from _check_platforms(service.platforms, f"{path}.platforms")
     for i, name in _duplicates([s.id for s in service.secrets]):
         yield f"{path}.secrets[{i}].id: duplicate secret id {name!r}"
-    deploy = service.deploy
-    if deploy.lambda_ and deploy.lambda_.platform not in service.platforms:
-        yield (
-            f"{path}.deploy.lambda.architecture: {deploy.lambda_.architecture!r} needs platform "
-            f"{deploy.lambda_.platform!r}, which the service does not build (platforms: {list(service.platforms)})"
-        )
-    if deploy.ecs:
-        wanted = deploy.ecs.platform
-        if wanted not in service.platforms:
+    for where, target in service.all_targets():
+        if isinstance(target, LambdaTarget) and target.platform not in service.platforms:
             yield (
-                f"{path}.deploy.ecs.cpu_architecture: {deploy.ecs.cpu_architecture!r} needs platform "
-                f"{wanted!r}, which the service does not build (platforms: {list(service.platforms)})"
+                f"{path}.{where}.architecture: {target.architecture!r} needs platform "
+                f"{target.platform!r}, which the service does not build (platforms: {list(service.platforms)})"
+            )
+        if isinstance(target, EcsTarget) and target.platform not in service.platforms:
+            yield (
+                f"{path}.{where}.cpu_architecture: {target.cpu_architecture!r} needs platform "
+                f"{target.platform!r}, which the service does not build (platforms: {list(service.platforms)})"
             )
 
 
+def _check_environments(workload_accounts: tuple[str, ...], service: Service, path: str) -> Iterator[str]:
+    if service.environments and service.deploy.targets():
+        yield (
+            f"{path}.deploy: a service with environments deploys only through them; move its targets into an "
+            "environment"
+        )
+    if service.environments and service.deploy.approval:
+        yield f"{path}.deploy.approval: set approval on the environment it precedes instead"
+    for i, name in _duplicates([e.name for e in service.environments]):
+        yield f"{path}.environments[{i}].name: duplicate environment name {name!r}"
+    for i, environment in enumerate(service.environments):
+        where = f"{path}.environments[{i}]"
+        if environment.account not in workload_accounts:
+            yield (
+                f"{where}.account: {environment.account!r} is not one of the team's workload_accounts "
+                f"({', '.join(workload_accounts) or 'none'})"
+            )
+        if not environment.targets():
+            yield f"{where}: expected at least one deploy target (lambda, ecs or eks)"
+
+
 def _check_deploy_targets(config: PlatformConfig) -> Iterator[str]:
-    """Two services deploying to one function, ECS service or EKS Deployment would overwrite each other."""
-    owners: dict[str, str] = {}
+    """Two services (or two environments) deploying to one function, ECS service or EKS Deployment of one account
+    and region would overwrite each other."""
+    owners: dict[tuple[str, str, str], str] = {}
     for t, team in enumerate(config.teams):
         for s, service in enumerate(team.services):
-            deploy, path = service.deploy, f"teams[{t}].services[{s}].deploy"
-            targets = []
-            if deploy.lambda_:
-                targets.append((f"{path}.lambda.function_name", f"Lambda function {deploy.lambda_.function_name!r}"))
-            if deploy.ecs:
-                targets.append((f"{path}.ecs.service", f"ECS service {deploy.ecs.cluster}/{deploy.ecs.service}"))
-            if deploy.eks:
-                eks = deploy.eks
-                targets.append(
-                    (f"{path}.eks.deployment", f"EKS Deployment {eks.cluster}/{eks.namespace}/{eks.deployment}")
-                )
-            for key, target in targets:
-                if target in owners:
-                    yield f"{key}: {target} is already the target of {owners[target]}"
+            places = {f"environments[{i}]": (e.account, e.region or config.platform.region, e.name)
+                      for i, e in enumerate(service.environments)}  # fmt: skip
+            for where, target in service.all_targets():
+                account, region, name = places.get(where.rsplit(".", 1)[0], (config.platform.account, "", ""))
+                key = f"teams[{t}].services[{s}].{where}." + _TARGET_KEY[target.kind]
+                owner = f"{team.name}/{service.name}" + (f" ({name})" if name else "")
+                place = (account, region or config.platform.region, _describe(target))
+                if place in owners:
+                    yield f"{key}: {place[2]} in account {account} is already the target of {owners[place]}"
                 else:
-                    owners[target] = f"{team.name}/{service.name}"
+                    owners[place] = owner
+
+
+_TARGET_KEY = {"lambda": "function_name", "ecs": "service", "eks": "deployment"}
+
+
+def _describe(target: DeployTarget) -> str:
+    if isinstance(target, LambdaTarget):
+        return f"Lambda function {target.function_name!r}"
+    if isinstance(target, EcsTarget):
+        return f"ECS service {target.cluster}/{target.service}"
+    return f"EKS Deployment {target.cluster}/{target.namespace}/{target.deployment}"

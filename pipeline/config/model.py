@@ -305,6 +305,17 @@ DeployTarget = LambdaTarget | EcsTarget | EksTarget
 
 
 @dataclass(frozen=True, kw_only=True)
+class Environment(DeployTargets):
+    """One step of a service's promotion: the same release (image.json) deployed to these targets, in this workload
+    account, after the environments before it answered; ``approval`` holds it for a person first."""
+
+    name: str = _checked(_name)
+    account: str = _checked(_matches(_ACCOUNT, "a 12-digit AWS account id (one of the team's workload_accounts)"))
+    region: str = _checked(_optional(_matches(_REGION, "an AWS region such as 'eu-west-1'")), default="")
+    """Where the targets live; empty: the platform's region."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Service:
     name: str = _checked(_name)
     source_repo: str = _checked(_matches(_SOURCE_REPO, "'owner/name' of the source repository"))
@@ -318,6 +329,19 @@ class Service:
     """Only pushes touching these globs start the pipeline; empty means every push to the branch."""
     secrets: tuple[BuildSecret, ...] = ()
     deploy: DeployTargets = field(default_factory=DeployTargets)
+    """Targets in the platform's own account (no promotion). A service with ``environments`` leaves this empty."""
+    environments: tuple[Environment, ...] = ()
+    """Promotion order: build and stitch once, then deploy the same digests to each environment in turn."""
+
+    def all_targets(self) -> Iterator[tuple[str, DeployTarget]]:
+        """``(path of the target's table in platform.toml, target)`` for every deploy target of the service."""
+        for key, target in (("lambda", self.deploy.lambda_), ("ecs", self.deploy.ecs), ("eks", self.deploy.eks)):
+            if target is not None:
+                yield f"deploy.{key}", target
+        for i, environment in enumerate(self.environments):
+            for key, target in (("lambda", environment.lambda_), ("ecs", environment.ecs), ("eks", environment.eks)):
+                if target is not None:
+                    yield f"environments[{i}].{key}", target
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -143,6 +143,10 @@ class DeployRecord:
     waited: bool = False
     verified: Verification | None = None
     """What proved the new digest answers (None: this deploy changed nothing, or its target has no such check)."""
+    environment: str = ""
+    """The environment deployed to (empty: the platform's own account, no environments)."""
+    account: str = ""
+    """The workload account of that environment."""
 
     @classmethod
     def load(cls, path: Path) -> DeployRecord:
@@ -161,6 +165,8 @@ class DeployRecord:
             revision=typed_field(data, "revision", str, path, ""),
             waited=typed_field(data, "waited", bool, path, False),
             verified=_verification(data.get("verified"), path),
+            environment=typed_field(data, "environment", str, path, ""),
+            account=typed_field(data, "account", str, path, ""),
         )
 
 

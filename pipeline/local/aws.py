@@ -6,6 +6,7 @@ first local run is a real deploy and the second one is "already serving".
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -15,14 +16,16 @@ from typing import Any
 
 import boto3
 
-from pipeline.config import EcsTarget, EksTarget, LambdaTarget
+from pipeline.config import EcsTarget, EksTarget, LambdaTarget, PlatformConfig
 from pipeline.deployers.base import Deployer, DeployRecord, DeployTarget, Verification
 from pipeline.deployers.ecs import EcsDeployer
 from pipeline.deployers.eks import EksDeployer
 from pipeline.deployers.lambda_ import LambdaDeployer, judge
 from pipeline.local import verify
+from pipeline.naming import service_repository_name
 from pipeline.platforms import platform_for_architecture
 from pipeline.records import ImageRecord
+from pipeline.references import ecr_registry
 
 REGION = "eu-west-1"
 PLACEHOLDER = "sha256:" + "0" * 64
@@ -48,14 +51,33 @@ def client(service: str, endpoint: str, credentials: dict[str, str] | None = Non
     )
 
 
-def ensure_lambda(endpoint: str, target: LambdaTarget, repository: str) -> Any:
-    lam = client("lambda", endpoint)
+ORGANIZATION_ROLE = "OrganizationAccountAccessRole"
+
+
+def organization_credentials(endpoint: str, account: str, admin: dict[str, str] | None = None) -> dict[str, str]:
+    """The stand-in admin inside a workload account, through the role AWS Organizations gives each member account
+    (``admin``: the stand-in admin's key; default: this process's, as for :func:`client`)."""
+    sts = client("sts", endpoint, admin)
+    role = f"arn:aws:iam::{account}:role/{ORGANIZATION_ROLE}"
+    return dict(sts.assume_role(RoleArn=role, RoleSessionName="slipway-platform-team")["Credentials"])
+
+
+def client_in(service: str, endpoint: str, account: str, platform_account: str) -> Any:
+    """A client acting in ``account``: the admin's own in the platform account, the organization role elsewhere."""
+    same = account in ("", platform_account)
+    return client(service, endpoint, None if same else organization_credentials(endpoint, account))
+
+
+def ensure_lambda(
+    endpoint: str, target: LambdaTarget, repository: str, credentials: dict[str, str] | None = None
+) -> Any:
+    lam = client("lambda", endpoint, credentials)
     try:
         lam.get_function(FunctionName=target.function_name)
         return lam
     except lam.exceptions.ResourceNotFoundException:
         pass
-    iam = client("iam", endpoint)
+    iam = client("iam", endpoint, credentials)
     try:
         role = iam.get_role(RoleName="slipway-local-lambda")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
@@ -70,15 +92,15 @@ def ensure_lambda(endpoint: str, target: LambdaTarget, repository: str) -> Any:
     return lam
 
 
-def ensure_ecs(endpoint: str, target: EcsTarget, repository: str) -> Any:
-    ecs = client("ecs", endpoint)
+def ensure_ecs(endpoint: str, target: EcsTarget, repository: str, credentials: dict[str, str] | None = None) -> Any:
+    ecs = client("ecs", endpoint, credentials)
     try:
         found = ecs.describe_services(cluster=target.cluster, services=[target.service]).get("services", [])
     except ecs.exceptions.ClusterNotFoundException:
         found = []
     if any(s.get("status") == "ACTIVE" for s in found):
         return ecs
-    ec2 = client("ec2", endpoint)
+    ec2 = client("ec2", endpoint, credentials)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"{target.service}-{vpc}", Description="local", VpcId=vpc)["GroupId"]
@@ -133,12 +155,32 @@ STANDINS: dict[str, Callable[[str, Any, str, Path], Deployer]] = {
 }
 
 
-def provision(endpoint: str, target: DeployTarget, repository: str) -> None:
-    """The function or service a deploy target names, as the platform's own infrastructure would have it."""
+def provision(endpoint: str, target: DeployTarget, repository: str, credentials: dict[str, str] | None = None) -> None:
+    """The function or service a deploy target names, as the platform's own infrastructure would have it (in a
+    workload account: with ``credentials`` there)."""
     if isinstance(target, LambdaTarget):
-        ensure_lambda(endpoint, target, repository)
+        ensure_lambda(endpoint, target, repository, credentials)
     elif isinstance(target, EcsTarget):
-        ensure_ecs(endpoint, target, repository)
+        ensure_ecs(endpoint, target, repository, credentials)
+
+
+def provision_all(config: PlatformConfig, endpoint: str, secret_value: str) -> None:
+    """What the platform team and the workload accounts create out of band (idempotent): the build secrets (with a
+    stand-in value) and every deploy target -- an environment's in its workload account."""
+    secrets = client("secretsmanager", endpoint)
+    for _, service in config.services():
+        for secret in service.secrets:
+            with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+                secrets.create_secret(Name=secret.secret_name, SecretString=secret_value)
+    registry = ecr_registry(config.platform.account, config.platform.region)
+    for team, service in config.services():
+        repository = f"{registry}/{service_repository_name(team.name, service.name)}"
+        for target in service.deploy.targets():
+            provision(endpoint, target, repository)
+        for environment in service.environments:
+            credentials = organization_credentials(endpoint, environment.account)
+            for target in environment.targets():
+                provision(endpoint, target, repository, credentials)
 
 
 def local_deployer(endpoint: str, target: DeployTarget, repository: str, out: Path) -> Deployer:

@@ -164,27 +164,26 @@ def _up_aws(state: LocalState, port: int, account: str) -> None:
         raise services.ServiceError(f"aws (moto): port {port} on 127.0.0.1 is taken; free it or pass --moto-port")
     # IAM enforced: every request after the admin's creation is authorized against its caller's identity policies by
     # Slipway's evaluator inside moto (pipeline.local.iam_enforcement), so a job missing a grant fails with AccessDenied.
-    service = services.moto_service(
-        state.directory, port, account=account, enforce_iam=True, token_key=state.registry_token_key()
-    )
+    service = services.moto_service(state.directory, port, enforce_iam=True, token_key=state.registry_token_key())
     service.start()
     state.services["aws"] = Running("aws", service.pid, True, address)
-    _create_admin(state, address)
+    state.save_aws_credentials(create_admin(address, account or DEFAULT_ACCOUNT))
 
 
 ADMIN = "slipway-local-admin"
+DEFAULT_ACCOUNT = "123456789012"  # moto's own default, when no platform account is given
 
 
-def _create_admin(state: LocalState, endpoint: str) -> None:
-    state.save_aws_credentials(create_admin(endpoint))
-
-
-def create_admin(endpoint: str) -> dict[str, str]:
-    """Within moto's unauthenticated allowance: the admin the replay acts as (stands in for the platform team and for
-    the AWS services that assume the template's roles); returns its key (the state directory keeps it, mode 0600)."""
+def create_admin(endpoint: str, account: str) -> dict[str, str]:
+    """Within moto's unauthenticated allowance: the admin the replay acts as in ``account`` (stands in for the platform
+    team and for the AWS services that assume the template's roles); returns its key (kept in the state directory,
+    mode 0600). Its key then places every call it makes in that account."""
     from pipeline.local.aws import client
 
     iam = client("iam", endpoint, {"AccessKeyId": "bootstrap", "SecretAccessKey": "bootstrap"})
+    iam.meta.events.register(
+        "before-sign.iam.*", lambda request, **_: request.headers.add_header("x-moto-account-id", account)
+    )
     iam.create_user(UserName=ADMIN)
     everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     iam.put_user_policy(UserName=ADMIN, PolicyName="everything", PolicyDocument=json.dumps(everything))

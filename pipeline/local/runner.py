@@ -21,7 +21,6 @@ import shutil
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 from pipeline import bases
 from pipeline.config import PlatformConfig
+from pipeline.deployers import workload
 from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
 from pipeline.local import aws, verify
@@ -36,7 +36,7 @@ from pipeline.local.progress import progress
 from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import LocalState
-from pipeline.naming import base_repository_name, service_repository_name
+from pipeline.naming import base_repository_name
 from pipeline.references import ecr_registry
 from pipeline.registry import RepositoryRef, client_for_host
 from pipeline.registry.base import ENDPOINT_ENV
@@ -114,21 +114,8 @@ def _seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
         revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder)
         progress(f"  {repository:<22} {branch} {revision.commit[:12]} ({folder})")
     progress("seed: secrets' values and deploy targets in the AWS stand-in")
-    _provision(config, state)
+    aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET)
     return lock
-
-
-def _provision(config: PlatformConfig, state: LocalState) -> None:
-    secrets = aws.client("secretsmanager", state.aws_endpoint)
-    for _, service in config.services():
-        for secret in service.secrets:
-            with contextlib.suppress(secrets.exceptions.ResourceExistsException):
-                secrets.create_secret(Name=secret.secret_name, SecretString=STANDIN_SECRET)
-    for team, service in config.services():
-        registry = ecr_registry(config.platform.account, config.platform.region)
-        repository = f"{registry}/{service_repository_name(team.name, service.name)}"
-        for target in service.deploy.targets():
-            aws.provision(state.aws_endpoint, target, repository)
 
 
 def _context(state: LocalState, approve: bool) -> executor.Context:
@@ -177,8 +164,9 @@ def _deploy_stacks(outdir: Path, state: LocalState) -> None:
     """`cdk deploy`'s part the replay depends on: file assets where the templates say, the roles and policies."""
     cdk.publish_assets(outdir, aws.client("s3", state.aws_endpoint))
     if state.aws_credentials():
-        admin = aws.client("sts", state.aws_endpoint).get_caller_identity()["Arn"]
-        iam.apply(outdir, aws.client("iam", state.aws_endpoint), admin)
+        identity = aws.client("sts", state.aws_endpoint).get_caller_identity()
+        iam.apply(outdir, lambda account: aws.client_in("iam", state.aws_endpoint, account, identity["Account"]),
+                  identity["Arn"])  # fmt: skip
 
 
 def _base_pipelines(config: PlatformConfig) -> dict[str, tuple[str, set[str], str]]:
@@ -204,7 +192,9 @@ def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, se
     if "UPSTREAM_DEBIAN" not in lock:
         raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
     registry = ecr_registry(config.platform.account, config.platform.region)
-    _provision(config, state)  # idempotent; a restarted AWS stand-in has lost what `seed` put there
+    aws.provision_all(
+        config, state.aws_endpoint, STANDIN_SECRET
+    )  # idempotent; a restarted AWS stand-in has lost what `seed` put there
     context = _context(state, approve)
     report = Report(assembly=state.directory / "cdk.out")
     remaining = _base_pipelines(config)
@@ -304,8 +294,10 @@ def _deployments(pipeline: assembly.Pipeline, execution: executor.Execution, sta
             shutil.copy2(path, kept / path.name)
             record = DeployRecord.load(path)
             verified = asdict(record.verified) if record.verified else None
-            found.append({"service": pipeline.name.removeprefix("slipway-"), "target": record.target,
-                          "image": record.image, "verified": verified})  # fmt: skip
+            account = record.account or authorize.current(state.directory / "cdk.out").account
+            found.append({"service": pipeline.name.removeprefix("slipway-"), "environment": record.environment,
+                          "account": account, "target": record.target, "image": record.image,
+                          "verified": verified})  # fmt: skip
     rendered = list(execution.directory.glob("*/*/src/deployment.json"))
     for path in rendered:
         shutil.copy2(path, kept / "deployment.json")
@@ -361,21 +353,10 @@ def record_timing(state: LocalState, seconds: float) -> str:
     return f"run took {seconds:.1f}s vs {first:.1f}s the first time ({first / max(seconds, 0.1):.1f}x faster, registry cache reused)"
 
 
-@contextlib.contextmanager
-def _acting_for(state: LocalState) -> Iterator[None]:
+def _acting_for(state: LocalState) -> contextlib.AbstractContextManager[None]:
     """This process reaches the stand-ins as a job does (AWS at moto as its admin, ECR at the local registry), and
     the environment is given back afterwards: nothing leaks into whatever runs next in the process."""
-    wanted = aws_environment(state)
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return workload.acting_as(aws_environment(state))
 
 
 def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 import requests
 
 from pipeline.commands.local import run
-from pipeline.local.aws import client
+from pipeline.local.aws import client, organization_credentials
 from pipeline.local.replay import assembly
 from pipeline.local.state import LocalState
 from tests.conftest import EXAMPLE
@@ -20,13 +21,23 @@ from tests.e2e.conftest import CREDENTIALS, get
 
 pytestmark = pytest.mark.e2e
 ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
+DEV, PROD = "222222222222", "555555555555"
 
 
 def image_json(state: LocalState, service: str) -> dict:
     return json.loads((state.directory / "runs" / service / "image.json").read_text())
 
 
-def test_lambda_runs_the_arm64_child_the_registry_serves(local: LocalState) -> None:
+def in_account(local: LocalState, service: str, account: str) -> Any:
+    """A client of the AWS stand-in acting in ``account`` (a workload account through its organization role)."""
+    admin = local.aws_credentials()
+    if account == "111111111111":
+        return client(service, local.aws_endpoint, admin)
+    return client(service, local.aws_endpoint, organization_credentials(local.aws_endpoint, account, admin))
+
+
+def test_lambda_runs_the_arm64_child_the_registry_serves_in_dev_and_in_prod(local: LocalState) -> None:
+    """Promotion moves the same bytes: both accounts' functions name the one arm64 child of the one release."""
     image = image_json(local, "payments-api")
     index = get(
         f"http://{local.registry}/v2/payments/api/manifests/{image['index_digest']}",
@@ -34,26 +45,47 @@ def test_lambda_runs_the_arm64_child_the_registry_serves(local: LocalState) -> N
     )
     assert "sha256:" + hashlib.sha256(index).hexdigest() == image["index_digest"]
     arm = next(m for m in json.loads(index)["manifests"] if m["platform"]["architecture"] == "arm64")
-    function = client("lambda", local.aws_endpoint, local.aws_credentials()).get_function(FunctionName="payments-api")
-    assert function["Code"]["ImageUri"] == f"{ECR}/payments/api@{arm['digest']}"
-    assert function["Configuration"]["Architectures"] == ["arm64"]
+    for account in (DEV, PROD):
+        assert alias_image(in_account(local, "lambda", account)) == f"{ECR}/payments/api@{arm['digest']}", account
+        function = in_account(local, "lambda", account).get_function(FunctionName="payments-api")
+        assert function["Configuration"]["Architectures"] == ["arm64"]
+
+
+def alias_image(lam: Any, function: str = "payments-api", alias: str = "live") -> str:
+    """The image the alias serves: the version it names was published with its image as description (the deployer's
+    record on the function itself)."""
+    version = lam.get_alias(FunctionName=function, Name=alias)["FunctionVersion"]
+    return str(lam.get_function_configuration(FunctionName=function, Qualifier=version)["Description"])
 
 
 def test_ecs_services_run_the_index_digest(local: LocalState) -> None:
-    ecs = client("ecs", local.aws_endpoint, local.aws_credentials())
-    for cluster, service, path in (
-        ("payments", "api", "payments/api"),
-        ("search", "indexer", "search/indexer"),
+    for account, cluster, service, path in (
+        (DEV, "payments", "api", "payments/api"),
+        (PROD, "payments", "api", "payments/api"),
+        ("111111111111", "search", "indexer", "search/indexer"),
     ):
-        image = image_json(local, f"{cluster}-{service}" if cluster == "payments" else "search-indexer")
+        ecs = in_account(local, "ecs", account)
+        image = image_json(local, path.replace("/", "-"))
         described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
         definition = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
-        assert definition["containerDefinitions"][0]["image"] == f"{ECR}/{path}@{image['index_digest']}"
+        assert definition["containerDefinitions"][0]["image"] == f"{ECR}/{path}@{image['index_digest']}", account
         served = get(
             f"http://{local.registry}/v2/{path}/manifests/{image['index_digest']}",
             "application/vnd.oci.image.index.v1+json",
         )
         assert "sha256:" + hashlib.sha256(served).hexdigest() == image["index_digest"]
+
+
+def test_the_run_reports_each_deployment_with_its_environment_and_account(local: LocalState) -> None:
+    deployments = json.loads((local.directory / "runs" / "last-run.json").read_text())["deployments"]
+    assert sorted((d["service"], d["environment"], d["account"], d["target"]) for d in deployments) == [
+        ("payments-api", "dev", DEV, "ecs:payments/api"), ("payments-api", "dev", DEV, "lambda:payments-api"),
+        ("payments-api", "prod", PROD, "ecs:payments/api"), ("payments-api", "prod", PROD, "lambda:payments-api"),
+        ("search-indexer", "", "111111111111", "ecs:search/indexer"),
+        ("search-indexer", "", "111111111111", "eks:search/search/indexer"),
+    ]  # fmt: skip
+    for target in ("ecs:payments/api", "lambda:payments-api"):  # one release, promoted: the same digest in each
+        assert len({d["image"] for d in deployments if d["target"] == target}) == 1, target
 
 
 def test_eks_manifest_names_the_index_digest(local: LocalState) -> None:
@@ -90,7 +122,7 @@ def test_rerunning_a_pipeline_on_the_same_commit_succeeds_and_changes_nothing(
     """A retry of the whole service pipeline on the commit it already released: bases are up to date (skipped), the
     rebuild gives the same digests, stitch finds its tag already on that index, and no deploy changes anything."""
     before = image_json(local, "payments-api")
-    revision = deployed(local, "payments-api", "ecs")["revision"]
+    revision = deployed(local, "payments-api", "dev-ecs")["revision"]
     assert run(state_dir=local.directory, config_path=EXAMPLE, service="payments/api", approve=True, as_json=True) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
@@ -98,8 +130,9 @@ def test_rerunning_a_pipeline_on_the_same_commit_succeeds_and_changes_nothing(
     assert all(a["status"] == "Succeeded" for a in report["actions"])
     assert "slipway-payments-base-python: up to date" in err
     assert image_json(local, "payments-api") == before
-    assert deployed(local, "payments-api", "lambda")["changed"] is False
-    assert deployed(local, "payments-api", "ecs")["revision"] == revision  # the revision in place, none registered
+    assert deployed(local, "payments-api", "dev-lambda")["changed"] is False
+    assert deployed(local, "payments-api", "prod-lambda")["changed"] is False
+    assert deployed(local, "payments-api", "dev-ecs")["revision"] == revision  # the revision in place, none registered
 
 
 def test_the_registry_is_as_strict_as_ecr(local: LocalState) -> None:
@@ -128,8 +161,10 @@ def test_every_deployment_answered_on_its_own_architecture(local: LocalState) ->
     """The deployed digests themselves: the Lambda child invoked under QEMU as arm64, the ECS images asked for their
     health path (or run, for the indexer that serves no HTTP), the EKS Deployment schema-checked and its image run."""
     checks = {
-        ("payments-api", "lambda"): {"ok": True, "check": "invoke", "status": 200, "machine": "aarch64"},
-        ("payments-api", "ecs"): {"ok": True, "check": "GET /health", "status": 200, "machine": "x86_64"},
+        ("payments-api", "dev-lambda"): {"ok": True, "check": "invoke", "status": 200, "machine": "aarch64"},
+        ("payments-api", "dev-ecs"): {"ok": True, "check": "GET /health", "status": 200, "machine": "x86_64"},
+        ("payments-api", "prod-lambda"): {"ok": True, "check": "invoke", "status": 200, "machine": "aarch64"},
+        ("payments-api", "prod-ecs"): {"ok": True, "check": "GET /health", "status": 200, "machine": "x86_64"},
         ("search-indexer", "ecs"): {"ok": True, "check": "run", "status": 0, "machine": "aarch64"},
         ("search-indexer", "eks"): {"ok": True, "check": "run", "status": 0, "machine": "x86_64"},
     }

@@ -49,8 +49,8 @@ def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
     state: Path = tmp_path_factory.mktemp("iam")
     port = services.free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    with services.running(services.moto_service(state, port, account=ACCOUNT, enforce_iam=True)):
-        admin = create_admin(endpoint)
+    with services.running(services.moto_service(state, port, enforce_iam=True)):
+        admin = create_admin(endpoint, ACCOUNT)
         iam = client("iam", endpoint, admin)
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                  "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{ADMIN}"}}]}  # fmt: skip

@@ -73,4 +73,5 @@ def test_status_reports_down_services_without_failing(tmp_path: Path) -> None:
         ("builder", False),
         ("aws", False),
         ("blobs", False),
+        ("registry-store", False),
     ]

@@ -20,13 +20,13 @@ def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
 def test_validate_exits_2_and_prints_key_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "platform.toml"
     broken.write_text(
-        EXAMPLE.read_text().replace('architecture = "arm64"\n    alias', 'architecture = "aarch64"\n    alias')
+        EXAMPLE.read_text().replace('architecture = "arm64"\n      alias', 'architecture = "aarch64"\n      alias')
     )
     assert main(["validate", str(broken)]) == 2
     err = capsys.readouterr().err
     assert (
-        f"{broken}: teams[0].services[0].deploy.lambda.architecture: expected one of 'x86_64', 'arm64', got 'aarch64'"
-        in err
+        f"{broken}: teams[0].services[0].environments[0].lambda.architecture: expected one of 'x86_64', 'arm64', got "
+        "'aarch64'" in err
     )
     assert "1 problem(s)" in err
 

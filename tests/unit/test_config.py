@@ -24,7 +24,7 @@ def test_example_loads_into_frozen_typed_model() -> None:
     assert [t.name for t in loaded.teams] == ["payments", "search"]
     api = loaded.teams[0].services[0]
     assert api.platforms == ("linux/amd64", "linux/arm64")
-    assert api.deploy.lambda_ is not None and api.deploy.lambda_.platform == "linux/arm64"
+    assert api.environments[0].lambda_ is not None and api.environments[0].lambda_.platform == "linux/arm64"
     assert api.secrets[0].secret_name == "payments/pip-index-token"
     with pytest.raises(AttributeError):
         api.name = "other"  # type: ignore[misc]
@@ -73,9 +73,9 @@ def test_fails_on_unknown_top_level_key(example_raw: dict[str, Any]) -> None:
 
 
 def test_fails_on_bad_lambda_architecture_naming_the_key_path(example_raw: dict[str, Any]) -> None:
-    example_raw["teams"][0]["services"][0]["deploy"]["lambda"]["architecture"] = "amd64"
+    example_raw["teams"][0]["services"][0]["environments"][0]["lambda"]["architecture"] = "amd64"
     assert problems(example_raw) == [
-        "teams[0].services[0].deploy.lambda.architecture: expected one of 'x86_64', 'arm64', got 'amd64'"
+        "teams[0].services[0].environments[0].lambda.architecture: expected one of 'x86_64', 'arm64', got 'amd64'"
     ]
 
 
@@ -136,8 +136,9 @@ def test_fails_on_duplicate_platform_and_empty_platforms(example_raw: dict[str, 
 def test_fails_when_lambda_architecture_is_not_built(example_raw: dict[str, Any]) -> None:
     example_raw["teams"][0]["services"][0]["platforms"] = ["linux/amd64"]
     assert problems(example_raw) == [
-        "teams[0].services[0].deploy.lambda.architecture: 'arm64' needs platform 'linux/arm64', "
+        f"teams[0].services[0].environments[{i}].lambda.architecture: 'arm64' needs platform 'linux/arm64', "
         "which the service does not build (platforms: ['linux/amd64'])"
+        for i in (0, 1)
     ]
 
 
@@ -214,7 +215,7 @@ def test_accepts_ordinary_branch_names(example_raw: dict[str, Any]) -> None:
     [
         (("platform", "account"), "\uff11" * 12, "expected a 12-digit AWS account id"),
         (("platform", "region"), "eu-west-\u0661", "expected an AWS region such as 'eu-west-1'"),
-        (("teams", 0, "workload_accounts", 0), "\u0661" * 12, "expected a 12-digit AWS account id"),
+        (("teams", 1, "workload_accounts", 0), "\u0661" * 12, "expected a 12-digit AWS account id"),
     ],
 )
 def test_fails_on_unicode_digits(example_raw: dict[str, Any], path: tuple[Any, ...], value: str, expected: str) -> None:
@@ -227,9 +228,9 @@ def test_fails_on_unicode_digits(example_raw: dict[str, Any], path: tuple[Any, .
 
 
 def test_fails_on_numeric_lambda_alias(example_raw: dict[str, Any]) -> None:
-    example_raw["teams"][0]["services"][0]["deploy"]["lambda"]["alias"] = "42"
+    example_raw["teams"][0]["services"][0]["environments"][0]["lambda"]["alias"] = "42"
     assert problems(example_raw) == [
-        "teams[0].services[0].deploy.lambda.alias: expected a Lambda alias name (not all digits), got '42'"
+        "teams[0].services[0].environments[0].lambda.alias: expected a Lambda alias name (not all digits), got '42'"
     ]
 
 
@@ -240,13 +241,14 @@ def test_fails_on_eks_cluster_name_over_100_characters(example_raw: dict[str, An
 
 
 def test_fails_on_two_services_deploying_to_one_target(example_raw: dict[str, Any]) -> None:
-    twin = copy.deepcopy(example_raw["teams"][0]["services"][0])
-    twin["name"] = "api-two"
-    example_raw["teams"][0]["services"].append(twin)
+    twin = copy.deepcopy(example_raw["teams"][1]["services"][0])
+    twin["name"] = "indexer-two"
+    example_raw["teams"][1]["services"].append(twin)
     assert problems(example_raw) == [
-        "teams[0].services[1].deploy.ecs.service: ECS service payments/api is already the target of payments/api",
-        "teams[0].services[1].deploy.lambda.function_name: Lambda function 'payments-api' is already the target of "
-        "payments/api",
+        "teams[1].services[1].deploy.ecs.service: ECS service search/indexer in account 111111111111 is already the "
+        "target of search/indexer",
+        "teams[1].services[1].deploy.eks.deployment: EKS Deployment search/search/indexer in account 111111111111 is "
+        "already the target of search/indexer",
     ]
 
 
@@ -314,7 +316,7 @@ def test_fails_on_unreadable_bytes_with_the_file_named(tmp_path: Path, data: byt
 
 def test_reports_every_problem_at_once(example_raw: dict[str, Any]) -> None:
     example_raw["platform"]["region"] = "nowhere"
-    example_raw["teams"][0]["workload_accounts"] = ["abc"]
+    example_raw["teams"][1]["workload_accounts"] = ["abc"]
     example_raw["teams"][1]["services"][0]["brnach"] = "main"
     assert len(problems(example_raw)) == 3
 

@@ -35,16 +35,18 @@ def test_range_boundaries_are_inclusive(example_raw: dict[str, Any], key: str, l
 
 
 def test_an_optional_field_may_be_empty_or_absent_and_a_required_one_may_not(example_raw: dict[str, Any]) -> None:
-    ecs = example_raw["teams"][0]["services"][0]["deploy"]["ecs"]
+    ecs = example_raw["teams"][0]["services"][0]["environments"][0]["ecs"]
     ecs["health_url"] = ""
-    assert load(example_raw).teams[0].services[0].deploy.ecs.health_url == ""  # type: ignore[union-attr]
+    assert load(example_raw).teams[0].services[0].environments[0].ecs.health_url == ""  # type: ignore[union-attr]
     del ecs["health_url"]
-    assert load(example_raw).teams[0].services[0].deploy.ecs.health_url == ""  # type: ignore[union-attr]
+    assert load(example_raw).teams[0].services[0].environments[0].ecs.health_url == ""  # type: ignore[union-attr]
     ecs["health_url"] = "not a url"
-    assert problems(example_raw)[0].startswith("teams[0].services[0].deploy.ecs.health_url: expected an http(s) URL")
+    assert problems(example_raw)[0].startswith(
+        "teams[0].services[0].environments[0].ecs.health_url: expected an http(s) URL"
+    )
     del ecs["health_url"]
     del ecs["cluster"]
-    assert problems(example_raw) == ["teams[0].services[0].deploy.ecs.cluster: required key is missing"]
+    assert problems(example_raw) == ["teams[0].services[0].environments[0].ecs.cluster: required key is missing"]
 
 
 def test_a_duplicate_upstream_prefix_is_refused(example_raw: dict[str, Any]) -> None:
@@ -64,3 +66,26 @@ def test_a_duplicate_secret_id_is_refused(example_raw: dict[str, Any]) -> None:
     service = example_raw["teams"][0]["services"][0]
     service["secrets"].append(dict(service["secrets"][0], secret_name="payments/other"))
     assert problems(example_raw) == ["teams[0].services[0].secrets[1].id: duplicate secret id 'pip_index'"]
+
+
+def test_problems_come_sorted_by_key_path_with_indexes_as_numbers_and_each_names_the_file() -> None:
+    """A user reads the problems of one key together, in the file's order: teams[2] before teams[10], a table's own
+    problem before its keys', and a non-ASCII "digit" (never a valid index) before every real index."""
+    from pipeline.config.error import ConfigError
+
+    error = ConfigError(Path("conf/platform.toml"), [
+        "teams[10].name: ten", "teams[2].services[0].name: two-zero", "teams[2]: two", "platform.region: region",
+        "teams[0].name: zero", "teams[\u0661].name: arabic one: with a colon", "upstreams[1].prefix: one",
+    ])  # fmt: skip
+    assert error.problems == [
+        "platform.region: region",
+        "teams[\u0661].name: arabic one: with a colon",
+        "teams[0].name: zero",
+        "teams[2]: two",
+        "teams[2].services[0].name: two-zero",
+        "teams[10].name: ten",
+        "upstreams[1].prefix: one",
+    ]
+    assert str(error) == "\n".join([*(f"conf/platform.toml: {p}" for p in error.problems),
+                                    "conf/platform.toml: 7 problem(s)"])  # fmt: skip
+    assert error.source == Path("conf/platform.toml") and error.exit_code == 2

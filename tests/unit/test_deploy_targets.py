@@ -132,7 +132,7 @@ def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp
     )  # fmt: skip
     stages: Any = template.find_resources("AWS::CodePipeline::Pipeline")
     [pipeline] = stages.values()
-    assert [s["Name"] for s in pipeline["Properties"]["Stages"]][-1] == "Deploy-queue"
+    assert [s["Name"] for s in pipeline["Properties"]["Stages"]][-1] == "Deploy"
 
 
 def test_an_unregistered_kind_is_refused_at_construction(tmp_path: Path) -> None:

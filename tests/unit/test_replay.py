@@ -28,12 +28,12 @@ def test_every_pipeline_of_the_assembly_is_read_with_its_stages_in_order(pipelin
         "slipway-search-base-static",
     }  # fmt: skip
     api = pipelines["slipway-payments-api"]
-    assert [s.name for s in api.stages] == ["Source", "Lint", "Build", "Stitch", "Deploy-lambda", "Deploy-ecs"]
+    assert [s.name for s in api.stages] == ["Source", "Build", "Stitch", "Deploy-dev", "Deploy-prod"]
     assert (api.repository, api.branch) == ("acme/payments-api", "main")
     build = next(s for s in api.stages if s.name == "Build")
-    assert [[a.name for a in wave] for wave in build.waves()] == [["Build-amd64", "Build-arm64"]]
-    deploy = next(s for s in api.stages if s.name == "Deploy-lambda")
-    assert [[a.provider for a in wave] for wave in deploy.waves()] == [["Manual"], ["CodeBuild"]]
+    assert [[a.name for a in wave] for wave in build.waves()] == [["Lint", "Build-amd64", "Build-arm64"]]
+    deploy = next(s for s in api.stages if s.name == "Deploy-prod")
+    assert [[a.provider for a in wave] for wave in deploy.waves()] == [["Manual"], ["CodeBuild", "CodeBuild"]]
 
 
 def test_intrinsics_resolve_as_cloudformation_would(pipelines: dict[str, Pipeline]) -> None:
@@ -265,5 +265,6 @@ def test_every_codebuild_role_of_the_assembly_trusts_codebuild(synthesized: dict
     trusts = authorize.current(directory).trusts
     roles = {p.role for pipeline in assembly.load(directory) for p in pipeline.projects.values()}
     assert roles and all("codebuild.amazonaws.com" in trusts[role] for role in roles)
-    assert all(role.startswith("arn:aws:iam::111111111111:role/slipway/build/") for role in roles)
+    assert all(role.startswith(("arn:aws:iam::111111111111:role/slipway/build/",
+                                "arn:aws:iam::111111111111:role/slipway/deploy/")) for role in roles)  # fmt: skip
     assert authorize.current(directory) is authorize.current(directory)  # read once per synthesis, not per job

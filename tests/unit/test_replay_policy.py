@@ -13,6 +13,8 @@ from pipeline.local.replay import assembly, authorize
 from pipeline.local.replay.policy import ALLOW, DENY, IMPLICIT_DENY, Request, evaluate
 
 FUNCTION = "arn:aws:lambda:eu-west-1:111111111111:function:payments-api"
+DEV_FUNCTION = "arn:aws:lambda:eu-west-1:222222222222:function:payments-api"
+DEV_ROLE = "arn:aws:iam::222222222222:role/slipway-deploy-payments-api-dev"
 REPO = "arn:aws:ecr:eu-west-1:111111111111:repository/payments/api"
 
 
@@ -89,33 +91,39 @@ def variables(project: assembly.Project) -> dict[str, str]:
 
 def test_every_deploy_job_of_the_app_may_do_what_its_deployer_needs(deploys: Any) -> None:
     policies, projects = deploys
-    assert len(projects) == 4  # lambda and ecs for payments, ecs and eks for search
+    assert len(projects) == 6  # lambda and ecs for payments in dev and prod, ecs and eks for search
     assert {p.name: authorize.deploy_problems(policies, p, variables(p)) for p in projects} == {
         p.name: [] for p in projects
     }
 
 
 def test_a_grant_missing_from_the_role_is_access_denied(deploys: Any) -> None:
+    """An environment's deploy acts as its workload role: that role's policies are what must allow it."""
     policies, projects = deploys
-    lambda_job = next(p for p in projects if "deploy lambda" in str(p.buildspec))
+    lambda_job = next(
+        p for p in projects if "deploy lambda" in str(p.buildspec) and "--environment dev" in str(p.buildspec)
+    )
     narrowed = copy.deepcopy(policies)
-    for document in narrowed.roles[lambda_job.role]:
+    for document in narrowed.roles[DEV_ROLE]:
         for statement in document["Statement"]:
             actions = statement.get("Action")
             if isinstance(actions, list) and "lambda:CreateAlias" in actions:
                 actions.remove("lambda:CreateAlias")
     problems = authorize.deploy_problems(narrowed, lambda_job, variables(lambda_job))
-    assert problems == [f"AccessDenied: {lambda_job.role} is not authorized to perform lambda:CreateAlias on "
-                        f"{resource} (ImplicitDeny by the synthesized policies)" for resource in (FUNCTION, f"{FUNCTION}:*")]  # fmt: skip
+    assert problems == [f"AccessDenied: {DEV_ROLE} is not authorized to perform lambda:CreateAlias on "
+                        f"{resource} (ImplicitDeny by the synthesized policies)"
+                        for resource in (DEV_FUNCTION, f"{DEV_FUNCTION}:*")]  # fmt: skip
 
 
 def test_a_repository_policy_without_the_lambda_pull_is_access_denied(deploys: Any) -> None:
     policies, projects = deploys
-    lambda_job = next(p for p in projects if "deploy lambda" in str(p.buildspec))
+    lambda_job = next(
+        p for p in projects if "deploy lambda" in str(p.buildspec) and "--environment dev" in str(p.buildspec)
+    )
     narrowed = copy.deepcopy(policies)
     narrowed.repositories["payments/api"]["Statement"] = [
         s for s in narrowed.repositories["payments/api"]["Statement"] if s.get("Sid") != "LambdaPull"
     ]
     assert authorize.deploy_problems(narrowed, lambda_job, variables(lambda_job)) == [
-        f"AccessDenied: the policy of repository payments/api does not let lambda.amazonaws.com pull for {FUNCTION}"
+        f"AccessDenied: the policy of repository payments/api does not let lambda.amazonaws.com pull for {DEV_FUNCTION}"
     ]

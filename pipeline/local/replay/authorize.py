@@ -43,7 +43,8 @@ class Policies:
 def collect(directory: Path) -> Policies:
     found = Policies()
     for stack in assembly.stacks(directory):
-        found.account, found.region = stack.resolve.account, stack.resolve.region
+        if not found.account or stack.of_type("AWS::ECR::Repository"):  # the platform's: where the registry is
+            found.account, found.region = stack.resolve.account, stack.resolve.region
         arns = {}
         for logical, props in stack.of_type("AWS::IAM::Role").items():
             arn = str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))
@@ -81,8 +82,6 @@ def _grant_context(grant: Grant) -> dict[str, str]:
 def deploy_problems(policies: Policies, project: Project, variables: dict[str, str]) -> list[str]:
     """What AWS would deny the deploy job of ``project`` (empty: nothing; not a deploy job: nothing to check)."""
     problems = []
-    documents = policies.roles.get(project.role, [])
-    place = {"partition": "aws", "region": policies.region, "account": policies.account}
     for phase in project.buildspec.get("phases", {}).values():
         for command in phase.get("commands", []):
             argv = shlex.split(command)
@@ -90,10 +89,18 @@ def deploy_problems(policies: Policies, project: Project, variables: dict[str, s
                 continue
             deployer = DEPLOYERS[argv[2]]
             parser = argparse.ArgumentParser(add_help=False)
+            parser.add_argument("--role-arn", default="")
+            parser.add_argument("--region", default="")
             deployer.add_arguments(parser)
-            target = deployer.target_from_args(parser.parse_known_args(argv[3:])[0])
+            args = parser.parse_known_args(argv[3:])[0]
+            target = deployer.target_from_args(args)
             repository = RepositoryRef.parse(variables.get("SLIPWAY_REPOSITORY_URI", "x/x")).name
             repository_arn = f"arn:aws:ecr:{policies.region}:{policies.account}:repository/{repository}"
+            # An environment's deploy acts as its workload role, in that account and region.
+            role, account = args.role_arn or project.role, args.role_arn.split(":")[4] if args.role_arn else ""
+            documents = policies.roles.get(role, [])
+            place = {"partition": "aws", "region": args.region or policies.region,
+                     "account": account or policies.account}  # fmt: skip
             for permission in deployer.permissions(target):
                 if isinstance(permission, Grant):
                     wanted = [(a, r.format(**place), _grant_context(permission))
@@ -105,10 +112,10 @@ def deploy_problems(policies: Policies, project: Project, variables: dict[str, s
                 for action, resource, context in wanted:
                     decision = policy.evaluate(documents, policy.Request(action, resource, context=context))
                     if decision != policy.ALLOW:
-                        problems.append(f"AccessDenied: {project.role} is not authorized to perform {action} on "
+                        problems.append(f"AccessDenied: {role} is not authorized to perform {action} on "
                                         f"{resource} ({decision} by the synthesized policies)")  # fmt: skip
             if isinstance(target, LambdaTarget):
-                function = f"arn:aws:lambda:{policies.region}:{policies.account}:function:{target.function_name}"
+                function = f"arn:aws:lambda:{place['region']}:{place['account']}:function:{target.function_name}"
                 request = policy.Request("ecr:BatchGetImage", repository_arn, "service:lambda.amazonaws.com",
                                          {"aws:sourceArn": function})  # fmt: skip
                 repository_policy = policies.repositories.get(repository, {})

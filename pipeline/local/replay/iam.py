@@ -2,10 +2,10 @@
 
 What CloudFormation would create -- every ``AWS::IAM::Role`` (path, inline policies) and every ``AWS::IAM::Policy``
 on its roles -- is created in moto, and each job calls AWS with its project's role (``sts:AssumeRole`` credentials).
-moto checks a trust policy against its caller (and fails on service principals), while the replay's admin is the one
-that assumes the roles on behalf of CodeBuild: in moto each role trusts that admin only, and the template's own trust
-is checked by :func:`assumer`, from the assembly -- a job's role must trust the service that runs it. (moto's IAM
-enforcement stays off: see the README; :mod:`pipeline.local.replay.authorize` evaluates deploy jobs instead.)
+The replay's admin assumes the roles on behalf of CodeBuild: a role trusted by a service also trusts that admin in
+moto, and the template's own trust is checked by :func:`assumer`, from the assembly -- a job's role must trust the
+service that runs it. Every other trust policy is the template's, enforced by the AWS stand-in
+(:mod:`pipeline.local.iam_enforcement`): a workload role in another account trusts only the platform's deploy roles.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ class TrustError(SlipwayError):
     pass
 
 
-def apply(directory: Path, iam: Any, stand_in: str) -> None:
-    """Create (or update) the assembly's roles and policies in moto. ``stand_in``: the ARN that assumes every role in
-    moto (the template's own trust is checked by :func:`assumer`, from the assembly)."""
+def apply(directory: Path, iam_in: Callable[[str], Any], stand_in: str) -> None:
+    """Create (or update) the assembly's roles and policies in moto, each stack's in its own account (``iam_in``:
+    account → IAM client there). A role whose trust names an AWS service also trusts ``stand_in`` (the admin that
+    assumes it for that service; the template's own trust is checked by :func:`assumer`); other trust policies --
+    a workload role trusting the platform's deploy roles -- are kept as the template has them, and moto enforces them."""
     for stack in assembly.stacks(directory):
+        iam = iam_in(stack.resolve.account)
         for logical, props in stack.of_type("AWS::IAM::Role").items():
             name = str(stack.resolve({"Ref": logical}))
-            trust = {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": stand_in}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+            trust = _trust(props.get("AssumeRolePolicyDocument", {}), stand_in)
             try:
                 iam.create_role(RoleName=name, Path=props.get("Path", "/"), AssumeRolePolicyDocument=json.dumps(trust))
             except iam.exceptions.EntityAlreadyExistsException:
@@ -49,6 +51,13 @@ def apply(directory: Path, iam: Any, stand_in: str) -> None:
                     PolicyName=props["PolicyName"],
                     PolicyDocument=json.dumps(props["PolicyDocument"]),
                 )
+
+
+def _trust(template: dict[str, Any], stand_in: str) -> dict[str, Any]:
+    statements = list(template.get("Statement", []))
+    if not statements or any("Service" in (s.get("Principal") or {}) for s in statements):
+        statements.append({"Effect": "Allow", "Principal": {"AWS": stand_in}, "Action": "sts:AssumeRole"})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def assumer(

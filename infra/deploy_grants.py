@@ -1,0 +1,65 @@
+"""What a deploy role may do: rendered from what the target's deployer declares (``Deployer.permissions``).
+
+One renderer for both places a deploy role lives: the platform account (a service without environments) and a
+workload account (``infra.workload_stack``: an environment's role).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_eks as eks_l1
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.image_repository import RepositoryAccess
+from infra.nag import ECR_AUTH_TOKEN, acknowledge
+from pipeline.deployers import deployer_for
+from pipeline.deployers.base import DeployTarget, NamespaceAccess, PullImages
+
+EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+
+
+def grant_deploy(scope: Construct, target: DeployTarget, role: iam.IRole, *, pull: RepositoryAccess | None) -> None:
+    """Render onto ``role`` what the target's deployer says its deploy needs (pipeline.deployers.base.Permission), in
+    the account and region of ``scope``'s stack. ``pull``: the repository a :class:`PullImages` needs (``None``: the
+    role already reads it)."""
+    stack = Stack.of(scope)
+    for permission in deployer_for(target.kind).permissions(target):
+        if isinstance(permission, PullImages):
+            if pull is not None:
+                pull.grant_pull(role)
+                acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        elif isinstance(permission, NamespaceAccess):
+            eks_access_entry(scope, permission, role)
+        else:
+            arns = [
+                r.format(partition=Aws.PARTITION, region=stack.region, account=stack.account)
+                for r in permission.resources
+            ]
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=list(permission.actions),
+                    resources=arns,
+                    conditions=dict(permission.conditions) or None,
+                )
+            )
+            for resource in permission.resources:
+                if "*" in resource and permission.reason:
+                    shown = resource.format(partition="<AWS::Partition>", region=stack.region, account=stack.account)
+                    acknowledge(role, "IAM5", permission.reason, applies_to=f"Resource::{shown}")
+
+
+def eks_access_entry(scope: Construct, eks: NamespaceAccess, role: iam.IRole) -> None:
+    eks_l1.CfnAccessEntry(
+        scope,
+        "DeployAccessEntry",
+        cluster_name=eks.cluster,
+        principal_arn=role.role_arn,
+        type="STANDARD",
+        access_policies=[
+            eks_l1.CfnAccessEntry.AccessPolicyProperty(
+                policy_arn=EKS_EDIT_POLICY,
+                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(type="namespace", namespaces=[eks.namespace]),
+            )
+        ],
+    )
