@@ -50,8 +50,9 @@ integration: setup
 e2e: setup
 	$(BIN)/pytest tests/e2e
 
+# The end-to-end replay (QEMU- and I/O-bound) runs beside the unit and integration tests: scripts/test.sh.
 test: setup lint typecheck
-	$(BIN)/pytest
+	@BIN=$(BIN) scripts/test.sh
 
 check: test
 

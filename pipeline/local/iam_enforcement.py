@@ -87,7 +87,7 @@ def requests_for(
                 wanted += [Request(f"ecr:{pull}", repository) for pull in ("BatchGetImage", "GetDownloadUrlForLayer")]
         return wanted
     if service == "ecs":
-        return _ecs(action, name, arn, account, params)
+        return _ecs(action, name, arn, params)
     if service == "secretsmanager" and params.get("SecretId"):
         secret = str(params["SecretId"])
         return [Request(action, secret if secret.startswith("arn:") else (secret_arn or (lambda s: s))(secret))]
@@ -99,7 +99,7 @@ def requests_for(
     return [Request(action, "*")]
 
 
-def _ecs(action: str, name: str, arn: str, account: str, params: Mapping[str, Any]) -> list[Request]:
+def _ecs(action: str, name: str, arn: str, params: Mapping[str, Any]) -> list[Request]:
     cluster = str(params.get("cluster") or "default").rsplit("/", 1)[-1]
     if name in ("UpdateService", "DescribeServices"):
         services = params.get("services") or [params.get("service", "")]
@@ -165,11 +165,11 @@ def _trusted(access_key: Any, role_arn: str) -> bool:
     parts = role_arn.split(":")
     if len(parts) < 6:
         return False
+    caller = principal_arn(access_key)
     try:
         role = iam_backends[parts[4]]["aws"].get_role_by_arn(role_arn)
-    except Exception:
-        return role_arn.endswith(f":role/{ORGANIZATION_ROLE}")
-    caller = principal_arn(access_key)
+    except Exception:  # the organization role trusts the management account's administrators: the stand-in's admin
+        return role_arn.endswith(f":role/{ORGANIZATION_ROLE}") and ":user/" in caller
     request = Request("sts:AssumeRole", role_arn, caller, {"aws:PrincipalArn": caller})
     return evaluate([json.loads(role.assume_role_policy_document)], request, resource_policy=True) == ALLOW
 

@@ -208,6 +208,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _handle(self) -> None:
+        try:
+            self._serve()
+        except OSError as exc:  # the store is down (or the client went away): say so, as a registry answers an outage
+            self._error(503, "UNAVAILABLE", f"the registry's store at {self.server.upstream} did not answer ({exc})")
+
+    def _serve(self) -> None:
         body = self._body()
         caller = self._caller()
         if caller is None:

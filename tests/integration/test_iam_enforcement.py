@@ -134,3 +134,12 @@ def test_a_role_is_assumed_only_by_what_its_trust_policy_names(stand_in: Any, de
 def test_requests_without_valid_credentials_are_refused(stand_in: Any) -> None:
     with pytest.raises(ClientError, match=r"InvalidClientTokenId|security token"):
         client("ecs", stand_in[0], {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "x"}).list_clusters()
+
+
+def test_a_workload_account_is_its_own_and_reached_through_its_organization_role(stand_in: Any) -> None:
+    endpoint, admin = stand_in
+    org = "arn:aws:iam::999988887777:role/OrganizationAccountAccessRole"
+    there = dict(client("sts", endpoint, admin).assume_role(RoleArn=org, RoleSessionName="setup")["Credentials"])
+    assert client("sts", endpoint, there).get_caller_identity()["Account"] == "999988887777"
+    client("iam", endpoint, there).create_role(RoleName="made-there", AssumeRolePolicyDocument="{}")
+    assert "made-there" not in [r["RoleName"] for r in client("iam", endpoint, admin).list_roles()["Roles"]]

@@ -111,3 +111,15 @@ def test_a_tls_hello_gets_a_plain_http_answer_so_clients_fall_back_to_http(gate:
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(bytes.fromhex("16030100a5010000a10303") + b"\x00" * 32)  # the start of a ClientHello
         assert sock.recv(5) == b"HTTP/"
+
+
+def test_a_store_that_does_not_answer_is_a_503_not_a_dropped_connection(tmp_path: Path) -> None:
+    server = _Gate(services.free_port(), f"127.0.0.1:{services.free_port()}", tmp_path, KEY)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        answer = requests.get(f"http://127.0.0.1:{server.server_address[1]}/v2/payments/api/manifests/c0ffee",
+                              auth=_auth(BUILD_ROLE), timeout=5)  # fmt: skip
+        assert answer.status_code == 503 and answer.json()["errors"][0]["code"] == "UNAVAILABLE"
+    finally:
+        server.shutdown()
+        server.server_close()

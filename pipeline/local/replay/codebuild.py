@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,11 @@ def runner_image(directory: Path) -> Path:
     shutil.rmtree(image, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(image)], check=True)
     pip = [str(image / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, f"{ROOT}[lint]", *IMAGE_PACKAGES], check=True)
-    subprocess.run([str(image / "bin" / "python"), "-m", "pip", "uninstall", "--quiet", "--yes", "slipway"], check=True)
+    # Slipway's requirements as pyproject.toml names them, never a build of this checkout (two builds of one source
+    # tree at once collide in its build/ directory).
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("lint", [])]
+    subprocess.run([*pip, *requirements, *IMAGE_PACKAGES], check=True)
     ready.write_text("")
     return image
 

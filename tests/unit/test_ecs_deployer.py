@@ -1,0 +1,201 @@
+"""The ECS deployer's whole path against a fake of the ECS API that keeps revisions and deployments as ECS does
+(moto-free, so mutation testing runs it): one image changed, roles checked, circuit breaker, steady state, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from pipeline.config import EcsTarget
+from pipeline.deployers import ecs as ecs_module
+from pipeline.deployers.base import DeployError, DeployRecord, Verification
+from pipeline.deployers.ecs import PREVIOUS_TAG, EcsDeployer
+from tests.unit.test_deploy_base import INDEX, PREVIOUS, RELEASE, REPO
+
+NEW = f"{REPO}@{INDEX}"
+TASK = "arn:aws:ecs:eu-west-1:111111111111:task-definition/api:{}"
+TARGET = EcsTarget(cluster="payments", service="api", container="api", cpu_architecture="x86_64",
+                   task_roles=("payments-api-task",))  # fmt: skip
+
+
+class FakeEcs:
+    """One service: task-definition revisions (with tags), the service's deployments, and how a rollout goes."""
+
+    def __init__(self, *, architecture: str = "X86_64", roles: tuple[str, ...] = ("payments-api-task",),
+                 rollout: tuple[str, ...] = ("COMPLETED",)) -> None:  # fmt: skip
+        definition = {
+            "family": "api", "taskDefinitionArn": TASK.format(1), "cpu": "256", "memory": "512",
+            "runtimePlatform": {"cpuArchitecture": architecture, "operatingSystemFamily": "LINUX"},
+            "containerDefinitions": [{"name": "api", "image": PREVIOUS}, {"name": "sidecar", "image": "envoy@x"}],
+            "status": "ACTIVE", "revision": 1,
+        }  # fmt: skip
+        if roles:
+            definition["taskRoleArn"] = f"arn:aws:iam::111111111111:role/{roles[0]}"
+        for extra in roles[1:]:
+            definition["executionRoleArn"] = f"arn:aws:iam::111111111111:role/{extra}"
+        self.revisions: dict[str, tuple[dict[str, Any], list[dict[str, str]]]] = {TASK.format(1): (definition, [])}
+        self.deployments = [{"status": "PRIMARY", "taskDefinition": TASK.format(1), "rolloutState": "COMPLETED"}]
+        self.rollout = list(rollout)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail: dict[str, str] = {}
+        self.status = "ACTIVE"
+
+    def _call(self, operation: str, **kwargs: Any) -> None:
+        self.calls.append((operation, kwargs))
+        if operation in self.fail:
+            raise ClientError({"Error": {"Code": self.fail[operation], "Message": "no"}}, operation)
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+        self._call("describe_services", cluster=cluster, services=services)
+        if len(self.deployments) > 1 or self.deployments[0]["rolloutState"] == "IN_PROGRESS":
+            state = self.rollout.pop(0) if len(self.rollout) > 1 else self.rollout[0]
+            primary = {**self.deployments[0], "rolloutState": state}
+            self.deployments = [primary] if state != "IN_PROGRESS" else [primary, *self.deployments[1:]]
+        primary = self.deployments[0]
+        return {"services": [{"status": self.status, "taskDefinition": primary["taskDefinition"],
+                              "deployments": [dict(d) for d in self.deployments]}]}  # fmt: skip
+
+    def describe_task_definition(self, taskDefinition: str, include: list[str] | None = None) -> dict[str, Any]:
+        self._call("describe_task_definition", taskDefinition=taskDefinition)
+        definition, tags = self.revisions[taskDefinition]
+        return {"taskDefinition": dict(definition), **({"tags": tags} if include else {})}
+
+    def register_task_definition(self, **revision: Any) -> dict[str, Any]:
+        self._call("register_task_definition", **revision)
+        arn = TASK.format(len(self.revisions) + 1)
+        tags = revision.pop("tags", [])
+        self.revisions[arn] = ({**revision, "taskDefinitionArn": arn}, tags)
+        return {"taskDefinition": {"taskDefinitionArn": arn}}
+
+    def update_service(self, **kwargs: Any) -> None:
+        self._call("update_service", **kwargs)
+        old = {**self.deployments[0], "status": "ACTIVE"}
+        self.deployments = [{"status": "PRIMARY", "taskDefinition": kwargs["taskDefinition"],
+                             "rolloutState": "IN_PROGRESS"}, old]  # fmt: skip
+
+
+def _deployer(fake: FakeEcs) -> EcsDeployer:
+    return EcsDeployer(fake, poll_seconds=0)
+
+
+def test_a_deploy_registers_a_revision_differing_only_in_the_image_and_waits_for_steady_state() -> None:
+    fake = FakeEcs()
+    record = _deployer(fake).deploy(RELEASE, TARGET, timeout=5)
+    assert record == DeployRecord("ecs:payments/api", NEW, PREVIOUS, changed=True, revision=TASK.format(2),
+                                  waited=True, verified=Verification(True, "steady", 0))  # fmt: skip
+    new, tags = fake.revisions[TASK.format(2)]
+    old, _ = fake.revisions[TASK.format(1)]
+    assert new["containerDefinitions"] == [{"name": "api", "image": NEW}, {"name": "sidecar", "image": "envoy@x"}]
+    assert {k: v for k, v in new.items() if k not in ("containerDefinitions", "taskDefinitionArn")} == {
+        k: v for k, v in old.items() if k not in ("containerDefinitions", "taskDefinitionArn", "status", "revision")
+    }  # nothing but the image moved; the read-only fields are not sent back
+    assert tags == [{"key": PREVIOUS_TAG, "value": PREVIOUS}]
+    [update] = [kwargs for op, kwargs in fake.calls if op == "update_service"]
+    assert update == {"cluster": "payments", "service": "api", "taskDefinition": TASK.format(2),
+                      "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}}  # fmt: skip
+
+
+def test_without_a_wait_the_deploy_records_that_it_did_not_wait() -> None:
+    record = _deployer(FakeEcs(rollout=("IN_PROGRESS",))).deploy(RELEASE, TARGET, timeout=0)
+    assert (record.changed, record.waited, record.verified) == (True, False, None)
+
+
+def test_a_retry_on_the_serving_image_judges_the_rollout_in_flight_instead_of_claiming_nothing_changed() -> None:
+    fake = FakeEcs(rollout=("IN_PROGRESS", "IN_PROGRESS", "COMPLETED"))
+    _deployer(fake).deploy(RELEASE, TARGET, timeout=0)  # the first attempt's job ended before the rollout did
+    retry = _deployer(fake).deploy(RELEASE, TARGET, timeout=5)
+    assert retry == DeployRecord("ecs:payments/api", NEW, PREVIOUS, changed=True, revision=TASK.format(2), waited=True)
+    assert len(fake.revisions) == 2  # nothing registered again
+    settled = _deployer(fake).deploy(RELEASE, TARGET, timeout=5)
+    assert (settled.changed, settled.waited, settled.previous_image) == (False, False, PREVIOUS)
+
+
+def test_a_failed_rollout_is_reported_whether_watched_or_found_by_a_retry() -> None:
+    watched = FakeEcs(rollout=("IN_PROGRESS", "FAILED"))
+    with pytest.raises(DeployError, match=rf"^ECS service payments/api: rollout of {TASK.format(2)} failed; the "
+                                          "circuit breaker rolled back$"):  # fmt: skip
+        _deployer(watched).deploy(RELEASE, TARGET, timeout=5)
+    found = FakeEcs(rollout=("FAILED",))
+    _deployer(found).deploy(RELEASE, TARGET, timeout=0)
+    with pytest.raises(DeployError, match="failed; the circuit breaker rolled back"):
+        _deployer(found).deploy(RELEASE, TARGET, timeout=5)
+
+
+def test_a_rollout_that_never_settles_ends_at_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.test_deploy_base import _Clock
+
+    clock = _Clock()
+    monkeypatch.setattr("pipeline.deployers.base.time", clock)
+    with pytest.raises(DeployError, match=r"^ECS service payments/api: waiting for steady state on .*:2 \(the circuit "
+                                          r"breaker rolls back a failed rollout\): timed out after 30s$"):  # fmt: skip
+        EcsDeployer(FakeEcs(rollout=("IN_PROGRESS",)), poll_seconds=5).deploy(RELEASE, TARGET, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("fake", "target", "message"),
+    [
+        (FakeEcs(architecture="ARM64"), TARGET,
+         f"runtimePlatform.cpuArchitecture ARM64 needs linux/arm64, which image {NEW} lacks (has linux/amd64)"),
+        (FakeEcs(roles=("payments-api-task", "admin")), TARGET,
+         "the task definition passes role(s) admin, which ecs.task_roles does not list (the deploy role may pass "
+         "only those); add them to platform.toml"),
+        (FakeEcs(), EcsTarget(cluster="payments", service="api", container="web", task_roles=("payments-api-task",)),
+         "task definition has no container 'web' (has ['api', 'sidecar'])"),
+    ],
+)  # fmt: skip
+def test_what_the_service_cannot_take_is_refused_before_anything_changes(fake: FakeEcs, target: EcsTarget,
+                                                                         message: str) -> None:  # fmt: skip
+    one_platform = type(RELEASE)(REPO, "t", INDEX, {"linux/amd64": RELEASE.platforms["linux/amd64"]})
+    with pytest.raises(DeployError) as raised:
+        _deployer(fake).deploy(one_platform, target, timeout=5)
+    assert str(raised.value) == f"ECS service payments/api: {message}"
+    assert not [op for op, _ in fake.calls if op in ("register_task_definition", "update_service")]
+
+
+def test_a_missing_or_inactive_service_and_api_errors_are_named() -> None:
+    gone = FakeEcs()
+    gone.status = "INACTIVE"
+    with pytest.raises(DeployError, match=r"^ECS service payments/api: service not found$"):
+        _deployer(gone).deploy(RELEASE, TARGET, timeout=5)
+    denied = FakeEcs()
+    denied.fail["describe_services"] = "AccessDeniedException"
+    with pytest.raises(DeployError, match=r"^ECS service payments/api: AccessDeniedException: no$"):
+        _deployer(denied).deploy(RELEASE, TARGET, timeout=5)
+    refused = FakeEcs()
+    refused.fail["update_service"] = "InvalidParameterException"
+    with pytest.raises(DeployError, match=r"^ECS service payments/api: InvalidParameterException: no; previous "
+                                          r"revision still serving$"):  # fmt: skip
+        _deployer(refused).deploy(RELEASE, TARGET, timeout=5)
+
+
+def test_a_health_url_that_answers_keeps_the_revision_and_one_that_does_not_goes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    healthy = EcsTarget(cluster="payments", service="api", container="api", task_roles=("payments-api-task",),
+                        health_url="https://api.example/health")  # fmt: skip
+    monkeypatch.setattr(ecs_module, "http_status", lambda url: 200)
+    record = _deployer(FakeEcs()).deploy(RELEASE, healthy, timeout=5)
+    assert record.verified == Verification(True, "GET https://api.example/health", 200)
+    monkeypatch.setattr(ecs_module, "http_status", lambda url: 503)
+    fake = FakeEcs()
+    with pytest.raises(DeployError) as raised:
+        _deployer(fake).deploy(RELEASE, healthy, timeout=0.05)
+    assert str(raised.value) == (
+        f"ECS service payments/api: {TASK.format(2)} is steady but GET https://api.example/health answered 503; the "
+        f"service is back on {TASK.format(1)}"
+    )
+    assert fake.calls[-1] == ("update_service", {"cluster": "payments", "service": "api",
+                                                 "taskDefinition": TASK.format(1)})  # fmt: skip
+
+
+def test_http_status_reads_what_a_url_answers() -> None:
+    assert ecs_module.http_status("http://127.0.0.1:9/never") == 0
+    assert ecs_module.http_status("not a url") == 0
+
+
+def test_a_rollback_deploys_the_recorded_index_without_a_platform_check() -> None:
+    fake = FakeEcs(architecture="ARM64")
+    record = _deployer(fake).deploy_ref(NEW, TARGET, timeout=5)
+    assert record.image == NEW and record.changed
