@@ -134,19 +134,20 @@ def test_a_rollout_that_never_settles_ends_at_the_timeout(monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize(
-    ("fake", "target", "message"),
+    ("shape", "target", "message"),
     [
-        (FakeEcs(architecture="ARM64"), TARGET,
+        ({"architecture": "ARM64"}, TARGET,
          f"runtimePlatform.cpuArchitecture ARM64 needs linux/arm64, which image {NEW} lacks (has linux/amd64)"),
-        (FakeEcs(roles=("payments-api-task", "admin")), TARGET,
+        ({"roles": ("payments-api-task", "admin")}, TARGET,
          "the task definition passes role(s) admin, which ecs.task_roles does not list (the deploy role may pass "
          "only those); add them to platform.toml"),
-        (FakeEcs(), EcsTarget(cluster="payments", service="api", container="web", task_roles=("payments-api-task",)),
+        ({}, EcsTarget(cluster="payments", service="api", container="web", task_roles=("payments-api-task",)),
          "task definition has no container 'web' (has ['api', 'sidecar'])"),
     ],
 )  # fmt: skip
-def test_what_the_service_cannot_take_is_refused_before_anything_changes(fake: FakeEcs, target: EcsTarget,
+def test_what_the_service_cannot_take_is_refused_before_anything_changes(shape: Any, target: EcsTarget,
                                                                          message: str) -> None:  # fmt: skip
+    fake = FakeEcs(**shape)
     one_platform = type(RELEASE)(REPO, "t", INDEX, {"linux/amd64": RELEASE.platforms["linux/amd64"]})
     with pytest.raises(DeployError) as raised:
         _deployer(fake).deploy(one_platform, target, timeout=5)

@@ -261,3 +261,49 @@ def test_ecs_deploy_may_pass_only_the_tasks_own_roles(dev: Template, synthesized
     [platform] = [s for s in role_statements(search, "slipway deploy ecs") if s["Action"] == "iam:PassRole"]
     resources = platform["Resource"] if isinstance(platform["Resource"], list) else [platform["Resource"]]
     assert [r["Fn::Join"][1][-1] for r in resources] == [":iam::111111111111:role/search-indexer-execution"]
+
+
+def test_assuming_a_workload_role_gives_its_credentials_and_region_for_the_deploy_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from pipeline.deployers.workload import SESSION, account_of, acting_as, assume
+
+    asked: list[dict[str, str]] = []
+
+    class Sts:
+        def assume_role(self, **kwargs: str) -> Any:
+            asked.append(kwargs)
+            return {"Credentials": {"AccessKeyId": "AKIA-DEV", "SecretAccessKey": "secret", "SessionToken": "token"}}
+
+    role = f"arn:aws:iam::{DEV}:role/slipway-deploy-payments-api-dev"
+    acting = assume(role, "dev", "eu-central-1", sts=Sts())
+    assert asked == [{"RoleArn": role, "RoleSessionName": SESSION}]
+    assert acting == {"AWS_ACCESS_KEY_ID": "AKIA-DEV", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token",
+                      "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1"}  # fmt: skip
+    assert "AWS_REGION" not in assume(role, "dev", "", sts=Sts())  # no region named: the job's own
+    assert (account_of(role), account_of(""), account_of("not-an-arn")) == (DEV, "", "")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-JOB")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    with acting_as(acting):
+        assert (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SESSION_TOKEN"]) == ("AKIA-DEV", "token")
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIA-JOB" and "AWS_SESSION_TOKEN" not in os.environ
+    with pytest.raises(RuntimeError), acting_as({"AWS_ACCESS_KEY_ID": "AKIA-DEV"}):
+        raise RuntimeError("the deploy failed")
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIA-JOB"  # given back whatever happened inside
+
+
+def test_a_failure_to_reach_sts_at_all_is_the_same_clear_preflight_error() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from pipeline.deployers.base import DeployError
+    from pipeline.deployers.workload import assume
+
+    class Offline:
+        def assume_role(self, **_: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://sts.amazonaws.com")
+
+    with pytest.raises(DeployError, match=r"^environment \? \(account \?\): cannot assume role \(Could not connect to "
+                                          r"the endpoint URL: \"https://sts.amazonaws.com\"\); deploy the workload"):  # fmt: skip
+        assume("role", "", "", sts=Offline())

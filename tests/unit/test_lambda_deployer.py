@@ -169,16 +169,15 @@ def test_a_failed_smoke_test_publishes_the_version_but_never_moves_the_alias() -
 
 
 @pytest.mark.parametrize(
-    ("fake", "message"),
+    ("shape", "message"),
     [
-        (FakeLambda(package="Zip"), "PackageType is 'Zip', expected 'Image'"),
-        (FakeLambda(architectures=["x86_64"]), "the function is configured for ['x86_64'], not ['arm64']"),
-        (FakeLambda(architectures=[]), "the function is configured for ['x86_64'], not ['arm64']"),
+        ({"package": "Zip"}, "PackageType is 'Zip', expected 'Image'"),
+        ({"architectures": ["x86_64"]}, "the function is configured for ['x86_64'], not ['arm64']"),
+        ({"architectures": []}, "the function is configured for ['x86_64'], not ['arm64']"),
     ],
 )
-def test_a_function_that_cannot_run_the_child_is_refused_before_anything_changes(
-    fake: FakeLambda, message: str
-) -> None:
+def test_a_function_that_cannot_run_the_child_is_refused_before_anything_changes(shape: Any, message: str) -> None:
+    fake = FakeLambda(**shape)
     with pytest.raises(DeployError) as raised:
         LambdaDeployer(fake, poll_seconds=0, invoke=answering(HEALTHY)).deploy(RELEASE, TARGET, timeout=5)
     assert str(raised.value) == f"Lambda function payments-api (arm64): {message}"
