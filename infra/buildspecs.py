@@ -12,6 +12,7 @@ import shlex
 from typing import Any
 
 from infra.blueprint import BuildStep, PipelineBlueprint
+from pipeline.bases import LOCK_ENV
 
 TOOLS_ENV = "SLIPWAY_TOOLS_URL"
 REPOSITORY_ENV = "SLIPWAY_REPOSITORY_URI"
@@ -90,10 +91,11 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     inputs = " ".join(
         f'--build "$CODEBUILD_SRC_DIR_{build_artifact(step)}/{build_metadata_file(step)}"' for step in bp.builds
     )
+    # A base image republishes a released commit as <commit>.N; a service's release is its commit and its bases.
+    release = " --rebuilds" if bp.rebuilds else f' --bases "${LOCK_ENV}"'
     return _spec(
         [
-            f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs}'
-            f"{' --rebuilds' if bp.rebuilds else ''} --out image.json",
+            f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs}{release} --out image.json',
             "slipway verify --image-json image.json",
         ],
         files=["image.json"],

@@ -312,7 +312,8 @@ class ServicePipeline(Construct):
         return project
 
     def _stitch_action(self, build_outputs: list[codepipeline.Artifact]) -> actions.CodeBuildAction:
-        project = self._project("Stitch", buildspecs.stitch(self.props.blueprint))
+        bp = self.props.blueprint
+        project = self._project("Stitch", buildspecs.stitch(bp), env=None if bp.rebuilds else self._lock_env())
         assert project.role is not None
         self.props.repository.grant_push(project.role)
         acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")

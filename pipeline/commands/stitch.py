@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,27 @@ def register(commands: Any) -> None:
         help="a rebuild of a released commit that gives another index is published as TAG.2, TAG.3… (base images' "
         "weekly rebuild) instead of refused",
     )
-    parser.add_argument("--out", type=Path, default=Path("image.json"))
-    parser.set_defaults(
-        run=lambda a: stitch(
-            repository=a.repository, tag=a.tag, builds=a.build, platforms=a.platform, out=a.out, rebuilds=a.rebuilds
-        )
+    parser.add_argument(
+        "--bases",
+        default="",
+        help="the base-image lock the builds resolved their FROM lines with: its hash joins the tag (TAG-<8 hex>), so "
+        "the same commit on other bases is another release, and on the same bases the same one",
     )
+    parser.add_argument("--out", type=Path, default=Path("image.json"))
+    parser.set_defaults(run=_run)
+
+
+def _run(args: Any) -> int:
+    return stitch(repository=args.repository, tag=release_tag(args.tag, args.bases), builds=args.build,
+                  platforms=args.platform, out=args.out, rebuilds=args.rebuilds, commit=args.tag)  # fmt: skip
+
+
+def release_tag(commit: str, bases: str) -> str:
+    """``<commit>`` alone, or ``<commit>-<8 hex of the lock>`` when the builds' bases are given: a release is the
+    commit *and* the pinned bases it was built on (same both, same digests)."""
+    if not bases:
+        return commit
+    return f"{commit}-{hashlib.sha256(bases.encode()).hexdigest()[:8]}"
 
 
 def stitch(
@@ -41,6 +57,7 @@ def stitch(
     platforms: list[str] | None = None,
     client: RegistryClient | None = None,
     rebuilds: bool = False,
+    commit: str = "",
 ) -> int:
     repo = RepositoryRef.parse(repository)
     loaded = [records.BuildRecord.load(path) for path in builds]
@@ -48,7 +65,12 @@ def stitch(
         if build.repository != str(repo):
             raise StitchError(f"{path}: build pushed to {build.repository}, expected {repo}")
     result = stitch_images(
-        client or client_for(repo), loaded, tag=tag, expected_platforms=platforms or (), commit=tag, rebuilds=rebuilds
+        client or client_for(repo),
+        loaded,
+        tag=tag,
+        expected_platforms=platforms or (),
+        commit=commit or tag,
+        rebuilds=rebuilds,
     )
     records.write(out, result.record)
     state = "created" if result.created else "already tagged (nothing to do)"
