@@ -14,7 +14,7 @@ from pipeline import config
 from pipeline.naming import workload_role_name
 from tests.conftest import EXAMPLE
 from tests.unit.test_config import problems
-from tests.unit.test_service_pipeline import role_statements
+from tests.unit.test_service_pipeline import projects, projects_all, role_statements
 
 PAYMENTS = "Slipway-Acme-Pipelines-payments-1"
 DEV, PROD = "222222222222", "555555555555"
@@ -307,3 +307,25 @@ def test_a_failure_to_reach_sts_at_all_is_the_same_clear_preflight_error() -> No
     with pytest.raises(DeployError, match=r"^environment \? \(account \?\): cannot assume role \(Could not connect to "
                                           r"the endpoint URL: \"https://sts.amazonaws.com\"\); deploy the workload"):  # fmt: skip
         assume("role", "", "", sts=Offline())
+
+
+def test_a_service_release_is_its_commit_and_its_bases_and_a_base_rebuild_counts_up(
+    payments: Template, synthesized: dict[str, Any]
+) -> None:
+    """Same commit + same pinned bases -> same tag (stitch still refuses other bytes under it); the same commit on
+    newer bases is another release, not a collision."""
+    from pipeline.commands.stitch import release_tag
+
+    assert release_tag("c0ffee", "") == "c0ffee"
+    assert release_tag("c0ffee", '{"BASE_DEBIAN": "x"}') == release_tag("c0ffee", '{"BASE_DEBIAN": "x"}')
+    assert release_tag("c0ffee", '{"BASE_DEBIAN": "x"}') != release_tag("c0ffee", '{"BASE_DEBIAN": "y"}')
+    assert len(release_tag("c0ffee", "{}")) == len("c0ffee-") + 8
+    stitch = projects(payments)["slipway stitch"]
+    command = json.loads(stitch["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
+    assert command.endswith(' --bases "$SLIPWAY_BASE_LOCK" --out image.json') and "--rebuilds" not in command
+    assert "SLIPWAY_BASE_LOCK" in [v["Name"] for v in stitch["Environment"]["EnvironmentVariables"]]
+    bases = synthesized["templates"]["Slipway-Acme-Bases-payments-1"]
+    for props in projects_all(bases):
+        spec = json.loads(props["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
+        if spec.startswith("slipway stitch"):
+            assert spec.endswith(" --rebuilds --out image.json"), spec

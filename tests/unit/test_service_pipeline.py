@@ -383,25 +383,3 @@ def test_jobs_read_only_the_tools_object_of_the_assets_bucket(payments: Template
         assert reads[0]["Action"] == "s3:GetObject"
         resource = json.dumps(reads[0]["Resource"])
         assert resource.endswith('.zip"]]}') and "/*" not in resource, resource
-
-
-def test_a_service_release_is_its_commit_and_its_bases_and_a_base_rebuild_counts_up(
-    payments: Template, synthesized: dict[str, Any]
-) -> None:
-    """Same commit + same pinned bases -> same tag (stitch still refuses other bytes under it); the same commit on
-    newer bases is another release, not a collision."""
-    from pipeline.commands.stitch import release_tag
-
-    assert release_tag("c0ffee", "") == "c0ffee"
-    assert release_tag("c0ffee", '{"BASE_DEBIAN": "x"}') == release_tag("c0ffee", '{"BASE_DEBIAN": "x"}')
-    assert release_tag("c0ffee", '{"BASE_DEBIAN": "x"}') != release_tag("c0ffee", '{"BASE_DEBIAN": "y"}')
-    assert len(release_tag("c0ffee", "{}")) == len("c0ffee-") + 8
-    stitch = projects(payments)["slipway stitch"]
-    command = json.loads(stitch["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
-    assert command.endswith(' --bases "$SLIPWAY_BASE_LOCK" --out image.json') and "--rebuilds" not in command
-    assert "SLIPWAY_BASE_LOCK" in [v["Name"] for v in stitch["Environment"]["EnvironmentVariables"]]
-    bases = synthesized["templates"]["Slipway-Acme-Bases-payments-1"]
-    for props in projects_all(bases):
-        spec = json.loads(props["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
-        if spec.startswith("slipway stitch"):
-            assert spec.endswith(" --rebuilds --out image.json"), spec
