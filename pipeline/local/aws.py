@@ -21,7 +21,7 @@ from pipeline.deployers.base import Deployer, DeployRecord, DeployTarget, Verifi
 from pipeline.deployers.ecs import EcsDeployer
 from pipeline.deployers.eks import EksDeployer
 from pipeline.deployers.lambda_ import LambdaDeployer, judge
-from pipeline.local import verify
+from pipeline.local import iam_enforcement, verify
 from pipeline.naming import service_repository_name
 from pipeline.platforms import platform_for_architecture
 from pipeline.records import ImageRecord
@@ -51,14 +51,11 @@ def client(service: str, endpoint: str, credentials: dict[str, str] | None = Non
     )
 
 
-ORGANIZATION_ROLE = "OrganizationAccountAccessRole"
-
-
 def organization_credentials(endpoint: str, account: str, admin: dict[str, str] | None = None) -> dict[str, str]:
     """The stand-in admin inside a workload account, through the role AWS Organizations gives each member account
     (``admin``: the stand-in admin's key; default: this process's, as for :func:`client`)."""
     sts = client("sts", endpoint, admin)
-    role = f"arn:aws:iam::{account}:role/{ORGANIZATION_ROLE}"
+    role = f"arn:aws:iam::{account}:role/{iam_enforcement.ORGANIZATION_ROLE}"
     return dict(sts.assume_role(RoleArn=role, RoleSessionName="slipway-platform-team")["Credentials"])
 
 

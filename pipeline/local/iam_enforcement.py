@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pipeline.local.replay.policy import ALLOW, Request, evaluate
+from pipeline.registry.base import ecr_account_region
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 # Services that answer in XML (the query protocol); the others Slipway calls answer in JSON.
@@ -56,9 +57,7 @@ def _repository_arn(image_uri: str, region: str, account: str) -> str:
     """``ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME@sha256:…`` → the repository's ARN."""
     host, _, rest = image_uri.partition("/")
     name = re.split(r"[@:]", rest, maxsplit=1)[0]
-    parts = host.split(".")
-    if len(parts) > 3 and parts[1:3] == ["dkr", "ecr"]:
-        account, region = parts[0], parts[3]
+    account, region = ecr_account_region(host) or (account, region)
     return f"arn:aws:ecr:{region}:{account}:repository/{name}"
 
 
@@ -203,12 +202,12 @@ def install() -> None:
             except Exception:  # no such secret: the call itself answers ResourceNotFound
                 return f"arn:aws:secretsmanager:{self._region}:{self.account_id}:secret:{name}"
 
+        if _organization_access(self._access_key):
+            return
         wanted = requests_for(
             self._action, resource, region=self._region, account=self.account_id, path=self._path,
             params=parameters(self._data, self._body, self._path), secret_arn=secret_arn,
         )  # fmt: skip
-        if _organization_access(self._access_key):
-            return
         refused = denied(self._access_key.collect_policies(), wanted)
         if refused is not None:
             if isinstance(self, access_control.S3IAMRequest):

@@ -33,10 +33,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from pipeline.local import registry_token
+from pipeline.local.lifecycle import ADMIN
 from pipeline.local.replay import authorize, policy
 from pipeline.local.replay.authorize import Policies
 
-ADMIN_USER = "user/slipway-local-admin"  # pipeline.local.lifecycle.ADMIN: its identity policy allows everything
+ADMIN_USER = f"user/{ADMIN}"  # the stand-in's admin: its identity policy allows everything
 REALM = 'Basic realm="slipway ECR stand-in"'
 MANIFEST_TYPES = ", ".join((
     "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",

@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeline.builders.docker_cli import docker_binary, docker_env, login_if_ecr
 from pipeline.deployers.base import DeployError, Invocation, Verification
+from pipeline.deployers.workload import acting_as
 from pipeline.local.services import free_port
 from pipeline.registry.base import pull_address
 
@@ -85,15 +86,8 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
 def runtime_login(directory: Path, repository: str) -> dict[str, str]:
     """Log the runtime's puller in (this process's AWS credentials) under ``directory``; the environment naming it."""
     directory.mkdir(parents=True, exist_ok=True)
-    previous = os.environ.get("DOCKER_CONFIG")
-    os.environ["DOCKER_CONFIG"] = str(directory)
-    try:
+    with acting_as({"DOCKER_CONFIG": str(directory)}):
         login_if_ecr(docker_binary(), repository)
-    finally:
-        if previous is None:
-            os.environ.pop("DOCKER_CONFIG")
-        else:
-            os.environ["DOCKER_CONFIG"] = previous
     return {RUNTIME_DOCKER_CONFIG: str(directory)}
 
 

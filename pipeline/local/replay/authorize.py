@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import LambdaTarget
-from pipeline.deployers import DEPLOYERS
+from pipeline.deployers import DEPLOYERS, workload
 from pipeline.deployers.base import Grant, PullImages
 from pipeline.local.replay import assembly, policy
 from pipeline.local.replay.assembly import Project
@@ -97,7 +97,7 @@ def deploy_problems(policies: Policies, project: Project, variables: dict[str, s
             repository = RepositoryRef.parse(variables.get("SLIPWAY_REPOSITORY_URI", "x/x")).name
             repository_arn = f"arn:aws:ecr:{policies.region}:{policies.account}:repository/{repository}"
             # An environment's deploy acts as its workload role, in that account and region.
-            role, account = args.role_arn or project.role, args.role_arn.split(":")[4] if args.role_arn else ""
+            role, account = args.role_arn or project.role, workload.account_of(args.role_arn)
             documents = policies.roles.get(role, [])
             place = {"partition": "aws", "region": args.region or policies.region,
                      "account": account or policies.account}  # fmt: skip

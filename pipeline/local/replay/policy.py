@@ -125,11 +125,6 @@ def trusted_services(trust: dict[str, Any]) -> set[str]:
     """The AWS services a trust policy lets assume the role (``Allow`` ``sts:AssumeRole`` to a ``Service``)."""
     services: set[str] = set()
     for statement in trust.get("Statement", []):
-        actions = statement.get("Action", [])
-        if statement.get("Effect") != "Allow" or "sts:AssumeRole" not in (
-            [actions] if isinstance(actions, str) else actions
-        ):
-            continue
-        named = statement.get("Principal", {}).get("Service", [])
-        services.update([named] if isinstance(named, str) else named)
+        if statement.get("Effect") == "Allow" and "sts:AssumeRole" in _listed(statement.get("Action")):
+            services.update(_listed(statement.get("Principal", {}).get("Service")))
     return services
