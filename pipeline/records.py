@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.model import shown
+from pipeline.config.values import shown
 from pipeline.errors import InputError
 from pipeline.references import DIGEST, pinned
 

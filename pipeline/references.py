@@ -88,7 +88,8 @@ def pinned(repository_uri: str, digest: str) -> str:
 
 
 def _upstream_host(upstream: Upstream) -> str:
-    host = upstream.upstream_url.removeprefix("https://").rstrip("/")
+    """The registry an upstream serves, as a reference names it (its URL is a bare host: the config checks that)."""
+    host = upstream.upstream_url
     return DOCKER_HUB if host in _DOCKER_HUB_ALIASES else host
 
 

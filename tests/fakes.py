@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline.oci import OCI_MANIFEST, Manifest, canonical_json, digest_of
 from pipeline.records import ImageRecord
@@ -25,12 +26,15 @@ class MemoryRegistry:
 
     def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
         """As distribution negotiates: by tag, a manifest whose media type the client does not accept is not served;
-        by digest, the stored bytes are (a client must check what it got)."""
+        by digest, the stored bytes are (a client must check what it got). The Accept header is built as the real
+        client builds it (a missing list fails there too)."""
+        _repository(repo)
+        ", ".join(accept)
         try:
             manifest = self.manifests[str(repo), reference]
         except KeyError:
             raise ManifestNotFoundError(f"image {repo}:{reference}: not found") from None
-        if accept and not reference.startswith("sha256:") and manifest.media_type not in accept:
+        if not reference.startswith("sha256:") and manifest.media_type not in accept:
             raise ManifestNotFoundError(f"image {repo}:{reference}: not found as {', '.join(accept)}")
         return manifest
 
@@ -46,9 +50,11 @@ class MemoryRegistry:
         return sorted(ref for name, ref in self.manifests if name == str(repo) and not ref.startswith("sha256:"))
 
     def get_blob(self, repo: RepositoryRef, digest: str) -> bytes:
+        _repository(repo)
         return self.blobs[digest]
 
     def has_blob(self, repo: RepositoryRef, digest: str) -> bool:
+        _repository(repo)
         return digest in self.blobs
 
     def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
@@ -86,6 +92,12 @@ class MemoryRegistry:
         return manifest.digest
 
 
+def _repository(repo: RepositoryRef) -> None:
+    """Every request names its repository (the real client builds its URL from it)."""
+    if not isinstance(repo, RepositoryRef):
+        raise TypeError(f"expected a RepositoryRef, got {repo!r}")
+
+
 def released(
     repository: str, platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64"), tag: str = "c0ffee1"
 ) -> tuple[MemoryRegistry, ImageRecord]:
@@ -99,3 +111,12 @@ def released(
         for p in platforms
     ]
     return registry, stitch(registry, builds, tag=tag).record
+
+
+def aws_out_of_reach(monkeypatch: Any, service: str) -> str:
+    """Point the AWS SDK's ``service`` endpoint at a closed local port (one attempt, dummy credentials); returns it."""
+    endpoint = "http://127.0.0.1:9"
+    for key, value in {f"AWS_ENDPOINT_URL_{service}": endpoint, "AWS_MAX_ATTEMPTS": "1", "AWS_DEFAULT_REGION": "eu-west-1",
+                       "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "x"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    return endpoint

@@ -14,7 +14,7 @@ from typing import Any
 from pipeline import records
 from pipeline.arguments import seconds
 from pipeline.deployers import DEPLOYERS, workload
-from pipeline.deployers.base import Deployer, DeployError, DeployRecord, DeployTarget, Verification
+from pipeline.deployers.base import Deployer, DeployError, DeployRecord, DeployTarget, Verification, aws_reached
 from pipeline.errors import InputError
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
@@ -83,7 +83,7 @@ def deploy(
         raise InputError(f"--out {out}: directory {out.parent} does not exist or is not writable; nothing was deployed")
     image = ImageRecord.load(image_json)
     verify(registry or client_for(RepositoryRef.parse(image.repository)), image)
-    with workload.acting_as(acting_as or {}):
+    with workload.acting_as(acting_as or {}), aws_reached(target.label):
         made = deployer if hasattr(deployer, "deploy") else deployer()
         record = replace(made.deploy(image, target, timeout=timeout), **(where or {}))
         if check is not None:

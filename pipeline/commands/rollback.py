@@ -9,7 +9,7 @@ from typing import Any
 from pipeline import records
 from pipeline.arguments import seconds
 from pipeline.deployers import DEPLOYERS, workload
-from pipeline.deployers.base import DeployRecord
+from pipeline.deployers.base import DeployRecord, aws_reached
 from pipeline.rollback import rollback
 
 
@@ -36,7 +36,8 @@ def _run(deployer: Any, args: Any) -> int:
 
 
 def run(deployer: Any, target: Any, *, record_path: Path, out: Path, timeout: float, registry: Any = None) -> int:
-    record = rollback(deployer, target, DeployRecord.load(record_path), timeout=timeout, registry=registry)
+    with aws_reached(target.label):
+        record = rollback(deployer, target, DeployRecord.load(record_path), timeout=timeout, registry=registry)
     records.write(out, record)
     print(
         f"{record.target}: rolled back to {record.image}{f' (verified: {record.verified})' if record.verified else ''}"

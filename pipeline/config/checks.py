@@ -14,8 +14,8 @@ from pipeline.config.model import (
     Service,
     Upstream,
     is_region,
-    shown,
 )
+from pipeline.config.values import shown
 
 
 def _duplicates(names: list[str]) -> Iterator[tuple[int, str]]:

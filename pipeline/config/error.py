@@ -8,14 +8,15 @@ from pathlib import Path
 from pipeline.errors import InputError
 
 
-def _path_order(problem: str) -> list[tuple[int, str]]:
-    """Sort key: the key path with its indexes as numbers (``teams[2]`` before ``teams[10]``)."""
-    path = problem.split(": ", 1)[0]
-    return [
-        (int(part), "") if part.isascii() and part.isdigit() else (-1, part)
-        for part in re.split(r"[.\[\]]+", path)
-        if part
-    ]
+def _path_order(problem: str) -> list[tuple[bool, int | str]]:
+    """Sort key: the key path (up to the first ': ') with its indexes as numbers (``teams[2]`` before ``teams[10]``);
+    at one position a name sorts before an index, so a string never meets a number."""
+    key: list[tuple[bool, int | str]] = []
+    for part in re.split(r"[.\[\]]+", problem.partition(": ")[0]):
+        index = part.isascii() and part.isdigit()
+        if part:
+            key.append((index, int(part) if index else part))
+    return key
 
 
 class ConfigError(InputError):

@@ -15,11 +15,12 @@ import typing
 from collections.abc import Mapping
 from dataclasses import MISSING, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pipeline.config.checks import check_model
 from pipeline.config.error import ConfigError
-from pipeline.config.model import PlatformConfig, shown
+from pipeline.config.model import PlatformConfig
+from pipeline.config.values import shown
 
 MAX_BYTES = 10 * 1024 * 1024
 _INVALID: Any = object()
@@ -106,10 +107,6 @@ def _build(cls: type[T], raw: Any, path: str, problems: list[str]) -> T | None:
         value = _convert(hints[f.name], raw[key], key_path, problems)
         if value is _INVALID:
             ok = False  # a wrong type or a sub-table that could not be built: neither can this object
-        elif (check := f.metadata.get("check")) and (message := check(value)):
-            problems.append(f"{key_path}: {message}")  # a bad value: reported, the object still built
-        elif each := f.metadata.get("each"):
-            problems.extend(f"{key_path}[{i}]: {m}" for i, item in enumerate(value) if (m := each(item)))
         kwargs[f.name] = value
     return cls(**kwargs) if ok else None
 
@@ -117,7 +114,7 @@ def _build(cls: type[T], raw: Any, path: str, problems: list[str]) -> T | None:
 @functools.cache
 def _schema(cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
     """Type hints and loadable fields of a model class, computed once (``get_type_hints`` is slow)."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     known = {_key(f): f for f in fields(cls) if f.metadata.get("loader", True)}
     return hints, known
 
@@ -125,6 +122,12 @@ def _schema(cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
 def _convert(hint: Any, value: Any, path: str, problems: list[str]) -> Any:
     """``value`` as ``hint`` says, or ``_INVALID`` (with its problems appended) when it cannot be."""
     origin = get_origin(hint)
+    if origin is Annotated:  # a value with its domain rule: a bad value is reported and the object still built
+        inner, *checks = get_args(hint)
+        converted = _convert(inner, value, path, problems)
+        if converted is not _INVALID:
+            problems.extend(f"{path}: {message}" for check in checks if (message := check(converted)))
+        return converted
     if origin in (types.UnionType, typing.Union):  # only ``X | None`` is used in the model
         (inner,) = (a for a in get_args(hint) if a is not type(None))
         return _convert(inner, value, path, problems)

@@ -1,7 +1,8 @@
 """The platform model: frozen, typed dataclasses that are also the schema of ``platform.toml``.
 
-The loader (:mod:`pipeline.config.loader`) walks their type hints; a field's ``metadata["check"]`` holds the domain
-rule for that one value. Rules that need several values live in :mod:`pipeline.config.checks`.
+The loader (:mod:`pipeline.config.loader`) walks their type hints. A value's domain rule is part of its type:
+``Annotated[str, Matches(pattern, "what is expected")]`` (an item's rule, in ``tuple[Annotated[...], ...]``, is reported
+with the item's index). Rules that need several values live in :mod:`pipeline.config.checks`.
 
 Every pattern is ASCII-only (``re.ASCII``): ``\\d`` must not accept Unicode digits (fullwidth or Arabic-Indic
 ones), which would pass validation and then break a bucket name or an ARN at synth time.
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import MISSING, dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pipeline.config.error import ConfigError
+from pipeline.config.values import InRange, Matches, OrEmpty, shown
 from pipeline.platforms import platform_for_architecture
 
 Platform = Literal["linux/amd64", "linux/arm64"]
@@ -70,33 +72,6 @@ UPSTREAM_REGISTRIES: Mapping[str, tuple[str, bool]] = {
 }
 PULL_THROUGH_SECRET_PREFIX = "ecr-pullthroughcache/"
 
-Check = Callable[[Any], str | None]
-
-
-ECHO_LIMIT = 60
-
-
-def is_region(value: str) -> bool:
-    return bool(_REGION.fullmatch(value))
-
-
-def shown(value: Any) -> str:
-    """A value as a message shows it: repr (so newlines and NUL are visible), at most ECHO_LIMIT characters."""
-    text = repr(value)
-    return text if len(text) <= ECHO_LIMIT else f"{text[: ECHO_LIMIT - 5]}…{text[-4:]} ({len(str(value))} chars)"
-
-
-def _matches(pattern: re.Pattern[str], expected: str) -> Check:
-    def check(value: Any) -> str | None:
-        return None if pattern.fullmatch(value) else f"expected {expected}, got {shown(value)}"
-
-    return check
-
-
-def _optional(check: Check) -> Check:
-    """``check`` for a value that may also be left empty."""
-    return lambda value: None if value == "" else check(value)
-
 
 def _json_object(value: Any) -> str | None:
     try:
@@ -115,52 +90,50 @@ def _repo_path(value: Any) -> str | None:
     return None
 
 
-def _in_range(low: int, high: int) -> Check:
-    def check(value: Any) -> str | None:
-        return None if low <= value <= high else f"expected {low}..{high}, got {shown(value)}"
-
-    return check
-
-
-def _each(check: Check, **kwargs: Any) -> Any:
-    """A tuple field whose every item must pass ``check`` (reported with the item's index)."""
-    return field(metadata={"each": check}, **kwargs)
+def _upstream_kind(value: Any) -> str | None:
+    return (
+        None if value in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {shown(value)}"
+    )
 
 
-def _checked(check: Check, default: Any = MISSING, **kwargs: Any) -> Any:
-    if default is MISSING:
-        return field(metadata={"check": check}, **kwargs)
-    return field(default=default, metadata={"check": check}, **kwargs)
+def is_region(value: str) -> bool:
+    return bool(_REGION.fullmatch(value))
 
 
-_name = _matches(_NAME, "a lowercase name of 2-40 letters, digits and '-'")
+# Value types several fields share; a field with its own wording spells its Annotated out.
+_region = Matches(_REGION, "an AWS region such as 'eu-west-1'")
+Name = Annotated[str, Matches(_NAME, "a lowercase name of 2-40 letters, digits and '-'")]
+AccountId = Annotated[str, Matches(_ACCOUNT, "a 12-digit AWS account id")]
+Region = Annotated[str, _region]
+Branch = Annotated[str, Matches(_BRANCH, "a git branch name")]
+RepoPath = Annotated[str, _repo_path]
+StageName = Annotated[str, OrEmpty(Matches(_STAGE, "a Dockerfile stage name"))]
+HealthPath = Annotated[str, OrEmpty(Matches(_HEALTH_PATH, "a path such as '/health'"))]
 
 
 @dataclass(frozen=True, kw_only=True)
 class PlatformSettings:
     """Who and where: the AWS account and region the platform is deployed to."""
 
-    name: str = _checked(_name)
-    account: str = _checked(_matches(_ACCOUNT, "a 12-digit AWS account id"))
-    region: str = _checked(_matches(_REGION, "an AWS region such as 'eu-west-1'"))
-    connection_arn: str = _checked(
-        _matches(_CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'")
-    )
-    source_repo: str = _checked(_optional(_matches(_SOURCE_REPO, "'owner/name'")), default="")
+    name: Name
+    account: AccountId
+    region: Region
+    connection_arn: Annotated[
+        str, Matches(_CONNECTION_ARN, "a CodeConnections ARN 'arn:aws:codeconnections:REGION:ACCOUNT:connection/UUID'")
+    ]
+    source_repo: Annotated[str, OrEmpty(Matches(_SOURCE_REPO, "'owner/name'"))] = ""
     """The platform's own repository (platform.toml, images/, lambda_base/): its base pipelines build from it.
     Empty: no base pipelines."""
-    branch: str = _checked(_matches(_BRANCH, "a git branch name"), default="main")
+    branch: Branch = "main"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Upstream:
     """An upstream registry served through ECR pull-through cache under ``<prefix>/``."""
 
-    prefix: str = _checked(_matches(_ECR_PREFIX, "a lowercase ECR repository prefix such as 'docker-hub'"))
-    registry: str = _checked(
-        lambda v: None if v in UPSTREAM_REGISTRIES else f"expected one of {sorted(UPSTREAM_REGISTRIES)}, got {shown(v)}"
-    )
-    url: str = _checked(_optional(_matches(_UPSTREAM_URL, "a registry host name")), default="")
+    prefix: Annotated[str, Matches(_ECR_PREFIX, "a lowercase ECR repository prefix such as 'docker-hub'")]
+    registry: Annotated[str, _upstream_kind]
+    url: Annotated[str, OrEmpty(Matches(_UPSTREAM_URL, "a registry host name"))] = ""
     """Upstream URL; defaults to the registry's public endpoint (required for ``azure-container-registry``)."""
     credential_secret: str = ""
     """Secrets Manager name for registries that need credentials; must start ``ecr-pullthroughcache/``."""
@@ -183,7 +156,7 @@ class RegistrySettings:
 
     scan: ScanMode = "basic"
     """``basic`` scans on push; ``enhanced`` turns on Amazon Inspector continuous scanning for the registry."""
-    kms_key_arn: str = _checked(_optional(_matches(_KMS_KEY_ARN, "a KMS key ARN")), default="")
+    kms_key_arn: Annotated[str, OrEmpty(Matches(_KMS_KEY_ARN, "a KMS key ARN"))] = ""
     """Customer-managed KMS key for repositories (in the platform's region); empty means AES-256 with an AWS-owned
     key."""
 
@@ -192,9 +165,9 @@ class RegistrySettings:
         match = _KMS_KEY_ARN.fullmatch(self.kms_key_arn)
         return match["region"] if match else ""
 
-    untagged_expiry_days: int = _checked(_in_range(1, 3650), default=14)
-    keep_releases: int = _checked(_in_range(1, 1000), default=50)
-    keep_cache_images: int = _checked(_in_range(1, 100), default=10)
+    untagged_expiry_days: Annotated[int, InRange(1, 3650)] = 14
+    keep_releases: Annotated[int, InRange(1, 1000)] = 50
+    keep_cache_images: Annotated[int, InRange(1, 100)] = 10
     root_creation_template: bool = False
     """Also add a ``ROOT`` creation template for repositories created on push outside the known prefixes."""
 
@@ -203,8 +176,8 @@ class RegistrySettings:
 class BuildSecret:
     """A BuildKit secret mount (``RUN --mount=type=secret,id=<id>``) fed from Secrets Manager."""
 
-    id: str = _checked(_matches(_SECRET_ID, "a BuildKit secret id of letters, digits, '_' and '-'"))
-    secret_name: str = _checked(_matches(_SECRETS_MANAGER_NAME, "a Secrets Manager secret name"))
+    id: Annotated[str, Matches(_SECRET_ID, "a BuildKit secret id of letters, digits, '_' and '-'")]
+    secret_name: Annotated[str, Matches(_SECRETS_MANAGER_NAME, "a Secrets Manager secret name")]
 
 
 # Deploy targets: one typed value each, from platform.toml to the pipeline model, the buildspec and the deployer.
@@ -214,12 +187,12 @@ class BuildSecret:
 @dataclass(frozen=True, kw_only=True)
 class LambdaTarget:
     kind: ClassVar[str] = "lambda"
-    function_name: str = _checked(_matches(_LAMBDA_NAME, "a Lambda function name"))
+    function_name: Annotated[str, Matches(_LAMBDA_NAME, "a Lambda function name")]
     architecture: LambdaArchitecture
-    alias: str = _checked(_matches(_LAMBDA_ALIAS, "a Lambda alias name (not all digits)"), default="live")
-    smoke_event: str = _checked(_json_object, default="{}")
+    alias: Annotated[str, Matches(_LAMBDA_ALIAS, "a Lambda alias name (not all digits)")] = "live"
+    smoke_event: Annotated[str, _json_object] = "{}"
     """JSON event the new version is invoked with before the alias moves to it."""
-    smoke_expect: str = _checked(_json_object, default="{}")
+    smoke_expect: Annotated[str, _json_object] = "{}"
     """JSON object the answer must contain (key by key); ``{}`` accepts any answer that is not a function error."""
 
     @property
@@ -237,18 +210,18 @@ class LambdaTarget:
 
 @dataclass(frozen=True, kw_only=True)
 class EcsTarget:
-    cluster: str = _checked(_matches(_ECS_NAME, "an ECS cluster name"))
-    service: str = _checked(_matches(_ECS_NAME, "an ECS service name"))
-    container: str = _checked(_matches(_ECS_NAME, "a container name in the task definition"))
+    cluster: Annotated[str, Matches(_ECS_NAME, "an ECS cluster name")]
+    service: Annotated[str, Matches(_ECS_NAME, "an ECS service name")]
+    container: Annotated[str, Matches(_ECS_NAME, "a container name in the task definition")]
     cpu_architecture: LambdaArchitecture = "x86_64"
     """Fargate runtimePlatform.cpuArchitecture (``X86_64`` or ``ARM64``); must be a platform the service builds."""
-    health_path: str = _checked(_optional(_matches(_HEALTH_PATH, "a path such as '/health'")), default="")
+    health_path: HealthPath = ""
     """HTTP path the container answers 200 on (local mode GETs it from the deployed image); empty: the image serves no
     HTTP and is run to its exit instead. In the cloud, steady state with the circuit breaker is the check."""
-    health_url: str = _checked(_optional(_matches(_HEALTH_URL, "an http(s) URL")), default="")
+    health_url: Annotated[str, OrEmpty(Matches(_HEALTH_URL, "an http(s) URL"))] = ""
     """The service's own health URL (its load balancer), checked after steady state: anything but 200 puts the service
     back on the previous revision. Empty: steady state with the circuit breaker is the check."""
-    task_roles: tuple[str, ...] = _each(_matches(_IAM_ROLE_NAME, "an IAM role name"), default=())
+    task_roles: tuple[Annotated[str, Matches(_IAM_ROLE_NAME, "an IAM role name")], ...] = ()
     """IAM role names the task definition uses (task role, execution role). Registering the new revision passes
     them, so the deploy role may pass exactly these (``iam:PassRole``) and the deploy refuses any other."""
     kind: ClassVar[str] = "ecs"
@@ -270,11 +243,11 @@ class EcsTarget:
 
 @dataclass(frozen=True, kw_only=True)
 class EksTarget:
-    cluster: str = _checked(_matches(_EKS_CLUSTER, "an EKS cluster name (up to 100 letters, digits, '-', '_')"))
-    namespace: str = _checked(_matches(_K8S_NAME, "a Kubernetes namespace (DNS label)"))
-    deployment: str = _checked(_matches(_K8S_NAME, "a Kubernetes Deployment name (DNS label)"))
-    container: str = _checked(_matches(_K8S_NAME, "a container name (DNS label)"))
-    health_path: str = _checked(_optional(_matches(_HEALTH_PATH, "a path such as '/health'")), default="")
+    cluster: Annotated[str, Matches(_EKS_CLUSTER, "an EKS cluster name (up to 100 letters, digits, '-', '_')")]
+    namespace: Annotated[str, Matches(_K8S_NAME, "a Kubernetes namespace (DNS label)")]
+    deployment: Annotated[str, Matches(_K8S_NAME, "a Kubernetes Deployment name (DNS label)")]
+    container: Annotated[str, Matches(_K8S_NAME, "a container name (DNS label)")]
+    health_path: HealthPath = ""
     """As for ECS: what local mode GETs from the deployed image (the cloud check is ``kubectl rollout status``)."""
     kind: ClassVar[str] = "eks"
 
@@ -309,23 +282,23 @@ class Environment(DeployTargets):
     """One step of a service's promotion: the same release (image.json) deployed to these targets, in this workload
     account, after the environments before it answered; ``approval`` holds it for a person first."""
 
-    name: str = _checked(_name)
-    account: str = _checked(_matches(_ACCOUNT, "a 12-digit AWS account id (one of the team's workload_accounts)"))
-    region: str = _checked(_optional(_matches(_REGION, "an AWS region such as 'eu-west-1'")), default="")
+    name: Name
+    account: Annotated[str, Matches(_ACCOUNT, "a 12-digit AWS account id (one of the team's workload_accounts)")]
+    region: Annotated[str, OrEmpty(_region)] = ""
     """Where the targets live; empty: the platform's region."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Service:
-    name: str = _checked(_name)
-    source_repo: str = _checked(_matches(_SOURCE_REPO, "'owner/name' of the source repository"))
-    branch: str = _checked(_matches(_BRANCH, "a git branch name"), default="main")
-    dockerfile: str = _checked(_repo_path, default="Dockerfile")
-    context: str = _checked(_repo_path, default=".")
-    target: str = _checked(_optional(_matches(_STAGE, "a Dockerfile stage name")), default="")
+    name: Name
+    source_repo: Annotated[str, Matches(_SOURCE_REPO, "'owner/name' of the source repository")]
+    branch: Branch = "main"
+    dockerfile: RepoPath = "Dockerfile"
+    context: RepoPath = "."
+    target: StageName = ""
     """Dockerfile stage to build and deploy; default: the last stage."""
     platforms: tuple[Platform, ...] = ("linux/amd64", "linux/arm64")
-    file_paths: tuple[str, ...] = _each(_matches(_PATH_GLOB, "a path glob inside the repository"), default=())
+    file_paths: tuple[Annotated[str, Matches(_PATH_GLOB, "a path glob inside the repository")], ...] = ()
     """Only pushes touching these globs start the pipeline; empty means every push to the branch."""
     secrets: tuple[BuildSecret, ...] = ()
     deploy: DeployTargets = field(default_factory=DeployTargets)
@@ -348,10 +321,10 @@ class Service:
 class BaseImage:
     """A curated base image the team publishes from ``images/<name>``."""
 
-    name: str = _checked(_name)
-    context: str = _checked(_repo_path)
-    dockerfile: str = _checked(_repo_path, default="Dockerfile")
-    target: str = _checked(_optional(_matches(_STAGE, "a Dockerfile stage name")), default="")
+    name: Name
+    context: RepoPath
+    dockerfile: RepoPath = "Dockerfile"
+    target: StageName = ""
     """Dockerfile stage to publish (e.g. ``build`` for a ``python-build`` variant); default: the last stage."""
     platforms: tuple[Platform, ...] = ("linux/amd64", "linux/arm64")
 
@@ -363,8 +336,8 @@ class BaseImage:
 
 @dataclass(frozen=True, kw_only=True)
 class Team:
-    name: str = _checked(_name)
-    workload_accounts: tuple[str, ...] = _each(_matches(_ACCOUNT, "a 12-digit AWS account id"), default=())
+    name: Name
+    workload_accounts: tuple[AccountId, ...] = ()
     """Accounts whose Lambda/ECS/EKS workloads pull this team's images (the platform account always can)."""
     base_images: tuple[BaseImage, ...] = ()
     services: tuple[Service, ...] = ()

@@ -9,12 +9,15 @@ pipeline model, the CDK rendering and local mode all go through this interface.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
+
+from botocore.exceptions import BotoCoreError
 
 from pipeline.errors import SlipwayError
 from pipeline.records import ImageRecord, RecordError, read_object, typed_field
@@ -202,3 +205,13 @@ def wait_until(check: Callable[[], bool], *, timeout: float, interval: float, wh
         if time.monotonic() >= deadline:
             raise DeployError(f"{what}: timed out after {timeout:.0f}s")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def aws_reached(target: str) -> Iterator[None]:
+    """An AWS API that cannot be reached or signed for (no endpoint, no credentials) ends the deploy as a DeployError
+    naming the target, not a traceback; a change already made stays for the retry to judge."""
+    try:
+        yield
+    except BotoCoreError as exc:
+        raise DeployError(f"{target}: {exc}; the deploy did not finish (run it again to finish it)") from exc

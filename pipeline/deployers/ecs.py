@@ -223,9 +223,11 @@ class EcsDeployer:
 
     def _steady(self, cluster: str, service: str, revision: str, target: str) -> bool:
         deployments = self._service(cluster, service, target).get("deployments", [])
+        # The circuit breaker's rollback makes a new PRIMARY of the last completed revision and leaves the failed
+        # deployment listed as ACTIVE/FAILED; with nothing to go back to, the PRIMARY itself is FAILED.
+        if any(d.get("taskDefinition") == revision and d.get("rolloutState") == "FAILED" for d in deployments):
+            raise DeployError(f"{target}: rollout of {revision} failed; the circuit breaker rolled back")
         primary = [d for d in deployments if d.get("status") == "PRIMARY"]
         if not primary or primary[0].get("taskDefinition") != revision:
             return False
-        if primary[0].get("rolloutState") == "FAILED":
-            raise DeployError(f"{target}: rollout of {revision} failed; the circuit breaker rolled back")
         return len(deployments) == 1 and primary[0].get("rolloutState") in (None, "COMPLETED")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.arguments import dns_label
 from pipeline.config.model import EksTarget
@@ -94,14 +94,16 @@ def deployment_manifest(namespace: str, deployment: str, container: str, image: 
     }
 
 
-def kubeconfig_for(cluster: str, *, eks: Any = None, region: str | None = None) -> dict[str, Any]:
-    client = eks or boto3.client("eks", region_name=region)
+def kubeconfig_for(cluster: str, *, eks: Any = None) -> dict[str, Any]:
+    """A kubeconfig reaching ``cluster`` as whoever runs it (``aws eks get-token`` with the process's credentials)."""
     try:
-        described = client.describe_cluster(name=cluster)["cluster"]
+        described = (eks or boto3.client("eks")).describe_cluster(name=cluster)["cluster"]
     except ClientError as exc:
         raise DeployError(
             f"EKS cluster {cluster}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
         ) from exc
+    except BotoCoreError as exc:
+        raise DeployError(f"EKS cluster {cluster}: {exc}") from exc
     return {
         "apiVersion": "v1",
         "kind": "Config",

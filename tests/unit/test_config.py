@@ -300,6 +300,7 @@ def test_huge_value_is_not_echoed_whole(example_raw: dict[str, Any]) -> None:
     ("data", "message"),
     [
         ("name = 1".encode("utf-16"), "UTF-16 text; save it as UTF-8"),
+        (b"\xfe\xff" + "name = 1".encode("utf-16-be"), "UTF-16 text; save it as UTF-8"),  # big-endian
         (b"\xef\xbb\xbf[platform]\n", "starts with a UTF-8 byte-order mark"),
         (b"[platform]\nname = '\xff'\n", "not UTF-8 (byte 19, line 2); save it as UTF-8"),
         (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "tables or arrays nested too deeply to read"),

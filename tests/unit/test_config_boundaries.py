@@ -74,10 +74,15 @@ def test_problems_come_sorted_by_key_path_with_indexes_as_numbers_and_each_names
     from pipeline.config.error import ConfigError
 
     error = ConfigError(Path("conf/platform.toml"), [
-        "teams[10].name: ten", "teams[2].services[0].name: two-zero", "teams[2]: two", "platform.region: region",
-        "teams[0].name: zero", "teams[\u0661].name: arabic one: with a colon", "upstreams[1].prefix: one",
+        "teams[10].name: ten", "teams[2].services[0].name: two-zero", "teams[2]: two",
+        "platform.region: was found first: with a colon", "teams[0].name: zero",
+        "teams[\u0661].name: arabic one: with a colon", "upstreams[1].prefix: one",
+        "platform.region: region", "platform.b c: unknown key", "platform.b a: unknown key",
     ])  # fmt: skip
     assert error.problems == [
+        "platform.b a: unknown key",  # a quoted key may hold a space: the path ends at ': ', not at a space
+        "platform.b c: unknown key",
+        "platform.region: was found first: with a colon",  # one key's problems: in the order found
         "platform.region: region",
         "teams[\u0661].name: arabic one: with a colon",
         "teams[0].name: zero",
@@ -87,5 +92,50 @@ def test_problems_come_sorted_by_key_path_with_indexes_as_numbers_and_each_names
         "upstreams[1].prefix: one",
     ]
     assert str(error) == "\n".join([*(f"conf/platform.toml: {p}" for p in error.problems),
-                                    "conf/platform.toml: 7 problem(s)"])  # fmt: skip
+                                    "conf/platform.toml: 10 problem(s)"])  # fmt: skip
     assert error.source == Path("conf/platform.toml") and error.exit_code == 2
+
+
+def test_a_value_is_echoed_whole_up_to_the_limit_and_shortened_past_it() -> None:
+    from pipeline.config.values import ECHO_LIMIT, shown
+
+    whole = "x" * (ECHO_LIMIT - 2)  # its repr, quotes included, is exactly the limit
+    assert shown(whole) == repr(whole)
+    longer = "a" * (ECHO_LIMIT - 4) + "bcde"  # two characters more
+    assert shown(longer) == "'" + "a" * (ECHO_LIMIT - 6) + "…cde' (" + str(ECHO_LIMIT) + " chars)"
+    assert len(shown(longer)) == ECHO_LIMIT + len(" (60 chars)")
+
+
+def test_looking_up_a_service_in_a_platform_without_any_says_none_are_known(example_raw: dict[str, Any]) -> None:
+    del example_raw["teams"]
+    with pytest.raises(config.ConfigError) as info:
+        load(example_raw).find_service("payments/api")
+    assert str(info.value).splitlines()[0] == "platform.toml: service 'payments/api' not found (known: none)"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("platform",), [], "platform: expected a table, got an array"),
+        (("teams",), {}, "teams: expected an array, got a table"),
+        (("platform", "name"), 5, "platform.name: expected a string, got an integer 5"),
+        (("registry", "keep_releases"), 1.5, "registry.keep_releases: expected an integer, got float 1.5"),
+        (("registry", "root_creation_template"), "yes", "registry.root_creation_template: expected a boolean, got a "
+                                                         "string 'yes'"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_is_named_in_toml_terms(
+    example_raw: dict[str, Any], path: tuple[str, ...], value: Any, expected: str
+) -> None:
+    parent = example_raw
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    assert expected in problems(example_raw)
+
+
+def test_a_suggestion_is_offered_only_for_a_near_miss(example_raw: dict[str, Any]) -> None:
+    example_raw["platform"]["reg"] = "x"  # too far from "region" to guess
+    assert problems(example_raw) == [
+        "platform.reg: unknown key; allowed: account, branch, connection_arn, name, region, source_repo"
+    ]

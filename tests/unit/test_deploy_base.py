@@ -124,3 +124,37 @@ def test_a_check_that_holds_at_once_never_sleeps(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(base, "time", clock)
     wait_until(lambda: True, timeout=0, interval=1, what="x")
     assert clock.slept == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "service", "target"),
+    [
+        ("lambda", "LAMBDA", "lambda:payments-api"),
+        ("ecs", "ECS", "ecs:payments/api"),
+        ("eks", "EKS", "EKS cluster search"),  # the kubeconfig is made first
+    ],
+)
+def test_an_aws_api_out_of_reach_ends_the_deploy_naming_the_target_not_a_traceback(
+    kind: str, service: str, target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each deployer's production client (made inside the deploy, as the workload role) goes where the job points it."""
+    from pipeline.commands.deploy import deploy
+    from pipeline.config import EcsTarget, EksTarget, LambdaTarget
+    from pipeline.deployers import DEPLOYERS
+    from tests.fakes import aws_out_of_reach, released
+
+    targets = {"lambda": LambdaTarget(function_name="payments-api", architecture="arm64"),
+               "ecs": EcsTarget(cluster="payments", service="api", container="api"),
+               "eks": EksTarget(cluster="search", namespace="search", deployment="indexer", container="indexer")}  # fmt: skip
+    aws_out_of_reach(monkeypatch, service)
+    registry, release = released(REPO)
+    records.write(tmp_path / "image.json", release)
+    with pytest.raises(DeployError, match=rf'^{target}: .*Could not connect to the endpoint URL: "http://127.0.0.1:9/'):
+        deploy(
+            lambda: DEPLOYERS[kind](),
+            targets[kind],
+            image_json=tmp_path / "image.json",
+            out=tmp_path / "r.json",
+            registry=registry,
+        )
+    assert not (tmp_path / "r.json").exists()

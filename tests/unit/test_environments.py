@@ -13,6 +13,7 @@ from infra.blueprint import blueprint
 from pipeline import config
 from pipeline.naming import workload_role_name
 from tests.conftest import EXAMPLE
+from tests.fakes import aws_out_of_reach
 from tests.unit.test_config import problems
 from tests.unit.test_service_pipeline import projects, projects_all, role_statements
 
@@ -307,6 +308,19 @@ def test_a_failure_to_reach_sts_at_all_is_the_same_clear_preflight_error() -> No
     with pytest.raises(DeployError, match=r"^environment \? \(account \?\): cannot assume role \(Could not connect to "
                                           r"the endpoint URL: \"https://sts.amazonaws.com\"\); deploy the workload"):  # fmt: skip
         assume("role", "", "", sts=Offline())
+
+
+def test_without_an_injected_client_the_preflight_asks_sts_where_the_job_points_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.deployers.base import DeployError
+    from pipeline.deployers.workload import assume
+
+    aws_out_of_reach(monkeypatch, "STS")
+    role = f"arn:aws:iam::{PROD}:role/slipway-deploy"
+    with pytest.raises(DeployError, match=rf"cannot assume {role} \(Could not connect to the endpoint URL: "
+                                          r'"http://127.0.0.1:9/"\)'):  # fmt: skip
+        assume(role, "prod", "eu-west-1")
 
 
 def test_a_service_release_is_its_commit_and_its_bases_and_a_base_rebuild_counts_up(

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from pipeline.config import LambdaTarget
 from pipeline.deployers.base import DeployError, DeployRecord, Invocation, Verification
@@ -38,44 +38,49 @@ class FakeLambda:
         self.calls: list[str] = []
         self.fail: dict[str, str] = {}  # operation -> error code
 
-    def _call(self, operation: str) -> None:
+    def _call(self, operation: str, **names: Any) -> None:
+        """Names checked as Lambda checks them: another function (or ARN) is not found, a name must be a string."""
         self.calls.append(operation)
         if operation in self.fail:
             raise _error(self.fail[operation], operation)
+        for key, value in names.items():
+            if not isinstance(value, str):
+                raise ParamValidationError(report=f"Invalid type for parameter {key}, value: {value!r}")
+        if names.get("FunctionName", "payments-api") != "payments-api" or names.get("Resource", ARN) != ARN:
+            raise _error("ResourceNotFoundException", operation)
 
     def get_function(self, FunctionName: str, Qualifier: str = "") -> dict[str, Any]:
-        self._call("get_function")
+        self._call("get_function", FunctionName=FunctionName, Qualifier=Qualifier)
         image = self.versions[Qualifier][0] if Qualifier else self.latest
         configuration = {"PackageType": self.package, "Architectures": self.architectures, "FunctionArn": ARN}
         return {"Configuration": configuration, "Code": {"ImageUri": image}}
 
     def get_function_configuration(self, FunctionName: str, Qualifier: str = "") -> dict[str, Any]:
-        self._call("get_function_configuration")
+        self._call("get_function_configuration", FunctionName=FunctionName, Qualifier=Qualifier)
         if Qualifier:
             return {"Description": self.versions[Qualifier][1]}
         return {"LastUpdateStatus": self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]}
 
     def get_alias(self, FunctionName: str, Name: str) -> dict[str, Any]:
-        self._call("get_alias")
+        self._call("get_alias", FunctionName=FunctionName, Name=Name)
         if Name not in self.aliases:
             raise _error("ResourceNotFoundException", "GetAlias")
         return {"FunctionVersion": self.aliases[Name]}
 
     def list_tags(self, Resource: str) -> dict[str, Any]:
-        self._call("list_tags")
-        assert Resource == ARN
+        self._call("list_tags", Resource=Resource)
         return {"Tags": dict(self.tags)}
 
     def tag_resource(self, Resource: str, Tags: dict[str, str]) -> None:
-        self._call("tag_resource")
+        self._call("tag_resource", Resource=Resource)
         self.tags.update(Tags)
 
     def update_function_code(self, FunctionName: str, ImageUri: str) -> None:
-        self._call("update_function_code")
+        self._call("update_function_code", FunctionName=FunctionName, ImageUri=ImageUri)
         self.latest = ImageUri
 
     def publish_version(self, FunctionName: str, Description: str) -> dict[str, Any]:
-        self._call("publish_version")
+        self._call("publish_version", FunctionName=FunctionName)
         for version, (image, _) in self.versions.items():
             if image == self.latest:
                 return {"Version": version}
@@ -84,13 +89,13 @@ class FakeLambda:
         return {"Version": version}
 
     def update_alias(self, FunctionName: str, Name: str, FunctionVersion: str) -> None:
-        self._call("update_alias")
+        self._call("update_alias", FunctionName=FunctionName, Name=Name, FunctionVersion=FunctionVersion)
         if Name not in self.aliases:
             raise _error("ResourceNotFoundException", "UpdateAlias")
         self.aliases[Name] = FunctionVersion
 
     def create_alias(self, FunctionName: str, Name: str, FunctionVersion: str) -> None:
-        self._call("create_alias")
+        self._call("create_alias", FunctionName=FunctionName, Name=Name, FunctionVersion=FunctionVersion)
         self.aliases[Name] = FunctionVersion
 
 
@@ -214,6 +219,17 @@ def test_the_deploy_waits_for_the_update_and_a_failed_update_leaves_the_alias() 
     with pytest.raises(DeployError, match=r"^Lambda function payments-api \(arm64\): update failed; alias still "):
         LambdaDeployer(failed, poll_seconds=0, invoke=answering(HEALTHY)).deploy(RELEASE, TARGET, timeout=5)
     assert failed.aliases == {}
+    stuck = FakeLambda(statuses=("InProgress",))
+    with pytest.raises(DeployError, match=r"^Lambda function payments-api \(arm64\): waiting for LastUpdateStatus "
+                                          r"Successful: timed out after 0s$"):  # fmt: skip
+        LambdaDeployer(stuck, poll_seconds=0, invoke=answering(HEALTHY)).deploy(RELEASE, TARGET, timeout=0)
+
+
+def test_an_alias_already_serving_the_image_without_slipways_tags_has_no_rollback_target_to_claim() -> None:
+    fake = FakeLambda(latest=NEW)
+    fake.aliases, fake.versions = {"live": "3"}, {"3": (NEW, NEW)}
+    record = LambdaDeployer(fake, poll_seconds=0, invoke=answering(HEALTHY)).deploy(RELEASE, TARGET, timeout=5)
+    assert record == DeployRecord("lambda:payments-api", NEW, "", changed=False, revision="3")
 
 
 def test_an_api_error_mid_deploy_says_what_still_serves_and_that_a_retry_finishes() -> None:

@@ -36,3 +36,16 @@ def test_a_function_error_is_a_failed_smoke_test() -> None:
     deployer, _ = stubbed(b'{"errorMessage": "boom"}', FunctionError="Unhandled")
     outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
     assert not outcome.ok and outcome.error.startswith('Unhandled: b\'{"errorMessage": "boom"}\'')
+
+
+def test_an_answer_that_is_not_json_is_no_answer_and_a_good_one_carries_no_error() -> None:
+    deployer, _ = stubbed(b"<html>502</html>")
+    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    assert (outcome.ok, outcome.answer, outcome.error) == (True, None, "")
+
+
+def test_a_function_errors_payload_is_quoted_up_to_200_bytes() -> None:
+    payload = json.dumps({"errorMessage": "x" * 400}).encode()
+    deployer, _ = stubbed(payload, FunctionError="Unhandled")
+    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    assert outcome.error == f"Unhandled: {payload[:200]!r}"

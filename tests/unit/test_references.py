@@ -40,12 +40,24 @@ def test_fails_for_registry_without_rule() -> None:
         pull_through_uri("gcr.io/distroless/static:nonroot", load(EXAMPLE).upstreams, ECR)
 
 
+def test_with_no_upstreams_the_error_says_so_and_lists_the_kinds_to_add() -> None:
+    with pytest.raises(ImageReferenceError) as info:
+        pull_through_uri("python:3.12", (), ECR)
+    assert str(info.value) == (
+        "image 'python:3.12': no pull-through-cache rule for registry 'docker.io' (configured: none); add an "
+        "[[upstreams]] entry of registry kind: azure-container-registry, docker-hub, ecr-public, "
+        "github-container-registry, gitlab-container-registry, k8s, quay"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("python@sha256:abc", r"digest must be 'sha256:' and 64 lowercase hex digits"),
         ("Python:3", r"invalid repository path 'library/Python'"),
         ("python:bad tag", r"invalid tag 'bad tag'"),
+        # Only the last path component can carry a tag: a ':' earlier is a bad path, not a tag 'v1/app'.
+        ("registry.example.com/team:v1/app", r"invalid repository path 'team:v1/app'"),
     ],
 )
 def test_parse_rejects_malformed(text: str, message: str) -> None:
@@ -74,6 +86,11 @@ def test_pinned_refuses_tags_and_bad_digests(reference: str) -> None:
         pinned(f"{ECR}/payments/api", reference)
 
 
-def test_pinned_refuses_uri_with_tag() -> None:
+@pytest.mark.parametrize("uri", [f"{ECR}/payments/api:latest", "api:latest", f"{ECR}/payments/api@{DIGEST}", "api@v1"])
+def test_pinned_refuses_uri_with_tag_or_digest(uri: str) -> None:
     with pytest.raises(ImageReferenceError, match=r"expected a repository URI without tag or digest"):
-        pinned(f"{ECR}/payments/api:latest", DIGEST)
+        pinned(uri, DIGEST)
+
+
+def test_pinned_keeps_a_registry_port() -> None:
+    assert pinned("127.0.0.1:5000/payments/api", DIGEST) == f"127.0.0.1:5000/payments/api@{DIGEST}"

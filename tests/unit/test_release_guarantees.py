@@ -103,6 +103,17 @@ def test_a_release_names_its_commit_in_the_index_and_in_image_json() -> None:
     assert record.commit == "c0ffee1" and record.tag == "c0ffee1"  # type: ignore[attr-defined]
 
 
+def test_a_release_without_a_commit_carries_no_revision_and_reads_back_with_none() -> None:
+    registry = MemoryRegistry()
+    builds = [BuildRecord(REPO, f"linux/{arch}", registry.add_image(REPO, "linux", arch), 1, 1, "buildx")
+              for arch in ("amd64", "arm64")]  # fmt: skip
+    record = stitch(registry, builds, tag="manual-1").record
+    repo = RepositoryRef.parse(REPO)
+    assert "annotations" not in registry.get_manifest(repo, "manual-1", [OCI_INDEX]).json()
+    found = read_release(registry, repo, "manual-1")
+    assert found is not None and found.commit == record.commit == ""
+
+
 def test_verify_refuses_a_tampered_config_blob() -> None:
     registry = MemoryRegistry()
     _, record = released(registry)
