@@ -29,6 +29,7 @@ class FakeEcs:
     - ``COMPLETED``: the new deployment alone, steady;
     - ``FAILED``: the circuit breaker's rollback as ECS shows it: the failed deployment stays listed (ACTIVE,
       FAILED) and a new PRIMARY deployment of the last completed revision takes over (completed on the next look);
+    - ``ROLLED_BACK``: that rollback already complete, the failed deployment no longer listed;
     - ``STOPPED``: the circuit breaker with no completed deployment to go back to: the PRIMARY stays FAILED.
 
     Names are checked as ECS checks them: another cluster is ClusterNotFoundException, another service is missing."""
@@ -82,7 +83,7 @@ class FakeEcs:
             self.deployments = [primary]
         elif state == "COMPLETED":
             self.deployments = [{**primary, "rolloutState": "COMPLETED"}]
-        elif state == "ROLLED_BACK":  # the rollback already complete, the failed deployment no longer listed
+        elif state == "ROLLED_BACK":
             self.deployments = [{**others[0], "status": "PRIMARY", "rolloutState": "COMPLETED"}]
         elif state == "STOPPED":
             self.deployments = [{**primary, "rolloutState": "FAILED"}]

@@ -28,7 +28,7 @@ class FakeLambda:
     """One function: $LATEST's image and update status, published versions (with descriptions), aliases, tags."""
 
     def __init__(self, *, package: str = "Image", architectures: list[str] | None = None, latest: str = PREVIOUS,
-                 statuses: tuple[str, ...] = ("Successful",)) -> None:  # fmt: skip
+                 statuses: tuple[str | None, ...] = ("Successful",)) -> None:  # fmt: skip
         self.package, self.latest = package, latest
         self.architectures = ["arm64"] if architectures is None else architectures
         self.statuses = list(statuses)
@@ -59,7 +59,8 @@ class FakeLambda:
         self._call("get_function_configuration", FunctionName=FunctionName, Qualifier=Qualifier)
         if Qualifier:
             return {"Description": self.versions[Qualifier][1]}
-        return {"LastUpdateStatus": self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]}
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return {"LastUpdateStatus": status} if status else {}  # older answers (and moto's) may carry none
 
     def get_alias(self, FunctionName: str, Name: str) -> dict[str, Any]:
         self._call("get_alias", FunctionName=FunctionName, Name=Name)
@@ -223,6 +224,12 @@ def test_the_deploy_waits_for_the_update_and_a_failed_update_leaves_the_alias() 
     with pytest.raises(DeployError, match=r"^Lambda function payments-api \(arm64\): waiting for LastUpdateStatus "
                                           r"Successful: timed out after 0s$"):  # fmt: skip
         LambdaDeployer(stuck, poll_seconds=0, invoke=answering(HEALTHY)).deploy(RELEASE, TARGET, timeout=0)
+
+
+def test_a_configuration_without_last_update_status_counts_as_updated() -> None:
+    fake = FakeLambda(statuses=(None,))
+    record = LambdaDeployer(fake, poll_seconds=0, invoke=answering(HEALTHY)).deploy(RELEASE, TARGET, timeout=0)
+    assert record.changed and fake.aliases == {"live": "1"}
 
 
 def test_an_alias_already_serving_the_image_without_slipways_tags_has_no_rollback_target_to_claim() -> None:
