@@ -6,7 +6,8 @@ can only be exercised with a registry we control. Everything else is tested agai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,30 @@ def aws_out_of_reach(monkeypatch: Any, service: str) -> str:
                        "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "x"}.items():  # fmt: skip
         monkeypatch.setenv(key, value)
     return endpoint
+
+
+@contextlib.contextmanager
+def health_endpoint() -> Iterator[tuple[str, list[int]]]:
+    """An HTTP health endpoint on 127.0.0.1: yields its URL and a list whose first item is the status it answers
+    (the test sets it); stopped on exit."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    statuses = [200]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(statuses[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/health", statuses
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -4,7 +4,6 @@ on the target itself, smoke tests before an alias moves, the registry checked be
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pipeline.deployers.ecs import EcsDeployer
 from pipeline.deployers.lambda_ import LambdaDeployer
 from pipeline.errors import InputError, SlipwayError
 from pipeline.records import ImageRecord, write
+from tests.fakes import health_endpoint
 from tests.integration.deploys import (
     ARM,
     INVOKED,
@@ -187,27 +187,8 @@ def test_rollback_refuses_a_record_of_another_target(lambda_client: Any, tmp_pat
 
 @pytest.fixture
 def health() -> Iterator[tuple[str, list[int]]]:
-    """An HTTP health endpoint on 127.0.0.1 answering the statuses the test sets."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    statuses = [200]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(statuses[0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/health", statuses
-    finally:
-        server.shutdown()
-        server.server_close()
+    with health_endpoint() as served:
+        yield served
 
 
 @pytest.mark.parametrize("status", [200, 503])

@@ -306,25 +306,12 @@ def test_a_health_url_that_answers_keeps_the_revision_and_one_that_does_not_goes
 
 
 def test_http_status_reads_what_a_url_answers() -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from tests.fakes import health_endpoint
 
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/health" else 503)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        assert (ecs_module.http_status(f"{base}/health"), ecs_module.http_status(f"{base}/ready")) == (200, 503)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with health_endpoint() as (url, statuses):
+        assert ecs_module.http_status(url) == 200
+        statuses[0] = 503
+        assert ecs_module.http_status(url) == 503
     assert ecs_module.http_status("http://127.0.0.1:9/never") == 0
     assert ecs_module.http_status("not a url") == 0
 
