@@ -196,9 +196,8 @@ class EcsDeployer:
         described = self._ecs.describe_task_definition(taskDefinition=revision, include=["TAGS"])
         previous = next((t["value"] for t in described.get("tags", []) if t.get("key") == PREVIOUS_TAG), "")
         deployments = self._service(target.cluster, target.service, name).get("deployments", [])
+        _refuse_failed(deployments, revision, name)
         primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
-        if primary.get("rolloutState") == "FAILED":
-            raise DeployError(f"{name}: rollout of {revision} failed; the circuit breaker rolled back")
         in_flight = primary.get("rolloutState") == "IN_PROGRESS" or len(deployments) > 1
         if in_flight and timeout > 0:
             wait_until(
@@ -223,11 +222,16 @@ class EcsDeployer:
 
     def _steady(self, cluster: str, service: str, revision: str, target: str) -> bool:
         deployments = self._service(cluster, service, target).get("deployments", [])
-        # The circuit breaker's rollback makes a new PRIMARY of the last completed revision and leaves the failed
-        # deployment listed as ACTIVE/FAILED; with nothing to go back to, the PRIMARY itself is FAILED.
-        if any(d.get("taskDefinition") == revision and d.get("rolloutState") == "FAILED" for d in deployments):
-            raise DeployError(f"{target}: rollout of {revision} failed; the circuit breaker rolled back")
+        _refuse_failed(deployments, revision, target)
         primary = [d for d in deployments if d.get("status") == "PRIMARY"]
         if not primary or primary[0].get("taskDefinition") != revision:
             return False
         return len(deployments) == 1 and primary[0].get("rolloutState") in (None, "COMPLETED")
+
+
+def _refuse_failed(deployments: list[dict[str, Any]], revision: str, target: str) -> None:
+    """A deployment of ``revision`` that failed ends the deploy. The circuit breaker's rollback makes a new PRIMARY of
+    the last completed revision and leaves the failed deployment listed as ACTIVE/FAILED; with nothing to go back to,
+    the PRIMARY itself is FAILED."""
+    if any(d.get("taskDefinition") == revision and d.get("rolloutState") == "FAILED" for d in deployments):
+        raise DeployError(f"{target}: rollout of {revision} failed; the circuit breaker rolled back")

@@ -192,9 +192,8 @@ def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, se
     if "UPSTREAM_DEBIAN" not in lock:
         raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
     registry = ecr_registry(config.platform.account, config.platform.region)
-    aws.provision_all(
-        config, state.aws_endpoint, STANDIN_SECRET
-    )  # idempotent; a restarted AWS stand-in has lost what `seed` put there
+    # Idempotent: a restarted AWS stand-in has lost what `seed` put there.
+    aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET)
     context = _context(state, approve)
     report = Report(assembly=state.directory / "cdk.out")
     remaining = _base_pipelines(config)
