@@ -26,18 +26,30 @@ class LockError(InputError):
     pass
 
 
-def load(path: Path) -> dict[str, str]:
+def load(path: Path, *, required: bool = False) -> dict[str, str]:
+    """The lock at ``path``; a missing file is an empty lock unless ``required`` (a lock named on a command line)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if required:
+            raise LockError(f"{path}: no such lock file") from exc
         return {}
-    except (OSError, ValueError) as exc:
-        raise LockError(f"{path}: unreadable lock ({exc})") from exc
+    except OSError as exc:
+        raise LockError(f"{path}: unreadable lock ({exc.strerror or exc})") from exc
+    return parse(text, str(path))
+
+
+def parse(text: str, where: str) -> dict[str, str]:
+    """A lock's JSON text: an object of build argument -> ``repository:tag@sha256:<64 hex>``; ``where`` names it."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise LockError(f"{where}: not JSON ({exc})") from exc
     if not isinstance(data, dict):
-        raise LockError(f"{path}: expected an object of build argument -> pinned reference")
+        raise LockError(f"{where}: expected an object of build argument -> pinned reference")
     for key, value in data.items():
         if not isinstance(value, str) or not _ENTRY.fullmatch(value):
-            raise LockError(f"{path}: {key}: expected 'repository:tag@sha256:<64 hex>', got {value!r}")
+            raise LockError(f"{where}: {key}: expected 'repository:tag@sha256:<64 hex>', got {value!r}")
     return dict(data)
 
 
@@ -65,18 +77,7 @@ def from_environment() -> dict[str, str]:
     import os
 
     raw = os.environ.get(LOCK_ENV, "")
-    if not raw:
-        return {}
-    try:
-        entries = json.loads(raw)
-    except ValueError as exc:
-        raise LockError(f"{LOCK_ENV}: not JSON ({exc})") from exc
-    if not isinstance(entries, dict):
-        raise LockError(f"{LOCK_ENV}: expected an object of build argument -> pinned reference")
-    for key, value in entries.items():
-        if not isinstance(value, str) or not _ENTRY.fullmatch(value):
-            raise LockError(f"{LOCK_ENV}: {key}: expected 'repository:tag@sha256:<64 hex>', got {value!r}")
-    return dict(entries)
+    return parse(raw, LOCK_ENV) if raw else {}
 
 
 def required_args(dockerfile: Path) -> set[str]:

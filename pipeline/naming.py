@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipeline import partitions
+
 
 def service_repository_name(team: str, service: str) -> str:
     """``<team>/<service>``: where a service's releases (and its registry cache) live."""
@@ -35,9 +37,6 @@ def workload_role_name(team: str, service: str, environment: str) -> str:
 
 
 def partition_for(region: str) -> str:
-    """The AWS partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``): ARNs in buildspecs stay literal."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The AWS partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``, ``aws-eusc``…): ARNs in buildspecs stay
+    literal."""
+    return partitions.partition_for(region)

@@ -23,6 +23,10 @@ class RecordError(InputError):
     pass
 
 
+IN_PROGRESS = "in progress"
+"""The ``status`` of a record file claimed by :func:`reserve` whose step has not finished."""
+
+
 def read_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -32,6 +36,8 @@ def read_object(path: Path) -> dict[str, Any]:
         raise RecordError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise RecordError(f"{path}: expected a JSON object")
+    if data.get("status") == IN_PROGRESS:
+        raise RecordError(f"{path}: the {data.get('step', 'step')} that writes it did not finish (no record yet)")
     return data
 
 
@@ -67,6 +73,18 @@ def _digest(data: dict[str, Any], key: str, path: Path) -> str:
 
 def write(path: Path, record: Any) -> None:
     path.write_text(json.dumps(asdict(record), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def reserve(path: Path, step: str, *, option: str = "--out", nothing: str = "nothing was changed") -> None:
+    """Claim ``path`` before a step changes anything: it is opened for writing and a placeholder is written and
+    flushed, so a path that is a directory, in a missing directory, read-only or on a full disk stops the step here
+    (exit 2) instead of after the change, where a lost record would lose a retry its rollback target."""
+    try:
+        with path.open("w", encoding="utf-8") as file:
+            file.write(json.dumps({"status": IN_PROGRESS, "step": step}) + "\n")
+            file.flush()
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write ({exc.strerror or exc}); {nothing}") from exc
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline.config import UPSTREAM_REGISTRIES, Upstream
+from pipeline.partitions import dns_suffix
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 DOCKER_HUB = "docker.io"
@@ -73,7 +74,8 @@ class ImageReference:
 
 
 def ecr_registry(account: str, region: str) -> str:
-    return f"{account}.dkr.ecr.{region}.amazonaws.com"
+    """The ECR registry host of ``account`` in ``region``, with its partition's DNS suffix."""
+    return f"{account}.dkr.ecr.{region}.{dns_suffix(region)}"
 
 
 def pinned(repository_uri: str, digest: str) -> str:

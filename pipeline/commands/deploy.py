@@ -1,6 +1,10 @@
 """``slipway deploy <target>``: deploy image.json pinned by digest, and write what was deployed where.
 
-One subcommand per registered deployer (``pipeline.deployers.DEPLOYERS``); each deployer owns its options.
+One subcommand per registered deployer (``pipeline.deployers.DEPLOYERS``); each deployer owns its options. One path:
+the deployer and its clients are made the same way in CodeBuild and in the local replay -- from an explicit session
+carrying the environment's workload-role credentials and region. The replay only points that path at its stand-ins
+(``AWS_ENDPOINT_URL``, ``SLIPWAY_ECR_ENDPOINT``) and, with ``SLIPWAY_LOCAL_STANDINS``, adds a check after the deploy
+that the deployed digest answers (moto runs no ECS tasks or pods).
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ from typing import Any
 
 from pipeline import records
 from pipeline.arguments import seconds
+from pipeline.deploy_options import Where, checked_target
 from pipeline.deployers import DEPLOYERS, workload
 from pipeline.deployers.base import Deployer, DeployError, DeployRecord, DeployTarget, Verification, aws_reached
-from pipeline.errors import InputError
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
 from pipeline.stitch import verify
 
 STANDINS_ENV = "SLIPWAY_LOCAL_STANDINS"
-"""Set only by the local replay: deploy to the local stand-ins and prove the deployed digest answers there."""
+"""Set only by the local replay: after the deploy, prove the deployed digest answers on the stand-ins."""
+
+Check = Callable[[DeployRecord, ImageRecord], Verification]
 
 
 def register(commands: Any) -> None:
@@ -42,22 +48,23 @@ def register(commands: Any) -> None:
 
 
 def _run(kind: type[Deployer], args: Any) -> int:
-    target = kind.target_from_args(args)
+    target = checked_target(kind.target_from_args(args))
+    where = Where.from_args(args)
+    records.reserve(args.out, f"deploy of {target.label}", nothing="nothing was deployed")
     # Preflight: the workload role is assumed before anything changes; a missing or untrusting role stops here.
-    acting = workload.assume(args.role_arn, args.environment, args.region) if args.role_arn else {}
-    where = {"environment": args.environment, "account": workload.account_of(args.role_arn)}
-    if os.environ.get(STANDINS_ENV):
-        # The local replay: moto records the deploy but runs nothing, so the stand-in runs the deployed digest.
-        from pipeline.local import aws
+    acting = workload.session(where.role_arn, where.environment, where.region)
+    return deploy(lambda: kind.from_args(args, acting), target, image_json=args.image_json, out=args.out,
+                  timeout=args.timeout, check=_local_check(target, args.out.parent, acting),
+                  where={"environment": where.environment, "account": workload.account_of(where.role_arn)})  # fmt: skip
 
-        repository = ImageRecord.load(args.image_json).repository
-        endpoint = os.environ["AWS_ENDPOINT_URL"]
-        return deploy(lambda: aws.local_deployer(endpoint, target, repository, args.out.parent), target,
-                      image_json=args.image_json, out=args.out, timeout=aws.LOCAL_TIMEOUT[target.kind],
-                      check=lambda record, image: aws.check(target, record, image, args.out.parent),
-                      acting_as=acting, where=where)  # fmt: skip
-    return deploy(lambda: kind.from_args(args), target, image_json=args.image_json, out=args.out,
-                  timeout=args.timeout, acting_as=acting, where=where)  # fmt: skip
+
+def _local_check(target: DeployTarget, directory: Path, acting: Any) -> Check | None:
+    """The replay's proof that the deployed digest answers (around the deploy, never instead of it)."""
+    if not os.environ.get(STANDINS_ENV):
+        return None
+    from pipeline.local import aws
+
+    return lambda record, image: aws.check(target, record, image, directory, acting)
 
 
 def deploy(
@@ -68,36 +75,46 @@ def deploy(
     out: Path,
     timeout: float = 600,
     registry: RegistryClient | None = None,
-    check: Callable[[DeployRecord, ImageRecord], Verification] | None = None,
-    acting_as: Mapping[str, str] | None = None,
+    check: Check | None = None,
     where: Mapping[str, str] | None = None,
 ) -> int:
-    """Checked before anything changes: ``--out`` is writable (a deploy that cannot write its record would leave a
-    retry without its rollback target), and the registry serves exactly what image.json says -- the index by digest
-    and by tag, each child's bytes and its config's real architecture (an amd64 child labelled arm64 is refused).
+    """Checked before anything changes: ``--out`` can be written (it is claimed with an "in progress" placeholder; a
+    deploy that cannot write its record would leave a retry without its rollback target), and the registry serves
+    exactly what image.json says -- the index by digest and by tag, each child's bytes and its config's real
+    architecture (an amd64 child labelled arm64 is refused).
 
-    The registry is read as the job itself; the deployer (a factory: made here) then acts with ``acting_as`` in the
-    environment (an environment's workload-role credentials and region). ``where``: ``environment`` and ``account``
-    for the record."""
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-        raise InputError(f"--out {out}: directory {out.parent} does not exist or is not writable; nothing was deployed")
+    The registry is read as the job itself; the deployer (a factory: made here) acts with the clients it was given.
+    ``where``: ``environment`` and ``account`` for the record."""
+    records.reserve(out, f"deploy of {target.label}", nothing="nothing was deployed")
     image = ImageRecord.load(image_json)
     verify(registry or client_for(RepositoryRef.parse(image.repository)), image)
-    with workload.acting_as(acting_as or {}), aws_reached(target.label):
+    with aws_reached(target.label):
         made = deployer if hasattr(deployer, "deploy") else deployer()
         record = replace(made.deploy(image, target, timeout=timeout), **(where or {}))
-        if check is not None:
+    if check is not None:
+        try:
             record = replace(record, verified=check(record, image))
+        except DeployError:
+            _write(out, record)
+            raise
     if record.verified is not None and not record.verified.ok:
-        records.write(out, record)
+        _write(out, record)
         raise DeployError(f"{target.label}: {record.image} failed its check ({record.verified})")
-    return _finish(record, out)
-
-
-def _finish(record: DeployRecord, out: Path) -> int:
-    records.write(out, record)
+    _write(out, record)
     state = "deployed" if record.changed else "already serving this digest (nothing changed)"
     revision = f" revision {record.revision}" if record.revision else ""
     place = f" in {record.environment} ({record.account})" if record.environment else ""
     print(f"{record.target}{place}: {record.image} [{state}]{revision}")
     return 0
+
+
+def _write(out: Path, record: DeployRecord) -> None:
+    """The record, or -- when it cannot be written after the change -- what changed and how to finish."""
+    try:
+        records.write(out, record)
+    except OSError as exc:
+        raise DeployError(
+            f"{record.target}: now serves {record.image} (before: {record.previous_image or 'nothing recorded'}), but "
+            f"the record could not be written to {out} ({exc.strerror or exc}); run the same deploy again: it finds "
+            "the target serving this digest and records the previous image the target keeps"
+        ) from exc

@@ -36,13 +36,18 @@ def register(commands: Any) -> None:
             config_path=a.config,
             allow=a.allow_registry,
             build_args={
-                **bases.build_args(bases.from_environment() or bases.load(a.lock or default_lock()), a.registry),
+                **bases.build_args(bases.from_environment() or _lock(a.lock), a.registry),
                 **build_arg_pairs(a.build_arg),
             },
             target=a.target,
             output=a.format,
         )
     )
+
+
+def _lock(given: Path | None) -> dict[str, str]:
+    """A lock named with ``--lock`` must exist; the default one may be absent (no bases pinned yet)."""
+    return bases.load(given, required=True) if given is not None else bases.load(default_lock())
 
 
 def default_lock() -> Path:

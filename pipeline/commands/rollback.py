@@ -8,8 +8,10 @@ from typing import Any
 
 from pipeline import records
 from pipeline.arguments import seconds
+from pipeline.deploy_options import Where, checked_target
 from pipeline.deployers import DEPLOYERS, workload
-from pipeline.deployers.base import DeployRecord, aws_reached
+from pipeline.deployers.base import DeployError, DeployRecord, aws_reached
+from pipeline.registry import client_for_host
 from pipeline.rollback import rollback
 
 
@@ -29,16 +31,27 @@ def register(commands: Any) -> None:
 
 def _run(deployer: Any, args: Any) -> int:
     """In an environment, everything -- the registry check included -- acts as its workload role."""
-    acting = workload.assume(args.role_arn, "", args.region) if args.role_arn else {}
-    with workload.acting_as(acting):
-        return run(deployer.from_args(args), deployer.target_from_args(args), record_path=args.record, out=args.out,
-                   timeout=args.timeout)  # fmt: skip
+    target = checked_target(deployer.target_from_args(args))
+    where = Where.from_args(args)
+    record = DeployRecord.load(args.record)
+    records.reserve(args.out, f"rollback of {target.label}", nothing="nothing was rolled back")
+    acting = workload.session(where.role_arn, "", where.region)
+    registry = client_for_host(record.previous_image.partition("/")[0], session=acting)
+    return run(deployer.from_args(args, acting), target, record_path=args.record, out=args.out,
+               timeout=args.timeout, registry=registry)  # fmt: skip
 
 
 def run(deployer: Any, target: Any, *, record_path: Path, out: Path, timeout: float, registry: Any = None) -> int:
+    records.reserve(out, f"rollback of {target.label}", nothing="nothing was rolled back")
     with aws_reached(target.label):
         record = rollback(deployer, target, DeployRecord.load(record_path), timeout=timeout, registry=registry)
-    records.write(out, record)
+    try:
+        records.write(out, record)
+    except OSError as exc:
+        raise DeployError(
+            f"{record.target}: rolled back to {record.image}, but the record could not be written to {out} "
+            f"({exc.strerror or exc}); the target serves {record.image} now"
+        ) from exc
     print(
         f"{record.target}: rolled back to {record.image}{f' (verified: {record.verified})' if record.verified else ''}"
     )

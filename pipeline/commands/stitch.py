@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from pipeline import bases as lock
 from pipeline import records
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
 from pipeline.stitch import StitchError
@@ -42,9 +43,11 @@ def _run(args: Any) -> int:
 
 def release_tag(commit: str, bases: str) -> str:
     """``<commit>`` alone, or ``<commit>-<8 hex of the lock>`` when the builds' bases are given: a release is the
-    commit *and* the pinned bases it was built on (same both, same digests)."""
+    commit *and* the pinned bases it was built on (same both, same digests). ``bases`` is the lock's JSON text (what
+    CodeBuild passes in ``SLIPWAY_BASE_LOCK``), checked as a lock: a file name or a typo is not hashed into a tag."""
     if not bases:
         return commit
+    lock.parse(bases, "--bases")
     return f"{commit}-{hashlib.sha256(bases.encode()).hexdigest()[:8]}"
 
 
@@ -59,6 +62,7 @@ def stitch(
     rebuilds: bool = False,
     commit: str = "",
 ) -> int:
+    records.reserve(out, "stitch", nothing="nothing was pushed or tagged")
     repo = RepositoryRef.parse(repository)
     loaded = [records.BuildRecord.load(path) for path in builds]
     for path, build in zip(builds, loaded, strict=True):
@@ -72,7 +76,14 @@ def stitch(
         commit=commit or tag,
         rebuilds=rebuilds,
     )
-    records.write(out, result.record)
+    try:
+        records.write(out, result.record)
+    except OSError as exc:
+        raise StitchError(
+            f"{result.record.repository}:{result.record.tag} -> {result.record.index_digest} is published, but "
+            f"{out} could not be written ({exc.strerror or exc}); run stitch again: it finds the tag on this index "
+            "and writes the record"
+        ) from exc
     state = "created" if result.created else "already tagged (nothing to do)"
     print(f"{result.record.repository}:{result.record.tag} -> {result.record.index_digest} [{state}]")
     rows = [(p, i.digest, str(i.size), i.media_type) for p, i in sorted(result.record.platforms.items())]

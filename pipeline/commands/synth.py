@@ -35,6 +35,14 @@ def synth(*, config_path: Path, outdir: Path, as_json: bool = False) -> int:
     except config.ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        probe = outdir / ".slipway-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        print(f"slipway synth: --outdir {outdir}: cannot write there ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     summaries = synthesize(loaded, outdir)
     if as_json:
         print(json.dumps([s.__dict__ for s in summaries], indent=2))

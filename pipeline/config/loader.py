@@ -169,3 +169,19 @@ def _closest(key: str, known: Mapping[str, Any]) -> str | None:
 
     matches = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
     return matches[0] if matches else None
+
+
+def value_problems(obj: Any) -> list[tuple[str, str]]:
+    """``(field, problem)`` for each value of an already-built model object that breaks its rule -- the rules
+    platform.toml's values obey, for objects built elsewhere (a command line's options). ``field`` is the field's
+    name, with ``[i]`` for an item of a tuple."""
+    hints, known = _schema(type(obj))  # type: ignore[arg-type]
+    found: list[tuple[str, str]] = []
+    for f in known.values():
+        value = getattr(obj, f.name)
+        problems: list[str] = []
+        _convert(hints[f.name], list(value) if isinstance(value, tuple) else value, f.name, problems)
+        for problem in problems:
+            where, _, message = problem.partition(": ")
+            found.append((where, message))
+    return found

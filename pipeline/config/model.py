@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
+from pipeline import partitions
 from pipeline.config.error import ConfigError
 from pipeline.config.values import InRange, Matches, OrEmpty, shown
 from pipeline.platforms import platform_for_architecture
@@ -29,7 +30,6 @@ PLATFORMS: tuple[str, ...] = get_args(Platform)
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", re.ASCII)
 _ACCOUNT = re.compile(r"^[0-9]{12}$", re.ASCII)
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", re.ASCII)
 _CONNECTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]{36}$",
     re.ASCII,
@@ -97,11 +97,16 @@ def _upstream_kind(value: Any) -> str | None:
 
 
 def is_region(value: str) -> bool:
-    return bool(_REGION.fullmatch(value))
+    return partitions.is_region(value)
+
+
+def _region_rule(value: Any) -> str | None:
+    """A region of a partition botocore knows (``eu-west-1``, ``us-gov-west-1``, ``eusc-de-east-1``…)."""
+    return None if is_region(value) else f"expected an AWS region such as 'eu-west-1', got {shown(value)}"
 
 
 # Value types several fields share; a field with its own wording spells its Annotated out.
-_region = Matches(_REGION, "an AWS region such as 'eu-west-1'")
+_region = _region_rule
 Name = Annotated[str, Matches(_NAME, "a lowercase name of 2-40 letters, digits and '-'")]
 AccountId = Annotated[str, Matches(_ACCOUNT, "a 12-digit AWS account id")]
 Region = Annotated[str, _region]

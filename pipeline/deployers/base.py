@@ -96,8 +96,9 @@ class Deployer(Protocol):
         ...
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Deployer:
-        """A deployer with production clients and the deploy options given on the command line."""
+    def from_args(cls, args: argparse.Namespace, session: Any) -> Deployer:
+        """A deployer whose clients are made from ``session`` (a boto3 session: the job's own, or an environment's
+        workload role in its region), with the deploy options given on the command line."""
         ...
 
     @staticmethod

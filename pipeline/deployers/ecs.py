@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config.model import EcsTarget
 from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, Verification, wait_until
@@ -26,10 +26,12 @@ HEALTH_SECONDS = 120.0
 
 
 def http_status(url: str) -> int:
-    """The HTTP status ``url`` answers with (0 when nothing answers)."""
+    """The HTTP status ``url`` answers with (0 when nothing answers, or for anything but an http(s) URL)."""
+    if not url.startswith(("http://", "https://")):
+        return 0
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            return int(response.status)
+            return int(response.status or 0)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
     except (urllib.error.URLError, OSError, ValueError):
@@ -53,8 +55,8 @@ class EcsDeployer:
         self._poll = poll_seconds
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> EcsDeployer:
-        return cls()
+    def from_args(cls, args: argparse.Namespace, session: Any) -> EcsDeployer:
+        return cls(session.client("ecs"))
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +116,14 @@ class EcsDeployer:
         label = target.label
         target_name = f"ECS service {cluster}/{service}"
         current = self._service(cluster, service, target_name)
-        definition = self._ecs.describe_task_definition(taskDefinition=current["taskDefinition"])["taskDefinition"]
+        try:
+            described = self._ecs.describe_task_definition(taskDefinition=current["taskDefinition"])
+        except ClientError as exc:
+            raise DeployError(
+                f"{target_name}: cannot read task definition {current['taskDefinition']} ({_error(exc)}); nothing "
+                "was changed"
+            ) from exc
+        definition = described["taskDefinition"]
         containers = definition["containerDefinitions"]
         named = [c for c in containers if c["name"] == container]
         if not named:
@@ -146,17 +155,22 @@ class EcsDeployer:
         revision["tags"] = [{"key": PREVIOUS_TAG, "value": previous}]
         try:
             registered = self._ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
+        except ClientError as exc:
+            raise DeployError(f"{target_name}: {_error(exc)}; nothing was changed ({current_revision} serves)") from exc
+        try:
             self._ecs.update_service(
                 cluster=cluster,
                 service=service,
                 taskDefinition=registered,
                 deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
             )
-        except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            raise DeployError(
-                f"{target_name}: {code}: {exc.response['Error']['Message']}; previous revision still serving"
-            ) from exc
+        except (ClientError, BotoCoreError) as exc:
+            # The answer may be lost after the change was made: what the service names now decides, read back.
+            why = _error(exc) if isinstance(exc, ClientError) else str(exc)
+            if self._live_revision(cluster, service) != registered:
+                raise DeployError(
+                    f"{target_name}: UpdateService failed ({why}); {self._live(cluster, service, target_name)}"
+                ) from exc
         verified = None
         if timeout > 0:
             wait_until(
@@ -183,17 +197,40 @@ class EcsDeployer:
             if status == 200:
                 return Verification(True, f"GET {target.health_url}", status)
             time.sleep(self._poll)
-        self._ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=previous_revision)
-        raise DeployError(
-            f"{name}: {revision} is steady but GET {target.health_url} answered {status or 'nothing'}; the service is "
-            f"back on {previous_revision}"
-        )
+        unhealthy = f"{name}: {revision} is steady but GET {target.health_url} answered {status or 'nothing'}"
+        try:
+            self._ecs.update_service(cluster=target.cluster, service=target.service, taskDefinition=previous_revision)
+        except (ClientError, BotoCoreError) as exc:
+            why = _error(exc) if isinstance(exc, ClientError) else str(exc)
+            raise DeployError(
+                f"{unhealthy}; switching back to {previous_revision} failed ({why}); "
+                f"{self._live(target.cluster, target.service, name)}: roll back by hand or run the deploy again"
+            ) from exc
+        raise DeployError(f"{unhealthy}; the service is back on {previous_revision}")
+
+    def _live_revision(self, cluster: str, service: str) -> str | None:
+        """The task definition the service names now, or None when it cannot be read."""
+        try:
+            services = self._ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+        except (ClientError, BotoCoreError):
+            return None
+        return str(services[0].get("taskDefinition", "")) if services else None
+
+    def _live(self, cluster: str, service: str, name: str) -> str:
+        """What serves now, read back from the service (never assumed)."""
+        revision = self._live_revision(cluster, service)
+        if revision is None:
+            return f"what {name} runs now could not be read back; run the deploy again to find out and finish"
+        return f"the service names {revision} now"
 
     def _finish_in_flight(self, target: EcsTarget, revision: str, image: str, timeout: float) -> DeployRecord:
         """The service already runs a revision with this image: a retry judges its deployment (waiting for it when
         it is still rolling out) instead of reporting "nothing changed" over a rollout nobody watched."""
         name = f"ECS service {target.cluster}/{target.service}"
-        described = self._ecs.describe_task_definition(taskDefinition=revision, include=["TAGS"])
+        try:
+            described = self._ecs.describe_task_definition(taskDefinition=revision, include=["TAGS"])
+        except ClientError as exc:
+            raise DeployError(f"{name}: cannot read task definition {revision} ({_error(exc)})") from exc
         previous = next((t["value"] for t in described.get("tags", []) if t.get("key") == PREVIOUS_TAG), "")
         deployments = self._service(target.cluster, target.service, name).get("deployments", [])
         _refuse_failed(deployments, revision, name)
@@ -227,6 +264,10 @@ class EcsDeployer:
         if not primary or primary[0].get("taskDefinition") != revision:
             return False
         return len(deployments) == 1 and primary[0].get("rolloutState") in (None, "COMPLETED")
+
+
+def _error(exc: ClientError) -> str:
+    return f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
 
 
 def _refuse_failed(deployments: list[dict[str, Any]], revision: str, target: str) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
+import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -31,16 +33,21 @@ class Kubectl(Protocol):
 
 
 class KubectlCli:
-    """Runs the real kubectl; a non-zero exit raises DeployError with its message."""
+    """Runs the real kubectl; a non-zero exit raises DeployError with its message. ``environment``: variables over the
+    process's own for kubectl and its credential plugin (``aws eks get-token`` acting as the deploy's session)."""
 
-    def __init__(self, binary: str = "kubectl", kubeconfig: Path | None = None) -> None:
+    def __init__(
+        self, binary: str = "kubectl", kubeconfig: Path | None = None, environment: Mapping[str, str] | None = None
+    ) -> None:
         self.binary = binary
         self.kubeconfig = kubeconfig
+        self.environment = dict(environment or {})
 
     def __call__(self, args: Sequence[str]) -> str:
         argv = [self.binary, *(["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else []), *args]
+        env = {**os.environ, **self.environment} if self.environment else None
         try:
-            completed = subprocess.run(argv, capture_output=True, text=True, check=False)
+            completed = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
         except FileNotFoundError as exc:
             raise DeployError(f"{self.binary} not found on PATH") from exc
         if completed.returncode != 0:
@@ -48,9 +55,19 @@ class KubectlCli:
         return completed.stdout
 
 
-def image_patch(container: str, image: str) -> dict[str, Any]:
-    """Strategic-merge patch: containers merge by name, so only this container's image changes."""
-    return {"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}}
+# The deploy's intent and rollback target, kept on the Deployment itself (as Lambda and ECS keep them in tags): a
+# CodeBuild retry starts from a clean workspace, and the live image alone cannot say what it replaced.
+IMAGE_ANNOTATION = "slipway.dev/image"
+PREVIOUS_ANNOTATION = "slipway.dev/previous-image"
+
+
+def image_patch(container: str, image: str, previous: str = "") -> dict[str, Any]:
+    """Strategic-merge patch: containers merge by name, so only this container's image changes; the annotations
+    saying what it replaces travel in the same patch (one change, never one without the other)."""
+    patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}}
+    if previous:
+        patch["metadata"] = {"annotations": {IMAGE_ANNOTATION: image, PREVIOUS_ANNOTATION: previous}}
+    return patch
 
 
 def render(manifest: dict[str, Any], container: str, image: str) -> dict[str, Any]:
@@ -137,15 +154,26 @@ class EksDeployer:
     kind: ClassVar[str] = EksTarget.kind
     help: ClassVar[str] = "patch the Deployment's container image to the index digest"
 
-    def __init__(self, kubectl: Kubectl | None = None, *, eks: Any = None, render_only: Path | None = None) -> None:
-        """``render_only``: write the Deployment as it would be to this file and touch no cluster."""
+    def __init__(
+        self,
+        kubectl: Kubectl | None = None,
+        *,
+        eks: Any = None,
+        environment: Mapping[str, str] | None = None,
+        render_only: Path | None = None,
+    ) -> None:
+        """``environment``: what kubectl's credential plugin acts as (the deploy's session); ``render_only``: write
+        the Deployment as it would be to this file and touch no cluster."""
         self._kubectl = kubectl
         self._eks = eks
+        self._environment = environment
         self._render_only = render_only
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> EksDeployer:
-        return cls(render_only=args.render_only)
+    def from_args(cls, args: argparse.Namespace, session: Any) -> EksDeployer:
+        from pipeline.deployers.workload import environment_of
+
+        return cls(eks=session.client("eks"), environment=environment_of(session), render_only=args.render_only)
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -193,9 +221,8 @@ class EksDeployer:
         with tempfile.TemporaryDirectory(prefix="slipway-kube-") as directory:
             config = Path(directory) / "kubeconfig.json"
             config.write_text(json.dumps(kubeconfig_for(cluster, eks=self._eks)))
-            return self._deploy(
-                KubectlCli(kubeconfig=config), image, cluster, namespace, deployment, container, timeout
-            )
+            kubectl = KubectlCli(kubeconfig=config, environment=self._environment)
+            return self._deploy(kubectl, image, cluster, namespace, deployment, container, timeout)
 
     @staticmethod
     def _deploy(
@@ -208,35 +235,64 @@ class EksDeployer:
         timeout: float,
     ) -> DeployRecord:
         target = f"EKS deployment {cluster}/{namespace}/{deployment}"
-        current = json.loads(kubectl(["get", "deployment", deployment, "--namespace", namespace, "--output", "json"]))
-        previous = str(_find_container(current, container).get("image", ""))
-        revision = str(current.get("metadata", {}).get("annotations", {}).get("deployment.kubernetes.io/revision", ""))
-        if previous == image:
-            return DeployRecord(
-                f"eks:{cluster}/{namespace}/{deployment}", image, previous, changed=False, revision=revision
-            )
+        label = f"eks:{cluster}/{namespace}/{deployment}"
         ref = ["deployment", deployment, "--namespace", namespace]
-        kubectl(["patch", *ref, "--type", "strategic", "--patch", json.dumps(image_patch(container, image))])
-        try:
-            kubectl(
-                [
-                    "rollout",
-                    "status",
-                    f"deployment/{deployment}",
-                    "--namespace",
-                    namespace,
-                    f"--timeout={int(timeout)}s",
-                ]
+        current = _read(kubectl, ref, target)
+        previous = str(_find_container(current, container).get("image", ""))
+        annotations = current.get("metadata", {}).get("annotations", {}) or {}
+        revision = str(annotations.get("deployment.kubernetes.io/revision", ""))
+        if previous == image:
+            # A retry: the rollback target is what an earlier attempt at this image recorded on the Deployment, and
+            # its rollout is judged (and waited for) instead of reported as "nothing changed" unwatched.
+            recorded = (
+                str(annotations.get(PREVIOUS_ANNOTATION, "")) if annotations.get(IMAGE_ANNOTATION) == image else ""
             )
+            waited = _rollout(kubectl, deployment, namespace, timeout)
+            return DeployRecord(label, image, recorded, changed=False, revision=revision, waited=waited)
+        patch = image_patch(container, image, previous)
+        kubectl(["patch", *ref, "--type", "strategic", "--patch", json.dumps(patch)])
+        try:
+            waited = _rollout(kubectl, deployment, namespace, timeout)
         except DeployError as exc:
             try:
                 kubectl(["rollout", "undo", f"deployment/{deployment}", "--namespace", namespace])
             except DeployError as undo:
                 raise DeployError(
-                    f"{target}: rollout of {image} did not finish ({exc}) and the undo failed too ({undo}): the new "
-                    f"image {image} may still be live; roll back to {previous} by hand"
+                    f"{target}: rollout of {image} did not finish ({exc}) and the undo failed too ({undo}); "
+                    f"{_live(kubectl, ref, container)}; the Deployment keeps {previous} as its rollback target "
+                    f"(annotation {PREVIOUS_ANNOTATION}): run the deploy again to finish it, or roll back"
                 ) from undo
             raise DeployError(
-                f"{target}: rollout of {image} did not finish ({exc}); rolled back to {previous}"
+                f"{target}: rollout of {image} did not finish ({exc}); rolled back: {_live(kubectl, ref, container)}"
             ) from exc
-        return DeployRecord(f"eks:{cluster}/{namespace}/{deployment}", image, previous, changed=True, waited=True)
+        return DeployRecord(label, image, previous, changed=True, waited=waited)
+
+
+def _read(kubectl: Kubectl, ref: list[str], target: str) -> dict[str, Any]:
+    output = kubectl(["get", *ref, "--output", "json"])
+    try:
+        found = json.loads(output)
+    except ValueError as exc:
+        raise DeployError(f"{target}: kubectl get answered no JSON ({output[:200]!r})") from exc
+    if not isinstance(found, dict):
+        raise DeployError(f"{target}: kubectl get answered {output[:200]!r}, not a Deployment")
+    return found
+
+
+def _live(kubectl: Kubectl, ref: list[str], container: str) -> str:
+    """What the Deployment runs now, read back (never assumed)."""
+    try:
+        image = _find_container(_read(kubectl, ref, ref[1]), container).get("image", "")
+    except DeployError as exc:
+        return f"what is live could not be read back ({exc})"
+    return f"the Deployment now runs {image}"
+
+
+def _rollout(kubectl: Kubectl, deployment: str, namespace: str, timeout: float) -> bool:
+    """Wait for the rollout within ``timeout`` seconds (rounded up to whole seconds: kubectl reads ``--timeout=0s`` as
+    "wait forever"); 0 does not wait. True when it waited."""
+    if timeout <= 0:
+        return False
+    seconds = max(1, math.ceil(timeout))
+    kubectl(["rollout", "status", f"deployment/{deployment}", "--namespace", namespace, f"--timeout={seconds}s"])
+    return True

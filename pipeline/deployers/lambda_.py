@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config.model import LambdaTarget
 from pipeline.deployers.base import (
@@ -62,11 +62,11 @@ class LambdaDeployer:
         local mode runs the version's image under a Runtime API emulator instead)."""
         self._lambda = client or boto3.client("lambda")
         self._poll = poll_seconds
-        self._invoke = invoke or self._invoke_version
+        self._invoke = invoke or self.invoke_version
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> LambdaDeployer:
-        return cls()
+    def from_args(cls, args: argparse.Namespace, session: Any) -> LambdaDeployer:
+        return cls(session.client("lambda"))
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,9 +142,10 @@ class LambdaDeployer:
             version = self._lambda.publish_version(FunctionName=function_name, Description=image)["Version"]
             verified = self._smoke_test(target, version, image, what)
             self._point_alias(function_name, alias, version)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
+            why = _error(exc) if isinstance(exc, ClientError) else str(exc)
             raise DeployError(
-                f"{what}: {_error(exc)}; alias {alias} still names {previous or 'no version'} (a retry finishes the deploy)"
+                f"{what}: {why}; {self._live(function_name, alias)} (a retry finishes the deploy)"
             ) from exc
         return DeployRecord(
             target.label, image, previous, changed=True, revision=version, waited=True, verified=verified
@@ -161,7 +162,7 @@ class LambdaDeployer:
             )
         return verified
 
-    def _invoke_version(self, function_name: str, version: str, image: str, event: dict[str, Any]) -> Invocation:
+    def invoke_version(self, function_name: str, version: str, image: str, event: dict[str, Any]) -> Invocation:
         response = self._lambda.invoke(
             FunctionName=function_name, Qualifier=version, Payload=json.dumps(event).encode()
         )
@@ -182,16 +183,28 @@ class LambdaDeployer:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise DeployError(f"Lambda function {function_name}: alias {alias}: {_error(exc)}") from exc
             return "", ""
-        # Slipway publishes each version with its image as the description; a version published otherwise is read.
-        description = str(
-            self._lambda.get_function_configuration(FunctionName=function_name, Qualifier=version).get(
-                "Description", ""
+        try:
+            # Slipway publishes each version with its image as the description; a version published otherwise is read.
+            description = str(
+                self._lambda.get_function_configuration(FunctionName=function_name, Qualifier=version).get(
+                    "Description", ""
+                )
             )
-        )
-        if "@sha256:" in description:
-            return version, description
-        found = self._lambda.get_function(FunctionName=function_name, Qualifier=version)
+            if "@sha256:" in description:
+                return version, description
+            found = self._lambda.get_function(FunctionName=function_name, Qualifier=version)
+        except ClientError as exc:
+            raise DeployError(f"Lambda function {function_name}: version {version}: {_error(exc)}") from exc
         return version, str(found.get("Code", {}).get("ImageUri", ""))
+
+    def _live(self, function_name: str, alias: str) -> str:
+        """What the alias serves now, read back from Lambda (an answer lost after the change must not be reported as
+        "nothing changed")."""
+        try:
+            version, image = self._alias_image(function_name, alias)
+        except (ClientError, BotoCoreError, DeployError) as exc:
+            return f"what alias {alias} serves now could not be read back ({exc})"
+        return f"alias {alias} names version {version} ({image})" if version else f"alias {alias} does not exist yet"
 
     def _tags(self, arn: str) -> dict[str, str]:
         try:

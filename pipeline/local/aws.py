@@ -1,27 +1,27 @@
 """The example's deploy targets in moto: what the platform's own infrastructure would have created in AWS.
 
-A function or service is created once, on a placeholder digest (as a real one would be on its first image), so the
-first local run is a real deploy and the second one is "already serving".
+A function, service or Deployment is created once, on a placeholder digest (as a real one would be on its first
+image), so the first local run is a real deploy and the second one is "already serving". The deploy itself is
+``slipway deploy`` unchanged (one path); :func:`check` is what the replay adds after it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 
 from pipeline.config import EcsTarget, EksTarget, LambdaTarget, PlatformConfig
-from pipeline.deployers.base import Deployer, DeployRecord, DeployTarget, Verification
-from pipeline.deployers.ecs import EcsDeployer
-from pipeline.deployers.eks import EksDeployer
+from pipeline.deployers.base import DeployRecord, DeployTarget, Verification
+from pipeline.deployers.eks import deployment_manifest
 from pipeline.deployers.lambda_ import LambdaDeployer, judge
-from pipeline.local import iam_enforcement, verify
+from pipeline.local import iam_enforcement, kubectl_standin, load_balancer, verify
 from pipeline.naming import service_repository_name
 from pipeline.platforms import platform_for_architecture
 from pipeline.records import ImageRecord
@@ -125,43 +125,37 @@ def ensure_ecs(endpoint: str, target: EcsTarget, repository: str, credentials: d
     return ecs
 
 
-# moto never reports ECS steady state after update_service (see shared FACTS): local mode does not wait for it.
-LOCAL_TIMEOUT = {LambdaTarget.kind: 30.0, EcsTarget.kind: 0.0, EksTarget.kind: 0.0}
+def ensure_eks(
+    endpoint: str, target: EksTarget, repository: str, credentials: dict[str, str] | None = None, *, state: Path
+) -> None:
+    """The cluster in moto's EKS (what ``eks:DescribeCluster`` answers the deployer) and, in the cluster stand-in that
+    ``kubectl`` reaches in the replay's jobs, the team's Deployment on a placeholder digest."""
+    eks = client("eks", endpoint, credentials)
+    if target.cluster not in eks.list_clusters().get("clusters", []):
+        iam = client("iam", endpoint, credentials)
+        try:
+            role = iam.get_role(RoleName="slipway-local-eks")["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            role = iam.create_role(RoleName="slipway-local-eks", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        eks.create_cluster(name=target.cluster, roleArn=role, resourcesVpcConfig={})
+    manifest = deployment_manifest(target.namespace, target.deployment, target.container, f"{repository}@{PLACEHOLDER}")
+    kubectl_standin.ensure_deployment(state, target.cluster, manifest)
 
 
-def _lambda(endpoint: str, target: Any, repository: str, out: Path) -> Deployer:
-    # moto cannot invoke image functions: the new version's image runs here, behind a Runtime API emulator.
-    invoke = functools.partial(verify.invoke_image, platform=target.platform)
-    return LambdaDeployer(ensure_lambda(endpoint, target, repository), poll_seconds=0.2, invoke=invoke)
-
-
-def _ecs(endpoint: str, target: Any, repository: str, out: Path) -> Deployer:
-    return EcsDeployer(ensure_ecs(endpoint, target, repository))
-
-
-def _eks(endpoint: str, target: Any, repository: str, out: Path) -> Deployer:
-    # No cluster runs locally: the Deployment is rendered (and validated by the tests) instead.
-    return EksDeployer(render_only=out / "deployment.json")
-
-
-# The stand-in each target kind deploys to locally (moto for AWS APIs; a rendered manifest for Kubernetes).
-STANDINS: dict[str, Callable[[str, Any, str, Path], Deployer]] = {
-    LambdaTarget.kind: _lambda,
-    EcsTarget.kind: _ecs,
-    EksTarget.kind: _eks,
-}
-
-
-def provision(endpoint: str, target: DeployTarget, repository: str, credentials: dict[str, str] | None = None) -> None:
-    """The function or service a deploy target names, as the platform's own infrastructure would have it (in a
-    workload account: with ``credentials`` there)."""
+def provision(
+    endpoint: str, target: DeployTarget, repository: str, credentials: dict[str, str] | None = None, *, state: Path
+) -> None:
+    """The function, service or Deployment a deploy target names, as the platform's own infrastructure would have it
+    (in a workload account: with ``credentials`` there). ``state``: the local state directory (the cluster stand-in)."""
     if isinstance(target, LambdaTarget):
         ensure_lambda(endpoint, target, repository, credentials)
     elif isinstance(target, EcsTarget):
         ensure_ecs(endpoint, target, repository, credentials)
+    elif isinstance(target, EksTarget):
+        ensure_eks(endpoint, target, repository, credentials, state=state)
 
 
-def provision_all(config: PlatformConfig, endpoint: str, secret_value: str) -> None:
+def provision_all(config: PlatformConfig, endpoint: str, secret_value: str, *, state: Path) -> None:
     """What the platform team and the workload accounts create out of band (idempotent): the build secrets (with a
     stand-in value) and every deploy target -- an environment's in its workload account."""
     secrets = client("secretsmanager", endpoint)
@@ -173,37 +167,67 @@ def provision_all(config: PlatformConfig, endpoint: str, secret_value: str) -> N
     for team, service in config.services():
         repository = f"{registry}/{service_repository_name(team.name, service.name)}"
         for target in service.deploy.targets():
-            provision(endpoint, target, repository)
+            provision(endpoint, target, repository, state=state)
         for environment in service.environments:
             credentials = organization_credentials(endpoint, environment.account)
             for target in environment.targets():
-                provision(endpoint, target, repository, credentials)
+                provision(endpoint, target, repository, credentials, state=state)
 
 
-def local_deployer(endpoint: str, target: DeployTarget, repository: str, out: Path) -> Deployer:
-    return STANDINS[target.kind](endpoint, target, repository, out)
+def load_balanced(config: PlatformConfig) -> dict[str, load_balancer.Fronted]:
+    """Each ECS target's health URL host -> the service behind it, in the account its environment deploys to."""
+    found = {}
+    for _, service in config.services():
+        places = [(config.platform.account, service.deploy)] + [(e.account, e) for e in service.environments]
+        for account, targets in places:
+            for target in targets.targets():
+                if isinstance(target, EcsTarget) and target.health_url:
+                    url = urlparse(target.health_url)
+                    found[str(url.hostname)] = load_balancer.Fronted(
+                        account, target.cluster, target.service, target.container, url.path or "/",
+                        target.health_path or url.path or "/",
+                    )  # fmt: skip
+    return found
 
 
-def _task_platform(revision: str) -> str:
+def health_probe(endpoint: str, platform_account: str) -> load_balancer.Probe:
+    """What a load balancer's target answers: the image the ECS service's task definition names now, run for its
+    ``runtimePlatform`` and asked for its health path."""
+
+    def probe(fronted: load_balancer.Fronted) -> tuple[str, Callable[[], int]]:
+        ecs = client_in("ecs", endpoint, fronted.account, platform_account)
+        service = ecs.describe_services(cluster=fronted.cluster, services=[fronted.service])["services"][0]
+        definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+        image = next(c["image"] for c in definition["containerDefinitions"] if c["name"] == fronted.container)
+        cpu = str((definition.get("runtimePlatform") or {}).get("cpuArchitecture", "X86_64")).lower()
+        name = f"slipway-lb-{fronted.account}-{fronted.cluster}-{fronted.service}"
+        return image, lambda: verify.http_check(image, platform_for_architecture(cpu), fronted.health_path,
+                                                name=name).status  # fmt: skip
+
+    return probe
+
+
+def _task_platform(revision: str, acting: Any) -> str:
     """The platform the deployed task definition runs on (its ``runtimePlatform``), as Fargate would pick it."""
-    ecs = client("ecs", os.environ.get("AWS_ENDPOINT_URL", ""))
-    runtime = ecs.describe_task_definition(taskDefinition=revision)["taskDefinition"].get("runtimePlatform", {})
-    return platform_for_architecture(str(runtime.get("cpuArchitecture", "X86_64")).lower())
+    runtime = acting.client("ecs").describe_task_definition(taskDefinition=revision)["taskDefinition"]
+    return platform_for_architecture(str(runtime.get("runtimePlatform", {}).get("cpuArchitecture", "X86_64")).lower())
 
 
-def check(target: DeployTarget, record: DeployRecord, image: ImageRecord, out: Path) -> Verification:
-    """What proves, locally, that the deployed digest answers (the Lambda check already ran inside the deploy, unless
-    the deploy changed nothing: then the serving image is invoked again)."""
+def check(target: DeployTarget, record: DeployRecord, image: ImageRecord, out: Path, acting: Any) -> Verification:
+    """What proves, locally, that the deployed digest answers, read as the deploy acted (``acting``: its session).
+    Lambda: the smoke test already invoked the new version through the Lambda API; when the deploy changed nothing,
+    the alias is invoked the same way. ECS and EKS: the index is run for the task's platform and asked for its health
+    path (or run to its exit), which moto's ECS and the cluster stand-in do not do."""
     name = f"slipway-check-{target.label.replace(':', '-').replace('/', '-')}"
     if isinstance(target, LambdaTarget):
         if record.verified is not None:
             return record.verified
-        outcome = verify.invoke_image(target.function_name, "live", record.image, json.loads(target.smoke_event),
-                                      platform=target.platform)  # fmt: skip
-        return judge(outcome, target.smoke_expect)[0]
-    if isinstance(target, EksTarget):
-        verify.schema_check(out / "deployment.json")
-    platform = _task_platform(record.revision) if isinstance(target, EcsTarget) else "linux/amd64"
+        lam = LambdaDeployer(acting.client("lambda"))
+        event = json.loads(target.smoke_event)
+        return judge(lam.invoke_version(target.function_name, target.alias, record.image, event), target.smoke_expect)[
+            0
+        ]
+    platform = _task_platform(record.revision, acting) if isinstance(target, EcsTarget) else "linux/amd64"
     path = target.health_path if isinstance(target, EcsTarget | EksTarget) else ""
     if path:
         return verify.http_check(image.index_uri, platform, path, name=name)

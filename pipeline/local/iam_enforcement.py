@@ -28,6 +28,10 @@ ECS_TASKS = "ecs-tasks.amazonaws.com"
 QUERY_PROTOCOL = frozenset({"sts", "iam", "ec2", "cloudformation", "sns", "autoscaling", "elasticloadbalancing"})
 
 
+# API operations whose IAM action has another name (moto names the action after the operation).
+IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
+
+
 def _first(value: Any) -> str:
     if isinstance(value, list):
         return str(value[0]) if value else ""
@@ -67,6 +71,7 @@ def requests_for(
 ) -> list[Request]:  # fmt: skip
     """The IAM requests AWS authorizes for one API call. ``resource``: what the stand-in already knows (S3 passes its
     bucket/key ARN; ``*`` otherwise). ``secret_arn``: name or ARN → the secret's full ARN (Secrets Manager)."""
+    action = IAM_ACTIONS.get(action, action)
     if resource != "*":
         return [Request(action, resource)]
     service, _, name = action.partition(":")

@@ -2,7 +2,9 @@
 evaluator (:mod:`pipeline.local.iam_enforcement`; on when ``INITIAL_NO_AUTH_ACTION_COUNT`` is set) and one correction
 to its signature check: moto hashes a request without a body (Lambda's REST GETs) as if the request's headers were the payload,
 so every signed ``GetFunction``/``ListFunctions`` fails with SignatureDoesNotMatch (moto 5.2.5). A GET, HEAD or
-DELETE without a body hashes as the empty string, as AWS and botocore hash it; nothing else changes."""
+DELETE without a body hashes as the empty string, as AWS and botocore hash it. Two services do what moto only records:
+Lambda's Invoke runs the function's image (:mod:`pipeline.local.lambda_standin`) and ECS's UpdateService rolls the
+service out (:mod:`pipeline.local.ecs_standin`), so the deploy command runs unchanged against the stand-in."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from moto.iam import access_control
 
-from pipeline.local import iam_enforcement, registry_token
+from pipeline.local import ecs_standin, iam_enforcement, lambda_standin, registry_token
 
 _original = access_control.IAMRequestBase._create_aws_request
 
@@ -26,6 +28,8 @@ def _create_aws_request(self: Any) -> Any:
 def main() -> None:
     access_control.IAMRequestBase._create_aws_request = _create_aws_request  # type: ignore[method-assign]
     iam_enforcement.install()
+    lambda_standin.install()
+    ecs_standin.install()
     if key := os.environ.get(registry_token.KEY_ENV):
         iam_enforcement.install_tokens(key)
     from moto.server import main as serve

@@ -21,6 +21,7 @@ import shutil
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,11 +32,11 @@ from pipeline.config import PlatformConfig
 from pipeline.deployers import workload
 from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
-from pipeline.local import aws, verify
+from pipeline.local import aws, load_balancer, verify
 from pipeline.local.progress import progress
 from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources
 from pipeline.local.seed import seed_busybox, seed_debian
-from pipeline.local.state import LocalState
+from pipeline.local.state import STATE_ENV, LocalState
 from pipeline.naming import base_repository_name
 from pipeline.references import ecr_registry
 from pipeline.registry import RepositoryRef, client_for_host
@@ -114,11 +115,12 @@ def _seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
         revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder)
         progress(f"  {repository:<22} {branch} {revision.commit[:12]} ({folder})")
     progress("seed: secrets' values and deploy targets in the AWS stand-in")
-    aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET)
+    aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET, state=state.directory)
     return lock
 
 
-def _context(state: LocalState, approve: bool) -> executor.Context:
+def _context(state: LocalState, approve: bool, config: PlatformConfig | None = None) -> executor.Context:
+    """``config``: the deploy targets whose load balancers the jobs reach (the stand-in started for this run)."""
     assembly_dir = state.directory / "cdk.out"
 
     def secret(reference: str, role: dict[str, str]) -> str:
@@ -133,6 +135,8 @@ def _context(state: LocalState, approve: bool) -> executor.Context:
     environment = {
         **aws_environment(state),
         "SLIPWAY_LOCAL_STANDINS": "1", "SLIPWAY_BUILD_NETWORK": "host", "CODEBUILD_BUILD_SUCCEEDING": "1",
+        # Where the stand-ins keep what a job's kubectl reaches (the cluster stand-in on the job's PATH).
+        STATE_ENV: str(state.directory),
     }  # fmt: skip
     if state.docker_host:
         environment["DOCKER_HOST"] = state.docker_host
@@ -142,6 +146,12 @@ def _context(state: LocalState, approve: bool) -> executor.Context:
         environment.update(verify.runtime_login(state.directory / "runtime-docker", f"{registry}/runtime"))
     # The runner's network: how this machine reaches PyPI (its proxy CA, its mirrors), as CodeBuild's has its own.
     environment.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") or k == "SSL_CERT_FILE"})
+    if config is not None and (fronted := aws.load_balanced(config)):
+        # The services' load balancers (the ECS health URLs), reached through the job's HTTPS proxy.
+        probe = aws.health_probe(state.aws_endpoint, config.platform.account)
+        _, reach = load_balancer.start(state.directory / "load-balancers", fronted, probe,
+                                       extra_ca=os.environ.get("SSL_CERT_FILE", ""))  # fmt: skip
+        environment.update(reach)
 
     def report(result: executor.ActionResult) -> None:
         progress(
@@ -193,8 +203,8 @@ def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, se
         raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
     registry = ecr_registry(config.platform.account, config.platform.region)
     # Idempotent: a restarted AWS stand-in has lost what `seed` put there.
-    aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET)
-    context = _context(state, approve)
+    aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET, state=state.directory)
+    context = _context(state, approve, config)
     report = Report(assembly=state.directory / "cdk.out")
     remaining = _base_pipelines(config)
     while True:
@@ -328,7 +338,7 @@ def _push(config: PlatformConfig, state: LocalState, repository: str, *, approve
         return report
     files = sources.changed_files(state.git_root, revision, before)
     _deploy_stacks(report.assembly, state)  # a restarted AWS stand-in has lost the assets and roles
-    context = _context(state, approve)
+    context = _context(state, approve, config)
     for pipeline in assembly.load(report.assembly):
         if pipeline.repository != repository:
             continue
@@ -352,10 +362,20 @@ def record_timing(state: LocalState, seconds: float) -> str:
     return f"run took {seconds:.1f}s vs {first:.1f}s the first time ({first / max(seconds, 0.1):.1f}x faster, registry cache reused)"
 
 
-def _acting_for(state: LocalState) -> contextlib.AbstractContextManager[None]:
-    """This process reaches the stand-ins as a job does (AWS at moto as its admin, ECR at the local registry), and
-    the environment is given back afterwards: nothing leaks into whatever runs next in the process."""
-    return workload.acting_as(aws_environment(state))
+@contextlib.contextmanager
+def _acting_for(state: LocalState) -> Iterator[None]:
+    """This process reaches the stand-ins as a job does (AWS at moto as its admin, ECR at the local registry; the
+    builder, and the runtime's registry login for what the stand-ins run), and the environment is given back
+    afterwards, the load balancers stopped: nothing leaks into whatever runs next in the process."""
+    acting = aws_environment(state)
+    if state.docker_host:
+        acting["DOCKER_HOST"] = state.docker_host
+    acting[verify.RUNTIME_DOCKER_CONFIG] = str(state.directory / "runtime-docker")
+    try:
+        with workload.acting_as(acting):
+            yield
+    finally:
+        load_balancer.stop_all()
 
 
 def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:

@@ -27,6 +27,7 @@ from typing import Any
 from pipeline.builders.docker_cli import builder_prefix, docker_binary, docker_env, dockerd_binary
 from pipeline.errors import SlipwayError
 from pipeline.local import registry_token
+from pipeline.local.state import STATE_ENV
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 # dockerd keeps images in containerd: buildx's docker driver can then export a registry cache (mode=max).
@@ -284,6 +285,7 @@ def moto_service(
 ) -> Service:
     """``token_key``: sign ECR authorization tokens with the caller's identity (:mod:`pipeline.local.registry_token`)."""
     env = {"MOTO_ACCOUNT_ID": account} if account else {}
+    env[STATE_ENV] = str(state)  # where Lambda's Invoke finds the builder and the registry
     if token_key:
         env[registry_token.KEY_ENV] = token_key
     if enforce_iam:

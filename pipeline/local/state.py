@@ -17,6 +17,9 @@ STATE_DIR = Path(".slipway")
 REGISTRY_PORT = 5000
 MOTO_PORT = 5001
 
+STATE_ENV = "SLIPWAY_LOCAL_STATE"
+"""Where a stand-in running in its own process (moto, a job's kubectl) finds the local state."""
+
 
 @dataclass
 class Running:

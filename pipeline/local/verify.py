@@ -1,8 +1,8 @@
 """Local verification: the deployed digests themselves answer, on their own architecture (arm64 under QEMU).
 
 moto records a Lambda, ECS or EKS deploy but runs nothing (its Lambda Invoke answers HTTP 500 for image functions).
-So local mode runs what was deployed: the Lambda child behind a Lambda Runtime API emulator, invoked with the
-target's smoke event; the ECS/EKS index, for the task's architecture, asked for its health path over HTTP (or, for an
+So the stand-ins run what was deployed: Lambda's Invoke in the AWS stand-in runs the version's child behind a Lambda
+Runtime API emulator (:mod:`pipeline.local.lambda_standin`); the ECS/EKS index, for the task's architecture, asked for its health path over HTTP (or, for an
 image that serves no HTTP, run to its exit); the rendered EKS Deployment validated against Kubernetes' schema.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.builders.docker_cli import docker_binary, docker_env, login_if_ecr
-from pipeline.deployers.base import DeployError, Invocation, Verification
+from pipeline.deployers.base import DeployError, Verification
 from pipeline.deployers.workload import acting_as
 from pipeline.local.services import free_port
 from pipeline.registry.base import pull_address
@@ -125,25 +125,22 @@ def _logs(name: str) -> str:
     return (completed.stdout + completed.stderr).strip()[-400:]
 
 
-def invoke_image(function_name: str, version: str, image: str, event: dict[str, Any], *, platform: str) -> Invocation:
-    """Run the version's image on its platform behind a Runtime API emulator and invoke it once with ``event``."""
+def run_invocation(function_name: str, version: str, image: str, event: Any, *, platform: str) -> tuple[bytes, bool]:
+    """Run the version's image on its platform behind a Runtime API emulator and invoke it once with ``event``:
+    ``(payload, errored)`` as Lambda's Invoke answers them (a function that never answers is Lambda's timeout, an
+    unhandled error)."""
     api = RuntimeApi(event)
     threading.Thread(target=api.serve_forever, daemon=True).start()
-    name = f"slipway-invoke-{function_name}-{version}"
+    name = f"slipway-invoke-{function_name}-{version}".replace("$", "")
     try:
         with _container(image, platform, {"AWS_LAMBDA_RUNTIME_API": api.address}, name):
             if not api.answered.wait(timeout=RUN_TIMEOUT):
-                return Invocation(False, 0, None, f"no answer within {RUN_TIMEOUT:.0f}s; log: {_logs(name)}")
+                why = f"Task timed out after {RUN_TIMEOUT:.0f} seconds; log: {_logs(name)}"
+                return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": why}).encode(), True
     finally:
         api.shutdown()
         api.server_close()
-    try:
-        answer = json.loads(api.answer or b"null")
-    except ValueError:
-        answer = None
-    if api.error:
-        return Invocation(False, 200, answer, f"function error: {api.answer[:200]!r}")
-    return Invocation(True, 200, answer)
+    return api.answer or b"null", api.error
 
 
 def http_check(image: str, platform: str, path: str, *, name: str) -> Verification:

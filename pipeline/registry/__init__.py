@@ -7,22 +7,26 @@ client from :func:`client_for_host`: nothing else decides how to reach a registr
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.registry.base import RegistryClient, RegistryError, RepositoryRef, ecr_account_region
 from pipeline.registry.distribution import DistributionClient
 
 
-def client_for_host(host: str) -> RegistryClient:
-    """The distribution API client for ``host``, authenticated with an ECR token (fetched on first use) for ECR."""
+def client_for_host(host: str, *, session: Any = None) -> RegistryClient:
+    """The distribution API client for ``host``, authenticated with an ECR token (fetched on first use) for ECR --
+    as ``session`` (a boto3 session: a workload role's) when given, else as the process's own credentials."""
     if (account_region := ecr_account_region(host)) is not None:
         from pipeline.registry.ecr_auth import ecr_basic_auth
 
         region = account_region[1]
-        return DistributionClient(authorization=lambda: ecr_basic_auth(region))
+        ecr = session.client("ecr", region_name=region) if session is not None else None
+        return DistributionClient(authorization=lambda: ecr_basic_auth(region, ecr=ecr))
     return DistributionClient()
 
 
-def client_for(repo: RepositoryRef) -> RegistryClient:
-    return client_for_host(repo.host)
+def client_for(repo: RepositoryRef, *, session: Any = None) -> RegistryClient:
+    return client_for_host(repo.host, session=session)
 
 
 __all__ = ["RegistryClient", "RegistryError", "RepositoryRef", "client_for", "client_for_host"]

@@ -12,7 +12,8 @@ from typing import Protocol
 from pipeline.errors import SlipwayError
 from pipeline.oci import Manifest
 
-_ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+# Every partition's suffix: amazonaws.com, amazonaws.com.cn, amazonaws.eu (the European Sovereign Cloud).
+_ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.(com(\.cn)?|eu)$", re.ASCII)
 
 
 def ecr_account_region(host: str) -> tuple[str, str] | None:

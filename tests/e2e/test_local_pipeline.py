@@ -88,13 +88,16 @@ def test_the_run_reports_each_deployment_with_its_environment_and_account(local:
         assert len({d["image"] for d in deployments if d["target"] == target}) == 1, target
 
 
-def test_eks_manifest_names_the_index_digest(local: LocalState) -> None:
+def test_the_eks_deployment_runs_the_index_digest_and_keeps_its_rollback_target(local: LocalState) -> None:
+    """The deploy patched the Deployment in the cluster stand-in through kubectl (a kubeconfig from moto's
+    eks:DescribeCluster), as in EKS: the index digest, and the image it replaced as an annotation."""
     image = image_json(local, "search-indexer")
-    manifest = json.loads((local.directory / "runs" / "search-indexer" / "deployment.json").read_text())
-    assert (
-        manifest["spec"]["template"]["spec"]["containers"][0]["image"]
-        == f"{ECR}/search/indexer@{image['index_digest']}"
-    )
+    cluster = json.loads((local.directory / "kube" / "search.json").read_text())
+    live = cluster["deployments"]["search/indexer"]
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == f"{ECR}/search/indexer@{image['index_digest']}"
+    annotations = live["metadata"]["annotations"]
+    assert annotations["slipway.dev/image"] == f"{ECR}/search/indexer@{image['index_digest']}"
+    assert annotations["slipway.dev/previous-image"].startswith(f"{ECR}/search/indexer@sha256:")
 
 
 def test_static_service_is_tiny_and_both_platforms_are_built(local: LocalState) -> None:
@@ -158,8 +161,9 @@ def deployed(state: LocalState, service: str, kind: str) -> dict:
 
 
 def test_every_deployment_answered_on_its_own_architecture(local: LocalState) -> None:
-    """The deployed digests themselves: the Lambda child invoked under QEMU as arm64, the ECS images asked for their
-    health path (or run, for the indexer that serves no HTTP), the EKS Deployment schema-checked and its image run."""
+    """The deployed digests themselves: the Lambda child invoked (through Lambda's Invoke, which the stand-in runs) under
+    QEMU as arm64, the ECS images asked for their health path (or run, for the indexer that serves no HTTP), the EKS
+    Deployment schema-checked by the cluster stand-in and its image run."""
     checks = {
         ("payments-api", "dev-lambda"): {"ok": True, "check": "invoke", "status": 200, "machine": "aarch64"},
         ("payments-api", "dev-ecs"): {"ok": True, "check": "GET /health", "status": 200, "machine": "x86_64"},

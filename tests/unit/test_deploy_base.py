@@ -157,4 +157,6 @@ def test_an_aws_api_out_of_reach_ends_the_deploy_naming_the_target_not_a_traceba
             out=tmp_path / "r.json",
             registry=registry,
         )
-    assert not (tmp_path / "r.json").exists()
+    # The record was claimed before anything (an "in progress" placeholder), and reading it says the deploy never finished.
+    with pytest.raises(records.RecordError, match=r"r\.json: the deploy of .* that writes it did not finish"):
+        DeployRecord.load(tmp_path / "r.json")

@@ -48,7 +48,7 @@ class QueueDeployer:
         parser.add_argument("--queue", required=True)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> QueueDeployer:
+    def from_args(cls, args: argparse.Namespace, session: Any) -> QueueDeployer:
         return cls()
 
     @staticmethod
@@ -76,6 +76,7 @@ def test_a_new_kind_gets_its_cli_subcommand(queue_kind: None, tmp_path: Path, mo
 
     registry, record = released(RECORD.repository)
     monkeypatch.setattr(deploy_command, "client_for", lambda repo: registry)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     image_json, out = tmp_path / "image.json", tmp_path / "deployed.json"
     write(image_json, record)
     assert main(["deploy", "queue", "--queue", "releases", "--image-json", str(image_json), "--out", str(out)]) == 0

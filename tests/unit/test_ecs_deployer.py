@@ -278,8 +278,8 @@ def test_a_missing_or_inactive_service_and_api_errors_are_named() -> None:
         _deployer(denied).deploy(RELEASE, TARGET, timeout=5)
     refused = FakeEcs()
     refused.fail["update_service"] = "InvalidParameterException"
-    with pytest.raises(DeployError, match=r"^ECS service payments/api: InvalidParameterException: no; previous "
-                                          r"revision still serving$"):  # fmt: skip
+    with pytest.raises(DeployError, match=r"^ECS service payments/api: UpdateService failed \(InvalidParameterException: "
+                                          r"no\); the service names .*task-definition/api:1 now$"):  # fmt: skip
         _deployer(refused).deploy(RELEASE, TARGET, timeout=5)
 
 

@@ -88,6 +88,8 @@ class FakeCluster:
         return words, flags
 
     def _patch(self, key: tuple[str, str], kind: str, patch: dict[str, Any]) -> str:
+        annotations = patch.get("metadata", {}).get("annotations", {})
+        self.deployments[key]["metadata"].setdefault("annotations", {}).update(annotations)
         template = copy.deepcopy(self.deployments[key]["spec"]["template"])
         patched = patch["spec"]["template"]["spec"]["containers"]
         if kind == "merge":  # a JSON merge patch replaces a list whole: the other containers would be gone
@@ -122,18 +124,27 @@ def test_a_rollout_that_never_becomes_ready_is_undone_and_the_previous_image_ser
     cluster = FakeCluster(broken=(NEW,))
     with pytest.raises(DeployError, match=rf"^EKS deployment search/search/indexer: rollout of {NEW} did not finish "
                                           rf'\(kubectl rollout status: error: deployment "indexer" exceeded its '
-                                          rf"progress deadline\); rolled back to {OLD}$"):  # fmt: skip
+                                          rf"progress deadline\); rolled back: the Deployment now runs {OLD}$"):  # fmt: skip
         EksDeployer(cluster).deploy(RECORD, TARGET)
     assert cluster.images() == [OLD, PROXY]
 
 
-def test_when_the_undo_fails_too_the_error_says_the_new_image_may_be_live() -> None:
+def test_when_the_undo_fails_too_the_error_says_what_is_live_and_a_retry_keeps_the_rollback_target() -> None:
+    """Credentials expiring after the patch: rollout and undo both fail. The error reads back what runs; the Deployment
+    itself keeps what the new image replaced, so the retry records the true previous image (not the new one), and a
+    rollback from that record goes back to it."""
     cluster = FakeCluster(broken=(NEW,), undo_fails=True)
     with pytest.raises(DeployError, match=rf"and the undo failed too \(kubectl rollout undo: error: cannot rollout undo "
-                                          rf"deployment/indexer\): the new image {NEW} may still be live; roll back "
-                                          rf"to {OLD} by hand$"):  # fmt: skip
+                                          rf"deployment/indexer\); the Deployment now runs {NEW}; the Deployment keeps "
+                                          rf"{OLD} as its rollback target \(annotation slipway.dev/previous-image\): "
+                                          rf"run the deploy again to finish it, or roll back$"):  # fmt: skip
         EksDeployer(cluster).deploy(RECORD, TARGET)
-    assert cluster.images() == [NEW, PROXY]  # what the message warns of
+    assert cluster.images() == [NEW, PROXY]  # what the message says
+    cluster.broken = ()
+    again = EksDeployer(cluster).deploy(RECORD, TARGET)
+    assert (again.image, again.previous_image, again.changed, again.waited) == (NEW, OLD, False, True)
+    EksDeployer(cluster).deploy_ref(again.previous_image, TARGET, timeout=5)
+    assert cluster.images() == [OLD, PROXY]
 
 
 def test_a_retry_on_the_serving_digest_changes_nothing_and_reports_the_live_revision() -> None:
@@ -142,14 +153,15 @@ def test_a_retry_on_the_serving_digest_changes_nothing_and_reports_the_live_revi
     assert cluster.timeouts == ["300s"]  # the default wait
     cluster.calls.clear()
     again = EksDeployer(cluster).deploy(RECORD, TARGET)
-    assert again == DeployRecord("eks:search/search/indexer", NEW, NEW, changed=False, revision="8")
-    assert [call[0] for call in cluster.calls] == ["get"]
+    assert again == DeployRecord("eks:search/search/indexer", NEW, OLD, changed=False, revision="8", waited=True)
+    assert [call[:2] for call in cluster.calls] == [["get", "deployment"], ["rollout", "status"]]
 
 
 def test_a_deployment_not_rolled_out_yet_has_no_revision_to_report() -> None:
     live = deployment_manifest("search", "indexer", "indexer", NEW)
     again = EksDeployer(FakeCluster(live=live)).deploy(RECORD, TARGET)
-    assert (again.changed, again.revision, again.previous_image) == (False, "", NEW)
+    # Not deployed by Slipway: no annotation says what it replaced, so no rollback target is claimed.
+    assert (again.changed, again.revision, again.previous_image) == (False, "", "")
 
 
 def test_a_deployment_missing_from_the_namespace_stops_the_deploy_before_any_patch() -> None:
@@ -173,7 +185,14 @@ def test_the_command_line_names_the_target_and_the_role_gets_the_cluster_and_nam
     EksDeployer.add_arguments(parser)
     args = parser.parse_args([*TARGET.cli_args(), "--render-only", str(tmp_path / "d.json")])
     assert EksDeployer.target_from_args(args) == TARGET
-    assert EksDeployer.from_args(args)._render_only == tmp_path / "d.json"
+    import boto3
+
+    session = boto3.Session(aws_access_key_id="AKIA-DEV", aws_secret_access_key="s", region_name="eu-central-1")
+    made = EksDeployer.from_args(args, session)
+    assert made._render_only == tmp_path / "d.json"
+    assert made._eks.meta.region_name == "eu-central-1"  # type: ignore[attr-defined]
+    assert made._environment == {"AWS_ACCESS_KEY_ID": "AKIA-DEV", "AWS_SECRET_ACCESS_KEY": "s",  # kubectl's get-token
+                                 "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1"}  # fmt: skip
     assert EksDeployer.permissions(TARGET) == (
         Grant(("eks:DescribeCluster",), ("arn:{partition}:eks:{region}:{account}:cluster/search",)),
         NamespaceAccess("search", "search"),

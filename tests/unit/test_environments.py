@@ -264,12 +264,14 @@ def test_ecs_deploy_may_pass_only_the_tasks_own_roles(dev: Template, synthesized
     assert [r["Fn::Join"][1][-1] for r in resources] == [":iam::111111111111:role/search-indexer-execution"]
 
 
-def test_assuming_a_workload_role_gives_its_credentials_and_region_for_the_deploy_only(
+def test_the_deploy_session_carries_the_workload_roles_credentials_and_region_not_the_jobs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import os
+    """boto3's default session caches the job's credentials on first use: clients made from it afterwards act in the
+    platform account whatever the environment says. The deploy's clients come from an explicit session instead."""
+    import boto3
 
-    from pipeline.deployers.workload import SESSION, account_of, acting_as, assume
+    from pipeline.deployers.workload import SESSION, account_of, environment_of, session
 
     asked: list[dict[str, str]] = []
 
@@ -278,16 +280,34 @@ def test_assuming_a_workload_role_gives_its_credentials_and_region_for_the_deplo
             asked.append(kwargs)
             return {"Credentials": {"AccessKeyId": "AKIA-DEV", "SecretAccessKey": "secret", "SessionToken": "token"}}
 
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-JOB")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "job-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    boto3.client("sts")  # the default session now holds the job's credentials, as in a CodeBuild job
     role = f"arn:aws:iam::{DEV}:role/slipway-deploy-payments-api-dev"
-    acting = assume(role, "dev", "eu-central-1", sts=Sts())
+    acting = session(role, "dev", "eu-central-1", sts=Sts())
     assert asked == [{"RoleArn": role, "RoleSessionName": SESSION}]
-    assert acting == {"AWS_ACCESS_KEY_ID": "AKIA-DEV", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token",
-                      "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1"}  # fmt: skip
-    assert "AWS_REGION" not in assume(role, "dev", "", sts=Sts())  # no region named: the job's own
+    lam = acting.client("lambda")
+    keys = lam._request_signer._credentials.get_frozen_credentials()
+    assert (keys.access_key, keys.token, lam.meta.region_name) == ("AKIA-DEV", "token", "eu-central-1")
+    assert environment_of(acting) == {"AWS_ACCESS_KEY_ID": "AKIA-DEV", "AWS_SECRET_ACCESS_KEY": "secret",
+                                      "AWS_SESSION_TOKEN": "token", "AWS_REGION": "eu-central-1",
+                                      "AWS_DEFAULT_REGION": "eu-central-1"}  # fmt: skip
+    assert session(role, "dev", "", sts=Sts()).region_name == "eu-west-1"  # no region named: the job's own
+    own = session("", "", "")  # no environment: the job's own credentials, never an assumed role
+    assert own.get_credentials().get_frozen_credentials().access_key == "AKIA-JOB" and len(asked) == 2
     assert (account_of(role), account_of(""), account_of("not-an-arn")) == (DEV, "", "")
+
+
+def test_acting_as_gives_the_process_environment_back_whatever_happens(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from pipeline.deployers.workload import acting_as
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-JOB")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    with acting_as(acting):
+    with acting_as({"AWS_ACCESS_KEY_ID": "AKIA-DEV", "AWS_SESSION_TOKEN": "token"}):
         assert (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SESSION_TOKEN"]) == ("AKIA-DEV", "token")
     assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIA-JOB" and "AWS_SESSION_TOKEN" not in os.environ
     with pytest.raises(RuntimeError), acting_as({"AWS_ACCESS_KEY_ID": "AKIA-DEV"}):
@@ -331,8 +351,9 @@ def test_a_service_release_is_its_commit_and_its_bases_and_a_base_rebuild_counts
     from pipeline.commands.stitch import release_tag
 
     assert release_tag("c0ffee", "") == "c0ffee"
-    assert release_tag("c0ffee", '{"BASE_DEBIAN": "x"}') == release_tag("c0ffee", '{"BASE_DEBIAN": "x"}')
-    assert release_tag("c0ffee", '{"BASE_DEBIAN": "x"}') != release_tag("c0ffee", '{"BASE_DEBIAN": "y"}')
+    x, y = (f'{{"BASE_DEBIAN": "team/bases/debian:c1@sha256:{d * 64}"}}' for d in "ab")
+    assert release_tag("c0ffee", x) == release_tag("c0ffee", x)
+    assert release_tag("c0ffee", x) != release_tag("c0ffee", y)
     assert len(release_tag("c0ffee", "{}")) == len("c0ffee-") + 8
     stitch = projects(payments)["slipway stitch"]
     command = json.loads(stitch["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]

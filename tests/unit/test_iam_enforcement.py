@@ -29,6 +29,9 @@ def _resources(action: str, path: str = "/", resource: str = "*", **params: Any)
          [("lambda:GetFunction", ARN.format("lambda") + "function:payments-api")]),
         ("lambda:InvokeFunction", "/2015-03-31/functions/payments-api/invocations", {"Qualifier": "7"},
          [("lambda:InvokeFunction", ARN.format("lambda") + "function:payments-api:7")]),
+        # moto names the action after the operation (Invoke); IAM knows it as InvokeFunction.
+        ("lambda:Invoke", "/2015-03-31/functions/payments-api/invocations", {"Qualifier": "7"},
+         [("lambda:InvokeFunction", ARN.format("lambda") + "function:payments-api:7")]),
         ("lambda:GetAlias", "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A9%3Afunction%3Ax/aliases/live", {},
          [("lambda:GetAlias", "arn:aws:lambda:eu-west-1:9:function:x")]),
         ("lambda:ListFunctions", "/2015-03-31/functions/", {}, [("lambda:ListFunctions", "*")]),

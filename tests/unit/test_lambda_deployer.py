@@ -247,8 +247,8 @@ def test_an_api_error_mid_deploy_says_what_still_serves_and_that_a_retry_finishe
     with pytest.raises(DeployError) as raised:
         LambdaDeployer(fake, poll_seconds=0, invoke=answering(HEALTHY)).deploy(RELEASE, TARGET, timeout=5)
     assert str(raised.value) == (
-        "Lambda function payments-api (arm64): TooManyRequestsException: publish_version said no; alias live still "
-        f"names {PREVIOUS} (a retry finishes the deploy)"
+        "Lambda function payments-api (arm64): TooManyRequestsException: publish_version said no; alias live names "
+        f"version 0 ({PREVIOUS}) (a retry finishes the deploy)"
     )
 
 

@@ -27,25 +27,25 @@ def stubbed(payload: bytes, **extra: object) -> tuple[LambdaDeployer, Stubber]:
 
 def test_the_new_version_is_invoked_by_its_qualifier() -> None:
     deployer, stub = stubbed(json.dumps({"statusCode": 200, "machine": "aarch64"}).encode())
-    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    outcome = deployer.invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
     stub.assert_no_pending_responses()
     assert outcome.ok and outcome.status == 200 and outcome.answer["machine"] == "aarch64"
 
 
 def test_a_function_error_is_a_failed_smoke_test() -> None:
     deployer, _ = stubbed(b'{"errorMessage": "boom"}', FunctionError="Unhandled")
-    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    outcome = deployer.invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
     assert not outcome.ok and outcome.error.startswith('Unhandled: b\'{"errorMessage": "boom"}\'')
 
 
 def test_an_answer_that_is_not_json_is_no_answer_and_a_good_one_carries_no_error() -> None:
     deployer, _ = stubbed(b"<html>502</html>")
-    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    outcome = deployer.invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
     assert (outcome.ok, outcome.answer, outcome.error) == (True, None, "")
 
 
 def test_a_function_errors_payload_is_quoted_up_to_200_bytes() -> None:
     payload = json.dumps({"errorMessage": "x" * 400}).encode()
     deployer, _ = stubbed(payload, FunctionError="Unhandled")
-    outcome = deployer._invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
+    outcome = deployer.invoke_version("payments-api", "7", "r@sha256:" + "a" * 64, {"path": "/health"})
     assert outcome.error == f"Unhandled: {payload[:200]!r}"

@@ -97,6 +97,13 @@ def job_prefix(image: Path, workspace: Path) -> Path:
         script = prefix / "bin" / name
         script.write_text(f'#!/bin/sh\nexec "{prefix}/bin/python" -m {module} "$@"\n')
         script.chmod(0o755)
+    # Where CodeBuild's image has kubectl: the cluster stand-in's kubectl (run by this host's Python, as the cluster's
+    # API server would be elsewhere), reached with the kubeconfig the deploy writes from eks:DescribeCluster.
+    kubectl = prefix / "bin" / "kubectl"
+    kubectl.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m pipeline.local.kubectl_standin "$@"\n'
+    )
+    kubectl.chmod(0o755)
     return prefix
 
 

@@ -1,0 +1,67 @@
+"""Lambda's Invoke inside the AWS stand-in runs the function's image, as Lambda does.
+
+moto 5.2.5 answers an Invoke of a ``PackageType=Image`` function with HTTP 500. Here the version's image (the digest
+its code names) is pulled from the registry stand-in as Lambda's service would pull it, started on its own
+architecture (arm64 under QEMU) behind a Lambda Runtime API emulator, and invoked with the request's payload; its
+answer is the Invoke's payload, a function error is ``X-Amz-Function-Error``. So ``slipway deploy lambda`` smoke-tests
+a published version through the Lambda API in the replay exactly as it does in AWS -- no second code path.
+
+The moto process learns where the builder and the registry are from the local state (``SLIPWAY_LOCAL_STATE``),
+read at the first Invoke: dockerd starts after moto does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pipeline.local.state import STATE_ENV
+from pipeline.platforms import platform_for_architecture
+from pipeline.registry.base import ENDPOINT_ENV
+
+_environment_lock = threading.Lock()
+
+
+def _runtime_environment() -> None:
+    """Where the image runs and is pulled from, from the local state; the same for every Invoke of this process."""
+    from pipeline.local import verify
+    from pipeline.local.state import LocalState
+
+    with _environment_lock:
+        if os.environ.get(ENDPOINT_ENV):
+            return
+        state = LocalState.load(Path(os.environ[STATE_ENV]))
+        wanted = {ENDPOINT_ENV: state.registry, verify.RUNTIME_DOCKER_CONFIG: str(state.directory / "runtime-docker")}
+        if state.docker_host:
+            wanted["DOCKER_HOST"] = state.docker_host
+        os.environ.update(wanted)
+
+
+def invoke(function: Any, body: Any) -> tuple[bytes, bool]:
+    """``(payload, errored)`` of one invocation of ``function`` (a moto ``LambdaFunction`` or one of its versions)."""
+    from pipeline.local import verify
+
+    _runtime_environment()
+    event = json.loads(body) if body else {}
+    platform = platform_for_architecture((function.architectures or ["x86_64"])[0])
+    version = str(getattr(function, "version", "") or "latest")
+    return verify.run_invocation(function.function_name, version, function.code["ImageUri"], event, platform=platform)
+
+
+def install() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.invoke
+
+    def patched(self: Any, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
+        if self.package_type != "Image" or not os.environ.get(STATE_ENV):
+            return original(self, body, request_headers, response_headers)
+        payload, errored = invoke(self, body)
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    LambdaFunction.invoke = patched  # type: ignore[method-assign]
