@@ -18,7 +18,7 @@ from pathlib import Path
 from pipeline.bases import declared_args
 from pipeline.build import build_image
 from pipeline.builders import BuildSecretSource
-from pipeline.local.progress import progress
+from pipeline.progress import progress
 from pipeline.records import BuildRecord, ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
 from pipeline.reproducible import source_date_epoch

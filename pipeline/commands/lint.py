@@ -10,7 +10,8 @@ from typing import Any
 
 from pipeline import bases, config
 from pipeline.arguments import build_arg_pairs
-from pipeline.lint import dockerfiles, lint_files
+from pipeline.config.model import PLATFORMS
+from pipeline.lint import LintResult, dockerfiles, lint_files
 from pipeline.lint.policy import LOCAL_REGISTRY, policy_for
 from pipeline.lint.sarif import to_sarif
 
@@ -30,6 +31,11 @@ def register(commands: Any) -> None:
         help="base-image lock resolving FROM ${BASE_...} (default: .slipway/lock.json if present, else images/lock.json)",
     )
     parser.add_argument("--registry", default=LOCAL_REGISTRY, help="registry host the lock is relative to")
+    parser.add_argument(
+        "--platform", action="append", choices=PLATFORMS, default=[],
+        help="a platform the image is built for: the file is judged with its predefined TARGET* ARGs (repeatable; "
+        "default: every platform Slipway builds)",
+    )  # fmt: skip
     parser.set_defaults(
         run=lambda a: lint(
             paths=a.paths,
@@ -41,6 +47,7 @@ def register(commands: Any) -> None:
             },
             target=a.target,
             output=a.format,
+            platforms=tuple(a.platform) or PLATFORMS,
         )
     )
 
@@ -63,10 +70,13 @@ def lint(
     build_args: dict[str, str],
     target: str = "",
     output: str = "text",
+    platforms: tuple[str, ...] = PLATFORMS,
 ) -> int:
     loaded = config.load(config_path) if config_path.exists() else None
-    files = dockerfiles(paths)
-    result = lint_files(files, policy_for(loaded, allow), build_args, target=target)
+    missing: list[str] = []
+    files = dockerfiles(paths, missing)  # a missing path is reported, and the others are still linted
+    found = lint_files(files, policy_for(loaded, allow), build_args, target=target, platforms=platforms)
+    result = LintResult(found.findings, [*missing, *found.errors])
     if output == "sarif":
         print(json.dumps(to_sarif(result.findings), indent=2))
     else:

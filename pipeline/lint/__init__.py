@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config.model import PLATFORMS
+from pipeline.lint.args import scopes
 from pipeline.lint.parse import LintInputError, parse
 from pipeline.lint.rules import RULES, Context, Finding, Policy
 
@@ -44,7 +46,7 @@ SKIPPED_DIRECTORIES = frozenset(
 )  # fmt: skip
 _NOT_DOCKERFILES = (".dockerignore", ".md", ".txt", ".rst", ".orig", ".rej", ".swp", ".bak")
 
-__all__ = ["Finding", "LintInputError", "Policy", "dockerfiles", "lint_file", "parse"]
+__all__ = ["Finding", "LintInputError", "LintResult", "Policy", "dockerfiles", "lint_file", "lint_files", "parse"]
 
 
 def is_dockerfile(path: Path) -> bool:
@@ -59,8 +61,10 @@ def is_dockerfile(path: Path) -> bool:
     )
 
 
-def dockerfiles(paths: Iterable[Path]) -> list[Path]:
-    """Dockerfiles named by ``paths``: files as given, directories searched (dependency directories skipped)."""
+def dockerfiles(paths: Iterable[Path], missing: list[str] | None = None) -> list[Path]:
+    """Dockerfiles named by ``paths``: files as given, directories searched (dependency directories skipped). A path
+    that does not exist is an error; with ``missing`` given, it is added there and the other paths are still found."""
+    paths = list(paths)
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -75,8 +79,12 @@ def dockerfiles(paths: Iterable[Path]) -> list[Path]:
             )
         elif path.exists():
             found.append(path)
-        else:
+        elif missing is None:
             raise LintInputError(f"{path}: no such file or directory")
+        else:
+            missing.append(f"{path}: no such file or directory")
+    if not found and missing:
+        raise LintInputError("; ".join(missing))
     if not found:
         raise LintInputError(
             f"{', '.join(str(p) for p in paths)}: no Dockerfile found (looked for Dockerfile, Dockerfile.*, "
@@ -127,13 +135,22 @@ def lint_file(
     *,
     target: str = "",
     hadolint: bool = True,
+    platforms: Sequence[str] = PLATFORMS,
 ) -> list[Finding]:
     dockerfile = parse(path)
-    context = Context(dockerfile, dockerfile.target(target), policy, {**dockerfile.args, **(build_args or {})})
+    stage = dockerfile.target(target)
     suppressed, findings = _suppressions(path, dockerfile.lines)
-    for rule in RULES:
-        for line, message in rule.check(context):
-            findings.append(Finding(rule.id, str(path), line, message, rule.fix))
+    # Judged once per platform built (the predefined TARGET* ARGs differ); a finding on some platforms only says so.
+    found: dict[tuple[str, int, str], list[str]] = {}
+    for platform in platforms:
+        context = Context(dockerfile, stage, policy, scopes(dockerfile, build_args or {}, platform))
+        for rule in RULES:
+            for line, message in rule.check(context):
+                found.setdefault((rule.id, line, message), []).append(platform)
+    fixes = {rule.id: rule.fix for rule in RULES}
+    for (rule_id, line, message), where in found.items():
+        only = f" (on {', '.join(where)} only)" if len(set(where)) < len(set(platforms)) else ""
+        findings.append(Finding(rule_id, str(path), line, message + only, fixes[rule_id]))
     if hadolint:
         findings.extend(run_hadolint(path))
     kept = [f for f in findings if f.rule not in suppressed.get(f.line, set())]
@@ -141,13 +158,18 @@ def lint_file(
 
 
 def lint_files(
-    paths: Sequence[Path], policy: Policy, build_args: Mapping[str, str] | None = None, *, target: str = ""
+    paths: Sequence[Path],
+    policy: Policy,
+    build_args: Mapping[str, str] | None = None,
+    *,
+    target: str = "",
+    platforms: Sequence[str] = PLATFORMS,
 ) -> LintResult:
     findings: list[Finding] = []
     errors: list[str] = []
     for path in paths:
         try:
-            findings.extend(lint_file(path, policy, build_args, target=target))
+            findings.extend(lint_file(path, policy, build_args, target=target, platforms=platforms))
         except LintInputError as exc:
             errors.append(str(exc))
     return LintResult(findings, errors)

@@ -7,14 +7,11 @@ wheels only, so it is the ``lint`` extra: lint runs on the x86_64 runner, and AR
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import InputError
-
-_ARG_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}?")
+from pipeline.lint import instructions
 
 
 class LintInputError(InputError):
@@ -74,6 +71,8 @@ class ParsedDockerfile:
     args: dict[str, str]
     """Defaults of the global ARGs (before the first FROM) and of stage ARGs, first one wins."""
     lines: list[str]
+    global_args: tuple[tuple[str, ...], ...] = ()
+    """The words of each ARG before the first FROM, in order (``pipeline.lint.args`` scopes them)."""
 
     def stage_named(self, name: str) -> Stage | None:
         """The stage a ``FROM``/``--from`` reference names: its name (case-insensitively) or its index."""
@@ -93,11 +92,6 @@ class ParsedDockerfile:
         return stage
 
 
-def resolve(text: str, args: Mapping[str, str]) -> str:
-    """Substitute ``$NAME``/``${NAME}`` from ``args`` (an unknown name stays as written)."""
-    return _ARG_REFERENCE.sub(lambda m: args.get(m[1], m[0]), text)
-
-
 def decode(path: Path, data: bytes) -> str:
     """UTF-8 (a BOM is dropped), else Latin-1: BuildKit reads bytes, and a comment in another encoding is legal."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -109,6 +103,8 @@ def decode(path: Path, data: bytes) -> str:
 
 
 def parse(path: Path) -> ParsedDockerfile:
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise LintInputError(f"{path}: not a regular file (a FIFO, socket or device is never read)")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -117,6 +113,10 @@ def parse(path: Path) -> ParsedDockerfile:
 
 
 def parse_text(path: Path, text: str) -> ParsedDockerfile:
+    if (nul := text.find("\x00")) >= 0:
+        # BuildKit's parser is handed a C string here: everything after a NUL would silently not be linted.
+        line = text.count("\n", 0, nul) + 1
+        raise LintInputError(f"{path}:{line}: a NUL byte; a Dockerfile is text, and BuildKit does not build this one")
     try:
         import dockerfile
     except ImportError as exc:  # pragma: no cover - depends on how Slipway was installed
@@ -129,9 +129,12 @@ def parse_text(path: Path, text: str) -> ParsedDockerfile:
         raise LintInputError(f"{path}: BuildKit cannot parse it ({str(exc).strip()[:200]})") from exc
     stages: list[Stage] = []
     args: dict[str, str] = {}
+    global_args: list[tuple[str, ...]] = []
     for command in commands:
         if not command.cmd:
             continue  # a stray line continuation: BuildKit ignores it too
+        if why := instructions.problem(command):
+            raise LintInputError(f"{path}:{command.start_line}: {why} (BuildKit refuses it)")
         keyword = command.cmd.upper()
         if keyword == "ONBUILD":
             continue  # triggers run in images built FROM this one, not in this build
@@ -153,8 +156,10 @@ def parse_text(path: Path, text: str) -> ParsedDockerfile:
                 name, sep, default = word.partition("=")
                 if sep and name not in args:
                     args[name] = default.strip("\"'")
+            if not stages:
+                global_args.append(instruction.args)
         if stages:
             stages[-1].instructions.append(instruction)
     if not stages:
         raise LintInputError(f"{path}: no FROM instruction")
-    return ParsedDockerfile(path, stages, args, text.splitlines())
+    return ParsedDockerfile(path, stages, args, text.splitlines(), tuple(global_args))

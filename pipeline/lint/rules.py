@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from pipeline.lint.parse import Instruction, ParsedDockerfile, Stage, resolve
+from pipeline.lint.args import Scopes, expand
+from pipeline.lint.parse import Instruction, ParsedDockerfile, Stage
 from pipeline.lint.shell import installed_and_kept
 from pipeline.references import DIGEST
 
@@ -39,17 +40,27 @@ class Policy:
 
 @dataclass(frozen=True)
 class Context:
-    """What a rule sees: the file, the stage being built, the policy and the resolved build arguments."""
+    """What a rule sees: the file, the stage being built, the policy and the build arguments as BuildKit scopes them
+    for one platform (:mod:`pipeline.lint.args`)."""
 
     dockerfile: ParsedDockerfile
     target: Stage
     policy: Policy
-    args: Mapping[str, str]
+    scopes: Scopes
+
+    @property
+    def args(self) -> Mapping[str, str]:
+        """What FROM lines see: the global ARGs and the platform's predefined ones."""
+        return self.scopes.global_
+
+    def at(self, instruction: Instruction) -> Mapping[str, str]:
+        """What ``instruction`` sees: its stage's ARGs and ENVs declared before it."""
+        return self.scopes.before(instruction.line)
 
     def lineage(self) -> list[Stage]:
         """The target stage and the stages it is built FROM, root first: all of them end up in the image."""
         chain = [self.target]
-        while (parent := self.dockerfile.stage_named(resolve(chain[0].base, self.args))) is not None:
+        while (parent := self.dockerfile.stage_named(expand(chain[0].base, self.args))) is not None:
             if parent in chain or parent.index >= chain[0].index:
                 break
             chain.insert(0, parent)
@@ -98,16 +109,18 @@ def pulled_images(context: Context) -> Iterator[tuple[int, str, str]]:
 
     Stage names and indexes are the build's own; ``scratch`` is no image.
     """
-    dockerfile, args = context.dockerfile, context.args
+    dockerfile = context.dockerfile
     for stage in dockerfile.stages:
-        references = [(stage.line, stage.base, "base image")]
+        references = [(stage.line, expand(stage.base, context.args), "base image")]
         for instruction in stage.instructions:
+            scope = context.at(instruction)
             if instruction.keyword in ("COPY", "ADD") and (source := instruction.flag("from")):
-                references.append((instruction.line, source, f"{instruction.keyword} --from image"))
+                references.append((instruction.line, expand(source, scope), f"{instruction.keyword} --from image"))
             if instruction.keyword == "RUN":
-                references += [(instruction.line, s, "RUN --mount image") for s in instruction.mount_sources()]
-        for line, reference, how in references:
-            image = resolve(reference, args)
+                references += [
+                    (instruction.line, expand(s, scope), "RUN --mount image") for s in instruction.mount_sources()
+                ]
+        for line, image, how in references:
             if image == "scratch" or dockerfile.stage_named(image) is not None:
                 continue
             yield line, image, how
@@ -227,7 +240,7 @@ def final_stage_runs_as_root(context: Context) -> Iterator[tuple[int, str]]:
     if not users:
         yield context.target.line, "final stage sets no USER, so it runs as root"
         return
-    user = resolve(users[-1].value.strip(), context.args)
+    user = expand(users[-1].value.strip(), context.at(users[-1]))
     if user.partition(":")[0] in _ROOT:
         yield users[-1].line, f"final stage runs as {user!r}"
 

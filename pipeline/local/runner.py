@@ -33,11 +33,11 @@ from pipeline.deployers import workload
 from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
 from pipeline.local import aws, load_balancer, verify
-from pipeline.local.progress import progress
 from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources
 from pipeline.local.seed import seed_busybox, seed_debian
 from pipeline.local.state import STATE_ENV, LocalState
 from pipeline.naming import base_repository_name
+from pipeline.progress import progress
 from pipeline.references import ecr_registry
 from pipeline.registry import RepositoryRef, client_for_host
 from pipeline.registry.base import ENDPOINT_ENV

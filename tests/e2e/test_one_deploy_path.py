@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import load
 from pipeline.local import runner
+from pipeline.local.aws import PLACEHOLDER
 from pipeline.local.replay import assembly, executor, sources
 from pipeline.local.state import LocalState
-from tests.e2e.test_local_pipeline import DEV, PROD, alias_image, in_account
+from tests.conftest import EXAMPLE
+from tests.e2e.test_local_pipeline import DEV, ECR, PROD, alias_image, in_account
 
 pytestmark = pytest.mark.e2e
 PLATFORM = "111111111111"
@@ -29,18 +32,20 @@ def _stitched(local: LocalState, pipeline: str) -> Path:
 
 
 def _reset(local: LocalState, account: str, function: str) -> str:
-    """Point the function's alias back at its first version, so the cloud command has something to change."""
+    """The function's alias back on the placeholder it was created with, so the cloud command has something to
+    change (the function's tags keep the same placeholder as the first deploy's rollback target)."""
     lam = in_account(local, "lambda", account)
-    versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName=function)["Versions"]]
-    first = sorted((v for v in versions if v != "$LATEST"), key=int)[0]
-    lam.update_alias(FunctionName=function, Name="live", FunctionVersion=first)
-    return alias_image(lam)
+    placeholder = f"{ECR}/payments/api@{PLACEHOLDER}"
+    lam.update_function_code(FunctionName=function, ImageUri=placeholder)
+    version = lam.publish_version(FunctionName=function, Description=placeholder)["Version"]
+    lam.update_alias(FunctionName=function, Name="live", FunctionVersion=version)
+    assert alias_image(lam) == placeholder
+    return placeholder
 
 
-def test_every_deploy_action_runs_its_cloud_command_line_and_acts_in_its_environments_account(
-    local: LocalState, tmp_path: Path
-) -> None:
-    context = runner._context(local, approve=True)
+def _run_deploy_actions(local: LocalState, tmp_path: Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """Each deploy action of the two service pipelines, run as CodeBuild runs it, without the local switch."""
+    context = runner._context(local, approve=True, config=load(EXAMPLE))
     context.environment.pop("SLIPWAY_LOCAL_STANDINS")  # the cloud's command, with nothing local switched on
     context.runs = tmp_path
     before = {account: _reset(local, account, "payments-api") for account in (DEV, PROD)}
@@ -57,6 +62,14 @@ def test_every_deploy_action_runs_its_cloud_command_line_and_acts_in_its_environ
             assert status == "Succeeded", f"{name} {stage.name}/{action.name}: {detail}"
             [record] = (run.directory / stage.name / action.name / "output").glob("deployed-*.json")
             ran[f"{name} {stage.name}/{action.name}"] = json.loads(record.read_text())
+    return ran, before
+
+
+def test_every_deploy_action_runs_its_cloud_command_line_and_acts_in_its_environments_account(
+    local: LocalState, tmp_path: Path
+) -> None:
+    with runner._acting_for(local):  # the replay's process, as `slipway local run` sets it up
+        ran, before = _run_deploy_actions(local, tmp_path)
     # Each record names the account its environment is in (the platform's own for services without environments).
     accounts = {key: (record["environment"], record["account"]) for key, record in ran.items()}
     assert accounts == {

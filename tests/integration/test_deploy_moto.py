@@ -19,6 +19,7 @@ from tests.integration.deploys import (
     OLD,
     REGISTRY,
     REPO,
+    RollingOut,
     deploy_fn,
     image_record,
 )
@@ -163,10 +164,10 @@ def test_ecs_unknown_service_and_container(ecs_client: Any, image_json: Path, tm
 
 
 def test_ecs_steady_state_wait_is_bounded(ecs_client: Any) -> None:
-    """moto never reaches steady state after update_service: the wait must end, with a clear error."""
+    """A rollout that never completes (the view of moto says IN_PROGRESS forever): the wait ends, with a clear error."""
     with pytest.raises(
         DeployError, match=r"ECS service payments/worker: waiting for steady state on .* timed out after 1s"
     ):
-        EcsDeployer(ecs_client, poll_seconds=0.2).deploy(
+        EcsDeployer(RollingOut(ecs_client, rolling=10**6), poll_seconds=0.2).deploy(
             image_record(), EcsTarget(cluster="payments", service="worker", container="worker"), timeout=1
         )

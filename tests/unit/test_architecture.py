@@ -42,6 +42,18 @@ def test_no_module_imports_from_commands() -> None:
     assert {m: t for m, t in offenders.items() if t} == {}
 
 
+def test_no_library_module_imports_local_mode() -> None:
+    """No arrow up: the library (what build jobs run) never depends on local mode; local mode and the commands that
+    drive it sit above it (``pipeline.release`` once reported progress through ``pipeline.local.progress``)."""
+    offenders = {
+        module: sorted(t for t in targets if t.startswith("pipeline.local"))
+        for module, targets in imports().items()
+        if module.startswith("pipeline") and not module.startswith(("pipeline.local", "pipeline.commands"))
+        and module != "pipeline.cli"
+    }  # fmt: skip
+    assert {m: t for m, t in offenders.items() if t} == {}
+
+
 def test_the_import_graph_has_no_cycle() -> None:
     graph = imports()
     state: dict[str, str] = {}

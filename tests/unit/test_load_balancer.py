@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def balancer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     _, environment = load_balancer.start(tmp_path, FRONTED, probe)
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
+    # urlopen's opener reads the proxy variables once, when first built (a job's process starts with them set).
+    monkeypatch.setattr(urllib.request, "_opener", None)
     try:
         yield images, statuses
     finally:

@@ -1,0 +1,8 @@
+# expect: nothing -- a builder stage's ARG RUNAS=root is not the final stage's RUNAS
+FROM 127.0.0.1:5000/docker-hub/library/debian:bookworm@sha256:1111111111111111111111111111111111111111111111111111111111111111 AS build
+ARG RUNAS=root
+RUN echo building as ${RUNAS}
+FROM 127.0.0.1:5000/docker-hub/library/debian:bookworm@sha256:1111111111111111111111111111111111111111111111111111111111111111
+ARG RUNAS=10001
+USER ${RUNAS}
+ENTRYPOINT ["/app"]
