@@ -8,6 +8,14 @@ Cold: nothing in the builder and a fresh repository (no registry cache). Fresh r
 stage) to reuse -- what a new CodeBuild job has. Warm, local: BuildKit's local cache kept (a developer's machine).
 Reproducible: a second cold build of the same commit from an emptied builder, with no cache imported, stitched into
 an index whose digest must equal the first's.
+
+Each step acts as the role the pipeline would use, through the same registry gate: builds as the service's build
+role (temporary credentials from the AWS stand-in, as CodeBuild hands a job), stitches as its Stitch role, into the
+service's own repository (builds push by digest; stitches tag ``bench-<run>``, never a release tag). The stand-in's
+admin is refused there, as any principal but a build role is by the repository policy.
+
+``--smoke`` (the end-to-end suite runs it, so the benchmark cannot silently rot): one service, one platform, the
+stitch cost, results written to a temporary directory instead of benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,6 +35,9 @@ from benchmarks.common import emit  # noqa: E402
 from pipeline import bases  # noqa: E402
 from pipeline.build import build_image  # noqa: E402
 from pipeline.builders.buildx import forget_everything  # noqa: E402
+from pipeline.deployers.workload import acting_as  # noqa: E402
+from pipeline.local import aws  # noqa: E402
+from pipeline.local.replay import assembly, authorize, iam  # noqa: E402
 from pipeline.local.runner import aws_environment  # noqa: E402
 from pipeline.local.state import LocalState  # noqa: E402
 from pipeline.records import BuildRecord, ImageRecord  # noqa: E402
@@ -47,6 +59,17 @@ TARGET_RATIO = 0.10
 ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 
 
+def role_of(state: LocalState, service: str, action: str) -> dict[str, str]:
+    """The environment of ``action``'s CodeBuild role in ``service``'s pipeline (``Build-amd64``, ``Stitch``): what a
+    job of that action acts as."""
+    outdir = state.directory / "cdk.out"
+    pipeline = next(p for p in assembly.load(outdir) if p.name == f"slipway-{service.replace('/', '-')}")
+    stage_action = next(a for _, a in pipeline.actions() if a.name == action)
+    project = pipeline.projects[str(stage_action.configuration["ProjectName"])]
+    assume = iam.assumer(aws.client("sts", state.aws_endpoint), lambda: authorize.current(outdir).trusts)
+    return assume(project.role)
+
+
 def build(
     state: LocalState,
     repo: str,
@@ -59,24 +82,37 @@ def build(
     use_cache: bool = True,
 ) -> BuildRecord:
     declared = bases.declared_args(dockerfile or context / "Dockerfile")
-    return build_image(
-        repository=f"{ECR}/{repo}", platform=platform, context=context,
-        dockerfile=dockerfile or context / "Dockerfile", builder="buildx", network_host=True,
-        build_args={k: v for k, v in args.items() if k in declared}, source_date_epoch=epoch, use_cache=use_cache,
-    )  # fmt: skip
+    with acting_as(role_of(state, repo, f"Build-{platform.split('/')[1]}")):
+        return build_image(
+            repository=f"{ECR}/{repo}", platform=platform, context=context,
+            dockerfile=dockerfile or context / "Dockerfile", builder="buildx", network_host=True,
+            build_args={k: v for k, v in args.items() if k in declared}, source_date_epoch=epoch, use_cache=use_cache,
+        )  # fmt: skip
 
 
-def rebuild_and_emulation(state: LocalState, args: dict[str, str], run_id: str) -> list[dict[str, object]]:
+def stitched(state: LocalState, service: str, builds: list[BuildRecord], tag: str, **options: object) -> Any:
+    """Stitch as the service's Stitch role."""
+    with acting_as(role_of(state, service, "Stitch")):
+        client = client_for_host(ECR)
+        return client, stitch(client, builds, tag=tag, **options)  # type: ignore[arg-type]
+
+
+def rebuild_and_emulation(
+    state: LocalState, args: dict[str, str], run_id: str, services: dict[str, Any] = SERVICES,
+    platforms: tuple[str, ...] = PLATFORMS,
+) -> list[dict[str, object]]:  # fmt: skip
     rows = []
-    for name, (context, changed, line) in SERVICES.items():
+    for name, (context, changed, line) in services.items():
         epoch = source_date_epoch(context)
-        for platform in PLATFORMS:
-            repo = f"bench/{name.replace('/', '-')}-{platform.split('/')[1]}-{run_id}"
+        for platform in platforms:
+            repo = name
             with tempfile.TemporaryDirectory() as directory:
                 work = Path(directory) / "ctx"
                 shutil.copytree(context, work)
                 forget_everything()
-                cold = build(state, repo, work, platform, args, epoch=epoch)
+                # Cold: nothing in the builder, no registry cache imported (the cache it exports is the one the
+                # fresh runner then has, as a first push leaves it for the next).
+                cold = build(state, repo, work, platform, args, epoch=epoch, use_cache=False)
                 with (work / changed).open("a") as handle:
                     handle.write(line)
                 forget_everything()
@@ -99,14 +135,14 @@ def reproducibility(state: LocalState, args: dict[str, str], run_id: str) -> lis
     rows = []
     for name, (context, _, _) in SERVICES.items():
         epoch = source_date_epoch(context)
-        repo = f"bench/repro-{name.replace('/', '-')}-{run_id}"
         indexes = []
         for attempt in (1, 2):
             builds = []
             for platform in PLATFORMS:
                 forget_everything()
-                builds.append(build(state, repo, context, platform, args, epoch=epoch, use_cache=False))
-            record = stitch(client_for_host(ECR), builds, tag=f"try-{attempt}", commit=f"bench-{run_id}").record
+                builds.append(build(state, name, context, platform, args, epoch=epoch, use_cache=False))
+            _, result = stitched(state, name, builds, f"bench-{run_id}-try-{attempt}", commit=f"bench-{run_id}")
+            record = result.record
             indexes.append(record.index_digest)
         rows.append({"service": name, "first_index": indexes[0], "second_index": indexes[1],
                      "reproducible": indexes[0] == indexes[1]})  # fmt: skip
@@ -122,7 +158,7 @@ def sizes(state: LocalState, args: dict[str, str], run_id: str) -> list[dict[str
             shutil.copytree(source, work)
             naive = build(
                 state,
-                f"bench/naive-{name.replace('/', '-')}-{run_id}",
+                name,  # pushed by digest into the service's own repository, as its build role may
                 work,
                 "linux/amd64",
                 args,
@@ -137,16 +173,15 @@ def sizes(state: LocalState, args: dict[str, str], run_id: str) -> list[dict[str
     return rows
 
 
-def stitch_cost(state: LocalState, run_id: str) -> list[dict[str, object]]:
+def stitch_cost(state: LocalState, run_id: str, services: Any = SERVICES) -> list[dict[str, object]]:
     rows = []
-    for name in SERVICES:
+    for name in services:
         record = ImageRecord.load(state.directory / "runs" / name.replace("/", "-") / "image.json")
         builds = [
             BuildRecord(record.repository, p, i.digest, i.size, 0.0, "bench") for p, i in record.platforms.items()
         ]
-        client = client_for_host(ECR)
         started = time.monotonic()
-        stitch(client, builds, tag=f"bench-{run_id}", expected_platforms=list(PLATFORMS))
+        client, _ = stitched(state, name, builds, f"bench-{run_id}", expected_platforms=list(PLATFORMS))
         rows.append({
             "service": name, "platforms": len(builds), "seconds": round(time.monotonic() - started, 3),
             "round_trips": client.round_trips, "bytes_moved": client.bytes_moved,
@@ -155,14 +190,32 @@ def stitch_cost(state: LocalState, run_id: str) -> list[dict[str, object]]:
     return rows
 
 
+def smoke(state: LocalState) -> list[dict[str, object]]:
+    """The smallest run of every code path above: one service, one platform (amd64, native), the stitch cost."""
+    args = bases.build_args(bases.load(state.lock_path), state.registry)
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    static = {"search/indexer": SERVICES["search/indexer"]}
+    rows = rebuild_and_emulation(state, args, run_id, static, ("linux/amd64",))
+    emit("stitch", stitch_cost(state, run_id, static), ("service", "platforms", "seconds", "bytes_moved"))
+    emit("rebuild", rows, ("service", "platform", "cold_s", "warm_registry_s", "warm_local_s"))
+    return rows
+
+
 def main() -> None:
-    state = LocalState.load(ROOT / ".slipway")
+    # --state DIR: another local platform's state (the end-to-end suite's); default: `make demo`'s.
+    given = sys.argv[sys.argv.index("--state") + 1] if "--state" in sys.argv[1:-1] else ""
+    state = LocalState.load(Path(given) if given else ROOT / ".slipway")
     if not state.services:
         sys.exit("benchmarks need the local platform: run `make demo` first")
     if state.docker_host:
         os.environ["DOCKER_HOST"] = state.docker_host
-    # As the replay's jobs: images under the platform's ECR name, reached at the local registry with its credentials.
+    # As the replay's jobs: images under the platform's ECR name, reached at the local registry; each step then
+    # acts as its pipeline role (role_of).
     os.environ.update(aws_environment(state))
+    if "--smoke" in sys.argv[1:]:
+        os.environ.setdefault("SLIPWAY_BENCH_RESULTS", tempfile.mkdtemp(prefix="slipway-bench-"))
+        smoke(state)
+        return
     args = bases.build_args(bases.load(state.lock_path), state.registry)
     run_id = time.strftime("%Y%m%d%H%M%S")
     emit("stitch", stitch_cost(state, run_id), ("service", "platforms", "seconds", "round_trips", "bytes_moved", "layer_bytes"),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+"""Where results are written; ``SLIPWAY_BENCH_RESULTS`` moves them (the smoke run in the tests)."""
 
 
 def machine() -> str:
@@ -32,7 +33,8 @@ def emit(
         print(note)
     for key, value in (summary or {}).items():
         print(f"{key}: {value}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(
+    results = Path(os.environ.get("SLIPWAY_BENCH_RESULTS") or RESULTS)
+    results.mkdir(exist_ok=True)
+    (results / f"{name}.json").write_text(
         json.dumps({"machine": machine(), "note": note, **(summary or {}), "rows": rows}, indent=2) + "\n"
     )

@@ -36,7 +36,22 @@ HADOLINT_IGNORED = {
     "DL3013": "pip versions belong in a lock file, which SW007 already asks to copy first",
     "DL3006": "SW002 checks base pinning more strictly (digest, not tag)",
     "DL3007": "SW002 covers 'latest'",
+    "DL3022": "SW001/SW002 judge COPY --from: a stage by name in any case or by index (as BuildKit resolves it), "
+    "anything else as an image pulled from the platform registry by digest",
+    "DL3064": "SW005 judges secrets in ARG/ENV, and knows a variable naming where a secret lives (*_FILE) holds none",
+    "DL3002": "SW008 judges the user the image ends up with (inherited from a parent stage, by name or uid, Windows' "
+    "ContainerAdministrator included)",
+    "DL3025": "SW004 judges the ENTRYPOINT and CMD the image ends up with (a parent's shell form replaced by the final "
+    "stage's exec form is fine)",
+    "DL3009": "SW006 asks for the apt lists removed in the same layer (or a cache mount)",
+    "DL3033": "yum versions: same reason as DL3008",
+    "DL3041": "dnf versions: same reason as DL3008",
+    "DL3066": "SW008 accepts a named user the base image creates (numeric ids are advice, not a release gate)",
+    "SC2086": "the apt-mark idiom of Docker's official images relies on word splitting ($savedAptMark)",
 }
+# hadolint findings Slipway drops where it judges the file differently: on ONBUILD lines (triggers run, and are
+# judged, in the images built FROM this one), and ShellCheck's on a file whose SHELL is not a POSIX shell.
+_WINDOWS_SHELLS = ("powershell", "pwsh", "cmd")
 HADOLINT_PARSE_ERROR = "DL1000"
 HADOLINT_WIKI = "https://github.com/hadolint/hadolint/wiki/"
 # Where Dockerfiles are not the project's own: dependencies, vendored code, VCS and tool state.
@@ -152,7 +167,14 @@ def lint_file(
         only = f" (on {', '.join(where)} only)" if len(set(where)) < len(set(platforms)) else ""
         findings.append(Finding(rule_id, str(path), line, message + only, fixes[rule_id]))
     if hadolint:
-        findings.extend(run_hadolint(path))
+        windows = (
+            bool(dockerfile.shell)
+            and dockerfile.shell[0].rsplit("\\", 1)[-1].lower().removesuffix(".exe") in _WINDOWS_SHELLS
+        )
+        findings.extend(
+            f for f in run_hadolint(path)
+            if f.line not in dockerfile.onbuild_lines and not (windows and f.rule.startswith("SC"))
+        )  # fmt: skip
     kept = [f for f in findings if f.rule not in suppressed.get(f.line, set())]
     return sorted(kept, key=lambda f: (f.path, f.line, f.rule))
 

@@ -73,6 +73,10 @@ class ParsedDockerfile:
     lines: list[str]
     global_args: tuple[tuple[str, ...], ...] = ()
     """The words of each ARG before the first FROM, in order (``pipeline.lint.args`` scopes them)."""
+    onbuild_lines: frozenset[int] = frozenset()
+    """Lines of ONBUILD triggers: they run in images built FROM this one, and are judged there."""
+    shell: tuple[str, ...] = ()
+    """The last SHELL instruction's words (``powershell``, ``cmd``: a Windows image, not a POSIX shell)."""
 
     def stage_named(self, name: str) -> Stage | None:
         """The stage a ``FROM``/``--from`` reference names: its name (case-insensitively) or its index."""
@@ -130,6 +134,8 @@ def parse_text(path: Path, text: str) -> ParsedDockerfile:
     stages: list[Stage] = []
     args: dict[str, str] = {}
     global_args: list[tuple[str, ...]] = []
+    onbuild_lines: set[int] = set()
+    shell: tuple[str, ...] = ()
     for command in commands:
         if not command.cmd:
             continue  # a stray line continuation: BuildKit ignores it too
@@ -137,7 +143,10 @@ def parse_text(path: Path, text: str) -> ParsedDockerfile:
             raise LintInputError(f"{path}:{command.start_line}: {why} (BuildKit refuses it)")
         keyword = command.cmd.upper()
         if keyword == "ONBUILD":
+            onbuild_lines.add(int(command.start_line))
             continue  # triggers run in images built FROM this one, not in this build
+        if keyword == "SHELL":
+            shell = tuple(command.value)
         instruction = Instruction(
             keyword=keyword,
             args=tuple(command.value),
@@ -162,4 +171,4 @@ def parse_text(path: Path, text: str) -> ParsedDockerfile:
             stages[-1].instructions.append(instruction)
     if not stages:
         raise LintInputError(f"{path}: no FROM instruction")
-    return ParsedDockerfile(path, stages, args, text.splitlines(), tuple(global_args))
+    return ParsedDockerfile(path, stages, args, text.splitlines(), tuple(global_args), frozenset(onbuild_lines), shell)

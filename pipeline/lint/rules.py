@@ -8,13 +8,14 @@ default the last), together with the stages it is built ``FROM``.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from pipeline.lint.args import Scopes, expand
 from pipeline.lint.parse import Instruction, ParsedDockerfile, Stage
-from pipeline.lint.shell import installed_and_kept
+from pipeline.lint.shell import commands, installed_and_kept, package_commands
 from pipeline.references import DIGEST
 
 
@@ -81,17 +82,21 @@ class Rule:
 _TOOLCHAIN = re.compile(
     r"gcc(-\d+)?|g\+\+(-\d+)?|clang(-\d+)?|make|build-essential|build-base|golang(-go|-\d[\d.]*)?|go|rustc|cargo|"
     r"musl-dev|python3?(\.\d+)?-dev|libc6?-dev|cmake|autoconf|automake|libtool|"
-    r"(default|openjdk-\d+)-jdk(-headless)?|openjdk\d+(-jdk)?|java-[\d.]+-openjdk-devel|maven|gradle"
+    r"(default|openjdk-\d+)-jdk(-headless)?|openjdk\d+(-jdk)?|java-[\d.]+-openjdk-devel|maven|gradle|"
+    r"gcc-c\+\+|[Dd]evelopment [Tt]ools|@development-tools"
 )
-_INSTALL = re.compile(r"\b(apt-get|apt|apk|dnf|yum|microdnf)\s+(-\S+\s+)*(install|add)\b")
 _SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIALS?|ACCESS_?KEY)", re.I)
 # A variable that names where a secret lives (a file, a directory) holds no secret itself.
 _NAMES_A_LOCATION = re.compile(r"_(FILE|FILENAME|PATH|DIR)$", re.I)
-_SECRET_FILE = re.compile(r"(^|/)(\.npmrc|\.pypirc|\.netrc|\.env|id_rsa|id_ed25519|credentials|.*\.pem|.*\.key)$")
+_SECRET_FILE = re.compile(
+    r"(^|/)(\.npmrc|\.pypirc|\.netrc|\.env(\.[\w-]+)?|\.git-credentials|\.ssh|secrets?\.(json|ya?ml|toml)|id_rsa|"
+    r"id_ed25519|id_ecdsa|credentials|.*\.pem|.*\.key)/?$"
+)
 _DEPENDENCY_STEP = re.compile(
     r"\b(pip3? install|npm (ci|install)|yarn install|pnpm install|go mod download|"
     r"cargo (fetch|build)|bundle install|poetry install|uv sync|composer install|"
-    r"mvn\b[^\n]*\b(package|install|verify|dependency:\S+)|gradle\b[^\n]*\b(build|assemble|dependencies)|"
+    r"(\./)?mvnw?\b[^\n]*\b(package|install|verify|dependency:\S+)|"
+    r"(\./)?gradlew?\b[^\n]*\b(build|assemble|dependencies)|\byarn\s*($|&&|;|\|)|"
     r"dotnet (restore|publish|build))"
 )
 # Files that only declare dependencies: copying them first is what keeps the install step cached.
@@ -99,9 +104,33 @@ _MANIFEST = re.compile(
     r"(^|/)(requirements[\w.-]*\.txt|constraints[\w.-]*\.txt|pyproject\.toml|poetry\.lock|uv\.lock|Pipfile(\.lock)?|"
     r"setup\.(py|cfg)|package(-lock)?\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|\.npmrc|go\.(mod|sum)|"
     r"Cargo\.(toml|lock)|Gemfile(\.lock)?|pom\.xml|build\.gradle(\.kts)?|settings\.gradle(\.kts)?|gradle\.properties|"
-    r"[\w.-]+\.(csproj|fsproj|sln)|packages\.lock\.json|NuGet\.config|composer\.(json|lock))$"
+    r"[\w.-]+\.(csproj|fsproj|sln)|packages\.lock\.json|NuGet\.config|composer\.(json|lock)|requirements)$"
 )
-_ROOT = {"root", "0"}
+# A glob copies only manifests when it matches one of these and none of these ordinary source names.
+_MANIFEST_NAMES = ("package.json", "package-lock.json", "app.csproj", "app.fsproj", "go.mod", "go.sum", "poetry.lock",
+                   "requirements.txt", "requirements-dev.txt", "Cargo.toml", "Cargo.lock", "Gemfile", "Gemfile.lock",
+                   "pom.xml", "build.gradle", "yarn.lock", "pnpm-lock.yaml", "composer.json", "uv.lock")  # fmt: skip
+_SOURCE_NAMES = ("main.py", "app.py", "index.js", "main.go", "Program.cs", "src", "app", "lib", "main.rs", "README.md",
+                 "package", "Dockerfile")  # fmt: skip
+
+
+def _manifest_only(source: str) -> bool:
+    """A COPY source that can only bring dependency manifests: a manifest, a directory of them
+    (``requirements/``), or a glob (``package*.json``, ``*.csproj``, ``go.*``, ``poetry.lock*``) that matches manifests
+    and no ordinary source file."""
+    name = source.rstrip("/")
+    if _MANIFEST.search(name):
+        return True
+    if not any(c in name for c in "*?["):
+        return False
+    base = name.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(m, base) for m in _MANIFEST_NAMES) and not any(
+        fnmatch.fnmatchcase(s, base) for s in _SOURCE_NAMES
+    )
+
+
+_ROOT = {"root", "0", "containeradministrator"}
+"""Users that are root: by name, by uid, and Windows' administrator account (compared case-insensitively)."""
 
 
 def pulled_images(context: Context) -> Iterator[tuple[int, str, str]]:
@@ -159,9 +188,14 @@ def toolchain_in_final_stage(context: Context) -> Iterator[tuple[int, str]]:
 
 
 def shell_form_entrypoint(context: Context) -> Iterator[tuple[int, str]]:
-    for instruction in context.target.instructions:
-        if instruction.keyword in ("ENTRYPOINT", "CMD") and not instruction.exec_form:
-            yield instruction.line, f"{instruction.keyword} in shell form ({instruction.value.strip()!r})"
+    """The ENTRYPOINT and the CMD the image ends up with: the last of each in the final stage's lineage (a parent
+    stage's ENTRYPOINT is inherited when the final stage sets none)."""
+    final = context.final_instructions()
+    for keyword in ("ENTRYPOINT", "CMD"):
+        effective = [i for i in final if i.keyword == keyword][-1:]
+        for instruction in effective:
+            if not instruction.exec_form:
+                yield instruction.line, f"{keyword} in shell form ({instruction.value.strip()!r})"
 
 
 def _variable_names(instruction: Instruction) -> list[str]:
@@ -181,7 +215,14 @@ def secrets_in_image(context: Context) -> Iterator[tuple[int, str]]:
                             f"{instruction.keyword} {name} looks like a secret; build args and ENV are stored in the image",
                         )
             if instruction.keyword in ("COPY", "ADD"):
-                secret = next((s for s in instruction.args[:-1] if _SECRET_FILE.search(s)), None)
+                sources = [s.strip("\"'") for s in instruction.args[:-1]]
+                secret = next((s for s in sources if _SECRET_FILE.search(s)), None)
+                if (
+                    secret is None
+                    and any(s.startswith("<<") for s in sources)
+                    and _SECRET_FILE.search(instruction.args[-1])
+                ):
+                    secret = instruction.args[-1]  # a heredoc written into a secret file: the file is in the layer
                 if secret:
                     yield (
                         instruction.line,
@@ -189,29 +230,48 @@ def secrets_in_image(context: Context) -> Iterator[tuple[int, str]]:
                     )
 
 
+def _pip_install(words: list[str]) -> bool:
+    """``pip install``, ``pip3 install`` or ``python -m pip install`` (any python, options before the verb)."""
+    tool = words[0].rsplit("/", 1)[-1]
+    if re.fullmatch(r"python[\d.]*", tool) and words[1:3] == ["-m", "pip"]:
+        words = words[2:]
+    elif not re.fullmatch(r"pip[\d.]*", tool):
+        return False
+    return next((w for w in words[1:] if not w.startswith("-")), "") == "install"
+
+
+def _installs(script: str) -> bool:
+    return any(c.action == "install" for c in package_commands(script))
+
+
 def package_manager_hygiene(context: Context) -> Iterator[tuple[int, str]]:
+    """Judged on the commands a RUN runs (words inside a string are not commands)."""
     for stage in context.dockerfile.stages:
         previous: Instruction | None = None
         for instruction in stage.instructions:
             if instruction.keyword != "RUN":
                 previous = instruction
                 continue
-            text = instruction.script
+            run = list(commands(instruction.script))
             mounted_cache = any("type=cache" in f for f in instruction.flags)
-            apt_install = re.search(r"\bapt(-get)? (-\S+\s+)*install\b", text)
-            if re.search(r"\bapt(-get)? update\b", text) and not apt_install:
+            apt = [w for w in run if w[0] in ("apt-get", "apt")]
+            apt_install = any("install" in w[1:] for w in apt)
+            lists_removed = any(w[0] == "rm" and any("/var/lib/apt/lists" in a for a in w[1:]) for w in run)
+            if any("update" in w[1:] for w in apt) and not apt_install:
                 yield (
                     instruction.line,
                     "apt-get update in its own layer (the install that follows may use a stale index)",
                 )
-            elif apt_install and "/var/lib/apt/lists" not in text and not mounted_cache:
+            elif apt_install and not lists_removed and not mounted_cache:
                 yield instruction.line, "apt-get install without removing /var/lib/apt/lists in the same layer"
-            if re.search(r"\bapk (-\S+\s+)*add\b", text) and "--no-cache" not in text and not mounted_cache:
+            apk_add = [w for w in run if w[0] == "apk" and "add" in w[1:]]
+            if apk_add and not all("--no-cache" in w for w in apk_add) and not mounted_cache:
                 yield instruction.line, "apk add without --no-cache"
-            if re.search(r"\bpip3? install\b", text) and "--no-cache-dir" not in text and not mounted_cache:
+            pip = [w for w in run if _pip_install(w)]
+            if pip and not all("--no-cache-dir" in w for w in pip) and not mounted_cache:
                 yield instruction.line, "pip install without --no-cache-dir (or a cache mount)"
-            installs_again = previous is not None and previous.keyword == "RUN" and _INSTALL.search(previous.script)
-            if installs_again and _INSTALL.search(text):
+            installs_again = previous is not None and previous.keyword == "RUN" and _installs(previous.script)
+            if installs_again and _installs(instruction.script):
                 yield instruction.line, "package installs split across layers; combine them in one RUN"
             previous = instruction
 
@@ -223,7 +283,7 @@ def context_copied_before_dependencies(context: Context) -> Iterator[tuple[int, 
         for instruction in stage.instructions:
             if instruction.keyword == "COPY" and instruction.flag("from") is None and source_copy is None:
                 sources = [s for s in instruction.args[:-1] if not s.startswith("<<")]
-                if any(not _MANIFEST.search(s.rstrip("/")) for s in sources):
+                if any(not _manifest_only(s) for s in sources):
                     source_copy = instruction
             elif instruction.keyword == "RUN" and _DEPENDENCY_STEP.search(instruction.script):
                 if source_copy is not None:
@@ -241,14 +301,15 @@ def final_stage_runs_as_root(context: Context) -> Iterator[tuple[int, str]]:
         yield context.target.line, "final stage sets no USER, so it runs as root"
         return
     user = expand(users[-1].value.strip(), context.at(users[-1]))
-    if user.partition(":")[0] in _ROOT:
+    if user.partition(":")[0].lower() in _ROOT:
         yield users[-1].line, f"final stage runs as {user!r}"
 
 
 def add_from_url(context: Context) -> Iterator[tuple[int, str]]:
     for stage in context.dockerfile.stages:
         for instruction in stage.instructions:
-            if instruction.keyword != "ADD" or not any(re.match(r"https?://", a) for a in instruction.args[:-1]):
+            urls = [a for a in instruction.args[:-1] if re.match(r"https?://", a.strip("\"'"))]
+            if instruction.keyword != "ADD" or not urls:
                 continue
             checksum = instruction.flag("checksum") or ""
             if not DIGEST.fullmatch(checksum):

@@ -4,6 +4,7 @@ newlines (heredoc bodies included), package-manager verbs and their package argu
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,8 +14,8 @@ _MANAGERS = {
     "apt-get": ({"install"}, {"purge", "remove", "autoremove"}),
     "apt": ({"install"}, {"purge", "remove", "autoremove"}),
     "apk": ({"add"}, {"del"}),
-    "dnf": ({"install"}, {"remove", "erase"}),
-    "yum": ({"install"}, {"remove", "erase"}),
+    "dnf": ({"install", "groupinstall"}, {"remove", "erase", "groupremove"}),
+    "yum": ({"install", "groupinstall"}, {"remove", "erase", "groupremove"}),
     "microdnf": ({"install"}, {"remove"}),
 }
 # Options whose next word is a value, not a package.
@@ -33,14 +34,31 @@ class PackageCommand:
 
 
 def commands(script: str) -> Iterator[list[str]]:
-    """Each simple command's words (quotes kept; line continuations already joined by the parser)."""
-    for part in _SEPARATORS.split(script.replace("\\\n", " ")):
-        words = part.split()
-        # `sudo`, `env X=1`, and `DEBIAN_FRONTEND=noninteractive` prefixes do not change the command.
-        while words and (words[0] in ("sudo", "env", "exec") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0])):
-            words = words[1:]
-        if words:
-            yield words
+    """Each simple command's words, split as a POSIX shell splits them (quotes removed: a word inside a string is not
+    a command), on ``&&``, ``||``, ``;``, ``|``, ``&`` and newlines. A script the splitter cannot read (an unbalanced
+    quote) falls back to splitting on blanks."""
+    joined = script.replace("\\\n", " ")
+    try:
+        lexer = shlex.shlex(joined.replace("\n", " ; "), posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+    except ValueError:
+        tokens = [w for part in _SEPARATORS.split(joined) for w in [*part.split(), ";"]]
+    words: list[str] = []
+    for token in [*tokens, ";"]:
+        if token and set(token) <= set(";&|"):
+            yield from _simple(words)
+            words = []
+        else:
+            words.append(token)
+
+
+def _simple(words: list[str]) -> Iterator[list[str]]:
+    # `sudo`, `env X=1`, and `DEBIAN_FRONTEND=noninteractive` prefixes do not change the command.
+    while words and (words[0] in ("sudo", "env", "exec") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0])):
+        words = words[1:]
+    if words:
+        yield words
 
 
 def package_commands(script: str) -> Iterator[PackageCommand]:
@@ -74,13 +92,26 @@ def package_commands(script: str) -> Iterator[PackageCommand]:
 
 
 def installed_and_kept(script: str) -> list[str]:
-    """Packages a RUN installs and does not remove again in the same RUN (by name, or by apk virtual group)."""
+    """Packages a RUN installs and does not remove again in the same RUN (by name, or by apk virtual group). Debian's
+    idiom counts as a removal of everything apt installed here: ``apt-mark auto '.*'`` (then ``apt-mark manual`` of
+    what was there before) followed by ``apt-get purge --auto-remove`` (or ``autoremove``), as Docker's official
+    python image does."""
     kept: dict[str, str] = {}
-    for command in package_commands(script):
-        if command.action == "install":
-            for package in command.packages:
-                kept[package] = command.virtual
-        else:
-            removed = set(command.packages)
-            kept = {p: group for p, group in kept.items() if p not in removed and not (group and group in removed)}
+    apt_installed: set[str] = set()
+    all_marked_auto = False
+    for words in commands(script):
+        if words[0] == "apt-mark" and len(words) > 2 and words[1] == "auto" and words[2] in (".*", "'.*'"):
+            all_marked_auto = True
+        autoremove = words[0] in ("apt-get", "apt") and ("autoremove" in words or "--auto-remove" in words)
+        if all_marked_auto and autoremove:
+            kept = {p: group for p, group in kept.items() if p not in apt_installed}
+        for command in package_commands(" ".join(shlex.quote(w) for w in words)):
+            if command.action == "install":
+                for package in command.packages:
+                    kept[package] = command.virtual
+                if command.manager in ("apt-get", "apt"):
+                    apt_installed.update(command.packages)
+            else:
+                removed = set(command.packages)
+                kept = {p: group for p, group in kept.items() if p not in removed and not (group and group in removed)}
     return list(kept)

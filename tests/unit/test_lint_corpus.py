@@ -44,7 +44,8 @@ def test_corpus_file_gives_exactly_its_declared_findings(path: Path) -> None:
             lint_file(path, POLICY, hadolint=False)
         return
     target = "runtime" if path.name.startswith("target-") else ""
-    findings = lint_file(path, POLICY, hadolint=False, target=target)
+    # As the Lint job runs it: hadolint on, with the rules Slipway supersedes turned off; a note fails nothing.
+    findings = [f for f in lint_file(path, POLICY, hadolint=True, target=target) if f.level != "note"]
     assert [(f.rule, f.line) for f in findings] == expected(path)
     assert (findings == []) == path.name.endswith(".pass.Dockerfile")
 

@@ -4,6 +4,6 @@ RUN apt-get update \
 # the next line is still this RUN
     && apt-get install -y --no-install-recommends ca-certificates \
 
-    && echo done
+    && echo "done"
 USER 65534:65534
 ENTRYPOINT ["/app"]
