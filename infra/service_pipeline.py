@@ -258,6 +258,12 @@ class ServicePipeline(Construct):
             ),
             env=self._lock_env(),
         )
+        # SW008 reads a curated base's own user from its config when the final stage sets no USER (read-only).
+        assert project.role is not None
+        for base in self.props.base_repositories:
+            base.grant_pull(project.role)
+        if self.props.base_repositories:
+            acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         return actions.CodeBuildAction(action_name="Lint", project=project, input=self.source_output)
 
     def _build_actions(self) -> tuple[list[codepipeline.IAction], list[codepipeline.Artifact]]:

@@ -64,9 +64,10 @@ class MemoryRegistry:
             raise RegistryError(f"upload of blob {repo}@{digest}: registry answered HTTP 400 DIGEST_INVALID")
         self.blobs[digest] = data
 
-    def add_image(self, repo: str, os: str, arch: str, *, layer: bytes = b"layer") -> str:
-        """A single-platform OCI manifest with a real config; returns its digest."""
-        config = canonical_json({"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": []}})
+    def add_image(self, repo: str, os: str, arch: str, *, layer: bytes = b"layer", user: str | None = None) -> str:
+        """A single-platform OCI manifest with a real config (``user``: its ``config.User``); returns its digest."""
+        fields = {"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": []}}
+        config = canonical_json({**fields, **({"config": {"User": user}} if user is not None else {})})
         self.blobs[digest_of(config)] = config
         manifest = Manifest(
             canonical_json(

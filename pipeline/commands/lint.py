@@ -12,6 +12,7 @@ from pipeline import bases, config
 from pipeline.arguments import build_arg_pairs
 from pipeline.config.model import PLATFORMS
 from pipeline.lint import LintResult, dockerfiles, lint_files
+from pipeline.lint.base_user import registry_user
 from pipeline.lint.policy import LOCAL_REGISTRY, policy_for
 from pipeline.lint.sarif import to_sarif
 
@@ -71,11 +72,14 @@ def lint(
     target: str = "",
     output: str = "text",
     platforms: tuple[str, ...] = PLATFORMS,
+    read_bases: bool = True,
 ) -> int:
+    """``read_bases``: read a base image's user from the registry when a final stage sets no USER (SW008)."""
     loaded = config.load(config_path) if config_path.exists() else None
     missing: list[str] = []
     files = dockerfiles(paths, missing)  # a missing path is reported, and the others are still linted
-    found = lint_files(files, policy_for(loaded, allow), build_args, target=target, platforms=platforms)
+    found = lint_files(files, policy_for(loaded, allow), build_args, target=target, platforms=platforms,
+                       image_user=registry_user() if read_bases else None)  # fmt: skip
     result = LintResult(found.findings, [*missing, *found.errors])
     if output == "sarif":
         print(json.dumps(to_sarif(result.findings), indent=2))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipeline.config.model import PLATFORMS
 from pipeline.lint.args import scopes
+from pipeline.lint.base_user import ImageUser
 from pipeline.lint.parse import LintInputError, parse
 from pipeline.lint.rules import RULES, Context, Finding, Policy
 
@@ -151,14 +152,17 @@ def lint_file(
     target: str = "",
     hadolint: bool = True,
     platforms: Sequence[str] = PLATFORMS,
+    image_user: ImageUser | None = None,
 ) -> list[Finding]:
+    """``image_user``: how SW008 learns the user a base runs as when the final stage sets none (default: not read,
+    and a missing USER is a finding)."""
     dockerfile = parse(path)
     stage = dockerfile.target(target)
     suppressed, findings = _suppressions(path, dockerfile.lines)
     # Judged once per platform built (the predefined TARGET* ARGs differ); a finding on some platforms only says so.
     found: dict[tuple[str, int, str], list[str]] = {}
     for platform in platforms:
-        context = Context(dockerfile, stage, policy, scopes(dockerfile, build_args or {}, platform))
+        context = Context(dockerfile, stage, policy, scopes(dockerfile, build_args or {}, platform), image_user)
         for rule in RULES:
             for line, message in rule.check(context):
                 found.setdefault((rule.id, line, message), []).append(platform)
@@ -186,12 +190,14 @@ def lint_files(
     *,
     target: str = "",
     platforms: Sequence[str] = PLATFORMS,
+    image_user: ImageUser | None = None,
 ) -> LintResult:
     findings: list[Finding] = []
     errors: list[str] = []
     for path in paths:
         try:
-            findings.extend(lint_file(path, policy, build_args, target=target, platforms=platforms))
+            findings.extend(lint_file(path, policy, build_args, target=target, platforms=platforms,
+                                      image_user=image_user))  # fmt: skip
         except LintInputError as exc:
             errors.append(str(exc))
     return LintResult(findings, errors)

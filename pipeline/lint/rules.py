@@ -48,6 +48,8 @@ class Context:
     target: Stage
     policy: Policy
     scopes: Scopes
+    image_user: Callable[[str, str], str | None] | None = None
+    """The user a base image runs as (:mod:`pipeline.lint.base_user`); None: base images are not read."""
 
     @property
     def args(self) -> Mapping[str, str]:
@@ -297,12 +299,18 @@ def context_copied_before_dependencies(context: Context) -> Iterator[tuple[int, 
 
 def final_stage_runs_as_root(context: Context) -> Iterator[tuple[int, str]]:
     users = [i for i in context.final_instructions() if i.keyword == "USER"]
-    if not users:
-        yield context.target.line, "final stage sets no USER, so it runs as root"
+    if users:
+        user = expand(users[-1].value.strip(), context.at(users[-1]))
+        if user.partition(":")[0].lower() in _ROOT:
+            yield users[-1].line, f"final stage runs as {user!r}"
         return
-    user = expand(users[-1].value.strip(), context.at(users[-1]))
-    if user.partition(":")[0].lower() in _ROOT:
-        yield users[-1].line, f"final stage runs as {user!r}"
+    # No USER line: the image runs as its base does. The lock pins the base, so its config says who that is.
+    base = expand(context.lineage()[0].base, context.args)
+    known = context.image_user(base, context.scopes.platform) if context.image_user and base != "scratch" else None
+    if known is None:
+        yield context.target.line, "final stage sets no USER, so it runs as root"
+    elif known.partition(":")[0].lower() in _ROOT or not known:
+        yield context.target.line, f"final stage sets no USER and its base runs as {known or 'root'!r}"
 
 
 def add_from_url(context: Context) -> Iterator[tuple[int, str]]:
