@@ -130,7 +130,7 @@ def run(config: PlatformConfig, clients: Clients) -> Iterator[Check]:
 def boto3_clients(region: str) -> Clients:
     import boto3
 
-    return lambda service: boto3.client(service, region_name=region)
+    return lambda service: boto3.Session().client(service, region_name=region)
 
 
 def as_json(checks: list[Check]) -> str:

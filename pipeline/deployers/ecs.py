@@ -51,7 +51,7 @@ class EcsDeployer:
     help: ClassVar[str] = "a new task-definition revision with the index digest"
 
     def __init__(self, client: Any = None, *, poll_seconds: float = 5.0) -> None:
-        self._ecs = client or boto3.client("ecs")
+        self._ecs = client or boto3.Session().client("ecs")
         self._poll = poll_seconds
 
     @classmethod

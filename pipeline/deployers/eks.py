@@ -114,7 +114,7 @@ def deployment_manifest(namespace: str, deployment: str, container: str, image: 
 def kubeconfig_for(cluster: str, *, eks: Any = None) -> dict[str, Any]:
     """A kubeconfig reaching ``cluster`` as whoever runs it (``aws eks get-token`` with the process's credentials)."""
     try:
-        described = (eks or boto3.client("eks")).describe_cluster(name=cluster)["cluster"]
+        described = (eks or boto3.Session().client("eks")).describe_cluster(name=cluster)["cluster"]
     except ClientError as exc:
         raise DeployError(
             f"EKS cluster {cluster}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}"

@@ -60,7 +60,7 @@ class LambdaDeployer:
     def __init__(self, client: Any = None, *, poll_seconds: float = 2.0, invoke: Invoke | None = None) -> None:
         """``invoke``: how a published version is smoke-tested (default: the Lambda Invoke API on that version;
         local mode runs the version's image under a Runtime API emulator instead)."""
-        self._lambda = client or boto3.client("lambda")
+        self._lambda = client or boto3.Session().client("lambda")
         self._poll = poll_seconds
         self._invoke = invoke or self.invoke_version
 

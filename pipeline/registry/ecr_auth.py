@@ -12,7 +12,8 @@ from pipeline.registry.base import RegistryError
 
 def ecr_basic_auth(region: str, *, ecr: Any = None) -> str:
     """``Basic <token>``: ECR's token is already base64 of ``AWS:<password>``."""
-    client = ecr or boto3.client("ecr", region_name=region)
+    # A session of its own: the credentials the process has now (boto3's default session keeps the first ones it saw).
+    client = ecr or boto3.Session().client("ecr", region_name=region)
     try:
         data = client.get_authorization_token()["authorizationData"][0]
     except (ClientError, BotoCoreError) as exc:

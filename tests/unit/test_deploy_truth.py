@@ -234,3 +234,32 @@ def test_an_eks_deploy_keeps_its_rollback_target_on_the_deployment() -> None:
 def test_kubectl_answering_no_json_is_a_clear_error() -> None:
     with pytest.raises(DeployError, match=r"^EKS deployment search/search/indexer: kubectl get answered no JSON"):
         EksDeployer(lambda args: "error: You must be logged in").deploy(RECORD, TARGET, timeout=5)
+
+
+def test_an_ecr_token_is_fetched_with_the_credentials_the_process_has_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3's default session keeps the first credentials it saw: after acting as one role, an ECR login as the next
+    would still carry the first role's identity (make bench's second stitch was refused for exactly that)."""
+    import boto3
+
+    from pipeline.registry.ecr_auth import ecr_basic_auth
+
+    signed: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        signed.append(request.headers["Authorization"].decode().split("Credential=")[1].split("/")[0])
+        raise RuntimeError("stop before sending")
+
+    original = boto3.Session.client
+
+    def client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        made = original(self, *args, **kwargs)
+        made.meta.events.register("before-send", record)
+        return made
+
+    monkeypatch.setattr(boto3.Session, "client", client)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    for key in ("AKIAFIRSTROLE", "AKIASECONDROLE"):
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+        with pytest.raises(RuntimeError):
+            ecr_basic_auth("eu-west-1")
+    assert signed == ["AKIAFIRSTROLE", "AKIASECONDROLE"]
