@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from pipeline.commands import (
     bases,
     build,
@@ -43,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SlipwayError as exc:
         print(f"slipway {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (ClientError, BotoCoreError) as exc:
+        # The last line of defence: every deployer turns the AWS errors it expects into its own, naming the target;
+        # one it did not expect is still one line, never a traceback.
+        print(f"slipway {args.command}: AWS: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

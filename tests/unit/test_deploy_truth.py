@@ -263,3 +263,20 @@ def test_an_ecr_token_is_fetched_with_the_credentials_the_process_has_now(monkey
         with pytest.raises(RuntimeError):
             ecr_basic_auth("eu-west-1")
     assert signed == ["AKIAFIRSTROLE", "AKIASECONDROLE"]
+
+
+def test_an_aws_error_no_step_expected_is_one_line_never_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import argparse
+
+    def unexpected(args: Any) -> int:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DescribeStacks")
+
+    parsed = argparse.Namespace(command="validate", run=unexpected)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", lambda self, argv=None: parsed)
+    assert main(["validate"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "slipway validate: AWS: An error occurred (ThrottlingException) when calling the DescribeStacks operation: "
+        "Rate exceeded"
+    )
