@@ -7,6 +7,7 @@ stacks so no stack nears CloudFormation's 500-resource cap.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -166,6 +167,19 @@ def base_blueprint(
         target=base.target,
         rebuilds=True,
     )
+
+
+REBUILD_WINDOW = (2, 6)
+"""Weekly base rebuilds start on Sunday between 02:00 and 06:00 UTC, spread over the window."""
+
+
+def weekly_rebuild_time(pipeline_name: str) -> tuple[int, int]:
+    """``(hour, minute)`` of a base pipeline's weekly rebuild: spread over :data:`REBUILD_WINDOW` by a hash of its
+    name, so 50 bases do not queue 150 builds in the same minute, and the same base keeps its minute across
+    syntheses (no template churn)."""
+    start, end = REBUILD_WINDOW
+    offset = int(hashlib.sha256(pipeline_name.encode()).hexdigest(), 16) % ((end - start) * 60)
+    return start + offset // 60, offset % 60
 
 
 def shard(items: Sequence[PipelineBlueprint], limit: int = MAX_RESOURCES_PER_STACK) -> list[list[PipelineBlueprint]]:

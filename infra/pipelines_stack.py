@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
@@ -30,6 +30,10 @@ LOCK_ENV = "SLIPWAY_LOCK"
 """Another lock file to synthesize with: the local replay's, bootstrapped from what its base pipelines published."""
 # Jobs install Slipway from this asset: the pipeline package and its pyproject, nothing else.
 _TOOLS_EXCLUDE = ["*", "!pyproject.toml", "!pipeline/", "!pipeline/**", "**/__pycache__"]
+
+
+ARTIFACT_DAYS = 90
+NONCURRENT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,16 @@ class PipelinesStack(Stack):
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="artifacts/",
             removal_policy=RemovalPolicy.RETAIN,
+            # Pipeline artifacts are read by the next stage within minutes; releases live in ECR and each target
+            # keeps its own rollback target, so old artifacts (and their noncurrent versions) need not stay forever.
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireOldArtifacts",
+                    expiration=Duration.days(ARTIFACT_DAYS),
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
         )
         self._acknowledge_artifact_grants(artifacts, tools)
         lock_path = Path(os.environ.get(LOCK_ENV) or LOCK)

@@ -22,7 +22,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from infra import buildspecs
-from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
+from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint, weekly_rebuild_time
 from infra.deploy_grants import grant_deploy
 from infra.image_repository import RepositoryAccess, build_role_path
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
@@ -116,11 +116,12 @@ class ServicePipeline(Construct):
         for stage in bp.stages:
             self._add_deploy_stage(stage)
         if props.weekly_rebuild:
+            hour, minute = weekly_rebuild_time(bp.name)
             events.Rule(
                 self,
                 "WeeklyRebuild",
                 description=f"Rebuild {bp.name} weekly for upstream fixes",
-                schedule=events.Schedule.cron(week_day="SUN", hour="3", minute="0"),
+                schedule=events.Schedule.cron(week_day="SUN", hour=str(hour), minute=str(minute)),
                 targets=[events_targets.CodePipeline(self.pipeline)],
             )
 

@@ -48,7 +48,10 @@ def test_intrinsics_resolve_as_cloudformation_would(pipelines: dict[str, Pipelin
 
 
 def test_the_weekly_rebuild_schedule_belongs_to_its_base_pipeline(pipelines: dict[str, Pipeline]) -> None:
-    assert pipelines["slipway-payments-base-python"].schedules == ("cron(0 3 ? * SUN *)",)
+    from infra.blueprint import weekly_rebuild_time
+
+    hour, minute = weekly_rebuild_time("slipway-payments-base-python")
+    assert pipelines["slipway-payments-base-python"].schedules == (f"cron({minute} {hour} ? * SUN *)",)
     assert pipelines["slipway-payments-api"].schedules == ()
 
 
