@@ -34,7 +34,10 @@ def test_ecr_hosts_get_a_basic_token_from_get_authorization_token(ecr: Any, monk
     header = ecr_basic_auth("eu-west-1", ecr=ecr)
     assert header.startswith("Basic ")
     assert base64.b64decode(header.removeprefix("Basic ")).decode().startswith("AWS:")
-    monkeypatch.setattr("pipeline.registry.ecr_auth.boto3.client", lambda *a, **k: ecr)
+    # A session made at the call (the process's credentials now), whose ECR client is the moto one here.
+    monkeypatch.setattr(
+        "pipeline.registry.ecr_auth.boto3.Session", lambda: type("S", (), {"client": lambda *a, **k: ecr})()
+    )
     client = client_for(RepositoryRef.parse(f"{ACCOUNT_HOST}/payments/api"))
     assert isinstance(client, DistributionClient) and client._auth_header() == header
 
