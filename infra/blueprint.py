@@ -90,8 +90,10 @@ class PipelineBlueprint:
     target: str = ""
     """Dockerfile stage to build (a base image's variant); default the last stage."""
     rebuilds: bool = False
-    """A base image: rebuilt weekly on the same commit for upstream fixes, so a new index for a released commit is
-    published beside the earlier one (``<commit>.2``…) instead of refused."""
+    """A base image: rebuilt on the same commit when what it builds on is published again (an upstream fix), so a new
+    index for a released commit is published beside the earlier one (``<commit>.2``…) instead of refused."""
+    lock_key: str = ""
+    """A base image's lock entry (``BASE_PYTHON``): its verified releases are published there."""
 
     @property
     def name(self) -> str:
@@ -151,7 +153,8 @@ def base_blueprint(
     team: Team, base: BaseImage, repository_name: str, source_repo: str, branch: str
 ) -> PipelineBlueprint:
     """A curated base builds like a service (native per platform, stitched by digest) and deploys nowhere: its
-    consumers pick it up through the lock. It rebuilds when its context or the lock changes."""
+    release is published to the lock store, which starts what builds on it. It rebuilds when its context changes
+    (a push) or when a base it builds on is published (the lock store starts it)."""
     return PipelineBlueprint(
         team=team.name,
         service=f"base-{base.name}",
@@ -160,23 +163,24 @@ def base_blueprint(
         branch=branch,
         dockerfile=base.dockerfile,
         context=base.context,
-        file_paths=(f"{base.context.rstrip('/')}/**", "images/lock.json"),
+        file_paths=(f"{base.context.rstrip('/')}/**",),
         secrets=(),
         builds=tuple(BuildStep(p, NATIVE_RUNNER[p]) for p in base.platforms),
         deploys=(),
         target=base.target,
         rebuilds=True,
+        lock_key=base.lock_key,
     )
 
 
 REBUILD_WINDOW = (2, 6)
-"""Weekly base rebuilds start on Sunday between 02:00 and 06:00 UTC, spread over the window."""
+"""The weekly upstream refresh starts on Sunday between 02:00 and 06:00 UTC, spread over the window."""
 
 
 def weekly_rebuild_time(pipeline_name: str) -> tuple[int, int]:
-    """``(hour, minute)`` of a base pipeline's weekly rebuild: spread over :data:`REBUILD_WINDOW` by a hash of its
-    name, so 50 bases do not queue 150 builds in the same minute, and the same base keeps its minute across
-    syntheses (no template churn)."""
+    """``(hour, minute)`` of a weekly schedule: spread over :data:`REBUILD_WINDOW` by a hash of the pipeline's name,
+    so platforms (or any future per-base schedule) do not all start in the same minute, and the same pipeline keeps
+    its minute across syntheses (no template churn)."""
     start, end = REBUILD_WINDOW
     offset = int(hashlib.sha256(pipeline_name.encode()).hexdigest(), 16) % ((end - start) * 60)
     return start + offset // 60, offset % 60

@@ -12,7 +12,6 @@ import shlex
 from typing import Any
 
 from infra.blueprint import BuildStep, PipelineBlueprint
-from pipeline.bases import LOCK_ENV
 
 TOOLS_ENV = "SLIPWAY_TOOLS_URL"
 REPOSITORY_ENV = "SLIPWAY_REPOSITORY_URI"
@@ -92,14 +91,15 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
         f'--build "$CODEBUILD_SRC_DIR_{build_artifact(step)}/{build_metadata_file(step)}"' for step in bp.builds
     )
     # A base image republishes a released commit as <commit>.N; a service's release is its commit and its bases.
-    release = " --rebuilds" if bp.rebuilds else f' --bases "${LOCK_ENV}"'
-    return _spec(
-        [
-            f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs}{release} --out image.json',
-            "slipway verify --image-json image.json",
-        ],
-        files=["image.json"],
-    )
+    release = " --rebuilds" if bp.rebuilds else " --bases-from-builds"
+    commands = [
+        f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs}{release} --out image.json',
+        "slipway verify --image-json image.json",
+    ]
+    if bp.lock_key:
+        # Last, once the release verified: a base release that fails its pipeline reaches nothing.
+        commands.append(f"slipway bases publish --image-json image.json --key {q(bp.lock_key)}")
+    return _spec(commands, files=["image.json"])
 
 
 def deploy(kind: str, args: tuple[str, ...], *, record: str = "") -> dict[str, Any]:
@@ -107,3 +107,8 @@ def deploy(kind: str, args: tuple[str, ...], *, record: str = "") -> dict[str, A
     record = record or f"deployed-{kind}.json"
     quoted = " ".join(q(a) for a in args)
     return _spec([f"slipway deploy {q(kind)} --image-json image.json {quoted} --out {record}"], files=[record])
+
+
+def refresh(lock_file: str, registry: str) -> dict[str, Any]:
+    """The platform pipeline's refresh: the committed lock's upstream tags resolved again, moved digests published."""
+    return _spec([f"slipway bases refresh --lock {q(lock_file)} --registry {q(registry)}"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,18 +14,15 @@ from constructs import Construct
 
 from infra.blueprint import PipelineBlueprint
 from infra.image_repository import RepositoryByName
+from infra.lock_grants import LockStoreNames
 from infra.nag import acknowledge
 from infra.registry_stack import RegistryStack
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
-from pipeline import bases
 from pipeline.config import PlatformConfig
 from pipeline.lint.policy import policy_for
 from pipeline.naming import base_repository_name
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCK = ROOT / "images" / "lock.json"
-LOCK_ENV = "SLIPWAY_LOCK"
-"""Another lock file to synthesize with: the local replay's, bootstrapped from what its base pipelines published."""
 # Jobs install Slipway from this asset: the pipeline package and its pyproject, nothing else.
 _TOOLS_EXCLUDE = ["*", "!pyproject.toml", "!pipeline/", "!pipeline/**", "**/__pycache__"]
 
@@ -43,7 +38,6 @@ class PipelinePlan:
     blueprint: PipelineBlueprint
     repository_name: str
     """The ECR repository the pipeline publishes to (the Registry stack owns it; reached here by name)."""
-    weekly_rebuild: bool = False
 
 
 class PipelinesStack(Stack):
@@ -58,44 +52,8 @@ class PipelinesStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        tools = s3_assets.Asset(
-            self, "SlipwayTools", path=str(ROOT), exclude=_TOOLS_EXCLUDE, ignore_mode=IgnoreMode.GIT
-        )
-        access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge(access_logs, "S1", "This bucket is the access-log target itself; logging it would recurse")
-        key = kms.Key(self, "ArtifactsKey", enable_key_rotation=True, description="Slipway build artifacts")
-        artifacts = s3.Bucket(
-            self,
-            "Artifacts",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="artifacts/",
-            removal_policy=RemovalPolicy.RETAIN,
-            # Pipeline artifacts are read by the next stage within minutes; releases live in ECR and each target
-            # keeps its own rollback target, so old artifacts (and their noncurrent versions) need not stay forever.
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireOldArtifacts",
-                    expiration=Duration.days(ARTIFACT_DAYS),
-                    noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-        )
-        self._acknowledge_artifact_grants(artifacts, tools)
-        lock_path = Path(os.environ.get(LOCK_ENV) or LOCK)
-        lock = json.dumps(bases.load(lock_path), sort_keys=True, separators=(",", ":"))
+        tools, artifacts, key = artifact_store(self)
+        lock_store = LockStoreNames.of(config.platform.name)
         # Repositories by name, never by cross-stack reference: no Fn::ImportValue ties this stack to the Registry
         # stack, so removing a base or a service from platform.toml updates both stacks instead of failing on an
         # export still in use. The explicit dependency keeps the deploy order.
@@ -120,25 +78,66 @@ class PipelinesStack(Stack):
                     artifact_bucket=artifacts,
                     encryption_key=key,
                     base_repositories=curated,
-                    base_lock=lock,
-                    weekly_rebuild=plan.weekly_rebuild,
+                    lock_store=lock_store,
                     allowed_registries=allowed,
                 ),
             )
 
-    def _acknowledge_artifact_grants(self, artifacts: s3.Bucket, tools: s3_assets.Asset) -> None:
-        """CDK grants pipeline and job roles object-level wildcards on this stack's artifact bucket and its key."""
-        artifacts_id = self.get_logical_id(artifacts.node.default_child)  # type: ignore[arg-type]
-        findings = [
-            *(f"Action::s3:{a}*" for a in ("GetObject", "GetBucket", "List", "DeleteObject", "Abort")),
-            "Action::kms:ReEncrypt*",
-            "Action::kms:GenerateDataKey*",
-            f"Resource::<{artifacts_id}.Arn>/*",
-        ]
-        for finding in findings:
-            acknowledge(
-                self,
-                "IAM5",
-                "CDK artifact grants: object and data-key wildcards on this stack's artifact bucket and its key",
-                applies_to=finding,
+
+def artifact_store(stack: Stack) -> tuple[s3_assets.Asset, s3.Bucket, kms.Key]:
+    """Slipway's tools asset, the pipelines' artifact bucket (access-logged, versioned, expiring) and its key."""
+    tools = s3_assets.Asset(
+        stack, "SlipwayTools", path=str(ROOT), exclude=_TOOLS_EXCLUDE, ignore_mode=IgnoreMode.GIT
+    )
+    access_logs = s3.Bucket(
+        stack,
+        "AccessLogs",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    acknowledge(access_logs, "S1", "This bucket is the access-log target itself; logging it would recurse")
+    key = kms.Key(stack, "ArtifactsKey", enable_key_rotation=True, description="Slipway build artifacts")
+    artifacts = s3.Bucket(
+        stack,
+        "Artifacts",
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        versioned=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix="artifacts/",
+        removal_policy=RemovalPolicy.RETAIN,
+        # Pipeline artifacts are read by the next stage within minutes; releases live in ECR and each target
+        # keeps its own rollback target, so old artifacts (and their noncurrent versions) need not stay forever.
+        lifecycle_rules=[
+            s3.LifecycleRule(
+                id="ExpireOldArtifacts",
+                expiration=Duration.days(ARTIFACT_DAYS),
+                noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
             )
+        ],
+    )
+    _acknowledge_artifact_grants(stack, artifacts)
+    return tools, artifacts, key
+
+
+def _acknowledge_artifact_grants(stack: Stack, artifacts: s3.Bucket) -> None:
+    """CDK grants pipeline and job roles object-level wildcards on this stack's artifact bucket and its key."""
+    artifacts_id = stack.get_logical_id(artifacts.node.default_child)  # type: ignore[arg-type]
+    findings = [
+        *(f"Action::s3:{a}*" for a in ("GetObject", "GetBucket", "List", "DeleteObject", "Abort")),
+        "Action::kms:ReEncrypt*",
+        "Action::kms:GenerateDataKey*",
+        f"Resource::<{artifacts_id}.Arn>/*",
+    ]
+    for finding in findings:
+        acknowledge(
+            stack,
+            "IAM5",
+            "CDK artifact grants: object and data-key wildcards on this stack's artifact bucket and its key",
+            applies_to=finding,
+        )

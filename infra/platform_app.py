@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.blueprint import base_blueprint, blueprint, shard
 from infra.pipelines_stack import PipelinePlan, PipelinesStack
+from infra.platform_pipeline import PlatformStack
 from infra.registry_stack import RegistryStack
 from infra.workload_stack import WorkloadStack, workload_places
 from pipeline.config import PlatformConfig
@@ -22,6 +23,9 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     env = Environment(account=config.platform.account, region=config.platform.region)
     prefix = _stack_prefix(config)
     registry = RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
+    if config.platform.source_repo:
+        PlatformStack(app, f"{prefix}-Platform", config=config, registry=registry, env=env,
+                      description="Slipway: the platform repository's pipeline (upstream refresh)")  # fmt: skip
     services = [
         PipelinePlan(
             blueprint(team, service, service_repository_name(team.name, service.name), config.platform.region),
@@ -36,7 +40,6 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
             PipelinePlan(
                 base_blueprint(team, base, base_repository_name(team.name, base.name), source, branch),
                 base_repository_name(team.name, base.name),
-                weekly_rebuild=True,
             )
             for team in config.teams
             for base in team.base_images

@@ -9,35 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from infra import buildspecs
-from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint, weekly_rebuild_time
+from infra import buildspecs, lock_grants
+from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
 from infra.deploy_grants import grant_deploy
 from infra.image_repository import RepositoryAccess, build_role_path
+from infra.jobs import JobSettings, job_project, source_role
+from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
 from infra.validation import raise_if_any
-from pipeline.bases import LOCK_ENV
 from pipeline.deployers import DEPLOYERS
 from pipeline.naming import deploy_role_path, partition_for, workload_role_name
 from pipeline.references import ecr_registry
-
-_RUNNER_IMAGE = {
-    "x86": codebuild.LinuxBuildImage.STANDARD_7_0,
-    # ARM_CONTAINER: arm64 builds run natively, never under QEMU.
-    "arm": codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +48,8 @@ class ServicePipelineProps:
     build_timeout_minutes: int = 60
     base_repositories: tuple[RepositoryAccess, ...] = ()
     """Curated base repositories builds pull their ``FROM`` images from."""
-    base_lock: str = ""
-    """The base-image lock as JSON (images/lock.json), given to lint and build jobs to resolve ``ARG BASE_…``."""
-    weekly_rebuild: bool = False
-    """Also start the pipeline every week (curated bases pick up upstream security fixes)."""
+    lock_store: LockStoreNames | None = None
+    """Where lint and build jobs read the base lock when they run (``ARG BASE_…``); ``None``: no lock."""
     allowed_registries: tuple[str, ...] = ()
     """Image prefixes the Lint job's SW001 accepts (pull-through prefixes and curated bases in the platform's ECR)."""
 
@@ -115,32 +106,9 @@ class ServicePipeline(Construct):
         self.pipeline.add_stage(stage_name="Stitch", actions=[self._stitch_action(build_outputs)])
         for stage in bp.stages:
             self._add_deploy_stage(stage)
-        if props.weekly_rebuild:
-            hour, minute = weekly_rebuild_time(bp.name)
-            events.Rule(
-                self,
-                "WeeklyRebuild",
-                description=f"Rebuild {bp.name} weekly for upstream fixes",
-                schedule=events.Schedule.cron(week_day="SUN", hour=str(hour), minute=str(minute)),
-                targets=[events_targets.CodePipeline(self.pipeline)],
-            )
 
     def _source_role(self) -> iam.IRole:
-        """The Source action's role, with the connection permission under the ARN's own service prefix.
-
-        CDK grants ``codestar-connections:UseConnection`` whatever the ARN; a ``codeconnections`` ARN needs
-        ``codeconnections:UseConnection`` (IAM matches the action's service prefix to the resource's), so the first
-        push would stop at Source. CDK's grants go to an immutable view of the role and are dropped; the role gets
-        exactly what the action needs here."""
-        props = self.props
-        role = iam.Role(self, "SourceRole", assumed_by=iam.AccountRootPrincipal())
-        service = props.connection_arn.split(":")[2] if props.connection_arn.count(":") >= 2 else "codeconnections"
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=[f"{service}:UseConnection"], resources=[props.connection_arn])
-        )
-        props.artifact_bucket.grant_read_write(role)
-        props.artifact_bucket.grant_put_acl(role)
-        return iam.Role.from_role_arn(self, "SourceRoleView", role.role_arn, mutable=False)
+        return source_role(self, self.props.connection_arn, self.props.artifact_bucket)
 
     @staticmethod
     def _validate(props: ServicePipelineProps) -> None:
@@ -173,82 +141,29 @@ class ServicePipeline(Construct):
         role_path: str = "",
     ) -> codebuild.PipelineProject:
         bp = self.props.blueprint
-        role = iam.Role(
-            self,
-            f"{id}Role",
-            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
-            path=role_path or build_role_path(bp.team),
-            description=f"Slipway {bp.name} {id}",
-        )
-        project = codebuild.PipelineProject(
-            self,
-            id,
-            role=role,
-            build_spec=codebuild.BuildSpec.from_object(spec),
-            timeout=Duration.minutes(self.props.build_timeout_minutes),
-            encryption_key=self.props.encryption_key,
-            environment=codebuild.BuildEnvironment(
-                build_image=_RUNNER_IMAGE[runner],
-                compute_type=codebuild.ComputeType.MEDIUM if privileged else codebuild.ComputeType.SMALL,
-                privileged=privileged,
-            ),
-            environment_variables={
-                buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(value=self.props.tools.s3_object_url),
-                buildspecs.REPOSITORY_ENV: codebuild.BuildEnvironmentVariable(
-                    value=self.props.repository.repository_uri
-                ),
-                **(env or {}),
-            },
-        )
-        # The one tools object, not the whole CDK assets bucket (which holds every stack's assets).
-        tools = self.props.tools
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[f"arn:{Aws.PARTITION}:s3:::{tools.s3_bucket_name}/{tools.s3_object_key}"],
-            )
-        )
-        cfn_project = project.node.default_child
-        assert isinstance(cfn_project, codebuild.CfnProject)
-        # CDK passes the role *name*; with an IAM path CodeBuild would resolve it to a wrong ARN.
-        cfn_project.service_role = role.role_arn
-        self._acknowledge_generated_grants(role, project)
-        if privileged:
-            acknowledge(
-                project,
-                "CB3",
-                "BuildKit needs privileged mode to build container images inside CodeBuild",
-            )
+        repository = {
+            buildspecs.REPOSITORY_ENV: codebuild.BuildEnvironmentVariable(value=self.props.repository.repository_uri)
+        }
+        project = job_project(
+            self, id, spec, JobSettings(self.props.tools, self.props.encryption_key, self.props.build_timeout_minutes),
+            runner=runner, privileged=privileged, env={**repository, **(env or {})},
+            role_path=role_path or build_role_path(bp.team), description=f"Slipway {bp.name} {id}",
+        )  # fmt: skip
         self.projects[id] = project
         return project
 
-    def _acknowledge_generated_grants(self, role: iam.IRole, project: codebuild.PipelineProject) -> None:
-        """CDK's own grants use wildcards scoped to one bucket, one log group or one project's report groups."""
-        stack = Stack.of(self)
-        project_id = stack.get_logical_id(project.node.default_child)  # type: ignore[arg-type]
-        prefix = f"arn:<AWS::Partition>:{{}}:{stack.region}:{stack.account}"
-        scoped = [
-            f"Resource::{prefix.format('logs')}:log-group:/aws/codebuild/<{project_id}>:*",
-            f"Resource::{prefix.format('codebuild')}:report-group/<{project_id}>-*",
-        ]
-        for finding in scoped:
-            acknowledge(
-                role,
-                "IAM5",
-                "CDK-generated grant scoped to this project's logs and reports",
-                applies_to=finding,
-            )
-        acknowledge(
-            project,
-            "E3050",
-            "ServiceRole is overridden to the role's GetAtt Arn (see the template); the check reads CDK's Ref",
-            pack="CloudFormation-Validate",
-        )
-
     def _lock_env(self) -> dict[str, codebuild.BuildEnvironmentVariable]:
-        if not self.props.base_lock:
-            return {}
-        return {LOCK_ENV: codebuild.BuildEnvironmentVariable(value=self.props.base_lock)}
+        """The lock store's paths, never its entries: a base release reaches this pipeline with no new template."""
+        store = self.props.lock_store
+        return store.environment(f"slipway-{self.props.blueprint.name}") if store else {}
+
+    def _grant_lock(self, role: iam.IRole, *, register: bool = False) -> None:
+        store = self.props.lock_store
+        if store is None:
+            return
+        lock_grants.grant_read(role, store)
+        if register:
+            lock_grants.grant_register(role, store, f"slipway-{self.props.blueprint.name}")
 
     def _lint_action(self) -> actions.CodeBuildAction:
         stack = Stack.of(self)
@@ -261,6 +176,7 @@ class ServicePipeline(Construct):
         )
         # SW008 reads a curated base's own user from its config when the final stage sets no USER (read-only).
         assert project.role is not None
+        self._grant_lock(project.role)
         for base in self.props.base_repositories:
             base.grant_pull(project.role)
         if self.props.base_repositories:
@@ -311,6 +227,7 @@ class ServicePipeline(Construct):
         )
         assert project.role is not None
         self.props.repository.grant_push(project.role)
+        self._grant_lock(project.role, register=True)
         for base in self.props.base_repositories:
             base.grant_pull(project.role)
         acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
@@ -320,9 +237,13 @@ class ServicePipeline(Construct):
 
     def _stitch_action(self, build_outputs: list[codepipeline.Artifact]) -> actions.CodeBuildAction:
         bp = self.props.blueprint
-        project = self._project("Stitch", buildspecs.stitch(bp), env=None if bp.rebuilds else self._lock_env())
+        publishes = bp.lock_key and self.props.lock_store is not None
+        project = self._project("Stitch", buildspecs.stitch(bp), env=self._lock_env() if publishes else None)
         assert project.role is not None
         self.props.repository.grant_push(project.role)
+        if publishes and self.props.lock_store is not None:
+            # A base's release becomes its lock entry, and what builds on it starts (`slipway bases publish`).
+            lock_grants.grant_publish(project.role, self.props.lock_store, bp.lock_key)
         acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         return actions.CodeBuildAction(
             action_name="Stitch",
@@ -387,3 +308,4 @@ class ServicePipeline(Construct):
 
     def _grant_deploy(self, step: DeployStep, role: iam.IRole) -> None:
         grant_deploy(self, step.target, role, pull=None)  # the role already reads the repository
+

@@ -11,14 +11,18 @@ has published it and ``slipway bases update`` has pinned that release (:func:`pu
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
+from pipeline import lock_store
 from pipeline.errors import InputError
 from pipeline.oci import ANY_MANIFEST
 from pipeline.references import DIGEST
 from pipeline.registry.base import RegistryClient, RepositoryRef
 
+KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENTRY = re.compile(r"^(?P<repo>[a-z0-9][a-z0-9._/-]*):(?P<tag>[A-Za-z0-9_.-]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
 
@@ -73,11 +77,31 @@ LOCK_ENV = "SLIPWAY_BASE_LOCK"
 
 
 def from_environment() -> dict[str, str]:
-    """The lock CodeBuild passes as JSON in ``SLIPWAY_BASE_LOCK`` (empty when unset)."""
-    import os
-
+    """A lock given as JSON in ``SLIPWAY_BASE_LOCK`` (a job run by hand; empty when unset)."""
     raw = os.environ.get(LOCK_ENV, "")
     return parse(raw, LOCK_ENV) if raw else {}
+
+
+def current(dockerfile: Path | None = None, *, register: bool = False, extra: Iterable[str] = ()) -> dict[str, str]:
+    """The entries a job resolves ``dockerfile``'s ``ARG``s (and ``extra`` keys) with, read when the job runs: from the
+    lock store CodeBuild names (:mod:`pipeline.lock_store`), else ``SLIPWAY_BASE_LOCK``. ``register``: first record
+    this job's pipeline as building on the ``FROM`` arguments, so it starts again when one of them is published; a
+    ``FROM`` argument with no default that the store lacks yet is an error naming it."""
+    store = lock_store.from_environment()
+    if store is None:
+        return from_environment()
+    declared = declared_args(dockerfile) if dockerfile is not None and dockerfile.is_file() else set()
+    needed = required_args(dockerfile) & declared if declared and dockerfile is not None else set()
+    if register:
+        store.register(os.environ.get(lock_store.PIPELINE_ENV, ""), needed)
+    found = store.read(declared | set(extra))
+    missing = sorted(needed - set(found) - (defaulted_args(dockerfile) if dockerfile is not None else set()))
+    if missing:
+        raise LockError(
+            f"{dockerfile}: FROM needs {', '.join(missing)}, which the lock store ({store.parameters}) does not hold "
+            "yet: that base has not been published; this pipeline is registered and starts again when it is"
+        )
+    return found
 
 
 def required_args(dockerfile: Path) -> set[str]:
@@ -90,6 +114,12 @@ def required_args(dockerfile: Path) -> set[str]:
 def declared_args(dockerfile: Path) -> set[str]:
     """``ARG`` names a Dockerfile declares: the only build arguments that can change what it builds."""
     return set(re.findall(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", dockerfile.read_text(encoding="utf-8"), re.M | re.I))
+
+
+def defaulted_args(dockerfile: Path) -> set[str]:
+    """``ARG`` names given a default in the Dockerfile (``ARG NAME=value``): the lock may leave them out."""
+    text = dockerfile.read_text(encoding="utf-8")
+    return set(re.findall(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)=", text, re.M | re.I))
 
 
 def update(entries: dict[str, str], client: RegistryClient, registry: str) -> dict[str, str]:

@@ -47,9 +47,11 @@ def build_image(
     """Build, push by digest, read back; the record says what landed."""
     repo = RepositoryRef.parse(repository)
     # Bases pinned by the platform's lock, for the ARGs this Dockerfile declares; explicit --build-arg wins.
+    # Read now, from the lock store in CodeBuild: registering this pipeline first as building on its FROM bases.
     declared = bases.declared_args(dockerfile) if dockerfile.exists() else set()
-    locked = {k: v for k, v in bases.build_args(bases.from_environment(), endpoint(repo.host)).items() if k in declared}
-    build_args = {**locked, **(build_args or {})}
+    explicit = dict(build_args or {})
+    used = {k: v for k, v in bases.current(dockerfile, register=True).items() if k in declared and k not in explicit}
+    build_args = {**bases.build_args(used, endpoint(repo.host)), **explicit}
     request = BuildRequest(
         repository=str(repo),
         platform=platform,
@@ -79,4 +81,5 @@ def build_image(
         builder=builder,
         cache_ref=request.cache_ref,
         cache_hits=built.cache_hits,
+        bases=used,
     )

@@ -71,6 +71,13 @@ def _digest(data: dict[str, Any], key: str, path: Path) -> str:
     return str(value)
 
 
+def _strings(value: dict[str, Any], key: str, path: Path) -> dict[str, str]:
+    bad = next((k for k, v in value.items() if not isinstance(v, str)), None)
+    if bad is not None:
+        raise RecordError(f"{path}: field '{key}.{shown(bad)[1:-1]}': expected a string")
+    return dict(value)
+
+
 def write(path: Path, record: Any) -> None:
     path.write_text(json.dumps(asdict(record), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -101,6 +108,8 @@ class BuildRecord:
     cache_ref: str = ""
     cache_hits: int = 0
     """BuildKit steps served from cache: a warm rebuild after a one-line change should hit all but the last."""
+    bases: dict[str, str] = field(default_factory=dict)
+    """The lock entries the build resolved its ``ARG``s with, as it read them (Stitch's release tag hashes them)."""
 
     @classmethod
     def load(cls, path: Path) -> BuildRecord:
@@ -114,6 +123,7 @@ class BuildRecord:
             builder=typed_field(data, "builder", str, path),
             cache_ref=typed_field(data, "cache_ref", str, path, ""),
             cache_hits=typed_field(data, "cache_hits", int, path, 0),
+            bases=_strings(typed_field(data, "bases", dict, path, {}), "bases", path),
         )
 
 

@@ -55,10 +55,10 @@ def build_command(docker: str, request: BuildRequest, *, builder: str, layout: P
 def buildkit_image(request: BuildRequest) -> str:
     """The pinned BuildKit image for a docker-container builder: ``BUILDKIT`` in the lock, through the platform's
     pull-through cache on the build's own registry -- never ``moby/buildkit`` pulled anonymously from Docker Hub."""
-    entry = bases.from_environment().get(BUILDKIT_LOCK_KEY, "")
+    entry = bases.current(extra=[BUILDKIT_LOCK_KEY]).get(BUILDKIT_LOCK_KEY, "")
     if not entry:
         raise BuildError(
-            f"image {request.repository} ({request.platform}): no {BUILDKIT_LOCK_KEY} in ${bases.LOCK_ENV}; the "
+            f"image {request.repository} ({request.platform}): no {BUILDKIT_LOCK_KEY} in the base lock; the "
             "BuildKit image must come pinned from the platform's registry (images/lock.json)"
         )
     return f"{endpoint(RepositoryRef.parse(request.repository).host)}/{entry}"

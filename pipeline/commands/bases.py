@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import bases as lock
-from pipeline import config
+from pipeline import config, lock_store
 from pipeline.errors import InputError
 from pipeline.naming import base_repository_name
+from pipeline.table import render
 
 DEFAULT_LOCK = Path("images/lock.json")
 
@@ -31,6 +32,18 @@ def register(commands: Any) -> None:
         "--registry", required=True, help="registry host, e.g. <acct>.dkr.ecr.<region>.amazonaws.com"
     )
     update_parser.set_defaults(run=lambda a: update(lock_path=a.lock, registry=a.registry, config_path=a.config))
+    publish_parser = verbs.add_parser(
+        "publish", help="write a verified base release to the lock store and start what builds on it"
+    )
+    publish_parser.add_argument("--image-json", type=Path, required=True, help="the release Stitch made")
+    publish_parser.add_argument("--key", required=True, help="the base's lock key (BASE_PYTHON)")
+    publish_parser.set_defaults(run=lambda a: publish(image_json=a.image_json, key=a.key))
+    refresh_parser = verbs.add_parser(
+        "refresh", help="resolve the committed lock's upstream tags again and publish the digests that moved"
+    )
+    refresh_parser.add_argument("--lock", type=Path, default=DEFAULT_LOCK, help="the upstream tags the platform follows")
+    refresh_parser.add_argument("--registry", required=True, help="the platform's registry host (its pull-through cache)")
+    refresh_parser.set_defaults(run=lambda a: refresh(lock_path=a.lock, registry=a.registry))
 
 
 def history(checkout: Path) -> list[str]:
@@ -59,4 +72,43 @@ def update(*, lock_path: Path, registry: str, config_path: Path = Path("platform
     print(f"{lock_path}: {len(updated)} bases, {len(changed)} changed{': ' + ', '.join(changed) if changed else ''}")
     if waiting:
         print(f"not published yet (their pipelines run once what they build on is in the lock): {', '.join(waiting)}")
+    return 0
+
+
+def _store() -> lock_store.LockStore:
+    store = lock_store.from_environment(publishing=True)
+    if store is None:
+        raise InputError(f"${lock_store.PARAMETERS_ENV} is not set: publishing writes the lock store the job names")
+    return store
+
+
+def _report(publications: list[lock_store.Publication]) -> None:
+    rows = [
+        (p.key, p.entry, "published" if p.changed else "unchanged", ", ".join(p.started) or "-") for p in publications
+    ]
+    print(render(("key", "entry", "state", "started"), rows))
+
+
+def publish(*, image_json: Path, key: str) -> int:
+    """A base's Stitch job, after verify: its release becomes the lock entry ``key``; what builds on it starts."""
+    from pipeline.records import ImageRecord
+    from pipeline.registry import RepositoryRef
+
+    if not lock.KEY.fullmatch(key):
+        raise InputError(f"--key {key!r}: expected a build argument name like BASE_PYTHON")
+    record = ImageRecord.load(image_json)
+    entry = lock.entry(RepositoryRef.parse(record.repository).name, record.tag, record.index_digest)
+    _report([_store().publish(key, entry, announce=print)])
+    return 0
+
+
+def refresh(*, lock_path: Path, registry: str) -> int:
+    """The weekly refresh (and a push of the lock): each committed entry's tag resolved now, through the pull-through
+    cache -- a moved upstream tag is a new digest -- and published; an unmoved one starts nothing."""
+    from pipeline.registry import client_for_host
+
+    committed = lock.load(lock_path, required=True)
+    store = _store()
+    resolved = lock.update(committed, client_for_host(registry), registry)
+    _report([store.publish(key, resolved[key], announce=print) for key in sorted(resolved)])
     return 0

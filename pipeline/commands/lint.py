@@ -43,7 +43,7 @@ def register(commands: Any) -> None:
             config_path=a.config,
             allow=a.allow_registry,
             build_args={
-                **bases.build_args(bases.from_environment() or _lock(a.lock), a.registry),
+                **bases.build_args(_locked(a.paths) or _lock(a.lock), a.registry),
                 **build_arg_pairs(a.build_arg),
             },
             target=a.target,
@@ -51,6 +51,14 @@ def register(commands: Any) -> None:
             platforms=tuple(a.platform) or PLATFORMS,
         )
     )
+
+
+def _locked(paths: list[Path]) -> dict[str, str]:
+    """The entries the files' ARGs name, read now from the lock store CodeBuild names (or ``SLIPWAY_BASE_LOCK``)."""
+    found: dict[str, str] = {}
+    for path in paths:
+        found.update(bases.current(path if path.is_file() else None))
+    return found
 
 
 def _lock(given: Path | None) -> dict[str, str]:

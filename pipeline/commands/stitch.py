@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,36 @@ def register(commands: Any) -> None:
         help="the base-image lock the builds resolved their FROM lines with: its hash joins the tag (TAG-<8 hex>), so "
         "the same commit on other bases is another release, and on the same bases the same one",
     )
+    parser.add_argument(
+        "--bases-from-builds",
+        action="store_true",
+        help="the bases are those the build records say they resolved (read from the lock store when they ran): "
+        "every build must name the same ones, and their hash joins the tag as with --bases",
+    )
     parser.add_argument("--out", type=Path, default=Path("image.json"))
     parser.set_defaults(run=_run)
 
 
 def _run(args: Any) -> int:
-    return stitch(repository=args.repository, tag=release_tag(args.tag, args.bases), builds=args.build,
+    given = builds_bases(args.build) if args.bases_from_builds else args.bases
+    return stitch(repository=args.repository, tag=release_tag(args.tag, given), builds=args.build,
                   platforms=args.platform, out=args.out, rebuilds=args.rebuilds, commit=args.tag)  # fmt: skip
+
+
+def builds_bases(paths: list[Path]) -> str:
+    """The one set of bases every build resolved, as the lock's JSON text (empty when they used none). Builds that
+    read the lock store at different moments -- a base published between them -- are not one release: stitch
+    refuses them, and the execution the publication started builds all platforms on the new base."""
+    seen = {path: records.BuildRecord.load(path).bases for path in paths}
+    first_path, first = next(iter(seen.items()))
+    for path, used in seen.items():
+        if used != first:
+            changed = sorted(k for k in set(used) | set(first) if used.get(k) != first.get(k))
+            raise StitchError(
+                f"{path}: built on other bases than {first_path} ({', '.join(changed)}): a base was published while "
+                "this execution built; the execution that publication started releases on the new base"
+            )
+    return json.dumps(dict(sorted(first.items())), separators=(",", ":")) if first else ""
 
 
 def release_tag(commit: str, bases: str) -> str:

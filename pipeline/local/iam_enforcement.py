@@ -97,10 +97,23 @@ def requests_for(
         return [Request(action, secret if secret.startswith("arn:") else (secret_arn or (lambda s: s))(secret))]
     if service == "sts" and name == "AssumeRole" and params.get("RoleArn"):
         return [Request(action, str(params["RoleArn"]))]
+    if service == "codepipeline" and params.get("name"):
+        return [Request(action, f"{arn}{params['name']}")]
+    if service == "ssm":
+        return _ssm(action, arn, params)
     if service == "eks" and name == "DescribeCluster":
         cluster = re.search(r"/clusters/([^/?]+)", urlparse(path).path)
         return [Request(action, f"{arn}cluster/{unquote(cluster.group(1))}" if cluster else "*")]
     return [Request(action, "*")]
+
+
+def _ssm(action: str, arn: str, params: Mapping[str, Any]) -> list[Request]:
+    """A parameter's ARN is ``parameter`` + its name (``/slipway/acme/lock/X``); GetParameters asks for each name,
+    GetParametersByPath for the path."""
+    names = params.get("Names") or [params.get("Name") or params.get("Path") or ""]
+    names = names if isinstance(names, list) else [names]
+    return [Request(action, f"{arn}parameter{n if str(n).startswith('/') else '/' + str(n)}" if n else "*")
+            for n in names]  # fmt: skip
 
 
 def _ecs(action: str, name: str, arn: str, params: Mapping[str, Any]) -> list[Request]:

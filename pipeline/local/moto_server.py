@@ -2,9 +2,10 @@
 evaluator (:mod:`pipeline.local.iam_enforcement`; on when ``INITIAL_NO_AUTH_ACTION_COUNT`` is set) and one correction
 to its signature check: moto hashes a request without a body (Lambda's REST GETs) as if the request's headers were the payload,
 so every signed ``GetFunction``/``ListFunctions`` fails with SignatureDoesNotMatch (moto 5.2.5). A GET, HEAD or
-DELETE without a body hashes as the empty string, as AWS and botocore hash it. Two services do what moto only records:
+DELETE without a body hashes as the empty string, as AWS and botocore hash it. Three services do what moto only records:
 Lambda's Invoke runs the function's image (:mod:`pipeline.local.lambda_standin`) and ECS's UpdateService rolls the
-service out (:mod:`pipeline.local.ecs_standin`), so the deploy command runs unchanged against the stand-in."""
+service out (:mod:`pipeline.local.ecs_standin`), and CodePipeline's StartPipelineExecution leaves an execution for the
+replay to run (:mod:`pipeline.local.codepipeline_standin`), so the jobs' commands run unchanged against the stand-in."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from moto.iam import access_control
 
-from pipeline.local import ecs_standin, iam_enforcement, lambda_standin, registry_token
+from pipeline.local import codepipeline_standin, ecs_standin, iam_enforcement, lambda_standin, registry_token
 
 _original = access_control.IAMRequestBase._create_aws_request
 
@@ -30,6 +31,7 @@ def main() -> None:
     iam_enforcement.install()
     lambda_standin.install()
     ecs_standin.install()
+    codepipeline_standin.install()
     if key := os.environ.get(registry_token.KEY_ENV):
         iam_enforcement.install_tokens(key)
     from moto.server import main as serve

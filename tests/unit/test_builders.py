@@ -152,7 +152,7 @@ def test_fails_without_a_pinned_buildkit_rather_than_pull_from_docker_hub(monkey
     from pipeline.bases import LOCK_ENV
 
     monkeypatch.setenv(LOCK_ENV, "{}")
-    with pytest.raises(BuildError, match=r"no BUILDKIT in \$SLIPWAY_BASE_LOCK; the BuildKit image must come pinned"):
+    with pytest.raises(BuildError, match=r"no BUILDKIT in the base lock; the BuildKit image must come pinned"):
         buildx.create_command("docker", REQUEST)
 
 

@@ -357,8 +357,8 @@ def test_a_service_release_is_its_commit_and_its_bases_and_a_base_rebuild_counts
     assert len(release_tag("c0ffee", "{}")) == len("c0ffee-") + 8
     stitch = projects(payments)["slipway stitch"]
     command = json.loads(stitch["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
-    assert command.endswith(' --bases "$SLIPWAY_BASE_LOCK" --out image.json') and "--rebuilds" not in command
-    assert "SLIPWAY_BASE_LOCK" in [v["Name"] for v in stitch["Environment"]["EnvironmentVariables"]]
+    assert command.endswith(" --bases-from-builds --out image.json") and "--rebuilds" not in command
+    assert "SLIPWAY_BASE_LOCK" not in [v["Name"] for v in stitch["Environment"]["EnvironmentVariables"]]
     bases = synthesized["templates"]["Slipway-Acme-Bases-payments-1"]
     for props in projects_all(bases):
         spec = json.loads(props["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]

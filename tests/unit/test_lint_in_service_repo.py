@@ -41,7 +41,10 @@ def test_the_synthesized_lint_job_passes_in_a_checkout_of_the_service_alone(
     # The lock as it is once the base pipelines have published and `slipway bases update` has pinned them.
     published = {key: f"payments/bases/{name}:{'c' * 40}@sha256:{'1' * 64}"
                  for key, name in (("BASE_PYTHON_BUILD", "python-build"), ("BASE_LAMBDA_PYTHON", "lambda-python"))}  # fmt: skip
-    monkeypatch.setenv("SLIPWAY_BASE_LOCK", json.dumps(json.loads(env["SLIPWAY_BASE_LOCK"]) | published))
+    # (What the job reads from the lock store when it runs; here given as SLIPWAY_BASE_LOCK, the store's path unset.)
+    assert env["SLIPWAY_LOCK_PARAMETERS"] == "/slipway/acme/lock/"
+    committed = json.loads((ROOT / "images" / "lock.json").read_text())
+    monkeypatch.setenv("SLIPWAY_BASE_LOCK", json.dumps(committed | published))
     assert not (checkout / "platform.toml").exists()
     code = main(argv)
     assert code == 0, capsys.readouterr().out

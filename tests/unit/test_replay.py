@@ -25,7 +25,7 @@ def test_every_pipeline_of_the_assembly_is_read_with_its_stages_in_order(pipelin
     assert set(pipelines) == {
         "slipway-payments-api", "slipway-search-indexer", "slipway-payments-base-python",
         "slipway-payments-base-python-build", "slipway-payments-base-lambda-python", "slipway-payments-base-debian",
-        "slipway-search-base-static",
+        "slipway-search-base-static", "slipway-platform",
     }  # fmt: skip
     api = pipelines["slipway-payments-api"]
     assert [s.name for s in api.stages] == ["Source", "Build", "Stitch", "Deploy-dev", "Deploy-prod"]
@@ -47,12 +47,12 @@ def test_intrinsics_resolve_as_cloudformation_would(pipelines: dict[str, Pipelin
     assert api.triggers == (PushFilter(("main",), (), ("app/**", "requirements.txt", "Dockerfile"), ()),)
 
 
-def test_the_weekly_rebuild_schedule_belongs_to_its_base_pipeline(pipelines: dict[str, Pipeline]) -> None:
+def test_the_weekly_schedule_belongs_to_the_platform_pipeline(pipelines: dict[str, Pipeline]) -> None:
     from infra.blueprint import weekly_rebuild_time
 
-    hour, minute = weekly_rebuild_time("slipway-payments-base-python")
-    assert pipelines["slipway-payments-base-python"].schedules == (f"cron({minute} {hour} ? * SUN *)",)
-    assert pipelines["slipway-payments-api"].schedules == ()
+    hour, minute = weekly_rebuild_time("slipway-platform")
+    assert pipelines["slipway-platform"].schedules == (f"cron({minute} {hour} ? * SUN *)",)
+    assert [name for name, p in pipelines.items() if p.schedules] == ["slipway-platform"]
 
 
 @pytest.mark.parametrize(
@@ -269,5 +269,6 @@ def test_every_codebuild_role_of_the_assembly_trusts_codebuild(synthesized: dict
     roles = {p.role for pipeline in assembly.load(directory) for p in pipeline.projects.values()}
     assert roles and all("codebuild.amazonaws.com" in trusts[role] for role in roles)
     assert all(role.startswith(("arn:aws:iam::111111111111:role/slipway/build/",
-                                "arn:aws:iam::111111111111:role/slipway/deploy/")) for role in roles)  # fmt: skip
+                                "arn:aws:iam::111111111111:role/slipway/deploy/",
+                                "arn:aws:iam::111111111111:role/slipway/platform/")) for role in roles)  # fmt: skip
     assert authorize.current(directory) is authorize.current(directory)  # read once per synthesis, not per job

@@ -287,20 +287,16 @@ def test_cdk_nag_reports_nothing_unacknowledged(synthesized: dict[str, Any]) -> 
 BASES_PAYMENTS = "Slipway-Acme-Bases-payments-1"
 
 
-def test_base_pipelines_rebuild_weekly_and_on_their_context_or_the_lock(synthesized: dict[str, Any]) -> None:
+def test_base_pipelines_start_on_their_context_and_have_no_schedule_of_their_own(synthesized: dict[str, Any]) -> None:
+    """A push to the base's folder starts it; a new base or upstream under it starts it through the lock store; the
+    weekly refresh is the platform pipeline's (a base's own schedule would rebuild unchanged bases for nothing)."""
     bases = synthesized["templates"][BASES_PAYMENTS]
     triggers = [
         p["Properties"]["Triggers"][0]["GitConfiguration"]["Push"][0]
         for p in bases.find_resources("AWS::CodePipeline::Pipeline").values()
     ]
-    assert {
-        "Branches": {"Includes": ["main"]},
-        "FilePaths": {"Includes": ["images/python/**", "images/lock.json"]},
-    } in triggers
-    rules = bases.find_resources("AWS::Events::Rule")
-    schedules = sorted(r["Properties"]["ScheduleExpression"] for r in rules.values())
-    assert len(rules) == 4 and all(re.fullmatch(r"cron\(\d{1,2} [2-5] \? \* SUN \*\)", e) for e in schedules)
-    assert len(set(schedules)) == 4  # spread over the window, not all at one minute
+    assert {"Branches": {"Includes": ["main"]}, "FilePaths": {"Includes": ["images/python/**"]}} in triggers
+    assert bases.find_resources("AWS::Events::Rule") == {}
 
 
 def test_base_variant_builds_its_target_stage(synthesized: dict[str, Any]) -> None:
@@ -327,13 +323,13 @@ def test_only_the_lint_job_installs_buildkits_parser(payments: Template) -> None
 
 
 def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Template) -> None:
-    from tests.conftest import ROOT
-
-    lock = json.loads((ROOT / "images" / "lock.json").read_text())
     for key, props in projects(payments).items():
         env = {e["Name"]: e.get("Value") for e in props["Environment"]["EnvironmentVariables"]}
         if key.startswith(("slipway build", "slipway lint")):
-            assert json.loads(env["SLIPWAY_BASE_LOCK"]) == lock
+            # Where to read the lock when the job runs, and the name it registers under: never an entry.
+            assert env["SLIPWAY_LOCK_PARAMETERS"] == "/slipway/acme/lock/", key
+            assert env["SLIPWAY_DEPENDENTS_PARAMETERS"] == "/slipway/acme/dependents/", key
+            assert env["SLIPWAY_PIPELINE"] == "slipway-payments-api", key
     lint = json.loads(projects(payments)["slipway lint"]["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
     ecr = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
     assert lint.startswith(f"slipway lint --registry {ecr} --allow-registry {ecr}/") and lint.endswith(" Dockerfile")

@@ -1,0 +1,121 @@
+"""What every Slipway CodeBuild job and pipeline source shares: the project with its own role, and the Source role.
+
+A job's project reads Slipway's tools object (nothing else of the CDK assets bucket), runs on the native runner of
+its platform, and has its role under the path the caller gives (the team's build path, a deploy path, the platform's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from infra import buildspecs
+from infra.nag import acknowledge
+
+_RUNNER_IMAGE = {
+    "x86": codebuild.LinuxBuildImage.STANDARD_7_0,
+    # ARM_CONTAINER: arm64 builds run natively, never under QEMU.
+    "arm": codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0,
+}
+
+
+def source_role(scope: Construct, connection_arn: str, bucket: s3.IBucket) -> iam.IRole:
+    """The Source action's role, with the connection permission under the ARN's own service prefix.
+
+    CDK grants ``codestar-connections:UseConnection`` whatever the ARN; a ``codeconnections`` ARN needs
+    ``codeconnections:UseConnection`` (IAM matches the action's service prefix to the resource's), so the first
+    push would stop at Source. CDK's grants go to an immutable view of the role and are dropped; the role gets
+    exactly what the action needs here."""
+    role = iam.Role(scope, "SourceRole", assumed_by=iam.AccountRootPrincipal())
+    service = connection_arn.split(":")[2] if connection_arn.count(":") >= 2 else "codeconnections"
+    role.add_to_principal_policy(iam.PolicyStatement(actions=[f"{service}:UseConnection"], resources=[connection_arn]))
+    bucket.grant_read_write(role)
+    bucket.grant_put_acl(role)
+    return iam.Role.from_role_arn(scope, "SourceRoleView", role.role_arn, mutable=False)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every Slipway CodeBuild job shares within a stack."""
+
+    tools: s3_assets.Asset
+    encryption_key: kms.IKey
+    timeout_minutes: int = 60
+
+
+def job_project(
+    scope: Construct,
+    id: str,
+    spec: dict[str, object],
+    settings: JobSettings,
+    *,
+    role_path: str,
+    description: str,
+    runner: str = "x86",
+    privileged: bool = False,
+    env: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
+) -> codebuild.PipelineProject:
+    """A CodeBuild project running ``spec`` with its own role under ``role_path``, reading Slipway's tools object."""
+    role = iam.Role(
+        scope, f"{id}Role", assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"), path=role_path,
+        description=description,
+    )  # fmt: skip
+    tools = settings.tools
+    project = codebuild.PipelineProject(
+        scope,
+        id,
+        role=role,
+        build_spec=codebuild.BuildSpec.from_object(spec),
+        timeout=Duration.minutes(settings.timeout_minutes),
+        encryption_key=settings.encryption_key,
+        environment=codebuild.BuildEnvironment(
+            build_image=_RUNNER_IMAGE[runner],
+            compute_type=codebuild.ComputeType.MEDIUM if privileged else codebuild.ComputeType.SMALL,
+            privileged=privileged,
+        ),
+        environment_variables={
+            buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(value=tools.s3_object_url),
+            **(env or {}),
+        },
+    )
+    # The one tools object, not the whole CDK assets bucket (which holds every stack's assets).
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{Aws.PARTITION}:s3:::{tools.s3_bucket_name}/{tools.s3_object_key}"],
+        )
+    )
+    cfn_project = project.node.default_child
+    assert isinstance(cfn_project, codebuild.CfnProject)
+    # CDK passes the role *name*; with an IAM path CodeBuild would resolve it to a wrong ARN.
+    cfn_project.service_role = role.role_arn
+    _acknowledge_generated_grants(role, project)
+    if privileged:
+        acknowledge(project, "CB3", "BuildKit needs privileged mode to build container images inside CodeBuild")
+    return project
+
+
+def _acknowledge_generated_grants(role: iam.IRole, project: codebuild.PipelineProject) -> None:
+    """CDK's own grants use wildcards scoped to one bucket, one log group or one project's report groups."""
+    stack = Stack.of(project)
+    project_id = stack.get_logical_id(project.node.default_child)  # type: ignore[arg-type]
+    prefix = f"arn:<AWS::Partition>:{{}}:{stack.region}:{stack.account}"
+    scoped = [
+        f"Resource::{prefix.format('logs')}:log-group:/aws/codebuild/<{project_id}>:*",
+        f"Resource::{prefix.format('codebuild')}:report-group/<{project_id}>-*",
+    ]
+    for finding in scoped:
+        acknowledge(role, "IAM5", "CDK-generated grant scoped to this project's logs and reports", applies_to=finding)
+    acknowledge(
+        project,
+        "E3050",
+        "ServiceRole is overridden to the role's GetAtt Arn (see the template); the check reads CDK's Ref",
+        pack="CloudFormation-Validate",
+    )

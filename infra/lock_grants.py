@@ -1,0 +1,92 @@
+"""What a job may do with the lock store (:mod:`pipeline.lock_store`), granted on the parameters' own ARNs.
+
+Lint and Build read entries; Build registers its own pipeline as a dependent (that one parameter); a base's Stitch
+writes its own entry and starts the pipelines registered for it; the platform pipeline's refresh writes the upstream
+entries. No job may write another base's entry, and none holds a digest in its environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
+
+from infra.nag import acknowledge
+from pipeline import lock_store
+
+
+@dataclass(frozen=True)
+class LockStoreNames:
+    """The parameter paths of one platform's lock store."""
+
+    lock: str
+    dependents: str
+
+    @classmethod
+    def of(cls, platform: str) -> LockStoreNames:
+        return cls(lock_store.lock_path(platform), lock_store.dependents_path(platform))
+
+    def environment(self, pipeline: str) -> dict[str, codebuild.BuildEnvironmentVariable]:
+        """Paths and the job's pipeline name: never an entry."""
+        return {
+            lock_store.PARAMETERS_ENV: codebuild.BuildEnvironmentVariable(value=self.lock),
+            lock_store.DEPENDENTS_ENV: codebuild.BuildEnvironmentVariable(value=self.dependents),
+            lock_store.PIPELINE_ENV: codebuild.BuildEnvironmentVariable(value=pipeline),
+        }
+
+
+def _parameter(stack: Stack, name: str) -> str:
+    return f"arn:{Aws.PARTITION}:ssm:{stack.region}:{stack.account}:parameter{name}"
+
+
+def grant_read(role: iam.IRole, names: LockStoreNames) -> None:
+    stack = Stack.of(role)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["ssm:GetParameters"], resources=[_parameter(stack, names.lock + "*")])
+    )
+    acknowledge(
+        role, "IAM5", "Reads the platform's base-lock entries (one parameter per base, under one path)",
+        applies_to=f"Resource::arn:<AWS::Partition>:ssm:{stack.region}:{stack.account}:parameter{names.lock}*",
+    )  # fmt: skip
+
+
+def grant_register(role: iam.IRole, names: LockStoreNames, pipeline: str) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["ssm:PutParameter"], resources=[_parameter(Stack.of(role), names.dependents + pipeline)]
+        )
+    )
+
+
+def grant_publish(role: iam.IRole, names: LockStoreNames, key: str) -> None:
+    """``key``: the one entry this role writes (``*``: every entry, the platform refresh's upstreams)."""
+    stack = Stack.of(role)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter", "ssm:LabelParameterVersion"],
+            resources=[_parameter(stack, names.lock + key)],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["ssm:GetParametersByPath"], resources=[_parameter(stack, names.dependents.rstrip("/"))]
+        )
+    )
+    # Any Slipway pipeline may build on a base; starting one runs its own reviewed definition on its branch's head.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["codepipeline:StartPipelineExecution"],
+            resources=[f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-*"],
+        )
+    )
+    acknowledge(
+        role, "IAM5", "Starts the Slipway pipelines registered as building on the base it publishes",
+        applies_to=f"Resource::arn:<AWS::Partition>:codepipeline:{stack.region}:{stack.account}:slipway-*",
+    )  # fmt: skip
+    if key == "*":
+        acknowledge(
+            role, "IAM5", "The platform refresh publishes every upstream entry of the base lock",
+            applies_to=f"Resource::arn:<AWS::Partition>:ssm:{stack.region}:{stack.account}:parameter{names.lock}*",
+        )  # fmt: skip
