@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -119,3 +121,43 @@ def _acknowledge_generated_grants(role: iam.IRole, project: codebuild.PipelinePr
         "ServiceRole is overridden to the role's GetAtt Arn (see the template); the check reads CDK's Ref",
         pack="CloudFormation-Validate",
     )
+
+
+@dataclass(frozen=True)
+class SourcedPipeline:
+    """A V2 pipeline started by pushes to one branch of a repository (filtered by file paths), with its Source stage."""
+
+    pipeline: codepipeline.Pipeline
+    source_action: actions.CodeStarConnectionsSourceAction
+    source: codepipeline.Artifact
+
+
+def sourced_pipeline(
+    scope: Construct,
+    name: str,
+    *,
+    repository: str,
+    branch: str,
+    file_paths: list[str],
+    connection_arn: str,
+    artifact_bucket: s3.IBucket,
+) -> SourcedPipeline:
+    """``repository``: ``owner/name``; ``file_paths``: the push filter's paths (empty: any file)."""
+    source = codepipeline.Artifact("source")
+    owner, repo = repository.split("/", 1)
+    source_action = actions.CodeStarConnectionsSourceAction(
+        action_name="Source", connection_arn=connection_arn, owner=owner, repo=repo, branch=branch, output=source,
+        # The V2 trigger below starts the pipeline, with file-path filters; the action's own trigger would not.
+        trigger_on_push=False, role=source_role(scope, connection_arn, artifact_bucket),
+    )  # fmt: skip
+    push = codepipeline.GitPushFilter(branches_includes=[branch], file_paths_includes=file_paths or None)
+    pipeline = codepipeline.Pipeline(
+        scope, "Pipeline", pipeline_name=name, pipeline_type=codepipeline.PipelineType.V2,
+        artifact_bucket=artifact_bucket, restart_execution_on_update=False,
+        triggers=[codepipeline.TriggerProps(
+            provider_type=codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
+            git_configuration=codepipeline.GitConfiguration(source_action=source_action, push_filter=[push]),
+        )],
+    )  # fmt: skip
+    pipeline.add_stage(stage_name="Source", actions=[source_action])
+    return SourcedPipeline(pipeline, source_action, source)

@@ -86,9 +86,7 @@ class PipelinesStack(Stack):
 
 def artifact_store(stack: Stack) -> tuple[s3_assets.Asset, s3.Bucket, kms.Key]:
     """Slipway's tools asset, the pipelines' artifact bucket (access-logged, versioned, expiring) and its key."""
-    tools = s3_assets.Asset(
-        stack, "SlipwayTools", path=str(ROOT), exclude=_TOOLS_EXCLUDE, ignore_mode=IgnoreMode.GIT
-    )
+    tools = s3_assets.Asset(stack, "SlipwayTools", path=str(ROOT), exclude=_TOOLS_EXCLUDE, ignore_mode=IgnoreMode.GIT)
     access_logs = s3.Bucket(
         stack,
         "AccessLogs",

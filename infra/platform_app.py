@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from aws_cdk import App, Environment, Tags, Validations
+from aws_cdk import App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.blueprint import base_blueprint, blueprint, shard
@@ -23,9 +23,10 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     env = Environment(account=config.platform.account, region=config.platform.region)
     prefix = _stack_prefix(config)
     registry = RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
+    platform = None
     if config.platform.source_repo:
-        PlatformStack(app, f"{prefix}-Platform", config=config, registry=registry, env=env,
-                      description="Slipway: the platform repository's pipeline (upstream refresh)")  # fmt: skip
+        platform = PlatformStack(app, f"{prefix}-Platform", config=config, registry=registry, env=env,
+                                 description="Slipway: the platform repository's pipeline (upstream refresh)")  # fmt: skip
     services = [
         PipelinePlan(
             blueprint(team, service, service_repository_name(team.name, service.name), config.platform.region),
@@ -33,7 +34,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
         )
         for team, service in config.services()
     ]
-    _pipeline_stacks(app, f"{prefix}-Pipelines", services, config, registry, env)
+    _pipeline_stacks(app, f"{prefix}-Pipelines", services, config, registry, env, platform)
     if config.platform.source_repo:
         source, branch = config.platform.source_repo, config.platform.branch
         curated = [
@@ -44,7 +45,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
             for team in config.teams
             for base in team.base_images
         ]
-        _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env)
+        _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env, platform)
     for account, region in workload_places(config):
         WorkloadStack(
             app,
@@ -60,15 +61,23 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
 
 
 def _pipeline_stacks(
-    app: App, name: str, plans: list[PipelinePlan], config: PlatformConfig, registry: RegistryStack, env: Environment
+    app: App,
+    name: str,
+    plans: list[PipelinePlan],
+    config: PlatformConfig,
+    registry: RegistryStack,
+    env: Environment,
+    platform: Stack | None,
 ) -> None:
-    """Shards numbered per team (``<name>-<team>-<n>``): a new pipeline in one team never renames another's stack."""
+    """Shards numbered per team (``<name>-<team>-<n>``): a new pipeline in one team never renames another's stack.
+    Each is deployed after ``platform``, whose pipeline refreshes the upstream entries of the lock store on creation
+    (an order, not a reference: no export ties them)."""
     by_blueprint = {id(p.blueprint): p for p in plans}
     shards_per_team: Counter[str] = Counter()
     for group in shard([p.blueprint for p in plans]):
         team = group[0].team
         shards_per_team[team] += 1
-        PipelinesStack(
+        stack = PipelinesStack(
             app,
             f"{name}-{team}-{shards_per_team[team]}",
             config=config,
@@ -77,6 +86,8 @@ def _pipeline_stacks(
             env=env,
             description=f"Slipway pipelines: {', '.join(bp.service for bp in group)}",
         )
+        if platform is not None:
+            stack.add_dependency(platform)
 
 
 def _stack_prefix(config: PlatformConfig) -> str:

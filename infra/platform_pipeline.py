@@ -14,21 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Stack
-from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import buildspecs, lock_grants
 from infra.blueprint import weekly_rebuild_time
+from infra.jobs import JobSettings, job_project, sourced_pipeline
 from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pipelines_stack import artifact_store
 from infra.pull_through_cache import PullThroughCache
 from infra.registry_stack import RegistryStack
-from infra.jobs import JobSettings, job_project, source_role
 from infra.validation import raise_if_any
 from pipeline.config import PlatformConfig
 from pipeline.references import ecr_registry
@@ -60,33 +60,11 @@ class PlatformPipeline(Construct):
         if not props.branch:
             problems.append("branch: expected the platform repository's branch, got none")
         raise_if_any("PlatformPipeline", problems)
-        source = codepipeline.Artifact("source")
-        owner, repo = props.source_repo.split("/", 1)
-        source_action = actions.CodeStarConnectionsSourceAction(
-            action_name="Source", connection_arn=props.connection_arn, owner=owner, repo=repo, branch=props.branch,
-            output=source, trigger_on_push=False,
-            role=source_role(self, props.connection_arn, props.artifact_bucket),
+        sourced = sourced_pipeline(
+            self, PIPELINE_NAME, repository=props.source_repo, branch=props.branch, file_paths=[LOCK_FILE],
+            connection_arn=props.connection_arn, artifact_bucket=props.artifact_bucket,
         )  # fmt: skip
-        self.pipeline = codepipeline.Pipeline(
-            self,
-            "Pipeline",
-            pipeline_name=PIPELINE_NAME,
-            pipeline_type=codepipeline.PipelineType.V2,
-            artifact_bucket=props.artifact_bucket,
-            restart_execution_on_update=False,
-            triggers=[
-                codepipeline.TriggerProps(
-                    provider_type=codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
-                    git_configuration=codepipeline.GitConfiguration(
-                        source_action=source_action,
-                        push_filter=[
-                            codepipeline.GitPushFilter(branches_includes=[props.branch], file_paths_includes=[LOCK_FILE])
-                        ],
-                    ),
-                )
-            ],
-        )
-        self.pipeline.add_stage(stage_name="Source", actions=[source_action])
+        self.pipeline, source = sourced.pipeline, sourced.source
         stack = Stack.of(self)
         registry = ecr_registry(stack.account, stack.region)
         spec = buildspecs.refresh(LOCK_FILE, registry)
@@ -99,6 +77,7 @@ class PlatformPipeline(Construct):
         lock_grants.grant_publish(role, props.lock_store, "*")
         if props.pull_through_cache is not None:
             props.pull_through_cache.grant_pull_through(role)
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         self.pipeline.add_stage(
             stage_name="Refresh",

@@ -23,7 +23,7 @@ from infra import buildspecs, lock_grants
 from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
 from infra.deploy_grants import grant_deploy
 from infra.image_repository import RepositoryAccess, build_role_path
-from infra.jobs import JobSettings, job_project, source_role
+from infra.jobs import JobSettings, job_project, sourced_pipeline
 from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
@@ -60,42 +60,11 @@ class ServicePipeline(Construct):
         self._validate(props)
         self.props = props
         bp = props.blueprint
-        self.source_output = codepipeline.Artifact("source")
-        owner, repo = bp.source_repo.split("/", 1)
-        self.source_action = actions.CodeStarConnectionsSourceAction(
-            action_name="Source",
-            connection_arn=props.connection_arn,
-            owner=owner,
-            repo=repo,
-            branch=bp.branch,
-            output=self.source_output,
-            # The V2 trigger below starts the pipeline, with file-path filters; the action's own trigger would not.
-            trigger_on_push=False,
-            role=self._source_role(),
-        )
-        self.pipeline = codepipeline.Pipeline(
-            self,
-            "Pipeline",
-            pipeline_name=f"slipway-{bp.name}",
-            pipeline_type=codepipeline.PipelineType.V2,
-            artifact_bucket=props.artifact_bucket,
-            restart_execution_on_update=False,
-            triggers=[
-                codepipeline.TriggerProps(
-                    provider_type=codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
-                    git_configuration=codepipeline.GitConfiguration(
-                        source_action=self.source_action,
-                        push_filter=[
-                            codepipeline.GitPushFilter(
-                                branches_includes=[bp.branch],
-                                file_paths_includes=list(bp.file_paths) or None,
-                            )
-                        ],
-                    ),
-                )
-            ],
-        )
-        self.pipeline.add_stage(stage_name="Source", actions=[self.source_action])
+        sourced = sourced_pipeline(
+            self, f"slipway-{bp.name}", repository=bp.source_repo, branch=bp.branch, file_paths=list(bp.file_paths),
+            connection_arn=props.connection_arn, artifact_bucket=props.artifact_bucket,
+        )  # fmt: skip
+        self.pipeline, self.source_action, self.source_output = sourced.pipeline, sourced.source_action, sourced.source
         self.projects: dict[str, codebuild.PipelineProject] = {}
         # Lint runs beside the native builds: every CodeBuild action costs a runner start-up, so a push pays for
         # Build, Stitch and one deploy stage per environment in sequence, no more. A failed lint still stops the
@@ -106,9 +75,6 @@ class ServicePipeline(Construct):
         self.pipeline.add_stage(stage_name="Stitch", actions=[self._stitch_action(build_outputs)])
         for stage in bp.stages:
             self._add_deploy_stage(stage)
-
-    def _source_role(self) -> iam.IRole:
-        return source_role(self, self.props.connection_arn, self.props.artifact_bucket)
 
     @staticmethod
     def _validate(props: ServicePipelineProps) -> None:
@@ -308,4 +274,3 @@ class ServicePipeline(Construct):
 
     def _grant_deploy(self, step: DeployStep, role: iam.IRole) -> None:
         grant_deploy(self, step.target, role, pull=None)  # the role already reads the repository
-

@@ -2,10 +2,10 @@
 
 Dockerfiles take their bases as build arguments (``ARG BASE_PYTHON`` / ``FROM ${BASE_PYTHON}``); the lock maps each
 argument to a registry-relative reference pinned by digest (``payments/bases/python:<commit>@sha256:…``). Builds and
-the lint gate both resolve ``FROM`` lines through it, with the platform's ECR host prepended. ``images/lock.json`` is
-the committed lock: upstream pins (pull-through-cache paths) from the start, and each curated base once its pipeline
-has published it and ``slipway bases update`` has pinned that release (:func:`published`). Local mode keeps its own in
-``.slipway/``, bootstrapped the same way from what its replayed base pipelines published.
+the lint gate both resolve ``FROM`` lines through it, with the platform's ECR host prepended. In CodeBuild the entries
+are read when the job runs, from the lock store (:mod:`pipeline.lock_store`: what the base pipelines and the
+platform's upstream refresh published); ``images/lock.json`` is the committed list of upstream tags the platform
+follows (with the digests they had when committed), and ``SLIPWAY_BASE_LOCK`` gives a lock to a job run by hand.
 """
 
 from __future__ import annotations
@@ -90,12 +90,14 @@ def current(dockerfile: Path | None = None, *, register: bool = False, extra: It
     store = lock_store.from_environment()
     if store is None:
         return from_environment()
-    declared = declared_args(dockerfile) if dockerfile is not None and dockerfile.is_file() else set()
-    needed = required_args(dockerfile) & declared if declared and dockerfile is not None else set()
+    declared, needed = set(), set()
+    if dockerfile is not None and dockerfile.is_file():
+        declared = declared_args(dockerfile)
+        needed = required_args(dockerfile) & declared - defaulted_args(dockerfile)
     if register:
         store.register(os.environ.get(lock_store.PIPELINE_ENV, ""), needed)
     found = store.read(declared | set(extra))
-    missing = sorted(needed - set(found) - (defaulted_args(dockerfile) if dockerfile is not None else set()))
+    missing = sorted(needed - set(found))
     if missing:
         raise LockError(
             f"{dockerfile}: FROM needs {', '.join(missing)}, which the lock store ({store.parameters}) does not hold "

@@ -90,6 +90,14 @@ class LockStore:
                 found[str(parameter["Name"]).removeprefix(self.parameters)] = str(parameter["Value"])
         return found
 
+    def entries(self) -> dict[str, str]:
+        """Every entry the store holds now."""
+        found = {}
+        for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self.parameters.rstrip("/")):
+            for parameter in page.get("Parameters", []):
+                found[str(parameter["Name"]).removeprefix(self.parameters)] = str(parameter["Value"])
+        return found
+
     def register(self, pipeline: str, keys: Iterable[str]) -> None:
         """``pipeline`` builds on ``keys``: publications of any of them start it."""
         if not self.dependents_parameters or not pipeline:
@@ -100,15 +108,23 @@ class LockStore:
             Description="Lock keys this pipeline's Dockerfile builds on (written by its Build job)",
         )  # fmt: skip
 
-    def dependents(self, key: str) -> list[str]:
-        """The pipelines registered as building on ``key``."""
-        found = []
+    def registrations(self, key: str) -> dict[str, list[str]]:
+        """``{pipeline: the keys it builds on}`` for the pipelines registered as building on ``key``."""
+        found = {}
         pages = self.ssm.get_paginator("get_parameters_by_path")
         for page in pages.paginate(Path=self.dependents_parameters.rstrip("/"), Recursive=False):
             for parameter in page.get("Parameters", []):
-                if key in str(parameter["Value"]).split(","):
-                    found.append(str(parameter["Name"]).rsplit("/", 1)[-1])
-        return sorted(found)
+                keys = str(parameter["Value"]).split(",")
+                if key in keys:
+                    found[str(parameter["Name"]).rsplit("/", 1)[-1]] = keys
+        return dict(sorted(found.items()))
+
+    def dependents(self, key: str) -> list[str]:
+        """The pipelines registered as building on ``key`` whose every other base is in the store too: one still
+        missing is published later, and that publication starts them (a build now would only fail, waiting)."""
+        registered = self.registrations(key)
+        present = set(self.read({k for keys in registered.values() for k in keys})) | {key}
+        return [pipeline for pipeline, keys in registered.items() if set(keys) <= present]
 
     def _current(self, key: str) -> tuple[str, int, bool]:
         """``(entry, version, started)`` of ``key`` now; ``("", 0, True)`` when the store has no entry."""
@@ -120,7 +136,9 @@ class LockStore:
         history = self.ssm.get_paginator("get_parameter_history")
         labels: list[str] = []
         for page in history.paginate(Name=self.name(key)):
-            labels += [label for p in page.get("Parameters", []) if p["Version"] == version for label in p.get("Labels", [])]
+            labels += [
+                label for p in page.get("Parameters", []) if p["Version"] == version for label in p.get("Labels", [])
+            ]
         return str(parameter["Value"]), version, STARTED_LABEL in labels
 
     def publish(self, key: str, entry: str, *, announce: Callable[[str], None] = lambda _: None) -> Publication:
@@ -153,7 +171,9 @@ def from_environment(*, publishing: bool = False) -> LockStore | None:
     if not parameters:
         return None
     if not parameters.startswith("/") or not parameters.endswith("/"):
-        raise LockStoreError(f"${PARAMETERS_ENV}: expected a parameter path like /slipway/acme/lock/, got {parameters!r}")
+        raise LockStoreError(
+            f"${PARAMETERS_ENV}: expected a parameter path like /slipway/acme/lock/, got {parameters!r}"
+        )
     import boto3
 
     session = boto3.Session()

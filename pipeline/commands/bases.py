@@ -1,10 +1,11 @@
-"""``slipway bases update``: pin the lock to what the registry serves now.
+"""``slipway bases``: the base-image lock.
 
-Run in the platform repository's checkout. Upstream entries (``UPSTREAM_*``, ``BUILDKIT``: pull-through-cache paths)
-are re-resolved by their tag. Curated bases are pinned to the newest release their own pipelines published: the
-release tag is the commit the pipeline built (``<commit>.N`` for a weekly rebuild of it), and the newest is the one
-whose commit comes first in this checkout's history. A curated base no pipeline has published yet is left out, so a
-fresh account bootstraps in waves: debian first, then what builds on it.
+``publish`` (a base's Stitch job, after verify) writes the release to the lock store and starts every pipeline
+registered as building on it; ``refresh`` (the platform pipeline, weekly and on a push of the lock) resolves the
+committed lock's upstream tags again and publishes the digests that moved. ``update`` pins a checkout's lock file to
+what the registry serves now: upstream entries by their tag, curated bases to the newest release their own pipelines
+published (the tag whose commit comes first in the checkout's history, ``<commit>.N`` for a rebuild of it) -- a view
+for a person; jobs read the lock store.
 """
 
 from __future__ import annotations
@@ -41,8 +42,12 @@ def register(commands: Any) -> None:
     refresh_parser = verbs.add_parser(
         "refresh", help="resolve the committed lock's upstream tags again and publish the digests that moved"
     )
-    refresh_parser.add_argument("--lock", type=Path, default=DEFAULT_LOCK, help="the upstream tags the platform follows")
-    refresh_parser.add_argument("--registry", required=True, help="the platform's registry host (its pull-through cache)")
+    refresh_parser.add_argument(
+        "--lock", type=Path, default=DEFAULT_LOCK, help="the upstream tags the platform follows"
+    )
+    refresh_parser.add_argument(
+        "--registry", required=True, help="the platform's registry host (its pull-through cache)"
+    )
     refresh_parser.set_defaults(run=lambda a: refresh(lock_path=a.lock, registry=a.registry))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline import config
 from pipeline.local import lifecycle, runner
+from pipeline.local.replay.report import Report, record_timing
 from pipeline.local.state import MOTO_PORT, REGISTRY_PORT, LocalState
 from pipeline.table import render
 
@@ -32,11 +33,20 @@ def register(commands: Any) -> None:
     )
     seed_parser = verbs.add_parser("seed", help="upstream bases (offline) and curated bases into the registry")
     seed_parser.add_argument("--config", type=Path, default=Path("platform.toml"))
-    seed_parser.set_defaults(run=lambda a: seed(state_dir=a.state, config_path=a.config))
+    seed_parser.add_argument(
+        "--republish-upstream", action="store_true",
+        help="publish a new image under every upstream tag (a changed file in a layer), as Docker Hub does when "
+        "Debian ships an update; the weekly refresh (`local run --scheduled`) picks it up",
+    )  # fmt: skip
+    seed_parser.set_defaults(
+        run=lambda a: seed(state_dir=a.state, config_path=a.config, republish=a.republish_upstream)
+    )
     run_parser = verbs.add_parser("run", help="replay every pipeline of the synthesized cloud assembly")
     run_parser.add_argument("service", nargs="?", default="", help="TEAM/SERVICE: only its pipeline (after the bases)")
     run_parser.add_argument(
-        "--scheduled", action="store_true", help="fire the scheduled starts now (the weekly base rebuilds) instead"
+        "--scheduled",
+        action="store_true",
+        help="fire the scheduled starts now (the platform's weekly upstream refresh, and the wave it starts) instead",
     )
     _replay_options(run_parser)
     run_parser.set_defaults(
@@ -107,10 +117,10 @@ def status(*, state_dir: Path) -> int:
     return 0 if all(s.running for s in rows) else 1
 
 
-def seed(*, state_dir: Path, config_path: Path) -> int:
+def seed(*, state_dir: Path, config_path: Path, republish: bool = False) -> int:
     state = LocalState.load(state_dir)
     _use_builder(state)
-    lock = runner.seed(config.load(config_path), state)
+    lock = runner.seed(config.load(config_path), state, republish=republish)
     print(render(("build argument", "pinned base"), sorted(lock.items())))
     return 0
 
@@ -124,11 +134,11 @@ def run(
     started = time.monotonic()
     loaded = config.load(config_path)
     if scheduled:
-        return _report(runner.fire_schedules(state, approve=approve), "", as_json)
+        return _report(runner.fire_schedules(loaded, state, approve=approve), "", as_json)
     report = runner.run(loaded, state, approve=approve, selection=service)
     (state.directory / "runs").mkdir(parents=True, exist_ok=True)
     (state.directory / "runs" / "last-run.json").write_text(json.dumps(report.json(), indent=2))
-    return _report(report, runner.record_timing(state, time.monotonic() - started), as_json)
+    return _report(report, record_timing(state.directory, time.monotonic() - started), as_json)
 
 
 def push(*, state_dir: Path, config_path: Path, repository: str, as_json: bool = False, approve: bool = False) -> int:
@@ -137,7 +147,7 @@ def push(*, state_dir: Path, config_path: Path, repository: str, as_json: bool =
     return _report(runner.push(config.load(config_path), state, repository, approve=approve), "", as_json)
 
 
-def _report(report: runner.Report, timing: str, as_json: bool) -> int:
+def _report(report: Report, timing: str, as_json: bool) -> int:
     """One line per action, then the deployments; exit 1 naming the first failed action with its log's last lines."""
     if as_json:
         print(json.dumps(report.json(), indent=2))

@@ -48,7 +48,9 @@ def install() -> None:
         if pipeline["name"] in self.pipelines:
             raise InvalidStructureException(f"A pipeline with the name '{pipeline['name']}' already exists")
         if SERVICE not in trusted_services(self.iam_backend, pipeline["roleArn"]):
-            raise InvalidStructureException(f"CodePipeline is not authorized to perform AssumeRole on role {pipeline['roleArn']}")
+            raise InvalidStructureException(
+                f"CodePipeline is not authorized to perform AssumeRole on role {pipeline['roleArn']}"
+            )
         if len(pipeline["stages"]) < 2:
             raise InvalidStructureException(f"Pipeline has only {len(pipeline['stages'])} stage(s)")
         self.pipelines[pipeline["name"]] = models.CodePipeline(self.account_id, self.region_name, pipeline)

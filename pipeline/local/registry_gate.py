@@ -10,6 +10,9 @@ gate sits in front of it, on the registry's address, and does what ECR's registr
   The caller's identity policies (the role's, from the synthesized assembly; the stand-in's admin may do anything) and
   the repository's own policy are evaluated as IAM evaluates a same-account request: an explicit deny in either wins,
   else an allow in either; otherwise 403 ``DENIED``.
+- **Pull-through cache repositories fill as ECR fills them** (:mod:`pipeline.local.pull_through`): a pull by tag
+  imports from the upstream stand-in (``ecr:BatchImportUpstreamImage``, and ``ecr:CreateRepository`` the first time);
+  a pull by digest of what no tag pull imported is 404 ``MANIFEST_UNKNOWN``.
 - **Release tags never move**: a manifest PUT to an existing tag of a repository the assembly makes immutable, with
   other content, gets 400 ``TAG_INVALID`` -- unless the tag matches one of the repository's exclusion filters
   (``cache-*``). The same content again is accepted.
@@ -32,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from pipeline.local import registry_token
+from pipeline.local import pull_through, registry_token
 from pipeline.local.lifecycle import ADMIN
 from pipeline.local.replay import authorize, policy
 from pipeline.local.replay.authorize import Policies
@@ -226,6 +229,12 @@ class _Handler(BaseHTTPRequestHandler):
         policies = self.server.policies()
         if why := refusal(policies, caller, call):
             return self._error(403, "DENIED", why)
+        if call.repository.startswith(pull_through.UPSTREAM + "/") and not caller.endswith(f":{ADMIN_USER}"):
+            return self._error(404, "NAME_UNKNOWN", f"repository {call.repository} is not in this registry")
+        if call.action == "ecr:BatchGetImage" and pull_through.cached(policies.pull_through, call.repository):
+            reference = parts.path.rsplit("/manifests/", 1)[-1]
+            if not reference.startswith("sha256:") and self._refused_import(policies, caller, call, reference):
+                return None
         if not (call.tag and tag_locked(policies, call.repository, call.tag)):
             return self._forward(body)
         with self.server.lock(call.repository, call.tag):
@@ -235,6 +244,21 @@ class _Handler(BaseHTTPRequestHandler):
                                    f"'{call.repository}' repository and cannot be overwritten because the tag is "
                                    "immutable.")  # fmt: skip
             return self._forward(body)
+
+    def _refused_import(self, policies: Policies, caller: str, call: Call, tag: str) -> bool:
+        """A pull by tag through the cache: the upstream's image under ``tag`` imported first (or refreshed), with
+        the permissions ECR asks of the puller. ``True``: refused (and answered)."""
+        store = pull_through.Store(*self.server.upstream)
+        with self.server.lock(call.repository, tag):
+            wanted = ["ecr:BatchImportUpstreamImage"] + (
+                [] if store.exists(call.repository) else ["ecr:CreateRepository"]
+            )
+            for action in wanted:
+                if why := refusal(policies, caller, Call(action, call.repository)):
+                    self._error(403, "DENIED", why)
+                    return True
+            pull_through.import_tag(store, call.repository, tag)
+        return False
 
     def _upstream_digest(self, call: Call) -> str:
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=60)

@@ -3,13 +3,17 @@
 seed: what exists before the first push -- upstream bases at their pull-through-cache paths (offline: busybox and
 debootstrap), one git repository per source repository (``examples/repos.toml``), and in the AWS stand-in what the
 platform team creates out of band (the build secrets' values) or what owns the deploy targets (function, service).
+``--republish-upstream``: Docker Hub publishing an update under the same upstream tags.
 
-run: every pipeline of the cloud assembly, as CodePipeline starts it on creation. The curated bases bootstrap the
-lock: the base pipelines whose ``FROM`` arguments the lock satisfies run first; what their Stitch actions published
-goes into the lock; the app is synthesized again with it; and so on (debian → python → the rest). Then the service
-pipelines run on the final assembly. Nothing here builds, stitches or deploys: the actions' buildspecs do.
+run: the platform team's one manual step (``cdk deploy --all``: the app synthesized once, its roles and pipeline
+definitions deployed), then every pipeline as CodePipeline starts it on creation -- the platform pipeline first --
+and then whatever the jobs start through CodePipeline's API: a base's publication to the lock store starts what is
+registered as building on it, until the wave has passed. Nothing here builds, stitches, publishes or deploys: the
+actions' buildspecs do; and nothing here synthesizes again.
 
-push: a new commit of one source repository; each pipeline on it starts if its V2 trigger's filters match the push.
+run --scheduled: what EventBridge does at the scheduled time (the platform pipeline's weekly upstream refresh), and
+the wave it starts. push: a new commit of one source repository; each pipeline on it starts if its V2 trigger's
+filters match the push, and the wave it starts follows.
 """
 
 from __future__ import annotations
@@ -17,32 +21,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from pipeline import bases
+from pipeline import bases, lock_store
 from pipeline.config import PlatformConfig
 from pipeline.deployers import workload
-from pipeline.deployers.base import DeployRecord
 from pipeline.errors import SlipwayError
 from pipeline.local import aws, load_balancer, verify
-from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources
-from pipeline.local.seed import seed_busybox, seed_debian
+from pipeline.local.pull_through import UPSTREAM
+from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources, starts
+from pipeline.local.replay.report import Report, deployments
+from pipeline.local.seed import republish_upstreams, seed_upstreams
 from pipeline.local.state import STATE_ENV, LocalState
-from pipeline.naming import base_repository_name
 from pipeline.progress import progress
 from pipeline.references import ecr_registry
 from pipeline.registry import RepositoryRef, client_for_host
 from pipeline.registry.base import ENDPOINT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
+PLATFORM_PIPELINE = "slipway-platform"
 REPOS = ROOT / "examples" / "repos.toml"
 STANDIN_SECRET = "local-stand-in-value"
 _RECORDING = threading.Lock()
@@ -50,20 +51,6 @@ _RECORDING = threading.Lock()
 
 class LocalRunError(SlipwayError):
     pass
-
-
-@dataclass
-class Report:
-    actions: list[executor.ActionResult] = field(default_factory=list)
-    deployments: list[dict[str, Any]] = field(default_factory=list)
-    assembly: Path = Path()
-
-    @property
-    def failed(self) -> list[executor.ActionResult]:
-        return [a for a in self.actions if a.status != "Succeeded"]
-
-    def json(self) -> dict[str, Any]:
-        return {"actions": [a.row() for a in self.actions], "deployments": self.deployments}
 
 
 def _platforms(config: PlatformConfig) -> list[str]:
@@ -96,20 +83,27 @@ def aws_environment(state: LocalState) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
+def _seed(config: PlatformConfig, state: LocalState, *, republish: bool = False) -> dict[str, str]:
     # Upstreams land where ECR's pull-through cache would serve them: under the platform's ECR name, so the seed
     # logs in and pushes exactly as a pipeline job does.
     registry = ecr_registry(config.platform.account, config.platform.region)
     client = client_for_host(registry)
     platforms = _platforms(config)
     work, cache = state.directory / "seed", state.directory / "cache"
-    progress("seed: upstream bases at their pull-through-cache paths")
-    seed_busybox(client, registry=registry, platforms=platforms, work=work / "busybox", debs=cache)
-    debian = seed_debian(client, registry=registry, platforms=platforms, work=work / "debian", cache=cache)
-    name = RepositoryRef.parse(debian.repository).name
-    lock = {"UPSTREAM_DEBIAN": bases.entry(name, debian.tag, debian.index_digest)}
-    bases.save(state.lock_path, lock)
-    progress(f"  {'debian (upstream)':<18} {name}:{debian.tag}@{debian.index_digest}")
+    if republish:
+        progress("seed: the upstream registries publish an update under every upstream tag")
+        upstreams = republish_upstreams(client, registry=registry, platforms=platforms, work=work, cache=cache)
+    else:
+        progress("seed: upstream bases in the upstream stand-in (a pull by tag through the cache imports them)")
+        upstreams = seed_upstreams(client, registry=registry, platforms=platforms, work=work, cache=cache)
+    # Entries name the cache path: what the upstream serves there once a pull by tag has imported it.
+    lock = {key: bases.entry(RepositoryRef.parse(r.repository).name.removeprefix(f"{UPSTREAM}/"), tag, r.index_digest)
+            for key, (r, tag) in upstreams.items()}  # fmt: skip
+    bases.save(state.lock_path, {**bases.load(state.lock_path), **lock})
+    for key, value in sorted(lock.items()):
+        progress(f"  {key:<18} {value}")
+    if republish:
+        return lock
     progress("seed: source repositories")
     for repository, (branch, folder) in repositories(config).items():
         revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder)
@@ -171,76 +165,70 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
 
 
 def _deploy_stacks(outdir: Path, state: LocalState) -> None:
-    """`cdk deploy`'s part the replay depends on: file assets where the templates say, the roles and policies."""
+    """`cdk deploy`'s part the replay depends on: file assets where the templates say, the roles and policies, and
+    the pipeline definitions (created, or updated -- which starts nothing)."""
     cdk.publish_assets(outdir, aws.client("s3", state.aws_endpoint))
     if state.aws_credentials():
         identity = aws.client("sts", state.aws_endpoint).get_caller_identity()
         iam.apply(outdir, lambda account: aws.client_in("iam", state.aws_endpoint, account, identity["Account"]),
                   identity["Arn"])  # fmt: skip
-
-
-def _base_pipelines(config: PlatformConfig) -> dict[str, tuple[str, set[str], str]]:
-    """``{pipeline name: (lock key, build arguments its FROM lines need, repository)}`` for every curated base."""
-    return {
-        f"slipway-{team.name}-base-{base.name}": (
-            base.lock_key, bases.required_args(ROOT / base.context / base.dockerfile),
-            base_repository_name(team.name, base.name),
-        )
-        for team in config.teams for base in team.base_images
-    }  # fmt: skip
-
-
-def _history(state: LocalState, config: PlatformConfig) -> list[str]:
-    """The platform repository's commits, newest first (what `slipway bases update` reads from its checkout)."""
-    return sources.history(state.git_root, config.platform.source_repo, config.platform.branch)
+    starts.apply(assembly.load(outdir), aws.client("codepipeline", state.aws_endpoint))
 
 
 def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
     if selection:
         config.find_service(selection)  # an unknown TEAM/SERVICE is bad input, named before anything runs
-    lock = bases.load(state.lock_path)
-    if "UPSTREAM_DEBIAN" not in lock:
+    if "UPSTREAM_DEBIAN" not in bases.load(state.lock_path):
         raise LocalRunError(f"{state.lock_path}: no upstream bases yet; run `slipway local seed` first")
-    registry = ecr_registry(config.platform.account, config.platform.region)
     # Idempotent: a restarted AWS stand-in has lost what `seed` put there.
     aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET, state=state.directory)
     context = _context(state, approve, config)
     report = Report(assembly=state.directory / "cdk.out")
-    remaining = _base_pipelines(config)
-    while True:
-        pipelines = cdk.synthesize(config, state.lock_path, report.assembly)
-        _deploy_stacks(report.assembly, state)
-        ready = [p for p in pipelines if p.name in remaining and remaining[p.name][1] <= set(lock)]
-        if not ready:
-            break
-        current = [p for p in ready if _up_to_date(p, state) and remaining[p.name][0] in lock]
-        for pipeline in current:
-            progress(f"{pipeline.name}: up to date (its last run succeeded on this commit)")
-            remaining.pop(pipeline.name)
-        # Independent pipelines run side by side, as CodePipeline runs them.
-        executed = _execute_all([p for p in ready if p not in current], context, state, report)
-        if not all(e.succeeded for e in executed):
-            return report
-        # What the base pipelines published, found as `slipway bases update` finds it: the newest release tag of each
-        # base in the platform repository's history (never the jobs' own records).
-        wave = {remaining[e.pipeline.name][0]: remaining.pop(e.pipeline.name)[2] for e in executed}
-        found = bases.published(client_for_host(registry), registry, wave, _history(state, config))
-        if missing := sorted(set(wave) - set(found)):
-            raise LocalRunError(f"bases {', '.join(missing)}: their pipelines succeeded but published no release tag")
-        lock.update(found)
-        bases.save(state.lock_path, lock)
-    if remaining:
-        raise LocalRunError(f"base pipelines {', '.join(remaining)}: their FROM build arguments can never be satisfied")
-    services = []
-    for pipeline in pipelines:
-        if pipeline.name in _base_pipelines(config) or (selection and pipeline.name != _pipeline_name(selection)):
-            continue
-        if not selection and _up_to_date(pipeline, state):
-            progress(f"{pipeline.name}: up to date (its last run succeeded on this commit)")
-            continue
-        services.append(pipeline)
-    _execute_all(services, context, state, report)
+    # The platform team's one manual step, `cdk deploy --all`: the only synthesis. What the bases publish later
+    # reaches the jobs through the lock store, as in the cloud -- never through another synthesis.
+    pipelines = cdk.synthesize(config, report.assembly)
+    _deploy_stacks(report.assembly, state)
+    if selection:
+        _execute_all([p for p in pipelines if p.name == _pipeline_name(selection)], context, state, report)
+        _follow(context, state, report)
+        return report
+    # CodePipeline starts each pipeline when it is created; `cdk deploy --all` creates the platform's stack (its
+    # upstream refresh) before the stacks of the pipelines that build on bases. A pipeline whose bases are not
+    # published yet fails at Build, registered: the publication starts it again (what _follow runs).
+    for group in _creation_order(pipelines):
+        started = [p for p in group if not _up_to_date(p, state)]
+        for pipeline in group:
+            if pipeline not in started:
+                progress(f"{pipeline.name}: up to date (its last run succeeded on this commit)")
+        _execute_all(started, context, state, report)
+        _follow(context, state, report)
     return report
+
+
+def _creation_order(pipelines: list[assembly.Pipeline]) -> list[list[assembly.Pipeline]]:
+    platform = [p for p in pipelines if p.name == PLATFORM_PIPELINE]
+    return [platform, [p for p in pipelines if p.name != PLATFORM_PIPELINE]]
+
+
+def lock_store_of(config: PlatformConfig, state: LocalState) -> lock_store.LockStore:
+    """The platform's lock store in the AWS stand-in, read as the platform team's administrator."""
+    return lock_store.LockStore(aws.client("ssm", state.aws_endpoint), lock_store.lock_path(config.platform.name))
+
+
+def _mirror_lock(config: PlatformConfig, state: LocalState) -> None:
+    """The lock store as it stands after a run, in ``.slipway/lock.json``: what `slipway lint` in this checkout
+    resolves ``FROM ${BASE_…}`` with (a view: jobs read the store itself)."""
+    bases.save(state.lock_path, {**bases.load(state.lock_path), **lock_store_of(config, state).entries()})
+
+
+def _follow(context: executor.Context, state: LocalState, report: Report) -> None:
+    """Run what the jobs started through CodePipeline's API (a base's publication, the platform's refresh), and what
+    those runs start in turn, until nothing is left: the wave of a new base through everything built on it."""
+    deployed = assembly.load(report.assembly)
+    client = aws.client("codepipeline", state.aws_endpoint)
+    while started := starts.pending(deployed, client, state.directory / "executions" / "started.json"):
+        progress(f"started through CodePipeline: {', '.join(p.name for p in started)}")
+        _execute_all(started, context, state, report)
 
 
 def _execute_all(
@@ -284,43 +272,26 @@ def _execute(
     execution = executor.execute(pipeline, revision, context)
     with _RECORDING:  # pipelines of one wave finish on their own threads
         report.actions += execution.results
-        report.deployments += _deployments(pipeline, execution, state)
+        report.latest[pipeline.name] = execution.succeeded
+        report.deployments += deployments(pipeline, execution, state.directory)
         if execution.succeeded:
             _remember(execution, state)
     return execution
 
 
-def _deployments(pipeline: assembly.Pipeline, execution: executor.Execution, state: LocalState) -> list[dict[str, Any]]:
-    """What the deploy actions wrote, kept under ``runs/<team>-<service>/`` next to image.json."""
-    kept = state.directory / "runs" / pipeline.name.removeprefix("slipway-")
-    found = []
-    for name, directory in execution.artifacts.items():
-        if name == "image":
-            kept.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(directory / "image.json", kept / "image.json")
-        for path in sorted(directory.glob("deployed-*.json")) if name.startswith("deployed_") else []:
-            kept.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, kept / path.name)
-            record = DeployRecord.load(path)
-            verified = asdict(record.verified) if record.verified else None
-            account = record.account or authorize.current(state.directory / "cdk.out").account
-            found.append({"service": pipeline.name.removeprefix("slipway-"), "environment": record.environment,
-                          "account": account, "target": record.target, "image": record.image,
-                          "verified": verified})  # fmt: skip
-    rendered = list(execution.directory.glob("*/*/src/deployment.json"))
-    for path in rendered:
-        shutil.copy2(path, kept / "deployment.json")
-    return found
-
-
-def _fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] | None = None) -> Report:
-    """What EventBridge does at the scheduled time: start each pipeline that has a schedule (the weekly base rebuild)
-    on its branch's head -- whether or not that commit was built before. ``only``: those pipeline names."""
+def _fire_schedules(
+    config: PlatformConfig, state: LocalState, *, approve: bool = False, only: set[str] | None = None
+) -> Report:
+    """What EventBridge does at the scheduled time: start each pipeline that has a schedule (the platform's weekly
+    upstream refresh) on its branch's head -- whether or not that commit was built before -- and the wave it starts.
+    ``only``: those pipeline names."""
     report = Report(assembly=state.directory / "cdk.out")
     scheduled = [p for p in assembly.load(report.assembly) if p.schedules and (only is None or p.name in only)]
     progress(f"schedules fired: {', '.join(p.name for p in scheduled) or 'none'}")
     _deploy_stacks(report.assembly, state)  # a restarted AWS stand-in has lost the assets and roles
-    _execute_all(scheduled, _context(state, approve), state, report)
+    context = _context(state, approve, config)
+    _execute_all(scheduled, context, state, report)
+    _follow(context, state, report)
     return report
 
 
@@ -346,20 +317,8 @@ def _push(config: PlatformConfig, state: LocalState, repository: str, *, approve
             progress(f"{pipeline.name}: not started (no changed file matches its trigger: {', '.join(files)})")
             continue
         _execute(pipeline, context, state, report)
+    _follow(context, state, report)
     return report
-
-
-def record_timing(state: LocalState, seconds: float) -> str:
-    """Keep run times; describe this run against the first one (the registry cache at work)."""
-    path = state.directory / "runs" / "history.json"
-    history = json.loads(path.read_text()) if path.exists() else []
-    history.append({"seconds": round(seconds, 1), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(history, indent=2))
-    if len(history) == 1:
-        return f"run took {seconds:.1f}s (first run: cold cache)"
-    first = history[0]["seconds"]
-    return f"run took {seconds:.1f}s vs {first:.1f}s the first time ({first / max(seconds, 0.1):.1f}x faster, registry cache reused)"
 
 
 @contextlib.contextmanager
@@ -378,21 +337,29 @@ def _acting_for(state: LocalState) -> Iterator[None]:
         load_balancer.stop_all()
 
 
-def seed(config: PlatformConfig, state: LocalState) -> dict[str, str]:
+def seed(config: PlatformConfig, state: LocalState, *, republish: bool = False) -> dict[str, str]:
     with _acting_for(state):
-        return _seed(config, state)
+        return _seed(config, state, republish=republish)
 
 
 def run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
     with _acting_for(state):
-        return _run(config, state, approve=approve, selection=selection)
+        report = _run(config, state, approve=approve, selection=selection)
+        _mirror_lock(config, state)
+        return report
 
 
-def fire_schedules(state: LocalState, *, approve: bool = False, only: set[str] | None = None) -> Report:
+def fire_schedules(
+    config: PlatformConfig, state: LocalState, *, approve: bool = False, only: set[str] | None = None
+) -> Report:
     with _acting_for(state):
-        return _fire_schedules(state, approve=approve, only=only)
+        report = _fire_schedules(config, state, approve=approve, only=only)
+        _mirror_lock(config, state)
+        return report
 
 
 def push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:
     with _acting_for(state):
-        return _push(config, state, repository, approve=approve)
+        report = _push(config, state, repository, approve=approve)
+        _mirror_lock(config, state)
+        return report

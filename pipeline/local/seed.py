@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.errors import SlipwayError
+from pipeline.local.pull_through import upstream_of
+from pipeline.oci import ANY_MANIFEST
 from pipeline.platforms import debian_arch
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
@@ -178,3 +180,73 @@ def seed_debian(
     rootfs = {p: debootstrap_rootfs(p, cache) for p in platforms}
     repository = str(RepositoryRef(registry, f"{prefix}/library/debian"))
     return import_rootfs(client, repository=repository, tag="bookworm", rootfs=rootfs, work=work)
+
+
+COMMITTED_LOCK = Path(__file__).resolve().parents[2] / "images" / "lock.json"
+UPDATE_FILE = "etc/slipway-upstream-update"
+
+
+def upstream_tags(committed: Path = COMMITTED_LOCK) -> dict[str, tuple[str, str]]:
+    """``{lock key: (repository name, tag)}``: the upstream tags the platform follows (the committed lock)."""
+    from pipeline import bases
+
+    found = {}
+    for key, value in bases.load(committed, required=True).items():
+        name, _, rest = value.partition(":")
+        found[key] = (name, rest.partition("@")[0])
+    return found
+
+
+def with_update(tar: Path, out: Path, update: str) -> Path:
+    """``tar`` with one more file (``/etc/slipway-upstream-update`` saying ``update``): what a Debian security update
+    changes in a layer, deterministically (fixed mtime), so the same update gives the same digest."""
+    shutil.copyfile(tar, out)
+    data = f"{update}\n".encode()
+    with tarfile.open(out, "a") as archive:
+        info = tarfile.TarInfo(UPDATE_FILE)
+        info.size, info.mtime, info.mode = len(data), 0, 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return out
+
+
+def _rootfs(name: str, platform: str, *, work: Path, cache: Path) -> Path:
+    """Debian's for a Debian upstream; otherwise a busybox rootfs standing in for what the tag serves (BuildKit's
+    image is named in the lock but never run locally: local builds use the docker driver)."""
+    if name.endswith("/debian"):
+        return debootstrap_rootfs(platform, cache)
+    return busybox_rootfs(download_busybox(platform, cache), work / f"busybox-{debian_arch(platform)}.tar")
+
+
+def seed_upstreams(
+    client: RegistryClient, *, registry: str, platforms: Sequence[str], work: Path, cache: Path, update: str = ""
+) -> dict[str, tuple[ImageRecord, str]]:
+    """What the upstream registries serve for every tag the committed lock follows, in the upstream stand-in
+    (``slipway-upstream/<cache path>``: a pull by tag through the cache imports it, as ECR does):
+    ``{lock key: (release, tag)}``. ``update``: a new image under each tag (the tag moves to it)."""
+    seed_busybox(client, registry=registry, platforms=platforms, work=work / "busybox", debs=cache,
+                 prefix=upstream_of("docker-hub"))  # fmt: skip
+    found = {}
+    for key, (name, tag) in upstream_tags().items():
+        where = work / name.replace("/", "-")
+        where.mkdir(parents=True, exist_ok=True)
+        rootfs = {p: _rootfs(name, p, work=where, cache=cache) for p in platforms}
+        if update:
+            rootfs = {p: with_update(t, where / f"{update}-{debian_arch(p)}.tar", update) for p, t in rootfs.items()}
+        repository = str(RepositoryRef(registry, upstream_of(name)))
+        record = import_rootfs(client, repository=repository, tag=f"{tag}-{update}" if update else tag, rootfs=rootfs,
+                               work=where)  # fmt: skip
+        if update:  # the upstream moves its tag, as Docker Hub does
+            repo = RepositoryRef.parse(repository)
+            client.put_manifest(repo, tag, client.get_manifest(repo, record.index_digest, ANY_MANIFEST))
+        found[key] = (record, tag)
+    return found
+
+
+def republish_upstreams(
+    client: RegistryClient, *, registry: str, platforms: Sequence[str], work: Path, cache: Path
+) -> dict[str, tuple[ImageRecord, str]]:
+    """Every upstream tag moved to a new image (update ``u1``, ``u2``… counted from the debian repository's tags)."""
+    name, tag = upstream_tags()["UPSTREAM_DEBIAN"]
+    done = [t for t in client.list_tags(RepositoryRef(registry, upstream_of(name))) if t.startswith(f"{tag}-u")]
+    return seed_upstreams(client, registry=registry, platforms=platforms, work=work, cache=cache,
+                          update=f"u{len(done) + 1}")  # fmt: skip

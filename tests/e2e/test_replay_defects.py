@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from pipeline import bases
+from pipeline.commands.local import run, seed
+from pipeline.deployers.base import DeployRecord
 from pipeline.local import runner
 from pipeline.local.state import LocalState
-from pipeline.oci import INDEXES, Manifest
+from pipeline.oci import INDEXES
 from pipeline.records import ImageRecord
 from pipeline.registry import RepositoryRef
 from pipeline.registry.distribution import DistributionClient
+from tests.conftest import EXAMPLE
 from tests.e2e.conftest import CREDENTIALS
 
 pytestmark = pytest.mark.e2e
@@ -30,33 +33,6 @@ ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 def registry_client() -> DistributionClient:
     username, password = CREDENTIALS[0]
     return DistributionClient(authorization="Basic " + base64.b64encode(f"{username}:{password}".encode()).decode())
-
-
-def test_the_weekly_rebuild_of_a_released_commit_publishes_beside_it(local: LocalState) -> None:
-    """Defect 5: the scheduled base rebuild rebuilds HEAD; when upstream packages moved since last week the index is
-    new, and the commit's release tag already names last week's. The rebuild must publish, not collide."""
-    entry = bases.load(local.lock_path)["BASE_DEBIAN"]
-    name, _, rest = entry.partition(":")
-    tag, _, digest = rest.partition("@")
-    repo = RepositoryRef(local.registry, name)
-    client = registry_client()
-    index = client.get_manifest(repo, digest, INDEXES)
-    # Last week's release of this commit: another index under the same tag (one platform fewer stands in for older
-    # packages -- what matters is that the digest differs). Written straight into the registry's store, behind the
-    # gate: through it the tag would be refused, as ECR refuses to move an immutable tag -- this is history, not a push.
-    older = index.json()
-    older["manifests"] = older["manifests"][:1]
-    store = RepositoryRef(local.services["registry-store"].address, name)
-    DistributionClient().put_manifest(store, tag, Manifest(json.dumps(older).encode(), index.media_type))
-
-    report = runner.fire_schedules(local, only={DEBIAN})
-
-    assert [(a.action, a.status) for a in report.actions if a.status != "Succeeded"] == [], report.failed[0].detail
-    assert {a.pipeline for a in report.actions} == {DEBIAN}
-    rebuilt = ImageRecord.load(local.directory / "runs" / "payments-base-debian" / "image.json")
-    assert rebuilt.index_digest == digest  # same commit, same pinned upstream: the same bytes as the lock's
-    assert rebuilt.tag != tag and rebuilt.tag.startswith(tag)
-    assert client.get_manifest(repo, tag, INDEXES).digest != digest  # last week's release is left as it was
 
 
 def test_bases_update_in_a_fresh_checkout_pins_only_what_the_base_pipelines_published(
@@ -88,3 +64,79 @@ def test_bases_update_in_a_fresh_checkout_pins_only_what_the_base_pipelines_publ
         if key in curated:
             assert tag.split(".")[0] in commits, (key, tag)
     assert "UPSTREAM_DEBIAN" in lock and lock["UPSTREAM_DEBIAN"] == bases.load(local.lock_path)["UPSTREAM_DEBIAN"]
+
+
+def served(local: LocalState) -> dict[tuple[str, str, str], str]:
+    """``{(service, environment, target kind): image}`` as the latest deploy record of each says."""
+    found = {}
+    for path in sorted((local.directory / "runs").glob("*/deployed-*.json")):
+        record = DeployRecord.load(path)
+        found[(path.parent.name, record.environment, record.target.split(":", 1)[0])] = record.image
+    return found
+
+
+def test_day_two_a_patched_upstream_reaches_every_service_with_no_new_template(
+    local: LocalState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #25: Docker Hub moves `debian:bookworm`; the weekly refresh (the platform pipeline's schedule) resolves
+    the tag again and publishes the new digest to the lock store; that starts the debian base, whose publication
+    starts the bases built on it, whose publications start the services -- each promoted dev → approval → prod. No
+    synthesis and no new template on the way: the deployed assembly is byte for byte the same."""
+    templates = {p.name: p.read_bytes() for p in (local.directory / "cdk.out").glob("*.template.json")}
+    before = served(local)
+    assert len(before) == 6, before
+    assert seed(state_dir=local.directory, config_path=EXAMPLE, republish=True) == 0
+    capsys.readouterr()
+    assert run(state_dir=local.directory, config_path=EXAMPLE, scheduled=True, approve=True, as_json=True) == 0
+    report = json.loads(capsys.readouterr().out)
+    deployed = {(d["service"], d["environment"], d["target"].split(":", 1)[0]): d for d in report["deployments"]}
+    assert set(deployed) == set(before)
+    for key, deployment in deployed.items():
+        assert deployment["verified"], key
+        assert deployment["image"] != before[key], f"{key}: still on the digest it served before the update"
+    ran = {a["pipeline"] for a in report["actions"]}
+    assert {"slipway-platform", DEBIAN, "slipway-payments-api", "slipway-search-indexer"} <= ran
+    assert {p.name: p.read_bytes() for p in (local.directory / "cdk.out").glob("*.template.json")} == templates
+    rebuilt = ImageRecord.load(local.directory / "runs" / "payments-base-debian" / "image.json")
+    assert rebuilt.tag.endswith(".2")  # the same commit on a new upstream: published beside the first release
+
+
+def role_client(local: LocalState, pipeline: str, action: str) -> DistributionClient:
+    """A registry client logged in as the CodeBuild role of ``action`` in ``pipeline`` (ECR's token for that role)."""
+    import boto3
+
+    from pipeline.local import aws
+    from pipeline.local.replay import assembly, authorize, iam
+    from pipeline.registry import client_for_host
+
+    outdir = local.directory / "cdk.out"
+    found = next(p for p in assembly.load(outdir) if p.name == pipeline)
+    project = found.projects[str(next(a for _, a in found.actions() if a.name == action).configuration["ProjectName"])]
+    keys = iam.assumer(aws.client("sts", local.aws_endpoint), lambda: authorize.current(outdir).trusts)(project.role)
+    session = boto3.Session(aws_access_key_id=keys["AWS_ACCESS_KEY_ID"], aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=keys["AWS_SESSION_TOKEN"], region_name="eu-west-1")  # fmt: skip
+    client = client_for_host(ECR, session=session)
+    assert isinstance(client, DistributionClient)
+    return client
+
+
+def test_the_pull_through_cache_imports_on_a_pull_by_tag_only_with_the_import_permissions(local: LocalState) -> None:
+    """Issue #25, defect 3: ECR imports an upstream image into a pull-through cache only when a manifest is pulled by
+    tag, and that first pull needs ecr:BatchImportUpstreamImage (and ecr:CreateRepository); a first pull by digest
+    answers not found. busybox is in the upstream stand-in and nothing has pulled it through the cache yet."""
+    from pipeline.local.pull_through import UPSTREAM
+    from pipeline.registry.base import RegistryError
+
+    upstream = registry_client().get_manifest(RepositoryRef(local.registry, f"{UPSTREAM}/docker-hub/library/busybox"),
+                                              "1.35", INDEXES)  # fmt: skip
+    cache = RepositoryRef(ECR, "docker-hub/library/busybox")
+    refresh = role_client(local, "slipway-platform", "Refresh")
+    stitch = role_client(local, "slipway-payments-api", "Stitch")
+    with pytest.raises(RegistryError, match=r"not found \(HTTP 404\)"):
+        refresh.get_manifest(cache, upstream.digest, INDEXES)  # by digest, never imported: not found
+    assert refresh.get_manifest(cache, "1.35", INDEXES).digest == upstream.digest  # by tag: imported
+    assert refresh.get_manifest(cache, upstream.digest, INDEXES).digest == upstream.digest  # and now by digest too
+    with pytest.raises(RegistryError, match=r"HTTP 403 .*not authorized to perform: ecr:"):
+        stitch.get_manifest(cache, "1.35", INDEXES)  # a role the cache's grants leave out
+    with pytest.raises(RegistryError):  # the upstream stand-in is not part of the platform's registry
+        refresh.get_manifest(RepositoryRef(ECR, f"{UPSTREAM}/docker-hub/library/busybox"), "1.35", INDEXES)

@@ -31,3 +31,52 @@ def test_the_platform_pipeline_refreshes_upstreams_weekly(synthesized: dict[str,
     platform.has_resource_properties("AWS::Events::Rule", {
         "ScheduleExpression": Match.string_like_regexp(r"^cron\(\d+ \d+ \? \* SUN \*\)$"),
     })  # fmt: skip
+
+
+def test_cdk_deploy_all_creates_the_platform_pipeline_before_the_pipelines_that_build_on_bases(
+    synthesized: dict[str, Any],
+) -> None:
+    stacks = synthesized["stacks"]
+    platform = stacks["Slipway-Acme-Platform"]
+    dependent = [s for name, s in stacks.items() if "-Pipelines-" in name or "-Bases-" in name]
+    assert dependent and all(platform in s.dependencies for s in dependent)
+
+
+def statements(template: Any, action: str) -> list[dict[str, Any]]:
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if action in actions:
+                found.append(statement)
+    return found
+
+
+def test_each_base_may_write_only_its_own_entry_and_builds_only_register_themselves(
+    synthesized: dict[str, Any],
+) -> None:
+    bases = synthesized["templates"]["Slipway-Acme-Bases-payments-1"]
+    written = json.dumps([s["Resource"] for s in statements(bases, "ssm:PutParameter")])
+    for key in ("BASE_DEBIAN", "BASE_PYTHON", "BASE_PYTHON_BUILD", "BASE_LAMBDA_PYTHON"):
+        assert f'parameter/slipway/acme/lock/{key}"' in written, key
+    assert "lock/*" not in written  # no base job may write another base's entry
+    services = synthesized["templates"]["Slipway-Acme-Pipelines-payments-1"]
+    registered = [s["Resource"] for s in statements(services, "ssm:PutParameter")]
+    assert registered and all(
+        "parameter/slipway/acme/dependents/slipway-payments-api" in json.dumps(r) for r in registered
+    )
+    assert statements(services, "codepipeline:StartPipelineExecution") == []  # a service starts nothing
+
+
+def test_the_refresh_publishes_upstreams_and_may_import_them_through_the_cache(synthesized: dict[str, Any]) -> None:
+    platform = synthesized["templates"]["Slipway-Acme-Platform"]
+    assert "parameter/slipway/acme/lock/*" in json.dumps(
+        [s["Resource"] for s in statements(platform, "ssm:PutParameter")]
+    )
+    assert statements(platform, "ecr:BatchImportUpstreamImage") and statements(platform, "ecr:GetAuthorizationToken")
+    spec = json.loads(
+        next(iter(platform.find_resources("AWS::CodeBuild::Project").values()))["Properties"]["Source"]["BuildSpec"]
+    )
+    assert spec["phases"]["build"]["commands"] == [
+        "slipway bases refresh --lock images/lock.json --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com"
+    ]

@@ -121,3 +121,64 @@ def test_a_token_names_its_caller_until_it_expires_and_only_with_its_key() -> No
     forged, _ = registry_token.issue("arn:aws:iam::1:user/b", "key", now=1000.0)
     assert registry_token.caller(f"{forged.rpartition('.')[0]}.{signature}", "key", now=1001.0) is None
     assert registry_token.caller("111111111111-auth-token", "key") is None
+
+
+class FakeStore:
+    """The store behind the gate: manifests by (repository, reference), blobs by repository."""
+
+    def __init__(self) -> None:
+        from pipeline.local.pull_through import Manifest
+
+        self.Manifest = Manifest
+        self.manifests: dict[tuple[str, str], Manifest] = {}
+        self.blobs: dict[str, set[str]] = {}
+        self.mounted: list[tuple[str, str, str]] = []
+
+    def add(self, repository: str, reference: str, document: dict[str, object]) -> str:
+        import hashlib
+        import json
+
+        body = json.dumps(document).encode()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        manifest = self.Manifest(body, "application/vnd.oci.image.index.v1+json", digest)
+        self.manifests[(repository, reference)] = self.manifests[(repository, digest)] = manifest
+        return digest
+
+    def manifest(self, repository: str, reference: str):  # type: ignore[no-untyped-def]
+        return self.manifests.get((repository, reference))
+
+    def exists(self, repository: str) -> bool:
+        return any(r == repository for r, _ in self.manifests)
+
+    def put(self, repository: str, reference: str, manifest) -> None:  # type: ignore[no-untyped-def]
+        self.manifests[(repository, reference)] = self.manifests[(repository, manifest.digest)] = manifest
+
+    def mount(self, repository: str, digest: str, source: str) -> None:
+        assert digest in self.blobs.get(source, set()), (digest, source)
+        self.blobs.setdefault(repository, set()).add(digest)
+        self.mounted.append((repository, digest, source))
+
+
+def test_a_pull_by_tag_imports_the_upstream_image_children_and_blobs_first() -> None:
+    from pipeline.local.pull_through import cached, import_tag
+
+    store = FakeStore()
+    source, cache = "slipway-upstream/docker-hub/library/debian", "docker-hub/library/debian"
+    store.blobs[source] = {"sha256:c", "sha256:l"}
+    child = store.add(source, "child", {"config": {"digest": "sha256:c"}, "layers": [{"digest": "sha256:l"}]})
+    index = store.add(source, "bookworm", {"manifests": [{"digest": child}]})
+    assert not store.exists(cache)
+    assert import_tag(store, cache, "bookworm")  # type: ignore[arg-type]
+    assert store.manifest(cache, "bookworm").digest == index and store.manifest(cache, child) is not None
+    assert store.blobs[cache] == {"sha256:c", "sha256:l"}
+    mounts = len(store.mounted)
+    assert import_tag(store, cache, "bookworm") and len(store.mounted) == mounts  # the same tag again: nothing to do
+    assert not import_tag(store, cache, "trixie")  # the upstream has no such tag
+    assert cached(("docker-hub", "quay"), cache) and not cached(("docker-hub",), "payments/api")
+
+
+def test_the_import_needs_its_own_permission_beside_the_pull() -> None:
+    pull_only = Policies(account=ACCOUNT, region="eu-west-1", roles={BUILD_ROLE: [_allow(PULL, "*")]})
+    assert refusal(pull_only, _session(BUILD_ROLE), Call("ecr:BatchGetImage", "docker-hub/library/debian")) == ""
+    why = refusal(pull_only, _session(BUILD_ROLE), Call("ecr:BatchImportUpstreamImage", "docker-hub/library/debian"))
+    assert "not authorized to perform: ecr:BatchImportUpstreamImage on resource: " in why

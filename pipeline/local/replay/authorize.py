@@ -38,6 +38,8 @@ class Policies:
     """Role ARN → the AWS services its trust policy lets assume it."""
     immutable: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Repository name → the tag patterns excluded from its immutability (repositories with mutable tags: absent)."""
+    pull_through: tuple[str, ...] = ()
+    """The pull-through cache rules' repository prefixes (``docker-hub``…)."""
 
 
 def collect(directory: Path) -> Policies:
@@ -61,6 +63,8 @@ def collect(directory: Path) -> Policies:
                 filters = props.get("ImageTagMutabilityExclusionFilters", [])
                 excluded = tuple(str(f["ImageTagMutabilityExclusionFilterValue"]) for f in filters)
                 found.immutable[str(props["RepositoryName"])] = excluded
+        rules = stack.of_type("AWS::ECR::PullThroughCacheRule").values()
+        found.pull_through += tuple(str(props["EcrRepositoryPrefix"]) for props in rules)
     return found
 
 

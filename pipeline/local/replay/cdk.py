@@ -1,6 +1,6 @@
-"""The platform team's `cdk deploy`, as far as the replay needs it: the app synthesized (with the lock the bases have
-published so far) and its file assets published where the templates say. Stacks themselves are not created: the
-replay reads pipelines, projects and roles from the assembly."""
+"""The platform team's `cdk deploy --all`, as far as the replay needs it: the app synthesized and its file assets
+published where the templates say (roles and pipeline definitions: :mod:`iam`, :mod:`starts`). The templates hold no
+lock: what the bases publish reaches the jobs through the lock store, never through another synthesis."""
 
 from __future__ import annotations
 
@@ -14,20 +14,14 @@ from pipeline.config import PlatformConfig
 from pipeline.local.replay import assembly
 
 
-def synthesize(config: PlatformConfig, lock: Path, outdir: Path) -> list[assembly.Pipeline]:
-    """The app synthesized as `slipway synth` does, with the lock the bases published so far."""
+def synthesize(config: PlatformConfig, outdir: Path) -> list[assembly.Pipeline]:
+    """The app synthesized as `slipway synth` does."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from infra.pipelines_stack import LOCK_ENV
     from infra.platform_app import build_app
 
     # The assembly is written over, never removed first: CDK stages an asset once per process, so a second synth in
     # the same process would leave the tools asset out of a fresh directory (manifest.json names what is current).
-    previous = os.environ.get(LOCK_ENV)
-    os.environ[LOCK_ENV] = str(lock)
-    try:
-        build_app(config, outdir=str(outdir)).synth()
-    finally:
-        os.environ.pop(LOCK_ENV) if previous is None else os.environ.update({LOCK_ENV: previous})
+    build_app(config, outdir=str(outdir)).synth()
     return assembly.load(outdir)
 
 

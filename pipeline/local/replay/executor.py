@@ -34,10 +34,12 @@ class ActionResult:
     seconds: float
     log: str = ""
     detail: str = ""
+    execution: str = ""
+    """The execution it belongs to (its directory's name: start time and commit)."""
 
     def row(self) -> dict[str, object]:
-        return {"pipeline": self.pipeline, "stage": self.stage, "action": self.action, "role": self.role,
-                "status": self.status, "seconds": self.seconds}  # fmt: skip
+        return {"pipeline": self.pipeline, "execution": self.execution, "stage": self.stage, "action": self.action,
+                "role": self.role, "status": self.status, "seconds": self.seconds}  # fmt: skip
 
 
 @dataclass
@@ -92,7 +94,8 @@ def resolve_variables(text: str, variables: dict[str, dict[str, str]]) -> str:
 def execute(pipeline: Pipeline, revision: sources.Revision, context: Context) -> Execution:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     directory = context.runs / pipeline.name / f"{stamp}-{revision.commit[:8]}"
-    shutil.rmtree(directory, ignore_errors=True)
+    while directory.exists():  # two executions in one second (a failed start, then the start its base made)
+        directory = directory.with_name(directory.name + "+")
     run = Execution(pipeline, revision, directory)
     for stage in pipeline.stages:
         for wave in stage.waves():
@@ -115,7 +118,7 @@ def _timed(run: Execution, stage: Stage, action: Action, *, context: Context) ->
         status, detail = "Failed", f"{type(exc).__name__}: {exc}"
     result = ActionResult(
         run.pipeline.name, stage.name, action.name, action.role.rsplit("/", 1)[-1], status,
-        round(time.monotonic() - started, 1), str(log) if log.exists() else "", detail,
+        round(time.monotonic() - started, 1), str(log) if log.exists() else "", detail, run.directory.name,
     )  # fmt: skip
     context.report(result)
     return result

@@ -34,7 +34,9 @@ def definition(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def apply(pipelines: list[Pipeline], codepipeline: Any) -> None:
-    existing = {p["name"] for page in codepipeline.get_paginator("list_pipelines").paginate() for p in page["pipelines"]}
+    existing = {
+        p["name"] for page in codepipeline.get_paginator("list_pipelines").paginate() for p in page["pipelines"]
+    }
     for pipeline in pipelines:
         if pipeline.name in existing:
             codepipeline.update_pipeline(pipeline=definition(pipeline))

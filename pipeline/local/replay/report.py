@@ -1,0 +1,66 @@
+"""What a replay did: the actions' results, the deployments the deploy actions recorded, and its run times."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.deployers.base import DeployRecord
+from pipeline.local.replay import assembly, authorize, executor
+
+
+@dataclass
+class Report:
+    actions: list[executor.ActionResult] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    assembly: Path = Path()
+    latest: dict[str, bool] = field(default_factory=dict)
+    """Whether each pipeline's latest execution succeeded: an execution that failed waiting for a base and then
+    succeeded when the base's publication started it again is not a failure of the run."""
+
+    @property
+    def failed(self) -> list[executor.ActionResult]:
+        return [a for a in self.actions if a.status != "Succeeded" and not self.latest.get(a.pipeline, False)]
+
+    def json(self) -> dict[str, Any]:
+        return {"actions": [a.row() for a in self.actions], "deployments": self.deployments}
+
+
+def deployments(pipeline: assembly.Pipeline, execution: executor.Execution, state: Path) -> list[dict[str, Any]]:
+    """What the deploy actions wrote, kept under ``runs/<team>-<service>/`` next to image.json."""
+    kept = state / "runs" / pipeline.name.removeprefix("slipway-")
+    found = []
+    for name, directory in execution.artifacts.items():
+        if name == "image":
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(directory / "image.json", kept / "image.json")
+        for path in sorted(directory.glob("deployed-*.json")) if name.startswith("deployed_") else []:
+            kept.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, kept / path.name)
+            record = DeployRecord.load(path)
+            verified = asdict(record.verified) if record.verified else None
+            account = record.account or authorize.current(state / "cdk.out").account
+            found.append({"service": pipeline.name.removeprefix("slipway-"), "environment": record.environment,
+                          "account": account, "target": record.target, "image": record.image,
+                          "verified": verified})  # fmt: skip
+    rendered = list(execution.directory.glob("*/*/src/deployment.json"))
+    for path in rendered:
+        shutil.copy2(path, kept / "deployment.json")
+    return found
+
+
+def record_timing(state: Path, seconds: float) -> str:
+    """Keep run times; describe this run against the first one (the registry cache at work)."""
+    path = state / "runs" / "history.json"
+    history = json.loads(path.read_text()) if path.exists() else []
+    history.append({"seconds": round(seconds, 1), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(history, indent=2))
+    if len(history) == 1:
+        return f"run took {seconds:.1f}s (first run: cold cache)"
+    first = history[0]["seconds"]
+    return f"run took {seconds:.1f}s vs {first:.1f}s the first time ({first / max(seconds, 0.1):.1f}x faster, registry cache reused)"

@@ -1,0 +1,186 @@
+"""The lock store (issue #25): entries read when a job runs, registration before reading, publications that start
+exactly the registered pipelines once per version -- and a retry that finishes a publication's starts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipeline import bases, lock_store
+from pipeline.commands.stitch import builds_bases
+from pipeline.records import BuildRecord, write
+from pipeline.stitch import StitchError
+
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+LOCK, DEPENDENTS = "/slipway/acme/lock/", "/slipway/acme/dependents/"
+
+
+@pytest.fixture
+def aws() -> Iterator[tuple[Any, Any]]:
+    with mock_aws():
+        iam = boto3.client("iam", region_name="eu-west-1")
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "codepipeline.amazonaws.com"},
+                                "Action": "sts:AssumeRole"}]}  # fmt: skip
+        role = iam.create_role(RoleName="pipeline", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        pipelines = boto3.client("codepipeline", region_name="eu-west-1")
+        for name in ("slipway-payments-base-python", "slipway-search-indexer"):
+            create(pipelines, name, role)
+        yield boto3.client("ssm", region_name="eu-west-1"), pipelines
+
+
+def create(pipelines: Any, name: str, role: str) -> None:
+    action = {
+        "name": "a",
+        "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+    }
+    pipelines.create_pipeline(pipeline={"name": name, "roleArn": role,
+                                        "stages": [{"name": "S", "actions": [action]}, {"name": "T", "actions": [action]}]})  # fmt: skip
+
+
+def executions(pipelines: Any, name: str) -> int:
+    return len(pipelines.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"])
+
+
+def store(aws: tuple[Any, Any]) -> lock_store.LockStore:
+    return lock_store.LockStore(aws[0], LOCK, DEPENDENTS, aws[1])
+
+
+def test_a_publication_starts_exactly_the_registered_pipelines_once_per_digest(aws: tuple[Any, Any]) -> None:
+    lock = store(aws)
+    lock.register("slipway-payments-base-python", ["BASE_DEBIAN"])
+    lock.register("slipway-search-indexer", ["UPSTREAM_DEBIAN"])
+    first = lock.publish("BASE_DEBIAN", f"payments/bases/debian:c1@{D1}")
+    assert first.changed and first.started == ("slipway-payments-base-python",)
+    assert executions(aws[1], "slipway-payments-base-python") == 1
+    assert executions(aws[1], "slipway-search-indexer") == 0
+    # A weekly rebuild that gave the same index (reproducible build, unmoved upstream) starts nothing.
+    again = lock.publish("BASE_DEBIAN", f"payments/bases/debian:c1.2@{D1}")
+    assert not again.changed and again.started == () and again.entry == f"payments/bases/debian:c1@{D1}"
+    assert executions(aws[1], "slipway-payments-base-python") == 1
+    moved = lock.publish("BASE_DEBIAN", f"payments/bases/debian:c1.2@{D2}")
+    assert moved.changed and moved.previous.endswith(D1)
+    assert executions(aws[1], "slipway-payments-base-python") == 2
+    assert lock.read(["BASE_DEBIAN", "BASE_OTHER"]) == {"BASE_DEBIAN": f"payments/bases/debian:c1.2@{D2}"}
+    history = aws[0].get_parameter_history(Name=LOCK + "BASE_DEBIAN")["Parameters"]
+    assert [p["Value"].rsplit("@", 1)[1] for p in history] == [D1, D2]  # the audit trail: every version kept
+
+
+def test_a_retried_publication_finishes_the_starts_its_first_attempt_did_not(aws: tuple[Any, Any]) -> None:
+    lock = store(aws)
+    lock.register("slipway-payments-api", ["BASE_PYTHON"])  # not created yet: its start fails
+    with pytest.raises(Exception, match="PipelineNotFound"):
+        lock.publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}")
+    assert lock.read(["BASE_PYTHON"])  # written, but not labelled started
+    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="pipeline")["Role"]["Arn"]
+    create(aws[1], "slipway-payments-api", role)
+    retry = lock.publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}")
+    assert not retry.changed and retry.started == ("slipway-payments-api",)
+    assert executions(aws[1], "slipway-payments-api") == 1
+    assert lock.publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}").started == ()  # done: nothing more
+
+
+def dockerfile(tmp_path: Path) -> Path:
+    path = tmp_path / "Dockerfile"
+    path.write_text(
+        "ARG BASE_PYTHON\nARG TOOL=busybox\nARG SOURCE_DATE_EPOCH\nFROM ${TOOL} AS tool\nFROM ${BASE_PYTHON}\n"
+    )
+    return path
+
+
+def test_a_build_registers_before_it_reads_and_names_a_base_not_published_yet(
+    aws: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(lock_store.PARAMETERS_ENV, LOCK)
+    monkeypatch.setenv(lock_store.DEPENDENTS_ENV, DEPENDENTS)
+    monkeypatch.setenv(lock_store.PIPELINE_ENV, "slipway-search-indexer")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    path = dockerfile(tmp_path)
+    with pytest.raises(bases.LockError, match=rf"{path}: FROM needs BASE_PYTHON, which the lock store "
+                                              r"\(/slipway/acme/lock/\) does not hold yet"):  # fmt: skip
+        bases.current(path, register=True)
+    # Registered anyway (TOOL has a default: not a base): the publication of BASE_PYTHON starts this pipeline.
+    assert store(aws).dependents("BASE_PYTHON") == ["slipway-search-indexer"]
+    assert store(aws).dependents("TOOL") == []
+    assert store(aws).publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}").started == ("slipway-search-indexer",)
+    assert bases.current(path) == {"BASE_PYTHON": f"payments/bases/python:c1@{D1}"}
+
+
+def test_the_store_path_must_be_a_parameter_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(lock_store.PARAMETERS_ENV, "slipway/acme/lock")
+    with pytest.raises(lock_store.LockStoreError, match=r"\$SLIPWAY_LOCK_PARAMETERS: expected a parameter path"):
+        lock_store.from_environment()
+
+
+def build(tmp_path: Path, platform: str, used: dict[str, str]) -> Path:
+    path = tmp_path / f"build-{platform.split('/')[1]}.json"
+    write(path, BuildRecord("r/x", platform, D1, 1, 1.0, "buildx", bases=used))
+    return path
+
+
+def test_stitch_releases_on_the_bases_every_build_read_or_refuses(tmp_path: Path) -> None:
+    python = {"BASE_PYTHON": f"payments/bases/python:c1@{D1}"}
+    same = [build(tmp_path, "linux/amd64", python), build(tmp_path, "linux/arm64", python)]
+    assert json.loads(builds_bases(same)) == python
+    assert builds_bases([build(tmp_path, "linux/amd64", {})]) == ""
+    newer = {"BASE_PYTHON": f"payments/bases/python:c2@{D2}"}
+    mixed = [build(tmp_path, "linux/amd64", python), build(tmp_path, "linux/arm64", newer)]
+    with pytest.raises(StitchError, match=r"build-arm64\.json: built on other bases than .*build-amd64\.json "
+                                          r"\(BASE_PYTHON\): a base was published while this execution built"):  # fmt: skip
+        builds_bases(mixed)
+
+
+def test_iam_names_parameters_and_pipelines_as_aws_authorizes_them() -> None:
+    from pipeline.local.iam_enforcement import requests_for
+
+    def resources(action: str, params: dict[str, Any]) -> list[str]:
+        found = requests_for(action, "*", region="eu-west-1", account="1", path="/", params=params)
+        return [r.resource for r in found]
+
+    arn = "arn:aws:ssm:eu-west-1:1:parameter"
+    assert resources("ssm:GetParameters", {"Names": [LOCK + "A", LOCK + "B"]}) == [f"{arn}{LOCK}A", f"{arn}{LOCK}B"]
+    assert resources("ssm:PutParameter", {"Name": DEPENDENTS + "p"}) == [f"{arn}{DEPENDENTS}p"]
+    assert resources("ssm:GetParametersByPath", {"Path": "/slipway/acme/dependents"}) == [
+        f"{arn}/slipway/acme/dependents"
+    ]
+    assert resources("codepipeline:StartPipelineExecution", {"name": "slipway-x"}) == [
+        "arn:aws:codepipeline:eu-west-1:1:slipway-x"
+    ]
+
+
+def test_the_codepipeline_stand_in_leaves_executions_to_run_and_honours_the_token(
+    aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.codepipeline import models
+    from moto.codepipeline.responses import CodePipelineResponse
+
+    from pipeline.local import codepipeline_standin
+
+    for owner, name in ((models.PipelineExecution, "__init__"), (models.CodePipelineBackend, "create_pipeline"),
+                        (CodePipelineResponse, "start_pipeline_execution")):  # fmt: skip
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # restored after the test
+    codepipeline_standin.install()
+    pipelines = aws[1]
+    first = pipelines.start_pipeline_execution(name="slipway-search-indexer", clientRequestToken="BASE_X-v1")
+    again = pipelines.start_pipeline_execution(name="slipway-search-indexer", clientRequestToken="BASE_X-v1")
+    other = pipelines.start_pipeline_execution(name="slipway-search-indexer", clientRequestToken="BASE_X-v2")
+    assert first["pipelineExecutionId"] == again["pipelineExecutionId"] != other["pipelineExecutionId"]
+    summaries = pipelines.list_pipeline_executions(pipelineName="slipway-search-indexer")["pipelineExecutionSummaries"]
+    assert [s["status"] for s in summaries] == ["InProgress", "InProgress"]
+
+
+def test_a_pipeline_waiting_for_two_bases_is_started_by_the_second_publication(aws: tuple[Any, Any]) -> None:
+    """First run in a fresh account: payments/api builds on python-build and lambda-python; starting it when only the
+    first is published would only fail again."""
+    lock = store(aws)
+    lock.register("slipway-search-indexer", ["BASE_PYTHON_BUILD", "BASE_LAMBDA_PYTHON"])
+    assert lock.publish("BASE_PYTHON_BUILD", f"payments/bases/python-build:c1@{D1}").started == ()
+    assert lock.publish("BASE_LAMBDA_PYTHON", f"payments/bases/lambda-python:c1@{D1}").started == (
+        "slipway-search-indexer",
+    )
+    assert executions(aws[1], "slipway-search-indexer") == 1
