@@ -22,10 +22,12 @@ Runner = Literal["x86", "arm"]
 NATIVE_RUNNER: dict[str, Runner] = {"linux/amd64": "x86", "linux/arm64": "arm"}
 
 # Resources one pipeline adds to a stack, measured from synth (see tests); used to shard without synthesizing.
-RESOURCES_PER_PIPELINE = 24
+# Actions act as the pipeline's role (no role per action): a pipeline is itself, its role and the Source role (each
+# with a policy), Lint and Stitch (a project, its role and policy each).
+RESOURCES_PER_PIPELINE = 11
 RESOURCES_PER_BUILD = 3
-RESOURCES_PER_DEPLOY = 5  # project, its role and policy, the action's role and policy
-RESOURCES_PER_APPROVAL = 2  # the approval action's role and policy
+RESOURCES_PER_DEPLOY = 4  # project, its role and policy; an EKS target's access entry
+RESOURCES_PER_APPROVAL = 0  # the approval action acts as the pipeline's role
 MAX_RESOURCES_PER_STACK = 400
 
 

@@ -154,6 +154,9 @@ def sourced_pipeline(
     pipeline = codepipeline.Pipeline(
         scope, "Pipeline", pipeline_name=name, pipeline_type=codepipeline.PipelineType.V2,
         artifact_bucket=artifact_bucket, restart_execution_on_update=False,
+        # One role for the pipeline and its actions (CDK would make one per action): roles count against IAM's
+        # per-account quota, and the actions' roles held nothing the pipeline role does not.
+        use_pipeline_role_for_actions=True,
         triggers=[codepipeline.TriggerProps(
             provider_type=codepipeline.ProviderType.CODE_STAR_SOURCE_CONNECTION,
             git_configuration=codepipeline.GitConfiguration(source_action=source_action, push_filter=[push]),

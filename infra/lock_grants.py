@@ -61,8 +61,10 @@ def grant_register(role: iam.IRole, names: LockStoreNames, pipeline: str) -> Non
 
 
 def grant_publish(role: iam.IRole, names: LockStoreNames, key: str) -> None:
-    """``key``: the one entry this role writes (``*``: every entry, the platform refresh's upstreams)."""
+    """``key``: the one entry this role writes (``*``: every entry, the platform refresh's upstreams). It reads every
+    entry too: a dependent starts only once all the bases it builds on are in the store."""
     stack = Stack.of(role)
+    grant_read(role, names)
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter", "ssm:LabelParameterVersion"],
@@ -85,8 +87,3 @@ def grant_publish(role: iam.IRole, names: LockStoreNames, key: str) -> None:
         role, "IAM5", "Starts the Slipway pipelines registered as building on the base it publishes",
         applies_to=f"Resource::arn:<AWS::Partition>:codepipeline:{stack.region}:{stack.account}:slipway-*",
     )  # fmt: skip
-    if key == "*":
-        acknowledge(
-            role, "IAM5", "The platform refresh publishes every upstream entry of the base lock",
-            applies_to=f"Resource::arn:<AWS::Partition>:ssm:{stack.region}:{stack.account}:parameter{names.lock}*",
-        )  # fmt: skip

@@ -10,7 +10,7 @@ from pipeline import config, preflight
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("preflight", help="check the account before cdk deploy", description=__doc__)
+    parser = commands.add_parser("preflight", help="check the account before cdk deploy --all", description=__doc__)
     parser.add_argument("--config", type=Path, default=Path("platform.toml"))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=lambda a: run(config_path=a.config, as_json=a.json))

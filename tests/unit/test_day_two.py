@@ -80,3 +80,12 @@ def test_the_refresh_publishes_upstreams_and_may_import_them_through_the_cache(s
     assert spec["phases"]["build"]["commands"] == [
         "slipway bases refresh --lock images/lock.json --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com"
     ]
+
+
+def test_the_readme_never_tells_a_person_to_run_cdk_deploy_without_naming_the_stacks() -> None:
+    """Issue #25, defect 4: `cdk deploy` alone refuses an app of several stacks ("specify which stacks to use (or
+    use --all)"); the README said "run `cdk deploy` once"."""
+    from tests.conftest import ROOT
+
+    commands = re.findall(r"`(cdk deploy[^`]*)`", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert commands and all(c.startswith(("cdk deploy --all", "cdk deploy Slipway-")) for c in commands), commands

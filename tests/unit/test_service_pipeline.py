@@ -257,7 +257,8 @@ def test_pipeline_resources_stay_within_the_estimate(synthesized: dict[str, Any]
         team = name.split("-")[3]
         plans = [blueprint(t, s, f"{t.name}/{s.name}") for t, s in config.services() if t.name == team]
         count = len(template.to_json()["Resources"])
-        assert count <= sum(p.estimated_resources for p in plans) + 6, (name, count)
+        # The stack's own five (artifact and access-log buckets with their policies, the key): exactly, or a few over.
+        assert count <= sum(p.estimated_resources for p in plans) + 5 <= count + 4, (name, count)
 
 
 def test_shard_keeps_teams_apart_and_under_the_limit() -> None:

@@ -228,7 +228,8 @@ def _pipelines(stack: str, resources: dict[str, Any], resolve: _Resolver) -> lis
             continue
         properties = resolve(resource["Properties"])
         name = properties.get("Name", logical)
-        stages = tuple(_stage(s) for s in properties["Stages"])
+        # An action with no role of its own acts as the pipeline's role, as CodePipeline runs it.
+        stages = tuple(_stage(s, str(properties.get("RoleArn", ""))) for s in properties["Stages"])
         projects = {
             str(a.configuration["ProjectName"]): _project(resources, str(a.configuration["ProjectName"]), resolve)
             for s in stages for a in s.actions if a.provider == "CodeBuild"
@@ -247,7 +248,7 @@ def _pipelines(stack: str, resources: dict[str, Any], resolve: _Resolver) -> lis
     return found
 
 
-def _stage(raw: dict[str, Any]) -> Stage:
+def _stage(raw: dict[str, Any], pipeline_role: str = "") -> Stage:
     actions = tuple(
         Action(
             name=a["Name"],
@@ -256,7 +257,7 @@ def _stage(raw: dict[str, Any]) -> Stage:
             inputs=tuple(i["Name"] for i in a.get("InputArtifacts", [])),
             outputs=tuple(o["Name"] for o in a.get("OutputArtifacts", [])),
             configuration=dict(a.get("Configuration", {})),
-            role=str(a.get("RoleArn", "")),
+            role=str(a.get("RoleArn") or pipeline_role),
             namespace=a.get("Namespace", ""),
         )
         for a in raw["Actions"]
