@@ -30,6 +30,18 @@ RESOURCES_PER_DEPLOY = 4  # project, its role and policy; an EKS target's access
 RESOURCES_PER_APPROVAL = 0  # the approval action acts as the pipeline's role
 MAX_RESOURCES_PER_STACK = 400
 
+# Template bytes one pipeline adds, as CDK writes and uploads them (1-space-indented JSON), measured from synth of the
+# example (tests/unit/test_service_pipeline.py holds the estimate to it); every logical ID and ARN repeats the
+# pipeline's name, so longer names add bytes per resource; the margin covers what the example does not show.
+BYTES_PER_PIPELINE = 31_000
+BYTES_PER_BUILD = 12_000
+BYTES_PER_DEPLOY = 8_000
+NAME_BYTES_PER_RESOURCE = 8
+BYTES_MARGIN = 1.25
+STACK_BYTES = 6_000  # the stack's own artifact and access-log buckets, their policies, the key
+MAX_TEMPLATE_BYTES = 900_000
+"""Headroom under CloudFormation's 1,000,000-byte limit for a template uploaded to S3 (what `cdk deploy` does)."""
+
 
 @dataclass(frozen=True)
 class BuildStep:
@@ -117,6 +129,11 @@ class PipelineBlueprint:
         return self.dockerfile if self.context in ("", ".") else f"{self.context.rstrip('/')}/{self.dockerfile}"
 
     @property
+    def estimated_bytes(self) -> int:
+        made = BYTES_PER_PIPELINE + BYTES_PER_BUILD * len(self.builds) + BYTES_PER_DEPLOY * len(self.deploys)
+        return int((made + NAME_BYTES_PER_RESOURCE * len(self.name) * self.estimated_resources) * BYTES_MARGIN)
+
+    @property
     def estimated_resources(self) -> int:
         approvals = sum(1 for stage in self.stages if stage.approval)
         return (
@@ -188,22 +205,29 @@ def weekly_rebuild_time(pipeline_name: str) -> tuple[int, int]:
     return start + offset // 60, offset % 60
 
 
-def shard(items: Sequence[PipelineBlueprint], limit: int = MAX_RESOURCES_PER_STACK) -> list[list[PipelineBlueprint]]:
-    """Group pipelines into stacks of at most ``limit`` estimated resources, one team per shard.
+def shard(
+    items: Sequence[PipelineBlueprint],
+    limit: int = MAX_RESOURCES_PER_STACK,
+    byte_limit: int = MAX_TEMPLATE_BYTES - STACK_BYTES,
+) -> list[list[PipelineBlueprint]]:
+    """Group pipelines into stacks of at most ``limit`` estimated resources and ``byte_limit`` estimated template
+    bytes, one team per shard -- what CloudFormation limits (500 resources; 1,000,000 bytes a template), with headroom.
 
     Shards fill in config order and a team never shares a stack with another, so adding a service to one team
     never moves another team's pipelines (moving would replace them).
     """
     shards: list[list[PipelineBlueprint]] = []
     current: list[PipelineBlueprint] = []
-    used = 0
+    used = used_bytes = 0
     for item in items:
         team_changed = bool(current) and current[-1].team != item.team
-        if current and (team_changed or used + item.estimated_resources > limit):
+        full = used + item.estimated_resources > limit or used_bytes + item.estimated_bytes > byte_limit
+        if current and (team_changed or full):
             shards.append(current)
-            current, used = [], 0
+            current, used, used_bytes = [], 0, 0
         current.append(item)
         used += item.estimated_resources
+        used_bytes += item.estimated_bytes
     if current:
         shards.append(current)
     return shards

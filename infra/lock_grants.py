@@ -28,13 +28,16 @@ class LockStoreNames:
     def of(cls, platform: str) -> LockStoreNames:
         return cls(lock_store.lock_path(platform), lock_store.dependents_path(platform))
 
-    def environment(self, pipeline: str) -> dict[str, codebuild.BuildEnvironmentVariable]:
-        """Paths and the job's pipeline name: never an entry."""
-        return {
+    def environment(self, pipeline: str, publishes: str = "") -> dict[str, codebuild.BuildEnvironmentVariable]:
+        """Paths, the job's pipeline name and the key a curated base publishes: never an entry."""
+        found = {
             lock_store.PARAMETERS_ENV: codebuild.BuildEnvironmentVariable(value=self.lock),
             lock_store.DEPENDENTS_ENV: codebuild.BuildEnvironmentVariable(value=self.dependents),
             lock_store.PIPELINE_ENV: codebuild.BuildEnvironmentVariable(value=pipeline),
         }
+        if publishes:
+            found[lock_store.PUBLISHES_ENV] = codebuild.BuildEnvironmentVariable(value=publishes)
+        return found
 
 
 def _parameter(stack: Stack, name: str) -> str:
@@ -67,7 +70,7 @@ def grant_publish(role: iam.IRole, names: LockStoreNames, key: str) -> None:
     grant_read(role, names)
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter", "ssm:LabelParameterVersion"],
+            actions=["ssm:GetParameter", "ssm:PutParameter"],
             resources=[_parameter(stack, names.lock + key)],
         )
     )

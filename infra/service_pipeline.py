@@ -121,7 +121,8 @@ class ServicePipeline(Construct):
     def _lock_env(self) -> dict[str, codebuild.BuildEnvironmentVariable]:
         """The lock store's paths, never its entries: a base release reaches this pipeline with no new template."""
         store = self.props.lock_store
-        return store.environment(f"slipway-{self.props.blueprint.name}") if store else {}
+        bp = self.props.blueprint
+        return store.environment(f"slipway-{bp.name}", bp.lock_key) if store else {}
 
     def _grant_lock(self, role: iam.IRole, *, register: bool = False) -> None:
         store = self.props.lock_store

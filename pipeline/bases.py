@@ -94,10 +94,13 @@ def current(dockerfile: Path | None = None, *, register: bool = False, extra: It
     if dockerfile is not None and dockerfile.is_file():
         declared = declared_args(dockerfile)
         needed = required_args(dockerfile) & declared - defaulted_args(dockerfile)
-    if register:
-        store.register(os.environ.get(lock_store.PIPELINE_ENV, ""), needed)
+    pipeline, publishes = os.environ.get(lock_store.PIPELINE_ENV, ""), os.environ.get(lock_store.PUBLISHES_ENV, "")
+    if register:  # first: a base published from now on starts this pipeline
+        store.register(pipeline, dict.fromkeys(needed, ""), publishes)
     found = store.read(declared | set(extra))
     missing = sorted(needed - set(found))
+    if register and not missing:  # then what it builds with: judged stale when the store moves on
+        store.register(pipeline, {k: found[k] for k in needed}, publishes)
     if missing:
         raise LockError(
             f"{dockerfile}: FROM needs {', '.join(missing)}, which the lock store ({store.parameters}) does not hold "

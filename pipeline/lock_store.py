@@ -11,15 +11,18 @@ Why SSM Parameter Store, one parameter per lock key (``/slipway/<platform>/lock/
   standard parameter (4 KB, 10,000 per account and region: no cost) holds one entry with room to spare at 250 bases.
 
 Who rebuilds on a new entry: each Build job registers the keys its ``FROM`` lines use under
-``/slipway/<platform>/dependents/<pipeline>`` *before* reading them, and a publication starts every pipeline
-registered for the key. Registering first means a pipeline that found its base missing is always started when the
-base arrives (either the publisher sees the registration, or the build sees the entry). A publication is done when
-its dependents were started: the version carrying the ``started`` label; a retry of a publication whose starts
-failed finishes them, and an unchanged digest starts nothing.
+``/slipway/<platform>/dependents/<pipeline>`` *before* reading them, then again with the entries it read (and, for a
+curated base, the key it publishes). A publication starts the registered pipelines that are stale -- built with
+other entries than the store holds -- unless a base they use is itself about to change (:meth:`LockStore.dependents`):
+each pipeline of a wave builds once, on all its new bases. Registering first means a pipeline that found its base
+missing is always started when the base arrives (either the publisher sees the registration, or the build sees the
+entry); judging by staleness means a retried publication finishes its starts, and an unchanged digest starts only
+what waited for it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -34,7 +37,8 @@ DEPENDENTS_ENV = "SLIPWAY_DEPENDENTS_PARAMETERS"
 """Where pipelines register the lock keys they build on (``/slipway/<platform>/dependents/``)."""
 PIPELINE_ENV = "SLIPWAY_PIPELINE"
 """The job's own pipeline (``slipway-payments-api``): the name it registers under, and the one publications start."""
-STARTED_LABEL = "started"
+PUBLISHES_ENV = "SLIPWAY_LOCK_KEY"
+"""A curated base's own lock key (``BASE_PYTHON``): what its releases become."""
 _GET_BATCH = 10  # GetParameters takes at most 10 names
 
 
@@ -56,6 +60,25 @@ _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 def digest_of(entry: str) -> str:
     found = _DIGEST.search(entry)
     return found.group(1) if found else ""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What a pipeline's last Build job registered: the entries it built with, and the key it publishes."""
+
+    pipeline: str
+    uses: dict[str, str]
+    publishes: str = ""
+
+    @classmethod
+    def parse(cls, pipeline: str, value: str) -> Registration:
+        try:
+            data = json.loads(value)
+            return cls(
+                pipeline, {str(k): str(v) for k, v in dict(data["uses"]).items()}, str(data.get("publishes", ""))
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):  # not one of ours: it builds on nothing known
+            return cls(pipeline, {})
 
 
 @dataclass(frozen=True)
@@ -98,56 +121,63 @@ class LockStore:
                 found[str(parameter["Name"]).removeprefix(self.parameters)] = str(parameter["Value"])
         return found
 
-    def register(self, pipeline: str, keys: Iterable[str]) -> None:
-        """``pipeline`` builds on ``keys``: publications of any of them start it."""
+    def register(self, pipeline: str, uses: dict[str, str], publishes: str = "") -> None:
+        """``pipeline`` builds on the keys of ``uses``, whose values are the entries it builds with (``""``: not read
+        yet); ``publishes``: the key its releases become (a curated base)."""
         if not self.dependents_parameters or not pipeline:
             return
-        value = ",".join(sorted(set(keys))) or "-"
+        value = json.dumps({"uses": dict(sorted(uses.items())), "publishes": publishes}, separators=(",", ":"))
         self.ssm.put_parameter(
             Name=self.dependents_parameters + pipeline, Value=value, Type="String", Overwrite=True,
-            Description="Lock keys this pipeline's Dockerfile builds on (written by its Build job)",
+            Description="The lock entries this pipeline's Dockerfile builds on (written by its Build job)",
         )  # fmt: skip
 
-    def registrations(self, key: str) -> dict[str, list[str]]:
-        """``{pipeline: the keys it builds on}`` for the pipelines registered as building on ``key``."""
-        found = {}
+    def registrations(self) -> list[Registration]:
+        found = []
         pages = self.ssm.get_paginator("get_parameters_by_path")
         for page in pages.paginate(Path=self.dependents_parameters.rstrip("/"), Recursive=False):
             for parameter in page.get("Parameters", []):
-                keys = str(parameter["Value"]).split(",")
-                if key in keys:
-                    found[str(parameter["Name"]).rsplit("/", 1)[-1]] = keys
-        return dict(sorted(found.items()))
+                found.append(Registration.parse(str(parameter["Name"]).rsplit("/", 1)[-1], str(parameter["Value"])))
+        return sorted(found, key=lambda r: r.pipeline)
 
     def dependents(self, key: str) -> list[str]:
-        """The pipelines registered as building on ``key`` whose every other base is in the store too: one still
-        missing is published later, and that publication starts them (a build now would only fail, waiting)."""
-        registered = self.registrations(key)
-        present = set(self.read({k for keys in registered.values() for k in keys})) | {key}
-        return [pipeline for pipeline, keys in registered.items() if set(keys) <= present]
+        """The pipelines to start now that ``key`` is published: registered as building on it, *stale* (they last
+        built with other entries than the store holds, or never did), every base they use in the store, and none of
+        those bases about to change -- its producer stale, or upstream of a stale one. Such a pipeline is started by
+        that base's publication instead, so a wave builds each pipeline once, on every new base at once. A base
+        rebuilt to the same digest still publishes (unchanged), which starts what waited for it."""
+        registered = self.registrations()
+        current = self.read({k for r in registered for k in r.uses} | {key})
+        producer = {r.publishes: r for r in registered if r.publishes}
 
-    def _current(self, key: str) -> tuple[str, int, bool]:
-        """``(entry, version, started)`` of ``key`` now; ``("", 0, True)`` when the store has no entry."""
+        def stale(r: Registration) -> bool:
+            return any(current.get(k) != entry for k, entry in r.uses.items())
+
+        def changing(r: Registration, seen: frozenset[str] = frozenset()) -> bool:
+            if stale(r):
+                return True
+            inputs = [producer[k] for k in r.uses if k in producer and producer[k].pipeline not in seen]
+            return any(changing(p, seen | {r.pipeline}) for p in inputs)
+
+        return [
+            r.pipeline for r in registered
+            if key in r.uses and set(r.uses) <= set(current) and stale(r)
+            and not any(changing(producer[k]) for k in r.uses if k in producer and producer[k].pipeline != r.pipeline)
+        ]  # fmt: skip
+
+    def _current(self, key: str) -> tuple[str, int]:
+        """``(entry, version)`` of ``key`` now; ``("", 0)`` when the store has no entry."""
         try:
             parameter = self.ssm.get_parameter(Name=self.name(key))["Parameter"]
         except self.ssm.exceptions.ParameterNotFound:
-            return "", 0, True
-        version = int(parameter["Version"])
-        history = self.ssm.get_paginator("get_parameter_history")
-        labels: list[str] = []
-        for page in history.paginate(Name=self.name(key)):
-            labels += [
-                label for p in page.get("Parameters", []) if p["Version"] == version for label in p.get("Labels", [])
-            ]
-        return str(parameter["Value"]), version, STARTED_LABEL in labels
+            return "", 0
+        return str(parameter["Value"]), int(parameter["Version"])
 
     def publish(self, key: str, entry: str, *, announce: Callable[[str], None] = lambda _: None) -> Publication:
-        """Write ``entry`` if its digest is new, then start every pipeline registered for ``key`` -- and label the
-        version ``started`` once they all were. An unchanged digest whose version was started does nothing."""
-        previous, version, started = self._current(key)
+        """Write ``entry`` if its digest is new; then start the pipelines :meth:`dependents` names -- also when the
+        digest is unchanged: a retried publication finishes its starts, and what waited for this base goes on."""
+        previous, version = self._current(key)
         changed = digest_of(previous) != digest_of(entry)
-        if not changed and started:
-            return Publication(key, previous, previous, changed=False)
         if changed:
             version = int(
                 self.ssm.put_parameter(
@@ -156,13 +186,12 @@ class LockStore:
                 )["Version"]
             )  # fmt: skip
             announce(f"{key}: {entry} (was {previous or 'absent'})")
-        dependents = tuple(self.dependents(key))
-        for pipeline in dependents:
+        started = tuple(self.dependents(key))
+        for pipeline in started:
             # The token makes a retried publication's start of the same version one execution, not two.
             self.pipelines.start_pipeline_execution(name=pipeline, clientRequestToken=f"{key}-v{version}"[:128])
             announce(f"  started {pipeline}")
-        self.ssm.label_parameter_version(Name=self.name(key), ParameterVersion=version, Labels=[STARTED_LABEL])
-        return Publication(key, entry if changed else previous, previous, changed=changed, started=dependents)
+        return Publication(key, entry if changed else previous, previous, changed=changed, started=started)
 
 
 def from_environment(*, publishing: bool = False) -> LockStore | None:

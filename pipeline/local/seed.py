@@ -197,15 +197,26 @@ def upstream_tags(committed: Path = COMMITTED_LOCK) -> dict[str, tuple[str, str]
     return found
 
 
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+
+
 def with_update(tar: Path, out: Path, update: str) -> Path:
-    """``tar`` with one more file (``/etc/slipway-upstream-update`` saying ``update``): what a Debian security update
-    changes in a layer, deterministically (fixed mtime), so the same update gives the same digest."""
+    """``tar`` as an upstream update leaves it, deterministically (fixed mtimes: the same update, the same digest):
+    the CA bundle with one more line -- what a ``ca-certificates`` security update changes, and what every image
+    that talks TLS carries -- and ``/etc/slipway-upstream-update`` saying ``update``. Later members of a tar win when
+    it is unpacked, as ADD unpacks it."""
     shutil.copyfile(tar, out)
-    data = f"{update}\n".encode()
+    with tarfile.open(tar) as source:
+        bundle = next((m for m in source.getmembers() if m.name.lstrip("./") == CA_BUNDLE and m.isfile()), None)
+        data = source.extractfile(bundle).read() if bundle is not None else None  # type: ignore[union-attr]
     with tarfile.open(out, "a") as archive:
-        info = tarfile.TarInfo(UPDATE_FILE)
-        info.size, info.mtime, info.mode = len(data), 0, 0o644
-        archive.addfile(info, io.BytesIO(data))
+        files = {UPDATE_FILE: f"{update}\n".encode()}
+        if bundle is not None and data is not None:
+            files[bundle.name] = data + f"# upstream update {update}\n".encode()
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(content), 0, 0o644
+            archive.addfile(info, io.BytesIO(content))
     return out
 
 

@@ -51,20 +51,25 @@ def store(aws: tuple[Any, Any]) -> lock_store.LockStore:
     return lock_store.LockStore(aws[0], LOCK, DEPENDENTS, aws[1])
 
 
-def test_a_publication_starts_exactly_the_registered_pipelines_once_per_digest(aws: tuple[Any, Any]) -> None:
+def built(lock: lock_store.LockStore, pipeline: str, uses: list[str], publishes: str = "") -> None:
+    """What a Build job of ``pipeline`` registers once it has read its bases."""
+    lock.register(pipeline, lock.read(uses), publishes)
+
+
+def test_a_publication_starts_exactly_the_stale_registered_pipelines(aws: tuple[Any, Any]) -> None:
     lock = store(aws)
-    lock.register("slipway-payments-base-python", ["BASE_DEBIAN"])
-    lock.register("slipway-search-indexer", ["UPSTREAM_DEBIAN"])
+    lock.register("slipway-payments-base-python", {"BASE_DEBIAN": ""}, "BASE_PYTHON")  # failed, waiting
+    lock.register("slipway-search-indexer", {"UPSTREAM_DEBIAN": ""})
     first = lock.publish("BASE_DEBIAN", f"payments/bases/debian:c1@{D1}")
     assert first.changed and first.started == ("slipway-payments-base-python",)
     assert executions(aws[1], "slipway-payments-base-python") == 1
     assert executions(aws[1], "slipway-search-indexer") == 0
-    # A weekly rebuild that gave the same index (reproducible build, unmoved upstream) starts nothing.
+    built(lock, "slipway-payments-base-python", ["BASE_DEBIAN"], "BASE_PYTHON")
+    # A rebuild that gave the same index (reproducible build, unmoved upstream) starts nothing: nobody is stale.
     again = lock.publish("BASE_DEBIAN", f"payments/bases/debian:c1.2@{D1}")
     assert not again.changed and again.started == () and again.entry == f"payments/bases/debian:c1@{D1}"
-    assert executions(aws[1], "slipway-payments-base-python") == 1
     moved = lock.publish("BASE_DEBIAN", f"payments/bases/debian:c1.2@{D2}")
-    assert moved.changed and moved.previous.endswith(D1)
+    assert moved.changed and moved.previous.endswith(D1) and moved.started == ("slipway-payments-base-python",)
     assert executions(aws[1], "slipway-payments-base-python") == 2
     assert lock.read(["BASE_DEBIAN", "BASE_OTHER"]) == {"BASE_DEBIAN": f"payments/bases/debian:c1.2@{D2}"}
     history = aws[0].get_parameter_history(Name=LOCK + "BASE_DEBIAN")["Parameters"]
@@ -73,16 +78,40 @@ def test_a_publication_starts_exactly_the_registered_pipelines_once_per_digest(a
 
 def test_a_retried_publication_finishes_the_starts_its_first_attempt_did_not(aws: tuple[Any, Any]) -> None:
     lock = store(aws)
-    lock.register("slipway-payments-api", ["BASE_PYTHON"])  # not created yet: its start fails
+    lock.register("slipway-payments-api", {"BASE_PYTHON": ""})  # not created yet: its start fails
     with pytest.raises(Exception, match="PipelineNotFound"):
         lock.publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}")
-    assert lock.read(["BASE_PYTHON"])  # written, but not labelled started
+    assert lock.read(["BASE_PYTHON"])  # written; the start did not happen
     role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="pipeline")["Role"]["Arn"]
     create(aws[1], "slipway-payments-api", role)
     retry = lock.publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}")
     assert not retry.changed and retry.started == ("slipway-payments-api",)
     assert executions(aws[1], "slipway-payments-api") == 1
+    built(lock, "slipway-payments-api", ["BASE_PYTHON"])
     assert lock.publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}").started == ()  # done: nothing more
+
+
+def test_a_wave_builds_each_pipeline_once_on_all_its_new_bases(aws: tuple[Any, Any]) -> None:
+    """debian moves: python-build (on debian) and lambda-python (on python-build) rebuild; the service built on both
+    waits for lambda-python instead of building on the new python-build and the old lambda-python first."""
+    lock = store(aws)
+    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="pipeline")["Role"]["Arn"]
+    python_build, lambda_python, service = "slipway-p-python-build", "slipway-p-lambda-python", "slipway-p-api"
+    for name in (python_build, lambda_python, service):
+        create(aws[1], name, role)
+    for key in ("BASE_DEBIAN", "BASE_PYTHON_BUILD", "BASE_LAMBDA_PYTHON"):
+        lock.ssm.put_parameter(Name=LOCK + key, Value=f"x/{key.lower()}:c@{D1}", Type="String")
+    built(lock, python_build, ["BASE_DEBIAN"], "BASE_PYTHON_BUILD")
+    built(lock, lambda_python, ["BASE_PYTHON_BUILD"], "BASE_LAMBDA_PYTHON")
+    built(lock, service, ["BASE_PYTHON_BUILD", "BASE_LAMBDA_PYTHON"])
+    assert lock.publish("BASE_DEBIAN", f"x/debian:c@{D2}").started == (python_build,)
+    built(lock, python_build, ["BASE_DEBIAN"], "BASE_PYTHON_BUILD")
+    # python-build moved: lambda-python starts; the service waits, since lambda-python is about to change.
+    assert lock.publish("BASE_PYTHON_BUILD", f"x/pb:c@{D2}").started == (lambda_python,)
+    built(lock, lambda_python, ["BASE_PYTHON_BUILD"], "BASE_LAMBDA_PYTHON")
+    # lambda-python came out the same (an unchanged digest): the service, stale on python-build, goes on now.
+    assert lock.publish("BASE_LAMBDA_PYTHON", f"x/lp:c@{D1}").started == (service,)
+    assert [executions(aws[1], n) for n in (python_build, lambda_python, service)] == [1, 1, 1]
 
 
 def dockerfile(tmp_path: Path) -> Path:
@@ -105,10 +134,10 @@ def test_a_build_registers_before_it_reads_and_names_a_base_not_published_yet(
                                               r"\(/slipway/acme/lock/\) does not hold yet"):  # fmt: skip
         bases.current(path, register=True)
     # Registered anyway (TOOL has a default: not a base): the publication of BASE_PYTHON starts this pipeline.
-    assert store(aws).dependents("BASE_PYTHON") == ["slipway-search-indexer"]
-    assert store(aws).dependents("TOOL") == []
+    assert [r.uses for r in store(aws).registrations()] == [{"BASE_PYTHON": ""}]
     assert store(aws).publish("BASE_PYTHON", f"payments/bases/python:c1@{D1}").started == ("slipway-search-indexer",)
-    assert bases.current(path) == {"BASE_PYTHON": f"payments/bases/python:c1@{D1}"}
+    assert bases.current(path, register=True) == {"BASE_PYTHON": f"payments/bases/python:c1@{D1}"}
+    assert [r.uses for r in store(aws).registrations()] == [{"BASE_PYTHON": f"payments/bases/python:c1@{D1}"}]
 
 
 def test_the_store_path_must_be_a_parameter_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,7 +207,7 @@ def test_a_pipeline_waiting_for_two_bases_is_started_by_the_second_publication(a
     """First run in a fresh account: payments/api builds on python-build and lambda-python; starting it when only the
     first is published would only fail again."""
     lock = store(aws)
-    lock.register("slipway-search-indexer", ["BASE_PYTHON_BUILD", "BASE_LAMBDA_PYTHON"])
+    lock.register("slipway-search-indexer", {"BASE_PYTHON_BUILD": "", "BASE_LAMBDA_PYTHON": ""})
     assert lock.publish("BASE_PYTHON_BUILD", f"payments/bases/python-build:c1@{D1}").started == ()
     assert lock.publish("BASE_LAMBDA_PYTHON", f"payments/bases/lambda-python:c1@{D1}").started == (
         "slipway-search-indexer",

@@ -9,10 +9,6 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from infra.blueprint import MAX_RESOURCES_PER_STACK, blueprint, shard
-from pipeline.config import load
-from tests.conftest import EXAMPLE
-
 PAYMENTS = "Slipway-Acme-Pipelines-payments-1"
 SEARCH = "Slipway-Acme-Pipelines-search-1"
 
@@ -246,28 +242,6 @@ def test_eks_access_entry_limited_to_namespace(search: Template) -> None:
             ],
         },
     )
-
-
-def test_pipeline_resources_stay_within_the_estimate(synthesized: dict[str, Any]) -> None:
-    """The shard planner estimates without synthesizing; the estimate must never undercount."""
-    config = load(EXAMPLE)
-    for name, template in synthesized["templates"].items():
-        if "Pipelines" not in name:
-            continue
-        team = name.split("-")[3]
-        plans = [blueprint(t, s, f"{t.name}/{s.name}") for t, s in config.services() if t.name == team]
-        count = len(template.to_json()["Resources"])
-        # The stack's own five (artifact and access-log buckets with their policies, the key): exactly, or a few over.
-        assert count <= sum(p.estimated_resources for p in plans) + 5 <= count + 4, (name, count)
-
-
-def test_shard_keeps_teams_apart_and_under_the_limit() -> None:
-    config = load(EXAMPLE)
-    team, service = next(config.services())
-    plans = [blueprint(team, service, "payments/api")] * 30
-    shards = shard(plans)
-    assert all(sum(p.estimated_resources for p in s) <= MAX_RESOURCES_PER_STACK for s in shards)
-    assert sum(len(s) for s in shards) == 30 and len(shards) > 1
 
 
 def test_stateful_pipeline_logical_ids_are_pinned(payments: Template) -> None:
