@@ -98,7 +98,7 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     ]
     if bp.lock_key:
         # Last, once the release verified: a base release that fails its pipeline reaches nothing.
-        commands.append(f"slipway bases publish --image-json image.json --key {q(bp.lock_key)}")
+        commands.append(f"slipway bases publish --image-json image.json --key {q(bp.lock_key)} {inputs}")
     return _spec(commands, files=["image.json"])
 
 

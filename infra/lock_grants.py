@@ -63,11 +63,14 @@ def grant_register(role: iam.IRole, names: LockStoreNames, pipeline: str) -> Non
     )
 
 
-def grant_publish(role: iam.IRole, names: LockStoreNames, key: str) -> None:
-    """``key``: the one entry this role writes (``*``: every entry, the platform refresh's upstreams). It reads every
-    entry too: a dependent starts only once all the bases it builds on are in the store."""
+def grant_publish(role: iam.IRole, names: LockStoreNames, key: str, pipeline: str = "") -> None:
+    """``key``: the one entry this role writes (``*``: every entry, the platform refresh's upstreams); ``pipeline``:
+    the base's own, whose registration it completes with what the release was built with. It reads every entry and
+    registration too: what it starts depends on them."""
     stack = Stack.of(role)
     grant_read(role, names)
+    if pipeline:
+        grant_register(role, names, pipeline)
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["ssm:GetParameter", "ssm:PutParameter"],

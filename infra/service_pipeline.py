@@ -210,7 +210,7 @@ class ServicePipeline(Construct):
         self.props.repository.grant_push(project.role)
         if publishes and self.props.lock_store is not None:
             # A base's release becomes its lock entry, and what builds on it starts (`slipway bases publish`).
-            lock_grants.grant_publish(project.role, self.props.lock_store, bp.lock_key)
+            lock_grants.grant_publish(project.role, self.props.lock_store, bp.lock_key, f"slipway-{bp.name}")
         acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         return actions.CodeBuildAction(
             action_name="Stitch",

@@ -99,8 +99,10 @@ def current(dockerfile: Path | None = None, *, register: bool = False, extra: It
         store.register(pipeline, dict.fromkeys(needed, ""), publishes)
     found = store.read(declared | set(extra))
     missing = sorted(needed - set(found))
-    if register and not missing:  # then what it builds with: judged stale when the store moves on
-        store.register(pipeline, {k: found[k] for k in needed}, publishes)
+    if register and not missing and not publishes:
+        # Then what it builds with: judged stale when the store moves on. A curated base records it when its release
+        # is published (`slipway bases publish`): until then what builds on it waits for it.
+        store.register(pipeline, {k: found[k] for k in needed})
     if missing:
         raise LockError(
             f"{dockerfile}: FROM needs {', '.join(missing)}, which the lock store ({store.parameters}) does not hold "

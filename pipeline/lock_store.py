@@ -11,8 +11,8 @@ Why SSM Parameter Store, one parameter per lock key (``/slipway/<platform>/lock/
   standard parameter (4 KB, 10,000 per account and region: no cost) holds one entry with room to spare at 250 bases.
 
 Who rebuilds on a new entry: each Build job registers the keys its ``FROM`` lines use under
-``/slipway/<platform>/dependents/<pipeline>`` *before* reading them, then again with the entries it read (and, for a
-curated base, the key it publishes). A publication starts the registered pipelines that are stale -- built with
+``/slipway/<platform>/dependents/<pipeline>`` *before* reading them; a service's then again with the entries it read,
+a curated base's only once its release is published (until then it is about to change). A publication starts the registered pipelines that are stale -- built with
 other entries than the store holds -- unless a base they use is itself about to change (:meth:`LockStore.dependents`):
 each pipeline of a wave builds once, on all its new bases. Registering first means a pipeline that found its base
 missing is always started when the base arrives (either the publisher sees the registration, or the build sees the
@@ -173,9 +173,14 @@ class LockStore:
             return "", 0
         return str(parameter["Value"]), int(parameter["Version"])
 
-    def publish(self, key: str, entry: str, *, announce: Callable[[str], None] = lambda _: None) -> Publication:
-        """Write ``entry`` if its digest is new; then start the pipelines :meth:`dependents` names -- also when the
-        digest is unchanged: a retried publication finishes its starts, and what waited for this base goes on."""
+    def publish(
+        self, key: str, entry: str, *, pipeline: str = "", built_with: dict[str, str] | None = None,
+        announce: Callable[[str], None] = lambda _: None,
+    ) -> Publication:  # fmt: skip
+        """Write ``entry`` if its digest is new; record that ``pipeline`` (the base's own) built it with
+        ``built_with`` -- until then the base counts as about to change; then start the pipelines :meth:`dependents`
+        names -- also when the digest is unchanged: a retried publication finishes its starts, and what waited for
+        this base goes on."""
         previous, version = self._current(key)
         changed = digest_of(previous) != digest_of(entry)
         if changed:
@@ -186,6 +191,8 @@ class LockStore:
                 )["Version"]
             )  # fmt: skip
             announce(f"{key}: {entry} (was {previous or 'absent'})")
+        if pipeline and built_with is not None:
+            self.register(pipeline, built_with, key)
         started = tuple(self.dependents(key))
         for pipeline in started:
             # The token makes a retried publication's start of the same version one execution, not two.

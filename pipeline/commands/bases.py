@@ -38,7 +38,11 @@ def register(commands: Any) -> None:
     )
     publish_parser.add_argument("--image-json", type=Path, required=True, help="the release Stitch made")
     publish_parser.add_argument("--key", required=True, help="the base's lock key (BASE_PYTHON)")
-    publish_parser.set_defaults(run=lambda a: publish(image_json=a.image_json, key=a.key))
+    publish_parser.add_argument(
+        "--build", action="append", type=Path, default=[],
+        help="a build record of the release (repeatable): the entries it was built with are recorded",
+    )  # fmt: skip
+    publish_parser.set_defaults(run=lambda a: publish(image_json=a.image_json, key=a.key, builds=a.build))
     refresh_parser = verbs.add_parser(
         "refresh", help="resolve the committed lock's upstream tags again and publish the digests that moved"
     )
@@ -94,16 +98,25 @@ def _report(publications: list[lock_store.Publication]) -> None:
     print(render(("key", "entry", "state", "started"), rows))
 
 
-def publish(*, image_json: Path, key: str) -> int:
+def publish(*, image_json: Path, key: str, builds: list[Path] | None = None) -> int:
     """A base's Stitch job, after verify: its release becomes the lock entry ``key``; what builds on it starts."""
-    from pipeline.records import ImageRecord
+    import os
+
+    from pipeline.records import BuildRecord, ImageRecord
     from pipeline.registry import RepositoryRef
 
     if not lock.KEY.fullmatch(key):
         raise InputError(f"--key {key!r}: expected a build argument name like BASE_PYTHON")
     record = ImageRecord.load(image_json)
     entry = lock.entry(RepositoryRef.parse(record.repository).name, record.tag, record.index_digest)
-    _report([_store().publish(key, entry, announce=print)])
+    built_with: dict[str, str] = {}
+    for path in builds or []:
+        built_with.update(BuildRecord.load(path).bases)
+    publication = _store().publish(
+        key, entry, pipeline=os.environ.get(lock_store.PIPELINE_ENV, ""), built_with=built_with if builds else None,
+        announce=print,
+    )  # fmt: skip
+    _report([publication])
     return 0
 
 

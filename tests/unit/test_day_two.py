@@ -89,3 +89,22 @@ def test_the_readme_never_tells_a_person_to_run_cdk_deploy_without_naming_the_st
 
     commands = re.findall(r"`(cdk deploy[^`]*)`", (ROOT / "README.md").read_text(encoding="utf-8"))
     assert commands and all(c.startswith(("cdk deploy --all", "cdk deploy Slipway-")) for c in commands), commands
+
+
+def test_a_base_publishes_its_verified_release_with_what_it_was_built_on(synthesized: dict[str, Any]) -> None:
+    bases = synthesized["templates"]["Slipway-Acme-Bases-payments-1"]
+    specs = [
+        json.loads(p["Properties"]["Source"]["BuildSpec"])
+        for p in bases.find_resources("AWS::CodeBuild::Project").values()
+    ]
+    stitches = [
+        s["phases"]["build"]["commands"]
+        for s in specs
+        if s["phases"]["build"]["commands"][0].startswith("slipway stitch")
+    ]
+    python = next(c for c in stitches if "--key BASE_PYTHON " in c[-1])
+    assert python[1] == "slipway verify --image-json image.json"  # published only once verified
+    assert python[2] == (
+        "slipway bases publish --image-json image.json --key BASE_PYTHON"
+        ' --build "$CODEBUILD_SRC_DIR_build_amd64/build-amd64.json" --build "$CODEBUILD_SRC_DIR_build_arm64/build-arm64.json"'
+    )

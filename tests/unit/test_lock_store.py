@@ -105,13 +105,37 @@ def test_a_wave_builds_each_pipeline_once_on_all_its_new_bases(aws: tuple[Any, A
     built(lock, lambda_python, ["BASE_PYTHON_BUILD"], "BASE_LAMBDA_PYTHON")
     built(lock, service, ["BASE_PYTHON_BUILD", "BASE_LAMBDA_PYTHON"])
     assert lock.publish("BASE_DEBIAN", f"x/debian:c@{D2}").started == (python_build,)
-    built(lock, python_build, ["BASE_DEBIAN"], "BASE_PYTHON_BUILD")
+    lock.register(python_build, {"BASE_DEBIAN": ""}, "BASE_PYTHON_BUILD")  # its Build job: building, not published
     # python-build moved: lambda-python starts; the service waits, since lambda-python is about to change.
-    assert lock.publish("BASE_PYTHON_BUILD", f"x/pb:c@{D2}").started == (lambda_python,)
-    built(lock, lambda_python, ["BASE_PYTHON_BUILD"], "BASE_LAMBDA_PYTHON")
+    moved = lock.publish("BASE_PYTHON_BUILD", f"x/pb:c@{D2}", pipeline=python_build,
+                         built_with=lock.read(["BASE_DEBIAN"]))  # fmt: skip
+    assert moved.started == (lambda_python,)
+    lock.register(lambda_python, {"BASE_PYTHON_BUILD": ""}, "BASE_LAMBDA_PYTHON")
     # lambda-python came out the same (an unchanged digest): the service, stale on python-build, goes on now.
-    assert lock.publish("BASE_LAMBDA_PYTHON", f"x/lp:c@{D1}").started == (service,)
+    same = lock.publish("BASE_LAMBDA_PYTHON", f"x/lp:c@{D1}", pipeline=lambda_python,
+                        built_with=lock.read(["BASE_PYTHON_BUILD"]))  # fmt: skip
+    assert not same.changed and same.started == (service,)
     assert [executions(aws[1], n) for n in (python_build, lambda_python, service)] == [1, 1, 1]
+
+
+def test_a_base_still_building_holds_back_what_also_builds_on_it(aws: tuple[Any, Any]) -> None:
+    """python and python-build rebuild side by side; python publishes first: lambda-python (on both) waits for
+    python-build, which registered and is building, instead of building on the old python-build."""
+    lock = store(aws)
+    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="pipeline")["Role"]["Arn"]
+    python, python_build, lambda_python = "slipway-q-python", "slipway-q-python-build", "slipway-q-lambda-python"
+    for name in (python, python_build, lambda_python):
+        create(aws[1], name, role)
+    for key in ("BASE_DEBIAN", "BASE_PYTHON", "BASE_PYTHON_BUILD"):
+        lock.ssm.put_parameter(Name=LOCK + key, Value=f"x/{key.lower()}:c@{D1}", Type="String")
+    built(lock, lambda_python, ["BASE_PYTHON", "BASE_PYTHON_BUILD"], "BASE_LAMBDA_PYTHON")
+    lock.register(python_build, {"BASE_DEBIAN": ""}, "BASE_PYTHON_BUILD")  # building
+    lock.register(python, {"BASE_DEBIAN": ""}, "BASE_PYTHON")
+    first = lock.publish("BASE_PYTHON", f"x/p:c@{D2}", pipeline=python, built_with=lock.read(["BASE_DEBIAN"]))
+    assert first.started == ()
+    second = lock.publish("BASE_PYTHON_BUILD", f"x/pb:c@{D2}", pipeline=python_build,
+                          built_with=lock.read(["BASE_DEBIAN"]))  # fmt: skip
+    assert second.started == (lambda_python,) and executions(aws[1], lambda_python) == 1
 
 
 def dockerfile(tmp_path: Path) -> Path:
