@@ -42,7 +42,9 @@ def register(commands: Any) -> None:
         run=lambda a: seed(state_dir=a.state, config_path=a.config, republish=a.republish_upstream)
     )
     run_parser = verbs.add_parser("run", help="replay every pipeline of the synthesized cloud assembly")
-    run_parser.add_argument("service", nargs="?", default="", help="TEAM/SERVICE: only its pipeline (after the bases)")
+    run_parser.add_argument(
+        "service", nargs="?", default="", help="TEAM/SERVICE: only its pipeline (and what its jobs start)"
+    )
     run_parser.add_argument(
         "--scheduled",
         action="store_true",

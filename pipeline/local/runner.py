@@ -84,8 +84,8 @@ def aws_environment(state: LocalState) -> dict[str, str]:
 
 
 def _seed(config: PlatformConfig, state: LocalState, *, republish: bool = False) -> dict[str, str]:
-    # Upstreams land where ECR's pull-through cache would serve them: under the platform's ECR name, so the seed
-    # logs in and pushes exactly as a pipeline job does.
+    # Upstreams land in the upstream stand-in behind the platform's ECR name (the seed logs in and pushes as a job
+    # does, as the stand-in's admin): the pull-through cache path fills only when a pull by tag imports them.
     registry = ecr_registry(config.platform.account, config.platform.region)
     client = client_for_host(registry)
     platforms = _platforms(config)
