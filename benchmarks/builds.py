@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import emit  # noqa: E402
-from pipeline import bases  # noqa: E402
+from pipeline import assembly, bases  # noqa: E402
 from pipeline.build import build_image  # noqa: E402
 from pipeline.builders.buildx import forget_everything  # noqa: E402
 from pipeline.deployers.workload import acting_as  # noqa: E402
 from pipeline.local import aws  # noqa: E402
-from pipeline.local.replay import assembly, authorize, iam  # noqa: E402
+from pipeline.local.replay import authorize, iam  # noqa: E402
 from pipeline.local.runner import aws_environment  # noqa: E402
 from pipeline.local.state import LocalState  # noqa: E402
 from pipeline.records import BuildRecord, ImageRecord  # noqa: E402

@@ -109,6 +109,22 @@ def deploy(kind: str, args: tuple[str, ...], *, record: str = "") -> dict[str, A
     return _spec([f"slipway deploy {q(kind)} --image-json image.json {quoted} --out {record}"], files=[record])
 
 
+def platform_deploy(config_file: str) -> dict[str, Any]:
+    """The platform pipeline's Deploy: this checkout's Slipway (not the deployed tools object: a change to Slipway
+    deploys with the code it changed), with the CDK libraries, synthesizing and deploying the checkout."""
+    return {
+        "version": "0.2",
+        "phases": {
+            "install": {
+                "runtime-versions": {"python": "3.12", "nodejs": "20"},
+                "commands": ['pip3 install --quiet ".[cdk]"'],
+            },
+            # `python3 -m` from the checkout: the CDK app's assets are paths inside the repository.
+            "build": {"commands": [f"python3 -m pipeline.cli platform deploy --config {q(config_file)}"]},
+        },
+    }
+
+
 def refresh(lock_file: str, registry: str) -> dict[str, Any]:
     """The platform pipeline's refresh: the committed lock's upstream tags resolved again, moved digests published."""
     return _spec([f"slipway bases refresh --lock {q(lock_file)} --registry {q(registry)}"])

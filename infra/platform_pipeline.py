@@ -1,6 +1,12 @@
-"""The platform repository's own pipeline: what moves the base lock when nobody is at a laptop.
+"""The platform repository's own pipeline: the platform deploying itself, and what moves the base lock when nobody
+is at a laptop.
 
-Source (the platform repository) → Refresh: ``slipway bases refresh`` resolves every upstream tag the committed lock
+Source (the platform repository) → Deploy: ``slipway platform deploy`` synthesizes the pushed commit with its own
+Slipway and deploys every stack through the bootstrap roles of each account (CDK Pipelines' self-mutation; the
+workload accounts trust the platform's through ``cdk bootstrap --trust``), then starts each pipeline whose definition
+changed -- an updated definition starts nothing by itself. It runs on a push of platform.toml, images/,
+lambda_base/, the lock or Slipway's own code (a push of a base's context also starts that base's pipeline, by its own
+trigger). → Refresh: ``slipway bases refresh`` resolves every upstream tag the committed lock
 follows (``docker-hub/library/debian:bookworm``) through the pull-through cache -- a pull by tag, which is what
 makes ECR fetch a moved upstream -- and publishes each digest that moved to the lock store, which starts every
 pipeline registered as building on it (the curated bases, then what builds on them, through their own
@@ -13,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
@@ -31,10 +38,24 @@ from infra.pull_through_cache import PullThroughCache
 from infra.registry_stack import RegistryStack
 from infra.validation import raise_if_any
 from pipeline.config import PlatformConfig
+from pipeline.platform_deploy import BOOTSTRAP_QUALIFIER, BOOTSTRAP_ROLES, environments
 from pipeline.references import ecr_registry
 
 PIPELINE_NAME = "slipway-platform"
 LOCK_FILE = "images/lock.json"
+CONFIG_FILE = "platform.toml"
+PLATFORM_FILES = [
+    CONFIG_FILE,
+    "images/**",
+    "lambda_base/**",
+    "infra/**",
+    "pipeline/**",
+    "app.py",
+    "pyproject.toml",
+    "*.json",
+]
+"""What a push must change to start the platform pipeline: what the deployed stacks are synthesized from (the lock
+is under images/; ``*.json``: cdk.json and the CDK CLI's pins). Eight patterns: CodePipeline's most per filter."""
 ROLE_PATH = "/slipway/platform/"
 
 
@@ -49,6 +70,9 @@ class PlatformPipelineProps:
     lock_store: LockStoreNames
     pull_through_cache: PullThroughCache | None = None
     """The refresh resolves upstream tags through it (and so may import them: ``ecr:BatchImportUpstreamImage``)."""
+    deploys_to: tuple[tuple[str, str], ...] = ()
+    """``(account, region)`` of every bootstrapped place the platform's stacks deploy to (the platform's own first):
+    the Deploy job may assume their bootstrap roles, and nothing else's."""
 
 
 class PlatformPipeline(Construct):
@@ -59,13 +83,20 @@ class PlatformPipeline(Construct):
             problems.append(f"source_repo: expected owner/name, got {props.source_repo!r}")
         if not props.branch:
             problems.append("branch: expected the platform repository's branch, got none")
+        if not props.deploys_to:
+            problems.append("deploys_to: expected the platform's own (account, region) at least, got none")
         raise_if_any("PlatformPipeline", problems)
         sourced = sourced_pipeline(
-            self, PIPELINE_NAME, repository=props.source_repo, branch=props.branch, file_paths=[LOCK_FILE],
+            self, PIPELINE_NAME, repository=props.source_repo, branch=props.branch, file_paths=PLATFORM_FILES,
             connection_arn=props.connection_arn, artifact_bucket=props.artifact_bucket,
         )  # fmt: skip
         self.pipeline, source = sourced.pipeline, sourced.source
         stack = Stack.of(self)
+        self.deploy_project = self._deploy_project(props)
+        self.pipeline.add_stage(
+            stage_name="Deploy",
+            actions=[actions.CodeBuildAction(action_name="Deploy", project=self.deploy_project, input=source)],
+        )
         registry = ecr_registry(stack.account, stack.region)
         spec = buildspecs.refresh(LOCK_FILE, registry)
         self.project = job_project(
@@ -92,6 +123,32 @@ class PlatformPipeline(Construct):
             targets=[events_targets.CodePipeline(self.pipeline)],
         )
 
+    def _deploy_project(self, props: PlatformPipelineProps) -> codebuild.PipelineProject:
+        """The Deploy job: assumes the bootstrap roles of the places the stacks deploy to (the CDK CLI's way: the
+        CloudFormation execution role those pass holds the rights, never this role) and starts the platform's
+        pipelines."""
+        stack = Stack.of(self)
+        project = job_project(
+            self, "Deploy", buildspecs.platform_deploy(CONFIG_FILE), props.jobs, role_path=ROLE_PATH,
+            description="Slipway platform deploy (self-mutation)",
+        )  # fmt: skip
+        role = project.role
+        assert role is not None
+        roles = [
+            f"arn:{Aws.PARTITION}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-{kind}-role-{account}-{region}"
+            for account, region in props.deploys_to for kind in BOOTSTRAP_ROLES
+        ]  # fmt: skip
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=roles))
+        pipelines = f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-*"
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"], resources=[pipelines])
+        )
+        acknowledge(
+            role, "IAM5", "Starts the platform's pipelines whose definition its deploy changed (all named slipway-*)",
+            applies_to=f"Resource::arn:<AWS::Partition>:codepipeline:{stack.region}:{stack.account}:slipway-*",
+        )  # fmt: skip
+        return project
+
 
 class PlatformStack(Stack):
     """The platform pipeline with its own artifact bucket: deployed right after the registry, before any pipeline
@@ -109,5 +166,6 @@ class PlatformStack(Stack):
                 source_repo=config.platform.source_repo, branch=config.platform.branch,
                 connection_arn=config.platform.connection_arn, jobs=JobSettings(tools, key), artifact_bucket=artifacts,
                 lock_store=LockStoreNames.of(config.platform.name), pull_through_cache=registry.pull_through_cache,
+                deploys_to=tuple(environments(config)),
             ),
         )  # fmt: skip

@@ -14,6 +14,7 @@ from pipeline.commands import (
     deploy,
     lint,
     local,
+    platform,
     preflight,
     rollback,
     stitch,
@@ -32,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         description="git push to a running container on AWS, pinned by digest.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (validate, preflight, synth, lint, build, stitch, verify, deploy, rollback, bases, local):
+    for module in (validate, preflight, synth, lint, build, stitch, verify, deploy, rollback, bases, platform, local):
         module.register(commands)
     return parser
 

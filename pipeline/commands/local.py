@@ -67,10 +67,19 @@ def register(commands: Any) -> None:
     push_parser.add_argument(
         "repository", help="OWNER/NAME, as in platform.toml (examples/repos.toml names the folder)"
     )
+    push_parser.add_argument(
+        "--from", dest="checkout", type=Path, default=None,
+        help="a git checkout whose tracked files are pushed (default: this one, at the folder examples/repos.toml names)",
+    )  # fmt: skip
     _replay_options(push_parser)
     push_parser.set_defaults(
         run=lambda a: push(
-            state_dir=a.state, config_path=a.config, repository=a.repository, as_json=a.json, approve=a.approve
+            state_dir=a.state,
+            config_path=a.config,
+            repository=a.repository,
+            as_json=a.json,
+            approve=a.approve,
+            checkout=a.checkout,
         )
     )
 
@@ -143,10 +152,14 @@ def run(
     return _report(report, record_timing(state.directory, time.monotonic() - started), as_json)
 
 
-def push(*, state_dir: Path, config_path: Path, repository: str, as_json: bool = False, approve: bool = False) -> int:
+def push(
+    *, state_dir: Path, config_path: Path, repository: str, as_json: bool = False, approve: bool = False,
+    checkout: Path | None = None,
+) -> int:  # fmt: skip
     state = LocalState.load(state_dir)
     _use_builder(state)
-    return _report(runner.push(config.load(config_path), state, repository, approve=approve), "", as_json)
+    loaded = config.load(config_path)
+    return _report(runner.push(loaded, state, repository, approve=approve, checkout=checkout), "", as_json)
 
 
 def _report(report: Report, timing: str, as_json: bool) -> int:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import boto3
 
+from pipeline import platform_deploy
 from pipeline.config import EcsTarget, EksTarget, LambdaTarget, PlatformConfig
 from pipeline.deployers.base import DeployRecord, DeployTarget, Verification
 from pipeline.deployers.eks import deployment_manifest
@@ -172,6 +173,24 @@ def provision_all(config: PlatformConfig, endpoint: str, secret_value: str, *, s
             credentials = organization_credentials(endpoint, environment.account)
             for target in environment.targets():
                 provision(endpoint, target, repository, credentials, state=state)
+
+
+def bootstrap(config: PlatformConfig, endpoint: str) -> None:
+    """``cdk bootstrap`` of every place the platform deploys to, as far as the CloudFormation stand-in needs it
+    (idempotent): the deploy role, trusting the platform account (``--trust``), holding what the execution role it
+    passes would hold (AdministratorAccess, bootstrap's default)."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{config.platform.account}:root"},
+         "Action": "sts:AssumeRole"},
+    ]}  # fmt: skip
+    administrator = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    for account, region in platform_deploy.environments(config):
+        iam = client("iam", endpoint, None if account == config.platform.account else organization_credentials(
+            endpoint, account))  # fmt: skip
+        name = platform_deploy.bootstrap_role("deploy", account, region).rsplit("/", 1)[-1]
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName=name, PolicyName="execution", PolicyDocument=json.dumps(administrator))
 
 
 def load_balanced(config: PlatformConfig) -> dict[str, load_balancer.Fronted]:

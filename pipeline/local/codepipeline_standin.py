@@ -4,7 +4,8 @@ moto 5.2.5 records an execution as ``Succeeded`` the moment it is started (it ru
 ``clientRequestToken``; its CreatePipeline reads every trust statement's principal as a service (a role the stand-in
 also lets its admin assume fails with a server error). Here a pipeline is created when its role trusts CodePipeline
 in any statement, as IAM reads a trust policy; a new execution is ``InProgress`` until the replay's engine -- CodePipeline's part of the
-replay (:mod:`pipeline.local.replay.starts`) -- has run it, and a retried start with the same token answers the same
+replay (:mod:`pipeline.local.replay.starts`) -- has run it (a created pipeline starts one, as CodePipeline's
+creation does), and a retried start with the same token answers the same
 execution, as CodePipeline's idempotent start does. So the job that publishes a base calls the cloud's API unchanged.
 """
 
@@ -54,6 +55,7 @@ def install() -> None:
         if len(pipeline["stages"]) < 2:
             raise InvalidStructureException(f"Pipeline has only {len(pipeline['stages'])} stage(s)")
         self.pipelines[pipeline["name"]] = models.CodePipeline(self.account_id, self.region_name, pipeline)
+        self.start_pipeline_execution(pipeline["name"], None)  # CodePipeline starts a pipeline it creates
         return pipeline, []
 
     models.CodePipelineBackend.create_pipeline = create_pipeline  # type: ignore[method-assign]

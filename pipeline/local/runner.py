@@ -5,11 +5,13 @@ debootstrap), one git repository per source repository (``examples/repos.toml``)
 platform team creates out of band (the build secrets' values) or what owns the deploy targets (function, service).
 ``--republish-upstream``: Docker Hub publishing an update under the same upstream tags.
 
-run: the platform team's one manual step (``cdk deploy --all``: the app synthesized once, its roles and pipeline
-definitions deployed), then every pipeline as CodePipeline starts it on creation -- the platform pipeline first --
-and then whatever the jobs start through CodePipeline's API: a base's publication to the lock store starts what is
-registered as building on it, until the wave has passed. Nothing here builds, stitches, publishes or deploys: the
-actions' buildspecs do; and nothing here synthesizes again.
+run: the platform team's one manual step (``cdk deploy --all`` after ``cdk bootstrap``: the app synthesized and
+deployed by the CloudFormation stand-in through the bootstrap deploy roles, the path the platform pipeline's Deploy
+job takes too), then every pipeline as CodePipeline starts it on creation -- the platform pipeline first -- and then
+whatever the jobs start through CodePipeline's API: a base's publication to the lock store starts what is registered
+as building on it, the platform's Deploy starts each pipeline whose definition it changed, until nothing is left.
+Nothing here builds, stitches, publishes or deploys: the actions' buildspecs do; and after the first deploy only the
+platform pipeline's Deploy job synthesizes and changes the deployed definitions.
 
 run --scheduled: what EventBridge does at the scheduled time (the platform pipeline's weekly upstream refresh), and
 the wave it starts. push: a new commit of one source repository; each pipeline on it starts if its V2 trigger's
@@ -27,13 +29,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pipeline import bases, lock_store
+from pipeline import assembly, bases, lock_store
 from pipeline.config import PlatformConfig
 from pipeline.deployers import workload
 from pipeline.errors import SlipwayError
 from pipeline.local import aws, load_balancer, verify
+from pipeline.local.cloudformation_standin import SERVICE_PRINCIPAL_ENV, StandInCloudFormation
 from pipeline.local.pull_through import UPSTREAM
-from pipeline.local.replay import assembly, authorize, cdk, codebuild, executor, iam, sources, starts
+from pipeline.local.replay import authorize, cdk, codebuild, executor, iam, sources, starts
 from pipeline.local.replay.report import Report, deployments
 from pipeline.local.seed import republish_upstreams, seed_upstreams
 from pipeline.local.state import STATE_ENV, LocalState
@@ -132,6 +135,8 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
         # Where the stand-ins keep what a job's kubectl reaches (the cluster stand-in on the job's PATH).
         STATE_ENV: str(state.directory),
     }  # fmt: skip
+    if state.aws_credentials():  # who plays CodeBuild for the roles the platform's Deploy job creates
+        environment[SERVICE_PRINCIPAL_ENV] = aws.client("sts", state.aws_endpoint).get_caller_identity()["Arn"]
     if state.docker_host:
         environment["DOCKER_HOST"] = state.docker_host
     if state.aws_credentials():  # AWS's own pullers (Lambda's service, the ECS agent) in the local checks
@@ -164,15 +169,19 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
     )  # fmt: skip
 
 
-def _deploy_stacks(outdir: Path, state: LocalState) -> None:
-    """`cdk deploy`'s part the replay depends on: file assets where the templates say, the roles and policies, and
-    the pipeline definitions (created, or updated -- which starts nothing)."""
-    cdk.publish_assets(outdir, aws.client("s3", state.aws_endpoint))
-    if state.aws_credentials():
-        identity = aws.client("sts", state.aws_endpoint).get_caller_identity()
-        iam.apply(outdir, lambda account: aws.client_in("iam", state.aws_endpoint, account, identity["Account"]),
-                  identity["Arn"])  # fmt: skip
-    starts.apply(assembly.load(outdir), aws.client("codepipeline", state.aws_endpoint))
+def _deploy_stacks(outdir: Path, state: LocalState, config: PlatformConfig) -> None:
+    """The platform team's `cdk deploy --all` from a laptop (after `cdk bootstrap` of every place it deploys to):
+    the one deploy path the platform pipeline's Deploy job takes too -- the CloudFormation stand-in, acting through
+    the bootstrap deploy roles. The pipelines it creates are started by that creation; :func:`_run` runs them itself
+    (platform first, each unless it is up to date), so those starts are not followed again. Also what restores a
+    restarted AWS stand-in (in-memory): the deployed assembly deployed again."""
+    aws.bootstrap(config, state.aws_endpoint)
+    principal = aws.client("sts", state.aws_endpoint).get_caller_identity()["Arn"] if state.aws_credentials() else ""
+    StandInCloudFormation(
+        state.directory, state.aws_endpoint, principal, config.platform.account, enforce_iam=bool(principal)
+    ).deploy(outdir)
+    client = aws.client("codepipeline", state.aws_endpoint)
+    starts.pending(assembly.load(state.directory / "cdk.out"), client, state.directory / "executions" / "started.json")
 
 
 def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
@@ -184,10 +193,17 @@ def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, se
     aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET, state=state.directory)
     context = _context(state, approve, config)
     report = Report(assembly=state.directory / "cdk.out")
-    # The platform team's one manual step, `cdk deploy --all`: the only synthesis. What the bases publish later
-    # reaches the jobs through the lock store, as in the cloud -- never through another synthesis.
-    pipelines = cdk.synthesize(config, report.assembly)
-    _deploy_stacks(report.assembly, state)
+    # The platform team's one manual step, `cdk deploy --all`, the first time only: after it, a platform change
+    # reaches the deployed stacks through the platform pipeline's Deploy job, as in the cloud, and what the bases
+    # publish reaches the jobs through the lock store -- never through a synthesis here.
+    if (report.assembly / "manifest.json").exists():
+        progress(f"deployed already: a platform change deploys through its pipeline (slipway local push "
+                 f"{config.platform.source_repo})")  # fmt: skip
+        _deploy_stacks(report.assembly, state, config)  # a restarted AWS stand-in has lost the assets and roles
+        pipelines = assembly.load(report.assembly)
+    else:
+        pipelines = cdk.synthesize(config, state.directory / "synth")
+        _deploy_stacks(state.directory / "synth", state, config)
     if selection:
         _execute_all([p for p in pipelines if p.name == _pipeline_name(selection)], context, state, report)
         _follow(context, state, report)
@@ -224,9 +240,11 @@ def _mirror_lock(config: PlatformConfig, state: LocalState) -> None:
 def _follow(context: executor.Context, state: LocalState, report: Report) -> None:
     """Run what the jobs started through CodePipeline's API (a base's publication, the platform's refresh), and what
     those runs start in turn, until nothing is left: the wave of a new base through everything built on it."""
-    deployed = assembly.load(report.assembly)
     client = aws.client("codepipeline", state.aws_endpoint)
-    while started := starts.pending(deployed, client, state.directory / "executions" / "started.json"):
+    # The deployed definitions read again each time: the platform's Deploy job may have changed them.
+    while started := starts.pending(
+        assembly.load(report.assembly), client, state.directory / "executions" / "started.json"
+    ):
         progress(f"started through CodePipeline: {', '.join(p.name for p in started)}")
         _execute_all(started, context, state, report)
 
@@ -288,27 +306,31 @@ def _fire_schedules(
     report = Report(assembly=state.directory / "cdk.out")
     scheduled = [p for p in assembly.load(report.assembly) if p.schedules and (only is None or p.name in only)]
     progress(f"schedules fired: {', '.join(p.name for p in scheduled) or 'none'}")
-    _deploy_stacks(report.assembly, state)  # a restarted AWS stand-in has lost the assets and roles
+    _deploy_stacks(report.assembly, state, config)  # a restarted AWS stand-in has lost the assets and roles
     context = _context(state, approve, config)
     _execute_all(scheduled, context, state, report)
     _follow(context, state, report)
     return report
 
 
-def _push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:
-    """Commit the folder's current content to ``repository`` and start each pipeline whose trigger matches."""
+def _push(
+    config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False, checkout: Path | None = None
+) -> Report:
+    """Commit the folder's current content to ``repository`` and start each pipeline whose trigger matches.
+    ``checkout``: a git checkout whose tracked files are pushed instead (at its root)."""
     known = repositories(config)
     if repository not in known:
         raise LocalRunError(f"source repository {repository!r}: not in platform.toml (known: {', '.join(known)})")
     branch, folder = known[repository]
     before = sources.head(state.git_root, repository, branch).commit
-    revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder)
+    source, folder = (ROOT, folder) if checkout is None else (checkout, ".")
+    revision = sources.seed_repository(state.git_root, repository, branch, source, folder)
     report = Report(assembly=state.directory / "cdk.out")
     if revision.commit == before:
         progress(f"{repository}: nothing to push ({branch} is at {before[:12]})")
         return report
     files = sources.changed_files(state.git_root, revision, before)
-    _deploy_stacks(report.assembly, state)  # a restarted AWS stand-in has lost the assets and roles
+    _deploy_stacks(report.assembly, state, config)  # a restarted AWS stand-in has lost the assets and roles
     context = _context(state, approve, config)
     for pipeline in assembly.load(report.assembly):
         if pipeline.repository != repository:
@@ -358,8 +380,10 @@ def fire_schedules(
         return report
 
 
-def push(config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False) -> Report:
+def push(
+    config: PlatformConfig, state: LocalState, repository: str, *, approve: bool = False, checkout: Path | None = None
+) -> Report:
     with _acting_for(state):
-        report = _push(config, state, repository, approve=approve)
+        report = _push(config, state, repository, approve=approve, checkout=checkout)
         _mirror_lock(config, state)
         return report

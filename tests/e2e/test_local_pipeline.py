@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
+from pipeline import assembly
 from pipeline.commands.local import run
 from pipeline.local.aws import client, organization_credentials
-from pipeline.local.replay import assembly
 from pipeline.local.state import LocalState
 from tests.conftest import EXAMPLE
 from tests.e2e.conftest import CREDENTIALS, get

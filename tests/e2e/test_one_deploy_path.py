@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import assembly
 from pipeline.config import load
 from pipeline.local import runner
 from pipeline.local.aws import PLACEHOLDER
-from pipeline.local.replay import assembly, executor, sources
+from pipeline.local.replay import executor, sources
 from pipeline.local.state import LocalState
 from tests.conftest import EXAMPLE
 from tests.e2e.test_local_pipeline import DEV, ECR, PROD, alias_image, in_account

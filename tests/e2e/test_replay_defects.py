@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import bases
+from pipeline import bases, platform_deploy
 from pipeline.commands.local import run, seed
 from pipeline.deployers.base import DeployRecord
 from pipeline.local import runner
@@ -81,8 +81,8 @@ def test_day_two_a_patched_upstream_reaches_every_service_with_no_new_template(
     """Issue #25: Docker Hub moves `debian:bookworm`; the weekly refresh (the platform pipeline's schedule) resolves
     the tag again and publishes the new digest to the lock store; that starts the debian base, whose publication
     starts the bases built on it, whose publications start the services -- each promoted dev → approval → prod. No
-    synthesis and no new template on the way: the deployed assembly is byte for byte the same."""
-    templates = {p.name: p.read_bytes() for p in (local.directory / "cdk.out").glob("*.template.json")}
+    new definition on the way: the platform pipeline's Deploy (it runs first) finds every pipeline as it was."""
+    definitions = platform_deploy.definitions(local.directory / "cdk.out")
     before = served(local)
     assert len(before) == 6, before
     assert seed(state_dir=local.directory, config_path=EXAMPLE, republish=True) == 0
@@ -96,7 +96,7 @@ def test_day_two_a_patched_upstream_reaches_every_service_with_no_new_template(
         assert deployment["image"] != before[key], f"{key}: still on the digest it served before the update"
     ran = {a["pipeline"] for a in report["actions"]}
     assert {"slipway-platform", DEBIAN, "slipway-payments-api", "slipway-search-indexer"} <= ran
-    assert {p.name: p.read_bytes() for p in (local.directory / "cdk.out").glob("*.template.json")} == templates
+    assert platform_deploy.definitions(local.directory / "cdk.out") == definitions
     rebuilt = ImageRecord.load(local.directory / "runs" / "payments-base-debian" / "image.json")
     assert rebuilt.tag.endswith(".2")  # the same commit on a new upstream: published beside the first release
 
@@ -105,8 +105,9 @@ def role_client(local: LocalState, pipeline: str, action: str) -> DistributionCl
     """A registry client logged in as the CodeBuild role of ``action`` in ``pipeline`` (ECR's token for that role)."""
     import boto3
 
+    from pipeline import assembly
     from pipeline.local import aws
-    from pipeline.local.replay import assembly, authorize, iam
+    from pipeline.local.replay import authorize, iam
     from pipeline.registry import client_for_host
 
     outdir = local.directory / "cdk.out"
@@ -141,3 +142,43 @@ def test_the_pull_through_cache_imports_on_a_pull_by_tag_only_with_the_import_pe
             stitch.get_manifest(cache, "1.35", INDEXES)  # a role the cache's grants leave out
         with pytest.raises(RegistryError):  # the upstream stand-in is not part of the platform's registry
             refresh.get_manifest(RepositoryRef(ECR, f"{UPSTREAM}/docker-hub/library/busybox"), "1.35", INDEXES)
+
+
+def test_a_push_to_the_platform_repository_deploys_it_and_starts_exactly_the_pipeline_it_changed(
+    local: LocalState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #25, item 1: the platform deploys itself. A platform team asks for an approval before the indexer's
+    deploys and pushes platform.toml; the platform pipeline's Deploy job synthesizes the pushed commit and deploys it
+    (the CloudFormation stand-in, through the bootstrap roles), and starts the one pipeline whose definition changed
+    -- no laptop, no other pipeline. Last in the session: it leaves the indexer's pipeline changed."""
+    from pipeline.commands.local import push
+    from pipeline.local.replay import sources
+
+    checkout = tmp_path / "platform"
+    subprocess.run(["git", "clone", "--quiet", str(sources.repository_path(local.git_root, "acme/platform")),
+                    str(checkout)], check=True)  # fmt: skip
+    config = checkout / "platform.toml"
+    text = config.read_text()
+    marker = (
+        "    approval = false                  # true: a person approves each deploy\n\n    [teams.services.deploy.eks]"
+    )
+    assert marker in text
+    config.write_text(text.replace(marker, marker.replace("approval = false", "approval = true ")))
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@localhost"}  # fmt: skip
+    subprocess.run(["git", "commit", "--quiet", "--all", "-m", "indexer: approve deploys"], cwd=checkout, check=True,
+                   env={**os.environ, **identity})  # fmt: skip
+    before = platform_deploy.definitions(local.directory / "cdk.out")
+    capsys.readouterr()
+    assert push(state_dir=local.directory, config_path=EXAMPLE, repository="acme/platform", as_json=True,
+                approve=True, checkout=checkout) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    after = platform_deploy.definitions(local.directory / "cdk.out")
+    assert {name for name in after if after[name] != before.get(name)} == {"slipway-search-indexer"}
+    ran = {a["pipeline"] for a in report["actions"]}
+    assert ran == {"slipway-platform", "slipway-search-indexer"}, ran
+    stages = [a["stage"] for a in report["actions"] if a["pipeline"] == "slipway-platform"]
+    assert stages.index("Deploy") < stages.index("Refresh")
+    assert "Approve" in {a["action"] for a in report["actions"] if a["pipeline"] == "slipway-search-indexer"}
+    assert {d["service"] for d in report["deployments"]} == {"search-indexer"}
+    assert all(d["verified"] for d in report["deployments"])

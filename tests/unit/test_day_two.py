@@ -68,15 +68,51 @@ def test_each_base_may_write_only_its_own_entry_and_builds_only_register_themsel
     assert statements(services, "codepipeline:StartPipelineExecution") == []  # a service starts nothing
 
 
+def buildspec(template: Any, role_description: str) -> dict[str, Any]:
+    """The buildspec of the project whose role is described so."""
+    roles = {k for k, r in template.find_resources("AWS::IAM::Role").items()
+             if r["Properties"].get("Description") == role_description}  # fmt: skip
+    for project in template.find_resources("AWS::CodeBuild::Project").values():
+        if project["Properties"]["ServiceRole"]["Fn::GetAtt"][0] in roles:
+            return dict(json.loads(project["Properties"]["Source"]["BuildSpec"]))
+    raise AssertionError(f"no project with a role described {role_description!r}")
+
+
+def test_the_platform_pipeline_deploys_the_pushed_platform_before_it_refreshes(synthesized: dict[str, Any]) -> None:
+    """Issue #25, item 1: a push to the platform repository deploys it from CodeBuild (self-mutation), with this
+    checkout's Slipway; a push of anything the stacks are synthesized from starts it."""
+    platform = synthesized["templates"]["Slipway-Acme-Platform"]
+    pipeline = next(iter(platform.find_resources("AWS::CodePipeline::Pipeline").values()))["Properties"]
+    assert [s["Name"] for s in pipeline["Stages"]] == ["Source", "Deploy", "Refresh"]
+    paths = pipeline["Triggers"][0]["GitConfiguration"]["Push"][0]["FilePaths"]["Includes"]
+    assert {"platform.toml", "images/**", "lambda_base/**", "infra/**", "pipeline/**"} <= set(paths)
+    assert len(paths) <= 8  # CodePipeline's most per filter
+    spec = buildspec(platform, "Slipway platform deploy (self-mutation)")
+    assert spec["phases"]["build"]["commands"] == ["python3 -m pipeline.cli platform deploy --config platform.toml"]
+    assert spec["phases"]["install"]["commands"] == ['pip3 install --quiet ".[cdk]"']
+
+
+def test_the_platform_deploy_assumes_only_the_bootstrap_roles_of_the_places_it_deploys_to(
+    synthesized: dict[str, Any],
+) -> None:
+    platform = synthesized["templates"]["Slipway-Acme-Platform"]
+    assumed = json.dumps([s["Resource"] for s in statements(platform, "sts:AssumeRole")])
+    for account in ("111111111111", "222222222222", "555555555555"):
+        for kind in ("deploy", "file-publishing", "lookup"):
+            assert f":iam::{account}:role/cdk-hnb659fds-{kind}-role-{account}-eu-west-1" in assumed, (account, kind)
+    assert "role/*" not in assumed and ":iam::*" not in assumed
+    started = json.dumps([s["Resource"] for s in statements(platform, "codepipeline:StartPipelineExecution")])
+    assert ':codepipeline:eu-west-1:111111111111:slipway-*"' in started and started.count(":codepipeline:*") == 0
+    assert statements(platform, "iam:CreateRole") == []  # the execution role CloudFormation uses creates roles
+
+
 def test_the_refresh_publishes_upstreams_and_may_import_them_through_the_cache(synthesized: dict[str, Any]) -> None:
     platform = synthesized["templates"]["Slipway-Acme-Platform"]
     assert "parameter/slipway/acme/lock/*" in json.dumps(
         [s["Resource"] for s in statements(platform, "ssm:PutParameter")]
     )
     assert statements(platform, "ecr:BatchImportUpstreamImage") and statements(platform, "ecr:GetAuthorizationToken")
-    spec = json.loads(
-        next(iter(platform.find_resources("AWS::CodeBuild::Project").values()))["Properties"]["Source"]["BuildSpec"]
-    )
+    spec = buildspec(platform, "Slipway upstream refresh")
     assert spec["phases"]["build"]["commands"] == [
         "slipway bases refresh --lock images/lock.json --registry 111111111111.dkr.ecr.eu-west-1.amazonaws.com"
     ]

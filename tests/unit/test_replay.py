@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.local.replay import assembly, codebuild, executor, sources
-from pipeline.local.replay.assembly import Action, EnvironmentVariable, Pipeline, Project, PushFilter, Stage
+from pipeline import assembly
+from pipeline.assembly import Action, EnvironmentVariable, Pipeline, Project, PushFilter, Stage
+from pipeline.local.replay import codebuild, executor, sources
 
 ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"

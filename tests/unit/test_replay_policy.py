@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.local.replay import assembly, authorize
+from pipeline import assembly
+from pipeline.local.replay import authorize
 from pipeline.local.replay.policy import ALLOW, DENY, IMPLICIT_DENY, Request, evaluate
 
 FUNCTION = "arn:aws:lambda:eu-west-1:111111111111:function:payments-api"

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline import assembly
+from pipeline.assembly import Project
 from pipeline.config import LambdaTarget
 from pipeline.deployers import DEPLOYERS, workload
 from pipeline.deployers.base import Grant, PullImages
-from pipeline.local.replay import assembly, policy
-from pipeline.local.replay.assembly import Project
+from pipeline.local.replay import policy
 from pipeline.registry.base import RepositoryRef
 
 PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")

@@ -10,8 +10,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pipeline import assembly
 from pipeline.config import PlatformConfig
-from pipeline.local.replay import assembly
 
 
 def synthesize(config: PlatformConfig, outdir: Path) -> list[assembly.Pipeline]:

@@ -27,13 +27,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.assembly import Project
 from pipeline.builders.docker_cli import builder_prefix
 from pipeline.errors import SlipwayError
-from pipeline.local.replay.assembly import Project
 
 # What CodeBuild's standard images carry besides Python: the AWS CLI, a build backend for the tools zip, and the EKS
 # stand-in's schema check.
 IMAGE_PACKAGES = ("awscli", "setuptools", "wheel", "kubernetes-validate==1.37.0")
+IMAGE_EXTRAS = ("lint", "cdk")
+"""Slipway's extras in the image: the Lint job's parser, and the CDK libraries the platform's Deploy job synthesizes
+with. CodeBuild's images hold neither (those jobs install them, pinned); here they are installed once, not per job."""
 PHASES = ("install", "pre_build", "build", "post_build")
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -66,7 +69,8 @@ class Outcome:
 def runner_image(directory: Path) -> Path:
     """The shared layer of the runner: Python packages Slipway's tools need, and the AWS CLI. Built once per
     pyproject.toml (its hash names the directory); Slipway itself is not in it -- each job installs the tools zip."""
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + " ".join(IMAGE_PACKAGES).encode()).hexdigest()[:12]
+    recipe = (ROOT / "pyproject.toml").read_bytes() + " ".join((*IMAGE_PACKAGES, *IMAGE_EXTRAS)).encode()
+    digest = hashlib.sha256(recipe).hexdigest()[:12]
     image = directory / f"runner-{digest}"
     ready = image / ".ready"
     if ready.exists():
@@ -77,7 +81,8 @@ def runner_image(directory: Path) -> Path:
     # Slipway's requirements as pyproject.toml names them, never a build of this checkout (two builds of one source
     # tree at once collide in its build/ directory).
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    requirements = [*project.get("dependencies", []), *project.get("optional-dependencies", {}).get("lint", [])]
+    extras = project.get("optional-dependencies", {})
+    requirements = [*project.get("dependencies", []), *(r for extra in IMAGE_EXTRAS for r in extras.get(extra, []))]
     subprocess.run([*pip, *requirements, *IMAGE_PACKAGES], check=True)
     ready.write_text("")
     return image

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.assembly import Action, Pipeline, Project, Stage
 from pipeline.errors import SlipwayError
 from pipeline.local.replay import codebuild, sources
-from pipeline.local.replay.assembly import Action, Pipeline, Project, Stage
 
 
 class ExecutionError(SlipwayError):

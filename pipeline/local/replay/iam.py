@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline import assembly
 from pipeline.errors import SlipwayError
-from pipeline.local.replay import assembly
 
 SESSION = "slipway-replay"
 CODEBUILD = "codebuild.amazonaws.com"

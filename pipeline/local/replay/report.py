@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline import assembly
 from pipeline.deployers.base import DeployRecord
-from pipeline.local.replay import assembly, authorize, executor
+from pipeline.local.replay import authorize, executor
 
 
 @dataclass

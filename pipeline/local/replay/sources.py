@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.assembly import Pipeline, PushFilter
 from pipeline.errors import SlipwayError
-from pipeline.local.replay.assembly import Pipeline, PushFilter
 
 
 class SourceError(SlipwayError):

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.local.replay.assembly import Pipeline
+from pipeline.assembly import Pipeline
 
 _CATEGORY = {"CodeStarSourceConnection": "Source", "Manual": "Approval", "CodeBuild": "Build"}
 

@@ -195,7 +195,7 @@ def stacks(directory: Path) -> list[StackTemplate]:
     for stack, artifact in manifest.get("artifacts", {}).items():
         if artifact.get("type") != "aws:cloudformation:stack":
             continue
-        account, region = _environment(artifact.get("environment", ""))
+        account, region = environment(artifact.get("environment", ""))
         template = json.loads((directory / artifact["properties"]["templateFile"]).read_text(encoding="utf-8"))
         resources = template.get("Resources", {})
         found.append(StackTemplate(stack, resources, _Resolver(resources, account, region)))
@@ -204,10 +204,15 @@ def stacks(directory: Path) -> list[StackTemplate]:
 
 def load(directory: Path) -> list[Pipeline]:
     """Every CodePipeline in the assembly, in the order of the manifest's stacks and their templates."""
-    return [p for stack in stacks(directory) for p in _pipelines(stack.name, stack.resources, stack.resolve)]
+    return [p for stack in stacks(directory) for p in load_stack(stack)]
 
 
-def _environment(text: str) -> tuple[str, str]:
+def load_stack(stack: StackTemplate) -> list[Pipeline]:
+    """The CodePipelines of one stack's template."""
+    return _pipelines(stack.name, stack.resources, stack.resolve)
+
+
+def environment(text: str) -> tuple[str, str]:
     match = re.fullmatch(r"aws://([^/]+)/([^/]+)", text)
     if not match:
         raise AssemblyError(f"stack environment {text!r}: expected aws://ACCOUNT/REGION")

@@ -1,0 +1,69 @@
+"""The cloud's backend of the platform deploy (:mod:`pipeline.platform_deploy`): CloudFormation's deployed templates,
+read through each account's bootstrap lookup role, and the CDK CLI that package.json pins, which assumes each
+account's deploy role itself (workload accounts trust the platform's through ``cdk bootstrap --trust``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline import assembly
+from pipeline.errors import SlipwayError
+
+CONCURRENCY = 4
+"""Stacks deployed at once (``cdk deploy --concurrency``): CloudFormation's own quota is far above it."""
+
+
+class CdkDeployError(SlipwayError):
+    pass
+
+
+@dataclass(frozen=True)
+class CdkCli:
+    checkout: Path
+    """The platform repository's checkout: its package.json and package-lock.json pin the CDK CLI."""
+    cloudformation_in: Callable[[str, str], Any]
+    """``(account, region)`` → a CloudFormation client acting there (the bootstrap lookup role)."""
+    run: Callable[..., subprocess.CompletedProcess[str]] = field(default=subprocess.run)
+
+    def deployed(self, assembly_dir: Path, into: Path) -> Path:
+        shutil.rmtree(into, ignore_errors=True)
+        into.mkdir(parents=True)
+        manifest = json.loads((assembly_dir / "manifest.json").read_text(encoding="utf-8"))
+        for name, artifact in manifest.get("artifacts", {}).items():
+            if artifact.get("type") != "aws:cloudformation:stack":
+                continue
+            account, region = assembly.environment(artifact.get("environment", ""))
+            stack_name = artifact.get("properties", {}).get("stackName", name)
+            try:
+                body = self.cloudformation_in(account, region).get_template(
+                    StackName=stack_name, TemplateStage="Original"
+                )["TemplateBody"]
+            except ClientError as exc:
+                if "does not exist" not in str(exc):
+                    raise
+                body = {}
+            template = json.loads(body) if isinstance(body, str) else body
+            (into / artifact["properties"]["templateFile"]).write_text(json.dumps(template), encoding="utf-8")
+        (into / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        return into
+
+    def command(self, assembly_dir: Path) -> list[str]:
+        return [
+            str(self.checkout / "node_modules" / ".bin" / "cdk"), "deploy", "--all", "--app", str(assembly_dir),
+            "--require-approval", "never", "--concurrency", str(CONCURRENCY), "--progress", "events",
+        ]  # fmt: skip
+
+    def deploy(self, assembly_dir: Path) -> None:
+        steps = [["npm", "ci", "--no-audit", "--no-fund"], self.command(assembly_dir)]
+        for step in steps:
+            completed = self.run(step, cwd=self.checkout, check=False, text=True)
+            if completed.returncode != 0:
+                raise CdkDeployError(f"{' '.join(step[:3])}: exit {completed.returncode} (the deploy's log above)")
