@@ -12,8 +12,9 @@ import shlex
 from typing import Any
 
 from infra.blueprint import BuildStep, PipelineBlueprint
+from pipeline.platform_deploy import TOOLS_VARIABLE
 
-TOOLS_ENV = "SLIPWAY_TOOLS_URL"
+TOOLS_ENV = TOOLS_VARIABLE
 REPOSITORY_ENV = "SLIPWAY_REPOSITORY_URI"
 COMMIT_ENV = "SLIPWAY_COMMIT"
 COMMIT_TIME_ENV = "SLIPWAY_COMMIT_TIME"

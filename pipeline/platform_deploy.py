@@ -31,6 +31,7 @@ BOOTSTRAP_QUALIFIER = "hnb659fds"
 """``cdk bootstrap``'s default qualifier: the bootstrap roles are ``cdk-<qualifier>-<kind>-role-<account>-<region>``."""
 BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
 TOOLS_VARIABLE = "SLIPWAY_TOOLS_URL"
+"""Where a job finds Slipway's tools object (every project's variable; infra's buildspecs name it from here)."""
 
 
 def bootstrap_role(kind: str, account: str, region: str, partition: str = "aws") -> str:

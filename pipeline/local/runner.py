@@ -135,13 +135,14 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
         # Where the stand-ins keep what a job's kubectl reaches (the cluster stand-in on the job's PATH).
         STATE_ENV: str(state.directory),
     }  # fmt: skip
-    if state.aws_credentials():  # who plays CodeBuild for the roles the platform's Deploy job creates
-        environment[SERVICE_PRINCIPAL_ENV] = aws.client("sts", state.aws_endpoint).get_caller_identity()["Arn"]
     if state.docker_host:
         environment["DOCKER_HOST"] = state.docker_host
-    if state.aws_credentials():  # AWS's own pullers (Lambda's service, the ECS agent) in the local checks
-        account = aws.client("sts", state.aws_endpoint).get_caller_identity()["Account"]
-        registry = ecr_registry(account, aws.REGION)
+    if state.aws_credentials():
+        admin = aws.client("sts", state.aws_endpoint).get_caller_identity()
+        # Who plays CodeBuild for the roles the platform's Deploy job creates.
+        environment[SERVICE_PRINCIPAL_ENV] = admin["Arn"]
+        # AWS's own pullers (Lambda's service, the ECS agent) in the local checks.
+        registry = ecr_registry(admin["Account"], aws.REGION)
         environment.update(verify.runtime_login(state.directory / "runtime-docker", f"{registry}/runtime"))
     # The runner's network: how this machine reaches PyPI (its proxy CA, its mirrors), as CodeBuild's has its own.
     environment.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") or k == "SSL_CERT_FILE"})
@@ -177,11 +178,12 @@ def _deploy_stacks(outdir: Path, state: LocalState, config: PlatformConfig) -> N
     restarted AWS stand-in (in-memory): the deployed assembly deployed again."""
     aws.bootstrap(config, state.aws_endpoint)
     principal = aws.client("sts", state.aws_endpoint).get_caller_identity()["Arn"] if state.aws_credentials() else ""
-    StandInCloudFormation(
+    cloudformation = StandInCloudFormation(
         state.directory, state.aws_endpoint, principal, config.platform.account, enforce_iam=bool(principal)
-    ).deploy(outdir)
+    )
+    cloudformation.deploy(outdir)
     client = aws.client("codepipeline", state.aws_endpoint)
-    starts.pending(assembly.load(state.directory / "cdk.out"), client, state.directory / "executions" / "started.json")
+    starts.pending(assembly.load(cloudformation.location), client, state.directory / "executions" / "started.json")
 
 
 def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, selection: str = "") -> Report:
