@@ -21,24 +21,31 @@ Runner = Literal["x86", "arm"]
 # Each platform builds on its own native runner; QEMU is never used in the cloud (5x slower measured here).
 NATIVE_RUNNER: dict[str, Runner] = {"linux/amd64": "x86", "linux/arm64": "arm"}
 
-# Resources one pipeline adds to a stack, measured from synth (see tests); used to shard without synthesizing.
-# Actions act as the pipeline's role (no role per action): a pipeline is itself, its role and the Source role (each
-# with a policy), Lint and Stitch (a project, its role and policy each).
-RESOURCES_PER_PIPELINE = 11
-RESOURCES_PER_BUILD = 3
-RESOURCES_PER_DEPLOY = 4  # project, its role and policy; an EKS target's access entry
-RESOURCES_PER_APPROVAL = 0  # the approval action acts as the pipeline's role
+# Resources a stack holds, measured from synth (tests/unit/test_sharding.py holds the estimate to it); used to shard
+# without synthesizing. The stack's own: artifact and access-log buckets with their policies, the key. The team's
+# shared roles (infra.team_roles), each with its policy: the pipeline role and the build role, and a deploy role per
+# environment. A pipeline: itself, its Lint and Stitch projects, a project per build and per deploy (an EKS target's
+# namespace may add the role's access entry on that cluster). Approvals and every action act as the pipeline role.
+RESOURCES_PER_STACK = 5
+RESOURCES_PER_TEAM = 4
+RESOURCES_PER_ENVIRONMENT = 2
+RESOURCES_PER_PIPELINE = 3
+RESOURCES_PER_BUILD = 1
+RESOURCES_PER_DEPLOY = 1
+RESOURCES_PER_EKS_DEPLOY = 2
 MAX_RESOURCES_PER_STACK = 400
 
 # Template bytes one pipeline adds, as CDK writes and uploads them (1-space-indented JSON), measured from synth of the
 # example (tests/unit/test_service_pipeline.py holds the estimate to it); every logical ID and ARN repeats the
 # pipeline's name, so longer names add bytes per resource; the margin covers what the example does not show.
-BYTES_PER_PIPELINE = 31_000
-BYTES_PER_BUILD = 12_000
-BYTES_PER_DEPLOY = 8_000
+BYTES_PER_PIPELINE = 11_000
+BYTES_PER_BUILD = 3_500
+BYTES_PER_DEPLOY = 4_200
 NAME_BYTES_PER_RESOURCE = 8
 BYTES_MARGIN = 1.25
 STACK_BYTES = 6_000  # the stack's own artifact and access-log buckets, their policies, the key
+TEAM_BYTES = 14_500  # the pipeline and build roles with their policies (what every pipeline of the team shares)
+BYTES_PER_ENVIRONMENT = 2_500  # a deploy role and its policy
 MAX_TEMPLATE_BYTES = 900_000
 """Headroom under CloudFormation's 1,000,000-byte limit for a template uploaded to S3 (what `cdk deploy` does)."""
 
@@ -130,18 +137,20 @@ class PipelineBlueprint:
 
     @property
     def estimated_bytes(self) -> int:
+        """What the pipeline adds to its stack's template; the team's roles are :func:`estimate`'s."""
         made = BYTES_PER_PIPELINE + BYTES_PER_BUILD * len(self.builds) + BYTES_PER_DEPLOY * len(self.deploys)
         return int((made + NAME_BYTES_PER_RESOURCE * len(self.name) * self.estimated_resources) * BYTES_MARGIN)
 
     @property
     def estimated_resources(self) -> int:
-        approvals = sum(1 for stage in self.stages if stage.approval)
-        return (
-            RESOURCES_PER_PIPELINE
-            + RESOURCES_PER_BUILD * len(self.builds)
-            + RESOURCES_PER_DEPLOY * len(self.deploys)
-            + RESOURCES_PER_APPROVAL * approvals
-        )
+        """What the pipeline adds to its stack; the team's roles are :func:`estimate`'s."""
+        deploys = sum(RESOURCES_PER_EKS_DEPLOY if d.kind == "eks" else RESOURCES_PER_DEPLOY for d in self.deploys)
+        return RESOURCES_PER_PIPELINE + RESOURCES_PER_BUILD * len(self.builds) + deploys
+
+    @property
+    def environments(self) -> frozenset[str]:
+        """The environments it deploys to (``""``: the platform account's own targets): a deploy role each."""
+        return frozenset(d.environment for d in self.deploys)
 
 
 def blueprint(team: Team, service: Service, repository_name: str, platform_region: str = "") -> PipelineBlueprint:
@@ -205,29 +214,39 @@ def weekly_rebuild_time(pipeline_name: str) -> tuple[int, int]:
     return start + offset // 60, offset % 60
 
 
+def estimate(group: Sequence[PipelineBlueprint]) -> tuple[int, int]:
+    """``(resources, template bytes)`` of the stack holding ``group`` (one team's pipelines), never undercounted:
+    the stack's own, the team's shared roles (a deploy role per environment) and every pipeline's."""
+    environments = {e for bp in group for e in bp.environments}
+    resources = RESOURCES_PER_STACK + RESOURCES_PER_TEAM + RESOURCES_PER_ENVIRONMENT * len(environments)
+    shared = int((TEAM_BYTES + BYTES_PER_ENVIRONMENT * len(environments)) * BYTES_MARGIN)
+    return (
+        resources + sum(bp.estimated_resources for bp in group),
+        STACK_BYTES + shared + sum(bp.estimated_bytes for bp in group),
+    )
+
+
 def shard(
     items: Sequence[PipelineBlueprint],
     limit: int = MAX_RESOURCES_PER_STACK,
-    byte_limit: int = MAX_TEMPLATE_BYTES - STACK_BYTES,
+    byte_limit: int = MAX_TEMPLATE_BYTES,
 ) -> list[list[PipelineBlueprint]]:
     """Group pipelines into stacks of at most ``limit`` estimated resources and ``byte_limit`` estimated template
-    bytes, one team per shard -- what CloudFormation limits (500 resources; 1,000,000 bytes a template), with headroom.
+    bytes (:func:`estimate`), one team per shard -- what CloudFormation limits (500 resources; 1,000,000 bytes a
+    template), with headroom.
 
     Shards fill in config order and a team never shares a stack with another, so adding a service to one team
     never moves another team's pipelines (moving would replace them).
     """
     shards: list[list[PipelineBlueprint]] = []
     current: list[PipelineBlueprint] = []
-    used = used_bytes = 0
     for item in items:
         team_changed = bool(current) and current[-1].team != item.team
-        full = used + item.estimated_resources > limit or used_bytes + item.estimated_bytes > byte_limit
-        if current and (team_changed or full):
+        resources, size = estimate([*current, item])
+        if current and (team_changed or resources > limit or size > byte_limit):
             shards.append(current)
-            current, used, used_bytes = [], 0, 0
+            current = []
         current.append(item)
-        used += item.estimated_resources
-        used_bytes += item.estimated_bytes
     if current:
         shards.append(current)
     return shards

@@ -6,6 +6,8 @@ workload account (``infra.workload_stack``: an environment's role).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_eks as eks_l1
 from aws_cdk import aws_iam as iam
@@ -19,10 +21,18 @@ from pipeline.deployers.base import DeployTarget, NamespaceAccess, PullImages
 EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
 
-def grant_deploy(scope: Construct, target: DeployTarget, role: iam.IRole, *, pull: RepositoryAccess | None) -> None:
+def grant_deploy(
+    scope: Construct,
+    target: DeployTarget,
+    role: iam.IRole,
+    *,
+    pull: RepositoryAccess | None,
+    namespace_access: Callable[[iam.IRole, NamespaceAccess], None] | None = None,
+) -> None:
     """Render onto ``role`` what the target's deployer says its deploy needs (pipeline.deployers.base.Permission), in
     the account and region of ``scope``'s stack. ``pull``: the repository a :class:`PullImages` needs (``None``: the
-    role already reads it)."""
+    role already reads it). ``namespace_access``: what gives ``role`` an EKS namespace (default: an access entry of
+    its own under ``scope``; a role shared by several targets needs one entry per cluster)."""
     stack = Stack.of(scope)
     for permission in deployer_for(target.kind).permissions(target):
         if isinstance(permission, PullImages):
@@ -30,7 +40,10 @@ def grant_deploy(scope: Construct, target: DeployTarget, role: iam.IRole, *, pul
                 pull.grant_pull(role)
                 acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         elif isinstance(permission, NamespaceAccess):
-            eks_access_entry(scope, permission, role)
+            if namespace_access is None:
+                eks_access_entry(scope, permission, role)
+            else:
+                namespace_access(role, permission)
         else:
             arns = [
                 r.format(partition=Aws.PARTITION, region=stack.region, account=stack.account)

@@ -58,21 +58,30 @@ def job_project(
     spec: dict[str, object],
     settings: JobSettings,
     *,
-    role_path: str,
     description: str,
+    role_path: str = "",
+    shared_role: iam.IRole | None = None,
+    name: str | None = None,
     runner: str = "x86",
     privileged: bool = False,
     env: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
 ) -> codebuild.PipelineProject:
-    """A CodeBuild project running ``spec`` with its own role under ``role_path``, reading Slipway's tools object."""
-    role = iam.Role(
-        scope, f"{id}Role", assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"), path=role_path,
-        description=description,
-    )  # fmt: skip
-    tools = settings.tools
+    """A CodeBuild project running ``spec``: with its own role under ``role_path`` (reading Slipway's tools object),
+    or as ``shared_role`` (:class:`infra.team_roles.TeamRoles`), through a view CDK cannot add to -- what every
+    project would otherwise get one statement each for (logs, artifacts, key) the shared role holds once, by the
+    team's project-name prefix. ``name``: the project's name (a shared role reaches its projects by name)."""
+    own = None
+    if shared_role is None:
+        own = iam.Role(
+            scope, f"{id}Role", assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"), path=role_path,
+            description=description,
+        )  # fmt: skip
+        grant_tools(own, settings.tools)
+    role = own or iam.Role.from_role_arn(scope, f"{id}Role", shared_role.role_arn, mutable=False)
     project = codebuild.PipelineProject(
         scope,
         id,
+        project_name=name,
         role=role,
         build_spec=codebuild.BuildSpec.from_object(spec),
         timeout=Duration.minutes(settings.timeout_minutes),
@@ -83,25 +92,34 @@ def job_project(
             privileged=privileged,
         ),
         environment_variables={
-            buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(value=tools.s3_object_url),
+            buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(value=settings.tools.s3_object_url),
             **(env or {}),
         },
     )
-    # The one tools object, not the whole CDK assets bucket (which holds every stack's assets).
+    cfn_project = project.node.default_child
+    assert isinstance(cfn_project, codebuild.CfnProject)
+    # CDK passes the role *name*; with an IAM path CodeBuild would resolve it to a wrong ARN.
+    cfn_project.service_role = role.role_arn
+    if own is not None:
+        _acknowledge_generated_grants(own, project)
+    else:
+        assert shared_role is not None
+        # The shared role's policies first: a project (and the execution its pipeline starts) never runs without them.
+        project.node.add_dependency(shared_role)
+        _acknowledge_service_role(project)
+    if privileged:
+        acknowledge(project, "CB3", "BuildKit needs privileged mode to build container images inside CodeBuild")
+    return project
+
+
+def grant_tools(role: iam.IRole, tools: s3_assets.Asset) -> None:
+    """The one tools object, not the whole CDK assets bucket (which holds every stack's assets)."""
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["s3:GetObject"],
             resources=[f"arn:{Aws.PARTITION}:s3:::{tools.s3_bucket_name}/{tools.s3_object_key}"],
         )
     )
-    cfn_project = project.node.default_child
-    assert isinstance(cfn_project, codebuild.CfnProject)
-    # CDK passes the role *name*; with an IAM path CodeBuild would resolve it to a wrong ARN.
-    cfn_project.service_role = role.role_arn
-    _acknowledge_generated_grants(role, project)
-    if privileged:
-        acknowledge(project, "CB3", "BuildKit needs privileged mode to build container images inside CodeBuild")
-    return project
 
 
 def _acknowledge_generated_grants(role: iam.IRole, project: codebuild.PipelineProject) -> None:
@@ -115,6 +133,10 @@ def _acknowledge_generated_grants(role: iam.IRole, project: codebuild.PipelinePr
     ]
     for finding in scoped:
         acknowledge(role, "IAM5", "CDK-generated grant scoped to this project's logs and reports", applies_to=finding)
+    _acknowledge_service_role(project)
+
+
+def _acknowledge_service_role(project: codebuild.PipelineProject) -> None:
     acknowledge(
         project,
         "E3050",
@@ -141,19 +163,24 @@ def sourced_pipeline(
     file_paths: list[str],
     connection_arn: str,
     artifact_bucket: s3.IBucket,
+    shared_role: iam.IRole | None = None,
 ) -> SourcedPipeline:
-    """``repository``: ``owner/name``; ``file_paths``: the push filter's paths (empty: any file)."""
+    """``repository``: ``owner/name``; ``file_paths``: the push filter's paths (empty: any file). ``shared_role``:
+    the team's pipeline role (:class:`infra.team_roles.TeamRoles`), which already holds what the pipeline and every
+    action of it need (Source included); none: the pipeline gets its own role and a Source role."""
     source = codepipeline.Artifact("source")
     owner, repo = repository.split("/", 1)
     source_action = actions.CodeStarConnectionsSourceAction(
         action_name="Source", connection_arn=connection_arn, owner=owner, repo=repo, branch=branch, output=source,
         # The V2 trigger below starts the pipeline, with file-path filters; the action's own trigger would not.
-        trigger_on_push=False, role=source_role(scope, connection_arn, artifact_bucket),
+        trigger_on_push=False,
+        role=None if shared_role else source_role(scope, connection_arn, artifact_bucket),
     )  # fmt: skip
+    view = iam.Role.from_role_arn(scope, "PipelineRole", shared_role.role_arn, mutable=False) if shared_role else None
     push = codepipeline.GitPushFilter(branches_includes=[branch], file_paths_includes=file_paths or None)
     pipeline = codepipeline.Pipeline(
         scope, "Pipeline", pipeline_name=name, pipeline_type=codepipeline.PipelineType.V2,
-        artifact_bucket=artifact_bucket, restart_execution_on_update=False,
+        artifact_bucket=artifact_bucket, restart_execution_on_update=False, role=view,
         # One role for the pipeline and its actions (CDK would make one per action): roles count against IAM's
         # per-account quota, and the actions' roles held nothing the pipeline role does not.
         use_pipeline_role_for_actions=True,
@@ -163,4 +190,6 @@ def sourced_pipeline(
         )],
     )  # fmt: skip
     pipeline.add_stage(stage_name="Source", actions=[source_action])
+    if shared_role is not None:
+        pipeline.node.add_dependency(shared_role)
     return SourcedPipeline(pipeline, source_action, source)

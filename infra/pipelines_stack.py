@@ -1,4 +1,4 @@
-"""A shard of service pipelines: one stack per team, split further so no stack nears 500 resources."""
+"""A shard of pipelines: one team's, split further so no stack nears 500 resources or 1 MB; the roles they share."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from infra.image_repository import RepositoryByName
 from infra.lock_grants import LockStoreNames
 from infra.nag import acknowledge
 from infra.registry_stack import RegistryStack
+from infra.jobs import JobSettings
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
+from infra.team_roles import TeamRoles, TeamRolesProps
 from pipeline.config import PlatformConfig
 from pipeline.lint.policy import policy_for
 from pipeline.naming import base_repository_name
@@ -63,6 +65,16 @@ class PipelinesStack(Stack):
             for name in sorted(base_repository_name(t.name, b.name) for t in config.teams for b in t.base_images)
         )
         allowed = policy_for(config, [], local_registry="").allowed_registries
+        teams = sorted({plan.blueprint.team for plan in plans})
+        # A shard holds one team (infra.blueprint.shard); the roles are per team all the same.
+        self.roles = {
+            team: TeamRoles(
+                self, f"Team-{team}",
+                TeamRolesProps(team=team, connection_arn=config.platform.connection_arn, jobs=JobSettings(tools, key),
+                               artifact_bucket=artifacts),
+            )
+            for team in teams
+        }  # fmt: skip
         self.pipelines: dict[str, ServicePipeline] = {}
         for plan in plans:
             bp = plan.blueprint
@@ -77,6 +89,7 @@ class PipelinesStack(Stack):
                     tools=tools,
                     artifact_bucket=artifacts,
                     encryption_key=key,
+                    roles=self.roles[bp.team],
                     base_repositories=curated,
                     lock_store=lock_store,
                     allowed_registries=allowed,

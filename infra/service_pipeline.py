@@ -1,15 +1,17 @@
 """One service's pipeline: push → lint → native build per platform (parallel) → stitch → deploy by digest.
 
-Renders an :class:`infra.blueprint.PipelineBlueprint`. Every CodeBuild project gets its own role under the team's
-build path (the repository policy lets only those push) and only the permissions its step needs: build jobs push to
-the service's repository and read the service's secrets; deploy jobs touch only their named target.
+Renders an :class:`infra.blueprint.PipelineBlueprint`. The pipeline and its jobs run as the roles the team's
+pipelines share in the stack (:class:`infra.team_roles.TeamRoles`: roles grow with teams and environments, not
+services); this adds what the service's own steps need to them: the build role pushes to the service's repository and
+reads its secrets; the deploy role of an environment assumes the service's workload role there (or, without
+environments, touches only the service's named targets).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -22,14 +24,15 @@ from constructs import Construct
 from infra import buildspecs, lock_grants
 from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
 from infra.deploy_grants import grant_deploy
-from infra.image_repository import RepositoryAccess, build_role_path
+from infra.image_repository import RepositoryAccess
 from infra.jobs import JobSettings, job_project, sourced_pipeline
 from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
+from infra.team_roles import TeamRoles
 from infra.validation import raise_if_any
 from pipeline.deployers import DEPLOYERS
-from pipeline.naming import deploy_role_path, partition_for, workload_role_name
+from pipeline.naming import job_project_name, partition_for, workload_role_name
 from pipeline.references import ecr_registry
 
 
@@ -44,6 +47,8 @@ class ServicePipelineProps:
     """Shared by the pipelines of a stack: one bucket per pipeline would cost resources for nothing."""
     encryption_key: kms.IKey
     """Encrypts build artifacts and CodeBuild output; shared by the pipelines of a stack."""
+    roles: TeamRoles
+    """The roles the team's pipelines share in this stack; the pipeline adds its service's grants to them."""
     pull_through_cache: PullThroughCache | None = None
     build_timeout_minutes: int = 60
     base_repositories: tuple[RepositoryAccess, ...] = ()
@@ -63,6 +68,7 @@ class ServicePipeline(Construct):
         sourced = sourced_pipeline(
             self, f"slipway-{bp.name}", repository=bp.source_repo, branch=bp.branch, file_paths=list(bp.file_paths),
             connection_arn=props.connection_arn, artifact_bucket=props.artifact_bucket,
+            shared_role=props.roles.pipeline,
         )  # fmt: skip
         self.pipeline, self.source_action, self.source_output = sourced.pipeline, sourced.source_action, sourced.source
         self.projects: dict[str, codebuild.PipelineProject] = {}
@@ -104,8 +110,9 @@ class ServicePipeline(Construct):
         *,
         privileged: bool = False,
         env: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
-        role_path: str = "",
+        role: iam.IRole | None = None,
     ) -> codebuild.PipelineProject:
+        """``role``: the team's role the job runs as (default: the build role)."""
         bp = self.props.blueprint
         repository = {
             buildspecs.REPOSITORY_ENV: codebuild.BuildEnvironmentVariable(value=self.props.repository.repository_uri)
@@ -113,7 +120,8 @@ class ServicePipeline(Construct):
         project = job_project(
             self, id, spec, JobSettings(self.props.tools, self.props.encryption_key, self.props.build_timeout_minutes),
             runner=runner, privileged=privileged, env={**repository, **(env or {})},
-            role_path=role_path or build_role_path(bp.team), description=f"Slipway {bp.name} {id}",
+            shared_role=role or self.props.roles.build, name=job_project_name(bp.team, bp.service, id),
+            description=f"Slipway {bp.name} {id}",
         )  # fmt: skip
         self.projects[id] = project
         return project
@@ -142,12 +150,8 @@ class ServicePipeline(Construct):
             env=self._lock_env(),
         )
         # SW008 reads a curated base's own user from its config when the final stage sets no USER (read-only).
-        assert project.role is not None
-        self._grant_lock(project.role)
-        for base in self.props.base_repositories:
-            base.grant_pull(project.role)
-        if self.props.base_repositories:
-            acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        self._grant_lock(self.props.roles.build)
+        self._grant_bases(self.props.roles.build)
         return actions.CodeBuildAction(action_name="Lint", project=project, input=self.source_output)
 
     def _build_actions(self) -> tuple[list[codepipeline.IAction], list[codepipeline.Artifact]]:
@@ -192,26 +196,43 @@ class ServicePipeline(Construct):
             privileged=True,
             env={**secrets, **self._lock_env()},
         )
-        assert project.role is not None
-        self.props.repository.grant_push(project.role)
-        self._grant_lock(project.role, register=True)
-        for base in self.props.base_repositories:
-            base.grant_pull(project.role)
-        acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        role = self.props.roles.build
+        self.props.repository.grant_push(role)
+        self._grant_lock(role, register=True)
+        self._grant_bases(role)
+        acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         if self.props.pull_through_cache is not None:
-            self.props.pull_through_cache.grant_pull_through(project.role)
+            self.props.pull_through_cache.grant_pull_through(role)
+        if bp.secrets:
+            # CodeBuild resolves them as the job's role when the job starts: these secrets, no other.
+            stack = Stack.of(self)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[
+                        f"arn:{Aws.PARTITION}:secretsmanager:{stack.region}:{stack.account}:secret:{s.secret_name}-??????"
+                        for s in bp.secrets
+                    ],
+                )
+            )
         return project
+
+    def _grant_bases(self, role: iam.IRole) -> None:
+        for base in self.props.base_repositories:
+            base.grant_pull(role)
+        if self.props.base_repositories:
+            acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
 
     def _stitch_action(self, build_outputs: list[codepipeline.Artifact]) -> actions.CodeBuildAction:
         bp = self.props.blueprint
         publishes = bp.lock_key and self.props.lock_store is not None
         project = self._project("Stitch", buildspecs.stitch(bp), env=self._lock_env() if publishes else None)
-        assert project.role is not None
-        self.props.repository.grant_push(project.role)
+        role = self.props.roles.build
+        self.props.repository.grant_push(role)
         if publishes and self.props.lock_store is not None:
             # A base's release becomes its lock entry, and what builds on it starts (`slipway bases publish`).
-            lock_grants.grant_publish(project.role, self.props.lock_store, bp.lock_key, f"slipway-{bp.name}")
-        acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+            lock_grants.grant_publish(role, self.props.lock_store, bp.lock_key, f"slipway-{bp.name}")
+        acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         return actions.CodeBuildAction(
             action_name="Stitch",
             project=project,
@@ -253,25 +274,21 @@ class ServicePipeline(Construct):
         bp = self.props.blueprint
         args: tuple[str, ...] = step.args
         environment = "".join(part.capitalize() for part in step.environment.split("-"))
-        path = ""
+        role = self.props.roles.deploy(step.environment)
         if step.environment:
             # The job assumes the environment's workload role (infra.workload_stack) and deploys with it.
             role_arn = f"arn:{partition_for(step.region)}:iam::{step.account}:role/"
             role_arn += workload_role_name(bp.team, bp.service, step.environment)
             args = ("--environment", step.environment, "--role-arn", role_arn, "--region", step.region, *args)
-            path = deploy_role_path(bp.team, bp.service, step.environment)
         record = "-".join(p for p in ("deployed", step.environment, step.kind) if p) + ".json"
         spec = buildspecs.deploy(step.kind, args, record=record)
-        project = self._project(f"Deploy{environment}{step.kind.capitalize()}", spec, role_path=path)
-        assert project.role is not None
+        project = self._project(f"Deploy{environment}{step.kind.capitalize()}", spec, role=role)
         # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind).
-        self.props.repository.grant_pull(project.role)
-        acknowledge(project.role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        self.props.repository.grant_pull(role)
+        acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         if step.environment:
-            project.role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn]))
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn]))
         else:
-            self._grant_deploy(step, project.role)
+            # The role already reads the repository; an EKS namespace joins the team's one access entry per cluster.
+            grant_deploy(self, step.target, role, pull=None, namespace_access=self.props.roles.namespace_access)
         return project
-
-    def _grant_deploy(self, step: DeployStep, role: iam.IRole) -> None:
-        grant_deploy(self, step.target, role, pull=None)  # the role already reads the repository

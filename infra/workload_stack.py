@@ -4,8 +4,8 @@ Deployed once into each workload account, from the same app, with that account's
 Slipway-<Platform>-Workload-<account>-<region>``). For every environment of every service in that account and region,
 one role that
 
-- only the platform pipeline's deploy job for that environment may assume (the platform account, and
-  ``aws:PrincipalArn`` under :func:`pipeline.naming.deploy_role_path`);
+- only the team's deploy role for that environment may assume (the platform account, and ``aws:PrincipalArn``
+  under :func:`pipeline.naming.deploy_role_path`: the team's, shared by its pipelines in a stack);
 - may do exactly what the target's deployer declares (``Deployer.permissions``), in this account: the named function,
   ECS service or EKS namespace;
 - may read the service's release from the platform's repository (Lambda resolves the image with its caller's
@@ -54,7 +54,7 @@ class WorkloadDeployRole(Construct):
         self._validate(props)
         partition = Stack.of(self).partition
         deployer = f"arn:{partition}:iam::{props.platform_account}:role"
-        deployer += deploy_role_path(props.team, props.service, props.environment) + "*"
+        deployer += deploy_role_path(props.team, props.environment) + "*"
         self.role = iam.Role(
             self,
             "Role",

@@ -19,10 +19,22 @@ def base_prefix(team: str) -> str:
     return f"{team}/bases"
 
 
-def deploy_role_path(team: str, service: str, environment: str) -> str:
-    """IAM path of the platform-account role that deploys ``service`` to ``environment``: a workload role trusts
-    exactly the roles under it (``aws:PrincipalArn``)."""
-    return f"/slipway/deploy/{team}/{service}/{environment}/"
+def deploy_role_path(team: str, environment: str = "") -> str:
+    """IAM path of the platform-account role that deploys ``team``'s services to ``environment`` (none: the
+    platform account's own targets): a workload role trusts exactly the roles under it (``aws:PrincipalArn``)."""
+    return f"/slipway/deploy/{team}/{environment}/" if environment else f"/slipway/deploy/{team}/"
+
+
+def job_project_name(team: str, pipeline: str, job: str) -> str:
+    """``slipway_<team>_<pipeline>_<job>``: a team's shared roles reach its CodeBuild projects (and their log
+    groups) by the prefix :func:`team_projects` alone. Team names hold no ``_``, so one team's prefix never matches
+    another team's projects (``payments`` against ``payments-eu``)."""
+    return f"slipway_{team}_{pipeline}_{job}"
+
+
+def team_projects(team: str) -> str:
+    """The name pattern of every CodeBuild project of ``team``'s pipelines (:func:`job_project_name`)."""
+    return f"slipway_{team}_*"
 
 
 def workload_role_name(team: str, service: str, environment: str) -> str:

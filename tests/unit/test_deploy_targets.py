@@ -92,7 +92,9 @@ def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp
     from aws_cdk.assertions import Match, Template
 
     from infra.image_repository import ImageRepository, ImageRepositoryProps
+    from infra.jobs import JobSettings
     from infra.service_pipeline import ServicePipeline, ServicePipelineProps
+    from infra.team_roles import TeamRoles, TeamRolesProps
 
     stack = Stack(App(), "Queue", env=Environment(account="111111111111", region="eu-west-1"))
     (tmp_path / "tools").mkdir()
@@ -103,6 +105,11 @@ def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp
         builds=(BuildStep("linux/amd64", "x86"),), deploys=(DeployStep(QueueTarget("releases"), False),),
     )  # fmt: skip
     key = kms.Key(stack, "Key")
+    tools = s3_assets.Asset(stack, "Tools", path=str(tmp_path / "tools"))
+    artifacts = s3.Bucket(stack, "Artifacts", encryption_key=key)
+    connection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0b5d4e2a-6f1c-4a8e-9d3b-2c7f1e8a9b40"
+    roles = TeamRoles(stack, "Team", TeamRolesProps(team="payments", connection_arn=connection,
+                                                   jobs=JobSettings(tools, key), artifact_bucket=artifacts))  # fmt: skip
     ServicePipeline(
         stack,
         "Pipeline",
@@ -111,10 +118,11 @@ def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp
             repository=ImageRepository(
                 stack, "Repo", ImageRepositoryProps(repository_name="payments/api", team="payments")
             ),
-            connection_arn="arn:aws:codeconnections:eu-west-1:111111111111:connection/0b5d4e2a-6f1c-4a8e-9d3b-2c7f1e8a9b40",
-            tools=s3_assets.Asset(stack, "Tools", path=str(tmp_path / "tools")),
-            artifact_bucket=s3.Bucket(stack, "Artifacts", encryption_key=key),
+            connection_arn=connection,
+            tools=tools,
+            artifact_bucket=artifacts,
             encryption_key=key,
+            roles=roles,
         ),
     )
     template = Template.from_stack(stack)

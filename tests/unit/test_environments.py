@@ -147,8 +147,8 @@ def test_every_environment_deploys_the_one_stitched_image_as_its_workload_role(p
 def test_an_environments_deploy_job_may_only_read_the_release_and_assume_its_workload_role(
     payments: Template,
 ) -> None:
-    roles = payments.find_resources("AWS::IAM::Role", {"Properties": {"Path": "/slipway/deploy/payments/api/prod/"}})
-    assert len(roles) == 2  # lambda and ecs
+    roles = payments.find_resources("AWS::IAM::Role", {"Properties": {"Path": "/slipway/deploy/payments/prod/"}})
+    assert len(roles) == 1  # the team's prod deploy role: lambda and ecs jobs alike
     statements = [
         s
         for policy in payments.find_resources("AWS::IAM::Policy").values()
@@ -169,7 +169,7 @@ def test_the_workload_stack_trusts_only_that_environments_deploy_jobs(
 ) -> None:
     workload = synthesized["templates"][f"Slipway-Acme-Workload-{account}-eu-west-1"]
     workload.resource_count_is("AWS::IAM::Role", 1)
-    principal = f":iam::111111111111:role/slipway/deploy/payments/api/{environment}/*"
+    principal = f":iam::111111111111:role/slipway/deploy/payments/{environment}/*"
     workload.has_resource_properties("AWS::IAM::Role", {
         "RoleName": f"slipway-deploy-payments-api-{environment}",
         "AssumeRolePolicyDocument": {"Statement": [{

@@ -201,11 +201,12 @@ def test_build_roles_live_under_team_path(payments: Template) -> None:
         },
     )
     paths = sorted(r["Properties"]["Path"] for r in roles.values())
-    assert paths == ["/slipway/build/payments/"] * 4 + [
-        f"/slipway/deploy/payments/api/{env}/" for env in ("dev", "dev", "prod", "prod")
-    ], "lint, builds and stitch under the team's build path; each environment's deploys under their own"
+    assert paths == ["/slipway/build/payments/", "/slipway/deploy/payments/dev/", "/slipway/deploy/payments/prod/"], (
+        "lint, builds and stitch as the team's build role; each environment's deploys as the team's role for it"
+    )
     for props in projects(payments).values():
         assert "Fn::GetAtt" in props["ServiceRole"], "a Ref would drop the role path"
+        assert props["Name"].startswith("slipway_payments_api_"), "the team's roles reach its projects by this prefix"
 
 
 def test_build_role_pushes_only_its_repository(payments: Template) -> None:
