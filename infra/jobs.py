@@ -70,14 +70,16 @@ def job_project(
     or as ``shared_role`` (:class:`infra.team_roles.TeamRoles`), through a view CDK cannot add to -- what every
     project would otherwise get one statement each for (logs, artifacts, key) the shared role holds once, by the
     team's project-name prefix. ``name``: the project's name (a shared role reaches its projects by name)."""
-    own = None
+    own: iam.Role | None = None
     if shared_role is None:
         own = iam.Role(
             scope, f"{id}Role", assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"), path=role_path,
             description=description,
         )  # fmt: skip
         grant_tools(own, settings.tools)
-    role = own or iam.Role.from_role_arn(scope, f"{id}Role", shared_role.role_arn, mutable=False)
+        role: iam.IRole = own
+    else:
+        role = iam.Role.from_role_arn(scope, f"{id}Role", shared_role.role_arn, mutable=False)
     project = codebuild.PipelineProject(
         scope,
         id,
@@ -102,8 +104,7 @@ def job_project(
     cfn_project.service_role = role.role_arn
     if own is not None:
         _acknowledge_generated_grants(own, project)
-    else:
-        assert shared_role is not None
+    elif shared_role is not None:
         # The shared role's policies first: a project (and the execution its pipeline starts) never runs without them.
         project.node.add_dependency(shared_role)
         _acknowledge_service_role(project)

@@ -14,10 +14,10 @@ from constructs import Construct
 
 from infra.blueprint import PipelineBlueprint
 from infra.image_repository import RepositoryByName
+from infra.jobs import JobSettings
 from infra.lock_grants import LockStoreNames
 from infra.nag import acknowledge
 from infra.registry_stack import RegistryStack
-from infra.jobs import JobSettings
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from infra.team_roles import TeamRoles, TeamRolesProps
 from pipeline.config import PlatformConfig

@@ -68,6 +68,7 @@ class TeamRoles(Construct):
         self.build = self._job_role("BuildRole", build_role_path(props.team), "builds (lint, build, stitch)")
         self._deploy: dict[str, iam.Role] = {}
         self._access_entries: dict[tuple[str, str], eks_l1.CfnAccessEntry] = {}
+        self._namespaces: dict[tuple[str, str], set[str]] = {}
 
     def deploy(self, environment: str = "") -> iam.Role:
         """The team's deploy role for ``environment`` (none: the platform account's own targets), made on first use."""
@@ -93,14 +94,12 @@ class TeamRoles(Construct):
                 type="STANDARD",
             )
             self._access_entries[key] = entry
-            namespaces: list[str] = []
-        else:
-            namespaces = list(entry.access_policies[0].access_scope.namespaces)  # type: ignore[index,union-attr]
-        namespaces = sorted({*namespaces, access.namespace})
+        namespaces = self._namespaces.setdefault(key, set())
+        namespaces.add(access.namespace)
         entry.access_policies = [
             eks_l1.CfnAccessEntry.AccessPolicyProperty(
                 policy_arn=EKS_EDIT_POLICY,
-                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(type="namespace", namespaces=namespaces),
+                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(type="namespace", namespaces=sorted(namespaces)),
             )
         ]
 
