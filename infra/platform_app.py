@@ -11,6 +11,7 @@ from infra.blueprint import base_blueprint, blueprint, shard
 from infra.pipelines_stack import PipelinePlan, PipelinesStack
 from infra.platform_pipeline import PlatformStack
 from infra.registry_stack import RegistryStack
+from infra.repositories_stack import RepositoriesStack, planned_repositories, shard_repositories
 from infra.workload_stack import WorkloadStack, workload_places
 from pipeline.config import PlatformConfig
 from pipeline.naming import base_repository_name, service_repository_name
@@ -23,6 +24,12 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
     env = Environment(account=config.platform.account, region=config.platform.region)
     prefix = _stack_prefix(config)
     registry = RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
+    repositories: dict[str, list[Stack]] = {}
+    for team in config.teams:
+        for n, group in enumerate(shard_repositories(planned_repositories(config, team)), start=1):
+            stack = RepositoriesStack(app, f"{prefix}-Registry-{team.name}-{n}", team=team.name, repositories=group,
+                                      env=env, description=f"Slipway repositories of team {team.name}")  # fmt: skip
+            repositories.setdefault(team.name, []).append(stack)
     platform = None
     if config.platform.source_repo:
         platform = PlatformStack(app, f"{prefix}-Platform", config=config, registry=registry, env=env,
@@ -34,7 +41,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
         )
         for team, service in config.services()
     ]
-    _pipeline_stacks(app, f"{prefix}-Pipelines", services, config, registry, env, platform)
+    _pipeline_stacks(app, f"{prefix}-Pipelines", services, config, registry, env, platform, repositories)
     if config.platform.source_repo:
         source, branch = config.platform.source_repo, config.platform.branch
         curated = [
@@ -45,7 +52,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
             for team in config.teams
             for base in team.base_images
         ]
-        _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env, platform)
+        _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env, platform, repositories)
     for account, region in workload_places(config):
         WorkloadStack(
             app,
@@ -68,9 +75,10 @@ def _pipeline_stacks(
     registry: RegistryStack,
     env: Environment,
     platform: Stack | None,
+    repositories: dict[str, list[Stack]],
 ) -> None:
     """Shards numbered per team (``<name>-<team>-<n>``): a new pipeline in one team never renames another's stack.
-    Each is deployed after ``platform``, whose pipeline refreshes the upstream entries of the lock store on creation
+    Each is deployed after its team's repository stacks and after ``platform``, whose pipeline refreshes the upstream entries of the lock store on creation
     (an order, not a reference: no export ties them)."""
     by_blueprint = {id(p.blueprint): p for p in plans}
     shards_per_team: Counter[str] = Counter()
@@ -88,6 +96,8 @@ def _pipeline_stacks(
         )
         if platform is not None:
             stack.add_dependency(platform)
+        for owner in repositories.get(team, []):
+            stack.add_dependency(owner)  # the team's repositories exist before its first run (an order, no export)
 
 
 def _stack_prefix(config: PlatformConfig) -> str:

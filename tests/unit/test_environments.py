@@ -190,7 +190,7 @@ def test_the_workload_stack_trusts_only_that_environments_deploy_jobs(
 
 
 def test_the_repository_lets_exactly_the_environments_accounts_and_functions_pull(synthesized: dict[str, Any]) -> None:
-    registry = synthesized["templates"]["Slipway-Acme-Registry"]
+    registry = synthesized["templates"]["Slipway-Acme-Registry-payments-1"]
     repositories = registry.find_resources("AWS::ECR::Repository", {"Properties": {"RepositoryName": "payments/api"}})
     [repository] = repositories.values()
     statements = {s["Sid"]: s for s in repository["Properties"]["RepositoryPolicyText"]["Statement"]}

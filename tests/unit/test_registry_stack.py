@@ -23,6 +23,34 @@ def registry(synthesized: dict[str, Any]) -> Template:
     return synthesized["templates"][REGISTRY]
 
 
+@pytest.fixture(scope="module")
+def repositories(synthesized: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every team's repositories, by logical ID, from the team's registry stacks (infra.repositories_stack)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, template in synthesized["templates"].items():
+        if name.startswith(REGISTRY + "-"):
+            found.update(template.find_resources("AWS::ECR::Repository"))
+    return found
+
+
+def test_the_registry_stack_holds_no_repository_and_each_team_has_its_own(synthesized: dict[str, Any]) -> None:
+    synthesized["templates"][REGISTRY].resource_count_is("AWS::ECR::Repository", 0)
+    payments = synthesized["templates"][REGISTRY + "-payments-1"].find_resources("AWS::ECR::Repository")
+    assert {r["Properties"]["RepositoryName"].split("/")[0] for r in payments.values()} == {"payments"}
+
+
+def test_repository_shards_split_by_bytes_in_config_order() -> None:
+    from infra.repositories_stack import PlannedRepository, shard_repositories
+
+    planned = [
+        PlannedRepository(f"Service-s{i}", ImageRepositoryProps(repository_name=f"t/s{i}", team="t"))
+        for i in range(500)
+    ]
+    shards = shard_repositories(planned)
+    assert len(shards) > 1 and [r for s in shards for r in s] == planned
+    assert all(sum(r.estimated_bytes for r in s) <= 900_000 for s in shards)
+
+
 KEY = "arn:aws:kms:eu-west-1:111111111111:key/0b5d4e2a-6f1c-4a8e-9d3b-2c7f1e8a9b40"
 
 
@@ -53,8 +81,9 @@ def test_service_repository_is_immutable_except_cache_tags(repository: Template)
     )
 
 
-def test_repositories_are_retained(registry: Template) -> None:
-    for resource in registry.find_resources("AWS::ECR::Repository").values():
+def test_repositories_are_retained(repositories: dict[str, dict[str, Any]]) -> None:
+    assert repositories
+    for resource in repositories.values():
         assert resource["DeletionPolicy"] == "Retain"
 
 
@@ -88,14 +117,8 @@ def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(repository: 
     assert all(r["action"] == {"type": "expire"} for r in rules)
 
 
-def test_only_team_build_roles_push_and_workload_accounts_pull(registry: Template) -> None:
-    repo = next(
-        iter(
-            registry.find_resources(
-                "AWS::ECR::Repository", {"Properties": {"RepositoryName": "search/indexer"}}
-            ).values()
-        )
-    )
+def test_only_team_build_roles_push_and_workload_accounts_pull(repositories: dict[str, dict[str, Any]]) -> None:
+    [repo] = [r for r in repositories.values() if r["Properties"]["RepositoryName"] == "search/indexer"]
     statements = {s["Sid"]: s for s in repo["Properties"]["RepositoryPolicyText"]["Statement"]}
     deny = statements["OnlyTeamBuildRolesPush"]
     assert deny["Effect"] == "Deny" and "ecr:PutImage" in deny["Action"]
@@ -129,8 +152,8 @@ def test_lambda_in_the_platform_account_may_pull(repository: Template) -> None:
     ]  # fmt: skip
 
 
-def test_base_image_repositories_per_team(registry: Template) -> None:
-    names = {r["Properties"]["RepositoryName"] for r in registry.find_resources("AWS::ECR::Repository").values()}
+def test_base_image_repositories_per_team(repositories: dict[str, dict[str, Any]]) -> None:
+    names = {r["Properties"]["RepositoryName"] for r in repositories.values()}
     assert names == {
         "payments/api",
         "search/indexer",
@@ -198,9 +221,10 @@ def test_enhanced_scanning_is_registry_wide(registry: Template) -> None:
     )
 
 
-def test_stateful_logical_ids_are_pinned(registry: Template) -> None:
-    """Renaming these would make CloudFormation replace a repository full of released images."""
-    assert sorted(registry.find_resources("AWS::ECR::Repository")) == [
+def test_stateful_logical_ids_are_pinned(registry: Template, repositories: dict[str, dict[str, Any]]) -> None:
+    """Renaming these would make CloudFormation replace a repository full of released images (and the IDs are the
+    ones they had in the registry stack, so a platform deployed before the split refactors them across stacks)."""
+    assert sorted(repositories) == [
         "TeampaymentsBasedebianRepositoryD4EC7927",
         "TeampaymentsBaselambdapythonRepository56DA04C0",
         "TeampaymentsBasepythonRepository86EA601A",

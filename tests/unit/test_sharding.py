@@ -62,3 +62,16 @@ def test_shard_keeps_teams_apart_and_under_the_limit() -> None:
     shards = shard(plans)
     assert all(estimate(s)[0] <= MAX_RESOURCES_PER_STACK for s in shards)
     assert sum(len(s) for s in shards) == 30 and len(shards) > 1
+
+
+def test_repository_template_bytes_stay_within_the_estimate(synthesized: dict[str, Any]) -> None:
+    import pathlib
+
+    from infra.repositories_stack import REPOSITORIES_STACK_BYTES, planned_repositories
+
+    config = load(EXAMPLE)
+    directory = pathlib.Path(synthesized["assembly"].directory)
+    for team in config.teams:
+        written = (directory / f"Slipway-Acme-Registry-{team.name}-1.template.json").stat().st_size
+        estimated = REPOSITORIES_STACK_BYTES + sum(r.estimated_bytes for r in planned_repositories(config, team))
+        assert written <= estimated <= written * 1.6, (team.name, written, estimated)

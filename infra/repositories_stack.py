@@ -1,0 +1,112 @@
+"""One team's ECR repositories, in stacks of their own: the registry stack holds only what is registry-wide.
+
+At 150 repositories one registry stack was 648 KB and passed CloudFormation's 1,000,000-byte template limit near 240.
+A team's repositories (its bases and services) go to ``<prefix>-Registry-<team>-<n>`` stacks, split by the same
+byte and resource headroom as the pipelines (:func:`shard_repositories`); a new service or team never moves another
+team's repositories -- moving would make CloudFormation create a repository that already exists. Logical IDs keep
+the construct path they had in the registry stack (``Team-<team>/Service-<name>``), so a platform deployed before
+the split moves its repositories with CloudFormation's stack refactoring instead of replacing them (README).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from infra.blueprint import BYTES_MARGIN, MAX_RESOURCES_PER_STACK, MAX_TEMPLATE_BYTES
+from infra.image_repository import ImageRepository, ImageRepositoryProps
+from pipeline.config import PlatformConfig, Service, Team
+from pipeline.naming import base_repository_name, service_repository_name
+
+# Bytes one repository adds to its template (measured on the example: 3.8-4.2 KB with three policy statements and the
+# lifecycle rules); each pulling account and each Lambda function adds ARNs to the policy.
+BYTES_PER_REPOSITORY = 4_500
+BYTES_PER_PULL_ACCOUNT = 150
+BYTES_PER_FUNCTION = 350
+REPOSITORIES_STACK_BYTES = 1_500  # the template's own frame: parameters, rules, metadata
+
+
+@dataclass(frozen=True)
+class PlannedRepository:
+    """``id``: the construct id under the team's scope (``Service-<name>``, ``Base-<name>``), pinned: logical IDs."""
+
+    id: str
+    props: ImageRepositoryProps
+
+    @property
+    def estimated_bytes(self) -> int:
+        made = BYTES_PER_REPOSITORY + BYTES_PER_PULL_ACCOUNT * len(self.props.pull_accounts)
+        return int((made + BYTES_PER_FUNCTION * len(self.props.lambda_functions)) * BYTES_MARGIN)
+
+
+def shard_repositories(
+    planned: Sequence[PlannedRepository], byte_limit: int = MAX_TEMPLATE_BYTES, limit: int = MAX_RESOURCES_PER_STACK
+) -> list[list[PlannedRepository]]:
+    """One team's repositories in config order, split where a stack would pass ``byte_limit`` estimated bytes or
+    ``limit`` resources (one each)."""
+    shards: list[list[PlannedRepository]] = [[]]
+    used = REPOSITORIES_STACK_BYTES
+    for repository in planned:
+        if shards[-1] and (used + repository.estimated_bytes > byte_limit or len(shards[-1]) + 1 > limit):
+            shards.append([])
+            used = REPOSITORIES_STACK_BYTES
+        shards[-1].append(repository)
+        used += repository.estimated_bytes
+    return [s for s in shards if s]
+
+
+class RepositoriesStack(Stack):
+    def __init__(
+        self, scope: Construct, id: str, *, team: str, repositories: Sequence[PlannedRepository], **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        team_scope = Construct(self, f"Team-{team}")
+        self.repositories = {r.props.repository_name: ImageRepository(team_scope, r.id, r.props) for r in repositories}
+
+
+def planned_repositories(config: PlatformConfig, team: Team) -> list[PlannedRepository]:
+    """The team's repositories, bases first, each with its pinned construct id."""
+    bases = [
+        PlannedRepository(
+            f"Base-{base.name}", repository_props(config, team, base_repository_name(team.name, base.name))
+        )
+        for base in team.base_images
+    ]
+    services = [
+        PlannedRepository(
+            f"Service-{service.name}",
+            repository_props(config, team, service_repository_name(team.name, service.name), service),
+        )
+        for service in team.services
+    ]
+    return bases + services
+
+
+def repository_props(
+    config: PlatformConfig, team: Team, name: str, service: Service | None = None
+) -> ImageRepositoryProps:
+    """A service with environments is pulled by exactly their accounts, and by Lambda for exactly their
+    functions; otherwise by the team's workload accounts (and any function in them)."""
+    settings = config.registry
+    environments = service.environments if service else ()
+    pull_accounts = tuple(dict.fromkeys(e.account for e in environments)) or team.workload_accounts
+    functions = tuple(
+        f"arn:aws:lambda:{e.region or config.platform.region}:{e.account}:function:{e.lambda_.function_name}"
+        for e in environments
+        if e.lambda_ is not None
+    )
+    return ImageRepositoryProps(
+        repository_name=name,
+        team=team.name,
+        pull_accounts=pull_accounts,
+        lambda_functions=functions,
+        scan_on_push=settings.scan == "basic",
+        kms_key_arn=settings.kms_key_arn,
+        untagged_expiry_days=settings.untagged_expiry_days,
+        keep_releases=settings.keep_releases,
+        keep_cache_images=settings.keep_cache_images,
+    )
