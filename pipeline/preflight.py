@@ -2,19 +2,22 @@
 
 Each check reads one thing AWS would otherwise only reveal as a failed deploy or a first push that stops: the CDK
 bootstrap, the source connection, the pull-through-cache credentials, the EKS clusters' authentication mode, the KMS
-key's region. Nothing is created or changed. Clients are injectable (a function from service name to client), so tests
+key's region, and whether what the platform creates fits the account's quotas (:mod:`pipeline.quotas`: which quota
+to raise, needed against applied). Nothing is created or changed. Clients are injectable (a function from service name to client), so tests
 pass moto or botocore's Stubber and production passes nothing.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline import quotas
 from pipeline.config import PlatformConfig
 
 # ECR pull-through cache reads exactly these keys from an upstream credential secret.
@@ -32,6 +35,8 @@ class Check:
     name: str
     ok: bool
     detail: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+    """A quota check's needed, in use, applied and where applied came from."""
 
 
 def _error(exc: ClientError | BotoCoreError) -> str:
@@ -114,7 +119,25 @@ def kms_key(clients: Clients, arn: str, region: str) -> Check:
     return Check(name, True, f"{arn} enabled in {region}")
 
 
-def run(config: PlatformConfig, clients: Clients) -> Iterator[Check]:
+def quota(found: quotas.QuotaCheck) -> Check:
+    numbers = {"needed": found.needed, "in_use": found.in_use, "applied": found.applied, "source": found.source}
+    total = found.in_use + found.needed
+    if found.fits:
+        return Check(f"quota {found.quota}", True, f"{total} of {found.applied} ({found.source})", numbers)
+    return Check(
+        f"quota {found.quota}", False,
+        f"needs {found.needed} + {found.in_use} in use > {found.applied} ({found.source}): raise this quota, or split "
+        "the platform over accounts", numbers,
+    )  # fmt: skip
+
+
+ROLES_PATH = "/slipway/"
+"""The IAM path of the platform's own roles (a re-deploy finds them there; they are not someone else's)."""
+
+
+def run(config: PlatformConfig, clients: Clients, needs: Counter[str] | None = None) -> Iterator[Check]:
+    """``needs``: what the platform's stacks create in its account (:func:`pipeline.quotas.footprint`); none: no
+    quota checks."""
     yield bootstrap(clients)
     yield connection(clients, config.platform.connection_arn)
     for upstream in config.upstreams:
@@ -125,6 +148,9 @@ def run(config: PlatformConfig, clients: Clients) -> Iterator[Check]:
         yield eks_cluster(clients, cluster)
     if config.registry.kms_key_arn:
         yield kms_key(clients, config.registry.kms_key_arn, config.platform.region)
+    if needs is not None:
+        for found in quotas.check(quotas.QUOTAS, needs, clients, ROLES_PATH):
+            yield quota(found)
 
 
 def boto3_clients(region: str) -> Clients:

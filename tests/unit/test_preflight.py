@@ -32,7 +32,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         monkeypatch.setenv(key, value)
     with mock_aws():
         made: dict[str, Any] = {
-            name: boto3.client(name, region_name=REGION) for name in ("ssm", "secretsmanager", "kms", "eks")
+            name: boto3.client(name, region_name=REGION)
+            for name in ("ssm", "secretsmanager", "kms", "eks", "iam", "service-quotas")
         }
         made["codeconnections"] = boto3.client("codeconnections", region_name=REGION)
         yield made
@@ -70,7 +71,7 @@ def ready_account(aws: dict[str, Any]) -> None:
 
 
 def test_every_check_passes_on_a_ready_account(
-    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], synthesized: dict[str, Any]
 ) -> None:
     ready_account(aws)
     connection_stub(aws["codeconnections"])
@@ -81,12 +82,14 @@ def test_every_check_passes_on_a_ready_account(
         EXAMPLE.read_text().replace(CONFIG.registry.kms_key_arn, key.replace("123456789012", "111111111111"))
     )
     aws["kms"] = KeyArnAlias(aws["kms"], key)
-    assert run(config_path=path, clients=aws.__getitem__) == 0
+    assembly = Path(synthesized["assembly"].directory)
+    assert run(config_path=path, clients=aws.__getitem__, assembly=assembly) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["ok"] * len(lines)
     assert [line.split()[1] for line in lines][:2] == ["cdk", "source"]
     assert any("secret ecr-pullthroughcache/ghcr" in line for line in lines)
     assert any("eks cluster search" in line and "API_AND_CONFIG_MAP" in line for line in lines)
+    assert any(line.startswith("ok    quota IAM roles per account") for line in lines)
 
 
 class KeyArnAlias:
@@ -99,13 +102,16 @@ class KeyArnAlias:
         return self._kms.describe_key(KeyId=self._arn)
 
 
-def test_fails_with_one_line_per_problem(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_fails_with_one_line_per_problem(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], synthesized: dict[str, Any]
+) -> None:
     aws["ssm"].put_parameter(Name=preflight.BOOTSTRAP_PARAMETER, Value="5", Type="String")
     aws["secretsmanager"].create_secret(Name="ecr-pullthroughcache/ghcr", SecretString=json.dumps({"username": "acme"}))
     aws["secretsmanager"].create_secret(Name="ecr-pullthroughcache/acr", SecretString="a random string")
     connection_stub(aws["codeconnections"], "PENDING")
     eks_stub(aws["eks"], "CONFIG_MAP")
-    assert run(config_path=EXAMPLE, clients=aws.__getitem__, as_json=True) == 1
+    assembly = Path(synthesized["assembly"].directory)
+    assert run(config_path=EXAMPLE, clients=aws.__getitem__, as_json=True, assembly=assembly) == 1
     report = json.loads(capsys.readouterr().out)
     failed = {c["name"]: c["detail"] for c in report["checks"] if not c["ok"]}
     assert report["ok"] is False
