@@ -2,11 +2,14 @@
 
 Nothing here is re-derived from ``platform.toml``: the replay runs what was synthesized. CloudFormation intrinsics
 are resolved the way CloudFormation would for one account and region (``Ref`` to a resource gives the physical name
-the template sets, else the logical ID; ``Fn::GetAtt [Role, Arn]`` an ARN built from it).
+the template sets; an IAM role the template does not name gets a name unique to its stack, as CloudFormation generates
+one -- two stacks' roles of one logical ID are two roles; anything else unnamed, the logical ID; ``Fn::GetAtt [Role,
+Arn]`` an ARN built from it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -105,6 +108,7 @@ class _Resolver:
     resources: dict[str, Any]
     account: str
     region: str
+    stack: str = ""
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -141,6 +145,8 @@ class _Resolver:
         for key in ("Name", "RoleName", "BucketName", "FunctionName", "RepositoryName"):
             if isinstance(properties.get(key), str):
                 return str(properties[key])
+        if resource["Type"] == "AWS::IAM::Role" and self.stack:
+            return generated_name(self.stack, name)
         return name
 
     def _get_att(self, name: str, attribute: str) -> str:
@@ -173,6 +179,13 @@ class _Resolver:
         return re.sub(r"\$\{([^}!]+)\}", one, text)
 
 
+def generated_name(stack: str, logical: str) -> str:
+    """The name CloudFormation gives a resource its template leaves unnamed: the starts of the stack name and the
+    logical ID and a suffix (random there, a stable hash here), within IAM's 64 characters."""
+    suffix = hashlib.sha256(f"{stack}/{logical}".encode()).hexdigest()[:12].upper()
+    return f"{stack[:25]}-{logical[:25]}-{suffix}"
+
+
 @dataclass(frozen=True)
 class StackTemplate:
     name: str
@@ -198,7 +211,7 @@ def stacks(directory: Path) -> list[StackTemplate]:
         account, region = environment(artifact.get("environment", ""))
         template = json.loads((directory / artifact["properties"]["templateFile"]).read_text(encoding="utf-8"))
         resources = template.get("Resources", {})
-        found.append(StackTemplate(stack, resources, _Resolver(resources, account, region)))
+        found.append(StackTemplate(stack, resources, _Resolver(resources, account, region, stack)))
     return found
 
 

@@ -273,3 +273,18 @@ def test_every_codebuild_role_of_the_assembly_trusts_codebuild(synthesized: dict
                                 "arn:aws:iam::111111111111:role/slipway/deploy/",
                                 "arn:aws:iam::111111111111:role/slipway/platform/")) for role in roles)  # fmt: skip
     assert authorize.current(directory) is authorize.current(directory)  # read once per synthesis, not per job
+
+
+def test_two_stacks_roles_of_one_logical_id_are_two_roles(synthesized: dict[str, Any]) -> None:
+    """A team's Pipelines and Bases stacks both hold ``Team-<team>/BuildRole``; CloudFormation names each role after
+    its stack, so they are two roles with two policies -- the replay must not make them one (the second stack's policy
+    would replace the first's)."""
+    found = {
+        s.name: s.resolve({"Fn::GetAtt": [logical, "Arn"]})
+        for s in assembly.stacks(Path(synthesized["assembly"].directory))
+        for logical, props in s.of_type("AWS::IAM::Role").items()
+        if props.get("Path") == "/slipway/build/payments/"
+    }
+    assert set(found) == {"Slipway-Acme-Pipelines-payments-1", "Slipway-Acme-Bases-payments-1"}
+    assert len(set(found.values())) == 2
+    assert all(len(arn.rsplit("/", 1)[1]) <= 64 for arn in found.values())

@@ -31,6 +31,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         s.stack_name: {
             "platform": s.environment.account == config.platform.account,
             "path": Path(assembly.directory) / s.template_file,
+            "template": s.template,
             "types": Counter(r["Type"] for r in s.template.get("Resources", {}).values()),
         }
         for s in assembly.stacks
@@ -72,3 +73,20 @@ def test_cfn_lint_finds_no_template_over_the_size_limit_and_no_error(scaled: dic
     )  # fmt: skip
     findings = json.loads(completed.stdout or "[]")
     assert not [f for f in findings if f["Rule"]["Id"] == "E1002" or f["Level"] == "Error"], findings[:3]
+
+
+def test_every_shared_role_stays_under_iams_inline_policy_size(scaled: dict[str, Any]) -> None:
+    """IAM sums a role's inline policies: at most 10,240 characters, whitespace not counted -- resolved as
+    CloudFormation would (``pipeline.assembly``), for every stack of the platform."""
+    from pipeline import assembly
+
+    directory = next(iter(scaled["stacks"].values()))["path"].parent
+    largest = 0
+    for stack in assembly.stacks(directory):
+        sizes: Counter[str] = Counter()
+        for policy in stack.of_type("AWS::IAM::Policy").values():
+            text = json.dumps(policy["PolicyDocument"], separators=(",", ":"))
+            for role in policy["Roles"]:
+                sizes[str(role)] += len(text)
+        largest = max([largest, *sizes.values()])
+    assert 0 < largest <= 10_240
