@@ -60,17 +60,16 @@ def main() -> None:
         else:
             services = [r["services"] for r in rows]
             axis.plot(services, [r["seconds"] for r in rows], marker="o", label="synth seconds")
-            axis.axhline(30, linestyle="--", color="grey", linewidth=1)
             twin = axis.twinx()
             twin.plot(
                 services,
-                [r["largest_stack_resources"] for r in rows],
+                [r["platform_roles"] for r in rows],
                 marker="s",
                 color="tab:orange",
-                label="largest stack",
+                label="roles in the platform account",
             )
-            twin.axhline(400, linestyle=":", color="tab:orange", linewidth=1)
-            twin.set_ylabel("resources in largest stack")
+            twin.axhline(1000, linestyle=":", color="tab:orange", linewidth=1)
+            twin.set_ylabel("roles in the platform account (quota 1,000)")
             axis.set_xlabel("services")
             axis.set_ylabel("seconds")
             axis.set_title("Synth at scale (cdk-nag on)")

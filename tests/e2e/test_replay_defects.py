@@ -133,13 +133,15 @@ def test_the_pull_through_cache_imports_on_a_pull_by_tag_only_with_the_import_pe
     cache = RepositoryRef(ECR, "docker-hub/library/busybox")
     with runner._acting_for(local):  # AWS at moto, the platform's ECR at the registry gate, as a job reaches them
         refresh = role_client(local, "slipway-platform", "Refresh")
-        stitch = role_client(local, "slipway-payments-api", "Stitch")
+        # The team's dev deploy role: the cache's grants go to build roles and the refresh (a team's build role
+        # holds them for its Stitch jobs too: Lint, Build and Stitch share it), never to a deploy role.
+        deploy = role_client(local, "slipway-payments-api", "Deploy-ecs")
         with pytest.raises(RegistryError, match=r"not found \(HTTP 404\)"):
             refresh.get_manifest(cache, upstream.digest, INDEXES)  # by digest, never imported: not found
         assert refresh.get_manifest(cache, "1.35", INDEXES).digest == upstream.digest  # by tag: imported
         assert refresh.get_manifest(cache, upstream.digest, INDEXES).digest == upstream.digest  # and by digest now
         with pytest.raises(RegistryError, match=r"HTTP 403 .*not authorized to perform: ecr:"):
-            stitch.get_manifest(cache, "1.35", INDEXES)  # a role the cache's grants leave out
+            deploy.get_manifest(cache, "1.35", INDEXES)  # a role the cache's grants leave out
         with pytest.raises(RegistryError):  # the upstream stand-in is not part of the platform's registry
             refresh.get_manifest(RepositoryRef(ECR, f"{UPSTREAM}/docker-hub/library/busybox"), "1.35", INDEXES)
 
