@@ -22,7 +22,7 @@ from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from infra.team_roles import TeamRoles, TeamRolesProps
 from pipeline.config import PlatformConfig
 from pipeline.lint.policy import policy_for
-from pipeline.naming import base_repository_name
+from pipeline.naming import CURATED_BASES
 
 ROOT = Path(__file__).resolve().parent.parent
 # Jobs install Slipway from this asset: the pipeline package and its pyproject, nothing else.
@@ -60,10 +60,16 @@ class PipelinesStack(Stack):
         # stack, so removing a base or a service from platform.toml updates both stacks instead of failing on an
         # export still in use. The explicit dependency keeps the deploy order.
         self.add_dependency(registry)
-        curated = tuple(
-            RepositoryByName(self, f"Base-{name.replace('/', '-')}", name)
-            for name in sorted(base_repository_name(t.name, b.name) for t in config.teams for b in t.base_images)
+        # Any Slipway build may build on any team's curated base: one pattern, not an ARN per base -- a statement
+        # per base in every team's build role grew with teams squared and overflowed IAM's inline policy size.
+        curated = (
+            (RepositoryByName(self, "CuratedBases", CURATED_BASES),) if any(t.base_images for t in config.teams) else ()
         )
+        if curated:
+            acknowledge(
+                self, "IAM5", "Builds and lint may pull any curated base (every team's <team>/bases/<name>)",
+                applies_to=f"Resource::arn:<AWS::Partition>:ecr:{self.region}:{self.account}:repository/{CURATED_BASES}",
+            )  # fmt: skip
         allowed = policy_for(config, [], local_registry="").allowed_registries
         teams = sorted({plan.blueprint.team for plan in plans})
         # A shard holds one team (infra.blueprint.shard); the roles are per team all the same.

@@ -15,6 +15,11 @@ def base_repository_name(team: str, base: str) -> str:
     return f"{team}/bases/{base}"
 
 
+CURATED_BASES = "*/bases/*"
+"""Every team's curated base repositories (:func:`base_repository_name`): a service's repository, ``<team>/<service>``,
+has one ``/`` and never matches."""
+
+
 def base_prefix(team: str) -> str:
     return f"{team}/bases"
 

@@ -317,8 +317,8 @@ def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Templ
 def test_build_roles_may_pull_curated_bases(payments: Template) -> None:
     statements = role_statements(payments, "slipway build linux/arm64")
     pulls = json.dumps([s["Resource"] for s in statements if "ecr:BatchGetImage" in s["Action"]])
-    for base in ("payments/bases/python", "search/bases/static"):
-        assert repository_arn_tail(base) in pulls, base
+    assert repository_arn_tail("*/bases/*") in pulls  # any team's curated base, one pattern for all of them
+    assert pulls.count("/bases/") == 1
 
 
 def test_no_stack_imports_from_another(synthesized: dict[str, Any]) -> None:
