@@ -16,7 +16,7 @@ An unmoved upstream publishes nothing, so nothing downstream runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_cdk import Aws, Stack
@@ -43,6 +43,7 @@ from pipeline.references import ecr_registry
 
 PIPELINE_NAME = "slipway-platform"
 LOCK_FILE = "images/lock.json"
+DEPLOY_TIMEOUT_MINUTES = 480
 CONFIG_FILE = "platform.toml"
 PLATFORM_FILES = [
     CONFIG_FILE,
@@ -128,8 +129,11 @@ class PlatformPipeline(Construct):
         CloudFormation execution role those pass holds the rights, never this role) and starts the platform's
         pipelines."""
         stack = Stack.of(self)
+        # CodeBuild's longest timeout: synthesis takes minutes at hundreds of services (5.5 min at 500 here) and a
+        # change every stack holds (a Slipway upgrade) updates hundreds of stacks, four at a time.
+        jobs = replace(props.jobs, timeout_minutes=DEPLOY_TIMEOUT_MINUTES)
         project = job_project(
-            self, "Deploy", buildspecs.platform_deploy(CONFIG_FILE), props.jobs, role_path=ROLE_PATH,
+            self, "Deploy", buildspecs.platform_deploy(CONFIG_FILE), jobs, role_path=ROLE_PATH,
             description="Slipway platform deploy (self-mutation)",
         )  # fmt: skip
         role = project.role
