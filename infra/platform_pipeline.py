@@ -129,7 +129,7 @@ class PlatformPipeline(Construct):
         CloudFormation execution role those pass holds the rights, never this role) and starts the platform's
         pipelines."""
         stack = Stack.of(self)
-        # CodeBuild's longest timeout: synthesis takes minutes at hundreds of services (5.5 min at 500 here) and a
+        # CodeBuild's longest timeout: synthesis takes minutes at hundreds of services (about 5 at 500 here) and a
         # change every stack holds (a Slipway upgrade) updates hundreds of stacks, four at a time.
         jobs = replace(props.jobs, timeout_minutes=DEPLOY_TIMEOUT_MINUTES)
         project = job_project(
