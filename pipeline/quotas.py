@@ -95,7 +95,8 @@ def footprint(directory: Path, account: str) -> Counter[str]:
 
 def check(quotas: tuple[Quota, ...], needs: Counter[str], clients: Clients, owned_path: str) -> Iterator[QuotaCheck]:
     """``owned_path``: the IAM path prefix of the platform's own roles -- already there on a re-deploy, so not
-    counted as in use by others."""
+    counted as in use by others. (The platform pipeline's own, Source and events roles and the registry's creation
+    role carry no path: on a re-deploy those four count as in use, an overcount of four.)"""
     for quota in quotas:
         needed = sum(needs[t] for t in quota.counts)
         if quota is IAM_ROLES:

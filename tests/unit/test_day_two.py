@@ -52,14 +52,19 @@ def statements(template: Any, action: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_each_base_may_write_only_its_own_entry_and_builds_only_register_themselves(
+def test_a_teams_bases_write_only_the_teams_entries_and_builds_only_register_themselves(
     synthesized: dict[str, Any],
 ) -> None:
+    """A team's base jobs share the team's build role (issue #26): they may write the team's base entries, by name,
+    never a wildcard and never another team's."""
     bases = synthesized["templates"]["Slipway-Acme-Bases-payments-1"]
     written = json.dumps([s["Resource"] for s in statements(bases, "ssm:PutParameter")])
     for key in ("BASE_DEBIAN", "BASE_PYTHON", "BASE_PYTHON_BUILD", "BASE_LAMBDA_PYTHON"):
         assert f'parameter/slipway/acme/lock/{key}"' in written, key
-    assert "lock/*" not in written  # no base job may write another base's entry
+    assert "lock/*" not in written and "BASE_STATIC" not in written  # not another team's base
+    search = json.dumps([s["Resource"] for s in statements(synthesized["templates"]["Slipway-Acme-Bases-search-1"],
+                                                           "ssm:PutParameter")])  # fmt: skip
+    assert "lock/BASE_STATIC" in search and "BASE_PYTHON" not in search
     services = synthesized["templates"]["Slipway-Acme-Pipelines-payments-1"]
     registered = [s["Resource"] for s in statements(services, "ssm:PutParameter")]
     assert registered and all(
