@@ -8,15 +8,16 @@ stacks so no stack nears CloudFormation's 500-resource cap.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pipeline.config import BaseImage, BuildSecret, Service, Team
 from pipeline.deployers.base import DeployTarget
 from pipeline.platforms import slug
 
 Runner = Literal["x86", "arm"]
+T = TypeVar("T")
 
 # Each platform builds on its own native runner; QEMU is never used in the cloud (5x slower measured here).
 NATIVE_RUNNER: dict[str, Runner] = {"linux/amd64": "x86", "linux/arm64": "arm"}
@@ -238,15 +239,21 @@ def shard(
     Shards fill in config order and a team never shares a stack with another, so adding a service to one team
     never moves another team's pipelines (moving would replace them).
     """
-    shards: list[list[PipelineBlueprint]] = []
-    current: list[PipelineBlueprint] = []
+
+    def fits(group: list[PipelineBlueprint]) -> bool:
+        resources, size = estimate(group)
+        return group[0].team == group[-1].team and resources <= limit and size <= byte_limit
+
+    return fill(items, fits)
+
+
+def fill(items: Sequence[T], fits: Callable[[list[T]], bool]) -> list[list[T]]:
+    """Greedy and in order (what a stack holds never depends on what comes after it): an item joins the current
+    group when the group with it still ``fits``, else it starts the next."""
+    groups: list[list[T]] = []
     for item in items:
-        team_changed = bool(current) and current[-1].team != item.team
-        resources, size = estimate([*current, item])
-        if current and (team_changed or resources > limit or size > byte_limit):
-            shards.append(current)
-            current = []
-        current.append(item)
-    if current:
-        shards.append(current)
-    return shards
+        if groups and fits([*groups[-1], item]):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups

@@ -17,7 +17,7 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from infra.blueprint import BYTES_MARGIN, MAX_RESOURCES_PER_STACK, MAX_TEMPLATE_BYTES
+from infra.blueprint import BYTES_MARGIN, MAX_RESOURCES_PER_STACK, MAX_TEMPLATE_BYTES, fill
 from infra.image_repository import ImageRepository, ImageRepositoryProps
 from pipeline.config import PlatformConfig, Service, Team
 from pipeline.naming import base_repository_name, service_repository_name
@@ -48,15 +48,16 @@ def shard_repositories(
 ) -> list[list[PlannedRepository]]:
     """One team's repositories in config order, split where a stack would pass ``byte_limit`` estimated bytes or
     ``limit`` resources (one each)."""
-    shards: list[list[PlannedRepository]] = [[]]
-    used = REPOSITORIES_STACK_BYTES
-    for repository in planned:
-        if shards[-1] and (used + repository.estimated_bytes > byte_limit or len(shards[-1]) + 1 > limit):
-            shards.append([])
-            used = REPOSITORIES_STACK_BYTES
-        shards[-1].append(repository)
-        used += repository.estimated_bytes
-    return [s for s in shards if s]
+
+    def fits(group: list[PlannedRepository]) -> bool:
+        return estimate_repositories(group) <= byte_limit and len(group) <= limit
+
+    return fill(planned, fits)
+
+
+def estimate_repositories(group: Sequence[PlannedRepository]) -> int:
+    """Template bytes of the stack holding ``group``, never undercounted."""
+    return REPOSITORIES_STACK_BYTES + sum(r.estimated_bytes for r in group)
 
 
 class RepositoriesStack(Stack):

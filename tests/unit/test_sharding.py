@@ -67,11 +67,11 @@ def test_shard_keeps_teams_apart_and_under_the_limit() -> None:
 def test_repository_template_bytes_stay_within_the_estimate(synthesized: dict[str, Any]) -> None:
     import pathlib
 
-    from infra.repositories_stack import REPOSITORIES_STACK_BYTES, planned_repositories
+    from infra.repositories_stack import estimate_repositories, planned_repositories
 
     config = load(EXAMPLE)
     directory = pathlib.Path(synthesized["assembly"].directory)
     for team in config.teams:
         written = (directory / f"Slipway-Acme-Registry-{team.name}-1.template.json").stat().st_size
-        estimated = REPOSITORIES_STACK_BYTES + sum(r.estimated_bytes for r in planned_repositories(config, team))
+        estimated = estimate_repositories(planned_repositories(config, team))
         assert written <= estimated <= written * 1.6, (team.name, written, estimated)
