@@ -6,7 +6,7 @@ workload account (``infra.workload_stack``: an environment's role).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_eks as eks_l1
@@ -62,17 +62,22 @@ def grant_deploy(
                     acknowledge(role, "IAM5", permission.reason, applies_to=f"Resource::{shown}")
 
 
-def eks_access_entry(scope: Construct, eks: NamespaceAccess, role: iam.IRole) -> None:
-    eks_l1.CfnAccessEntry(
-        scope,
-        "DeployAccessEntry",
-        cluster_name=eks.cluster,
-        principal_arn=role.role_arn,
-        type="STANDARD",
-        access_policies=[
-            eks_l1.CfnAccessEntry.AccessPolicyProperty(
-                policy_arn=EKS_EDIT_POLICY,
-                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(type="namespace", namespaces=[eks.namespace]),
-            )
-        ],
-    )
+def eks_access_entry(
+    scope: Construct, eks: NamespaceAccess, role: iam.IRole, *, id: str = "DeployAccessEntry"
+) -> eks_l1.CfnAccessEntry:
+    """``role``'s access entry on ``eks.cluster``, scoped to ``eks.namespace`` (:func:`scope_namespaces` widens it)."""
+    entry = eks_l1.CfnAccessEntry(scope, id, cluster_name=eks.cluster, principal_arn=role.role_arn, type="STANDARD")
+    scope_namespaces(entry, [eks.namespace])
+    return entry
+
+
+def scope_namespaces(entry: eks_l1.CfnAccessEntry, namespaces: Iterable[str]) -> None:
+    """The entry's one access policy: EKS's edit policy in exactly these namespaces."""
+    entry.access_policies = [
+        eks_l1.CfnAccessEntry.AccessPolicyProperty(
+            policy_arn=EKS_EDIT_POLICY,
+            access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(
+                type="namespace", namespaces=sorted(set(namespaces))
+            ),
+        )
+    ]

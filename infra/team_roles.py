@@ -29,7 +29,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.deploy_grants import EKS_EDIT_POLICY
+from infra.deploy_grants import eks_access_entry, scope_namespaces
 from infra.image_repository import build_role_path
 from infra.jobs import JobSettings, grant_tools
 from infra.nag import acknowledge
@@ -67,8 +67,7 @@ class TeamRoles(Construct):
         self.pipeline = self._pipeline_role()
         self.build = self._job_role("BuildRole", build_role_path(props.team), "builds (lint, build, stitch)")
         self._deploy: dict[str, iam.Role] = {}
-        self._access_entries: dict[tuple[str, str], eks_l1.CfnAccessEntry] = {}
-        self._namespaces: dict[tuple[str, str], set[str]] = {}
+        self._access_entries: dict[tuple[str, str], tuple[eks_l1.CfnAccessEntry, set[str]]] = {}
 
     def deploy(self, environment: str = "") -> iam.Role:
         """The team's deploy role for ``environment`` (none: the platform account's own targets), made on first use."""
@@ -84,24 +83,12 @@ class TeamRoles(Construct):
         """EKS allows one access entry per principal and cluster: a team's deploy role reaching several namespaces of
         one cluster gets one entry, scoped to exactly those namespaces."""
         key = (role.node.path, access.cluster)
-        entry = self._access_entries.get(key)
-        if entry is None:
-            entry = eks_l1.CfnAccessEntry(
-                self,
-                f"AccessEntry-{len(self._access_entries)}",
-                cluster_name=access.cluster,
-                principal_arn=role.role_arn,
-                type="STANDARD",
-            )
-            self._access_entries[key] = entry
-        namespaces = self._namespaces.setdefault(key, set())
+        if key not in self._access_entries:
+            id = f"AccessEntry-{len(self._access_entries)}"
+            self._access_entries[key] = (eks_access_entry(self, access, role, id=id), set())
+        entry, namespaces = self._access_entries[key]
         namespaces.add(access.namespace)
-        entry.access_policies = [
-            eks_l1.CfnAccessEntry.AccessPolicyProperty(
-                policy_arn=EKS_EDIT_POLICY,
-                access_scope=eks_l1.CfnAccessEntry.AccessScopeProperty(type="namespace", namespaces=sorted(namespaces)),
-            )
-        ]
+        scope_namespaces(entry, namespaces)
 
     def _pipeline_role(self) -> iam.Role:
         props = self.props
