@@ -9,23 +9,20 @@ environments, touches only the service's named targets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from infra import buildspecs, lock_grants
 from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
 from infra.deploy_grants import grant_deploy
 from infra.image_repository import RepositoryAccess
-from infra.jobs import JobSettings, job_project, sourced_pipeline
+from infra.jobs import job_project, sourced_pipeline
 from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
@@ -40,15 +37,10 @@ from pipeline.references import ecr_registry
 class ServicePipelineProps:
     blueprint: PipelineBlueprint
     repository: RepositoryAccess
-    connection_arn: str
-    tools: s3_assets.Asset
-    """Slipway's own package, installed by every job (``pip install``), so jobs run the reviewed CLI."""
-    artifact_bucket: s3.IBucket
-    """Shared by the pipelines of a stack: one bucket per pipeline would cost resources for nothing."""
-    encryption_key: kms.IKey
-    """Encrypts build artifacts and CodeBuild output; shared by the pipelines of a stack."""
     roles: TeamRoles
-    """The roles the team's pipelines share in this stack; the pipeline adds its service's grants to them."""
+    """The roles the team's pipelines share in this stack; the pipeline adds its service's grants to them. Their
+    props are what the stack's pipelines share too: the connection, Slipway's tools object (every job installs the
+    reviewed CLI from it), the artifact bucket and its key -- the pipeline uses exactly what its roles are granted."""
     pull_through_cache: PullThroughCache | None = None
     build_timeout_minutes: int = 60
     base_repositories: tuple[RepositoryAccess, ...] = ()
@@ -67,7 +59,7 @@ class ServicePipeline(Construct):
         bp = props.blueprint
         sourced = sourced_pipeline(
             self, f"slipway-{bp.name}", repository=bp.source_repo, branch=bp.branch, file_paths=list(bp.file_paths),
-            connection_arn=props.connection_arn, artifact_bucket=props.artifact_bucket,
+            connection_arn=props.roles.props.connection_arn, artifact_bucket=props.roles.props.artifact_bucket,
             shared_role=props.roles.pipeline,
         )  # fmt: skip
         self.pipeline, self.source_action, self.source_output = sourced.pipeline, sourced.source_action, sourced.source
@@ -118,7 +110,7 @@ class ServicePipeline(Construct):
             buildspecs.REPOSITORY_ENV: codebuild.BuildEnvironmentVariable(value=self.props.repository.repository_uri)
         }
         project = job_project(
-            self, id, spec, JobSettings(self.props.tools, self.props.encryption_key, self.props.build_timeout_minutes),
+            self, id, spec, replace(self.props.roles.props.jobs, timeout_minutes=self.props.build_timeout_minutes),
             runner=runner, privileged=privileged, env={**repository, **(env or {})},
             shared_role=role or self.props.roles.build, name=job_project_name(bp.team, bp.service, id),
             description=f"Slipway {bp.name} {id}",

@@ -118,10 +118,6 @@ def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp
             repository=ImageRepository(
                 stack, "Repo", ImageRepositoryProps(repository_name="payments/api", team="payments")
             ),
-            connection_arn=connection,
-            tools=tools,
-            artifact_bucket=artifacts,
-            encryption_key=key,
             roles=roles,
         ),
     )
