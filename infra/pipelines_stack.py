@@ -56,9 +56,10 @@ class PipelinesStack(Stack):
         super().__init__(scope, id, **kwargs)
         tools, artifacts, key = artifact_store(self)
         lock_store = LockStoreNames.of(config.platform.name)
-        # Repositories by name, never by cross-stack reference: no Fn::ImportValue ties this stack to the Registry
-        # stack, so removing a base or a service from platform.toml updates both stacks instead of failing on an
-        # export still in use. The explicit dependency keeps the deploy order.
+        # Repositories by name, never by cross-stack reference: no Fn::ImportValue ties this stack to the team's
+        # repository stacks, so removing a base or a service from platform.toml updates both instead of failing on an
+        # export still in use. Explicit dependencies keep the deploy order: the registry's pull-through cache here,
+        # the team's repositories in infra.platform_app.
         self.add_dependency(registry)
         # Any Slipway build may build on any team's curated base: one pattern, not an ARN per base -- a statement
         # per base in every team's build role grew with teams squared and overflowed IAM's inline policy size.

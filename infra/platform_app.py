@@ -78,8 +78,8 @@ def _pipeline_stacks(
     repositories: dict[str, list[Stack]],
 ) -> None:
     """Shards numbered per team (``<name>-<team>-<n>``): a new pipeline in one team never renames another's stack.
-    Each is deployed after its team's repository stacks and after ``platform``, whose pipeline refreshes the upstream entries of the lock store on creation
-    (an order, not a reference: no export ties them)."""
+    Each is deployed after its team's repository stacks and after ``platform``, whose pipeline refreshes the
+    upstream entries of the lock store on creation (an order, not a reference: no export ties them)."""
     by_blueprint = {id(p.blueprint): p for p in plans}
     shards_per_team: Counter[str] = Counter()
     for group in shard([p.blueprint for p in plans]):

@@ -108,7 +108,7 @@ class _Resolver:
     resources: dict[str, Any]
     account: str
     region: str
-    stack: str = ""
+    stack: str
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -145,7 +145,7 @@ class _Resolver:
         for key in ("Name", "RoleName", "BucketName", "FunctionName", "RepositoryName"):
             if isinstance(properties.get(key), str):
                 return str(properties[key])
-        if resource["Type"] == "AWS::IAM::Role" and self.stack:
+        if resource["Type"] == "AWS::IAM::Role":
             return generated_name(self.stack, name)
         return name
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def run(
     return 0 if all(c.ok for c in checks) else 1
 
 
-def _needs(loaded: config.PlatformConfig, assembly: Path | None) -> Any:
+def _needs(loaded: config.PlatformConfig, assembly: Path | None) -> Counter[str]:
     if assembly is not None:
         return quotas.footprint(assembly, loaded.platform.account)
     from pipeline.commands.synth import synthesize
