@@ -116,6 +116,8 @@ class PipelineBlueprint:
     index for a released commit is published beside the earlier one (``<commit>.2``…) instead of refused."""
     lock_key: str = ""
     """A base image's lock entry (``BASE_PYTHON``): its verified releases are published there."""
+    rebuild_concurrency: int = 0
+    """The team's budget: its pipelines a base release rebuilds at once (0: no budget)."""
 
     @property
     def name(self) -> str:
@@ -175,6 +177,7 @@ def blueprint(team: Team, service: Service, repository_name: str, platform_regio
         builds=tuple(BuildStep(p, NATIVE_RUNNER[p]) for p in service.platforms),
         deploys=deploys,
         target=service.target,
+        rebuild_concurrency=team.rebuild_concurrency,
     )
 
 
@@ -199,6 +202,7 @@ def base_blueprint(
         target=base.target,
         rebuilds=True,
         lock_key=base.lock_key,
+        rebuild_concurrency=team.rebuild_concurrency,
     )
 
 

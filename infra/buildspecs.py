@@ -71,7 +71,12 @@ def lint(bp: PipelineBlueprint, registry: str, allowed: tuple[str, ...] = ()) ->
     return _spec([f"slipway lint --registry {q(registry)}{allow}{target} {q(bp.dockerfile_path)}"], extras="lint")
 
 
-def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
+LANE_ON_FAILURE = 'if [ "$CODEBUILD_BUILD_SUCCEEDING" = 0 ]; then slipway bases continue; fi'
+"""A failed build gives its team's rebuild lane up (CodeBuild runs post_build after a failed build phase)."""
+
+
+def build(bp: PipelineBlueprint, step: BuildStep, *, lanes: bool = False) -> dict[str, Any]:
+    """``lanes``: the platform has a lock store; a failed build starts the next pipeline of its team's lane."""
     args = [
         "slipway build",
         "--builder buildx",
@@ -84,10 +89,15 @@ def build(bp: PipelineBlueprint, step: BuildStep) -> dict[str, Any]:
         f'--source-date "${COMMIT_TIME_ENV}"',
         f"--out {build_metadata_file(step)}",
     ]
-    return _spec([" ".join(args)], files=[build_metadata_file(step)])
+    spec = _spec([" ".join(args)], files=[build_metadata_file(step)])
+    if lanes:
+        spec["phases"]["post_build"] = {"commands": [LANE_ON_FAILURE]}
+    return spec
 
 
-def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
+def stitch(bp: PipelineBlueprint, *, lanes: bool = False) -> dict[str, Any]:
+    """``lanes``: the platform has a lock store, so the job ends by starting the next pipeline of its team's rebuild
+    lane -- whether or not this build made a release that moved."""
     inputs = " ".join(
         f'--build "$CODEBUILD_SRC_DIR_{build_artifact(step)}/{build_metadata_file(step)}"' for step in bp.builds
     )
@@ -100,6 +110,8 @@ def stitch(bp: PipelineBlueprint) -> dict[str, Any]:
     if bp.lock_key:
         # Last, once the release verified: a base release that fails its pipeline reaches nothing.
         commands.append(f"slipway bases publish --image-json image.json --key {q(bp.lock_key)} {inputs}")
+    if lanes:
+        commands.append("slipway bases continue")
     return _spec(commands, files=["image.json"])
 
 

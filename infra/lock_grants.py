@@ -28,16 +28,17 @@ class LockStoreNames:
     def of(cls, platform: str) -> LockStoreNames:
         return cls(lock_store.lock_path(platform), lock_store.dependents_path(platform))
 
-    def environment(self, pipeline: str, publishes: str = "") -> dict[str, codebuild.BuildEnvironmentVariable]:
-        """Paths, the job's pipeline name and the key a curated base publishes: never an entry."""
-        found = {
-            lock_store.PARAMETERS_ENV: codebuild.BuildEnvironmentVariable(value=self.lock),
-            lock_store.DEPENDENTS_ENV: codebuild.BuildEnvironmentVariable(value=self.dependents),
-            lock_store.PIPELINE_ENV: codebuild.BuildEnvironmentVariable(value=pipeline),
-        }
-        if publishes:
-            found[lock_store.PUBLISHES_ENV] = codebuild.BuildEnvironmentVariable(value=publishes)
-        return found
+    def environment(
+        self, pipeline: str, publishes: str = "", *, team: str = "", lanes: int = 0
+    ) -> dict[str, codebuild.BuildEnvironmentVariable]:
+        """Paths, the job's pipeline name, the key a curated base publishes and the team's rebuild budget: never an
+        entry."""
+        values = {
+            lock_store.PARAMETERS_ENV: self.lock, lock_store.DEPENDENTS_ENV: self.dependents,
+            lock_store.PIPELINE_ENV: pipeline, lock_store.PUBLISHES_ENV: publishes,
+            lock_store.TEAM_ENV: team if lanes else "", lock_store.LANES_ENV: str(lanes) if team and lanes else "",
+        }  # fmt: skip
+        return {name: codebuild.BuildEnvironmentVariable(value=value) for name, value in values.items() if value}
 
 
 def _parameter(stack: Stack, name: str) -> str:
@@ -63,6 +64,30 @@ def grant_register(role: iam.IRole, names: LockStoreNames, pipeline: str) -> Non
     )
 
 
+def _grant_registrations(role: iam.IRole, names: LockStoreNames) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["ssm:GetParametersByPath"], resources=[_parameter(Stack.of(role), names.dependents.rstrip("/"))]
+        )
+    )
+
+
+def grant_continue(role: iam.IRole, names: LockStoreNames, team: str) -> None:
+    """A Stitch job starts the next pipeline of its team's rebuild lane: it reads the entries and registrations, and
+    starts only its own team's pipelines."""
+    stack = Stack.of(role)
+    grant_read(role, names)
+    _grant_registrations(role, names)
+    pipelines = f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-{team}-*"
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"], resources=[pipelines])
+    )
+    acknowledge(
+        role, "IAM5", "Starts the next of its team's pipelines waiting in a rebuild lane (all named slipway-<team>-*)",
+        applies_to=f"Resource::arn:<AWS::Partition>:codepipeline:{stack.region}:{stack.account}:slipway-{team}-*",
+    )  # fmt: skip
+
+
 def grant_publish(role: iam.IRole, names: LockStoreNames, key: str, pipeline: str = "") -> None:
     """``key``: the one entry this role writes (``*``: every entry, the platform refresh's upstreams); ``pipeline``:
     the base's own, whose registration it completes with what the release was built with. It reads every entry and
@@ -73,15 +98,11 @@ def grant_publish(role: iam.IRole, names: LockStoreNames, key: str, pipeline: st
         grant_register(role, names, pipeline)
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["ssm:GetParameter", "ssm:PutParameter"],
+            actions=["ssm:PutParameter"],
             resources=[_parameter(stack, names.lock + key)],
         )
     )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["ssm:GetParametersByPath"], resources=[_parameter(stack, names.dependents.rstrip("/"))]
-        )
-    )
+    _grant_registrations(role, names)
     # Any Slipway pipeline may build on a base; starting one runs its own reviewed definition on its branch's head.
     role.add_to_principal_policy(
         iam.PolicyStatement(

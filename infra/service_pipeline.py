@@ -122,7 +122,9 @@ class ServicePipeline(Construct):
         """The lock store's paths, never its entries: a base release reaches this pipeline with no new template."""
         store = self.props.lock_store
         bp = self.props.blueprint
-        return store.environment(f"slipway-{bp.name}", bp.lock_key) if store else {}
+        if store is None:
+            return {}
+        return store.environment(f"slipway-{bp.name}", bp.lock_key, team=bp.team, lanes=bp.rebuild_concurrency)
 
     def _grant_lock(self, role: iam.IRole, *, register: bool = False) -> None:
         store = self.props.lock_store
@@ -183,7 +185,7 @@ class ServicePipeline(Construct):
         }
         project = self._project(
             f"Build{step.slug.capitalize()}",
-            buildspecs.build(bp, step),
+            buildspecs.build(bp, step, lanes=self.props.lock_store is not None),
             step.runner,
             privileged=True,
             env={**secrets, **self._lock_env()},
@@ -217,13 +219,16 @@ class ServicePipeline(Construct):
 
     def _stitch_action(self, build_outputs: list[codepipeline.Artifact]) -> actions.CodeBuildAction:
         bp = self.props.blueprint
-        publishes = bp.lock_key and self.props.lock_store is not None
-        project = self._project("Stitch", buildspecs.stitch(bp), env=self._lock_env() if publishes else None)
+        store = self.props.lock_store
+        project = self._project("Stitch", buildspecs.stitch(bp, lanes=store is not None), env=self._lock_env())
         role = self.props.roles.build
         self.props.repository.grant_push(role)
-        if publishes and self.props.lock_store is not None:
+        if store is not None:
+            # The next pipeline of the team's rebuild lane starts once this one has built (`slipway bases continue`).
+            lock_grants.grant_continue(role, store, bp.team)
+        if bp.lock_key and store is not None:
             # A base's release becomes its lock entry, and what builds on it starts (`slipway bases publish`).
-            lock_grants.grant_publish(role, self.props.lock_store, bp.lock_key, f"slipway-{bp.name}")
+            lock_grants.grant_publish(role, store, bp.lock_key, f"slipway-{bp.name}")
         acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         return actions.CodeBuildAction(
             action_name="Stitch",

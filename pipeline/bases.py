@@ -102,7 +102,7 @@ def current(dockerfile: Path | None = None, *, register: bool = False, extra: It
     if register and not missing and not publishes:
         # Then what it builds with: judged stale when the store moves on. A curated base records it when its release
         # is published (`slipway bases publish`): until then what builds on it waits for it.
-        store.register(pipeline, {k: found[k] for k in needed})
+        store.register(pipeline, {k: found[k] for k in needed}, building=True)
     if missing:
         raise LockError(
             f"{dockerfile}: FROM needs {', '.join(missing)}, which the lock store ({store.parameters}) does not hold "

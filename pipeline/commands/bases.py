@@ -2,7 +2,8 @@
 
 ``publish`` (a base's Stitch job, after verify) writes the release to the lock store and starts every pipeline
 registered as building on it; ``refresh`` (the platform pipeline, weekly and on a push of the lock) resolves the
-committed lock's upstream tags again and publishes the digests that moved. ``update`` pins a checkout's lock file to
+committed lock's upstream tags again and publishes the digests that moved; ``continue`` (every Stitch job, once its
+images are built) starts the next pipeline waiting in its team's rebuild lane. ``update`` pins a checkout's lock file to
 what the registry serves now: upstream entries by their tag, curated bases to the newest release their own pipelines
 published (the tag whose commit comes first in the checkout's history, ``<commit>.N`` for a rebuild of it) -- a view
 for a person; jobs read the lock store.
@@ -53,6 +54,10 @@ def register(commands: Any) -> None:
         "--registry", required=True, help="the platform's registry host (its pull-through cache)"
     )
     refresh_parser.set_defaults(run=lambda a: refresh(lock_path=a.lock, registry=a.registry))
+    continue_parser = verbs.add_parser(
+        "continue", help="start the next pipeline waiting in this pipeline's rebuild lane (a Stitch job, once built)"
+    )
+    continue_parser.set_defaults(run=lambda a: continue_lane())
 
 
 def history(checkout: Path) -> list[str]:
@@ -93,9 +98,11 @@ def _store() -> lock_store.LockStore:
 
 def _report(publications: list[lock_store.Publication]) -> None:
     rows = [
-        (p.key, p.entry, "published" if p.changed else "unchanged", ", ".join(p.started) or "-") for p in publications
-    ]
-    print(render(("key", "entry", "state", "started"), rows))
+        (p.key, p.entry, "published" if p.changed else "unchanged", ", ".join(p.started) or "-",
+         ", ".join(p.queued) or "-")
+        for p in publications
+    ]  # fmt: skip
+    print(render(("key", "entry", "state", "started", "queued"), rows))
 
 
 def publish(*, image_json: Path, key: str, builds: list[Path] | None = None) -> int:
@@ -129,4 +136,20 @@ def refresh(*, lock_path: Path, registry: str) -> int:
     store = _store()
     resolved = lock.update(committed, client_for_host(registry), registry)
     _report([store.publish(key, resolved[key], announce=print) for key in sorted(resolved)])
+    return 0
+
+
+def continue_lane() -> int:
+    """A Stitch job, once its images are built: the next pipeline of its team's rebuild lane starts. Nothing to do
+    without a lock store (a job run by hand) or a budget."""
+    import os
+
+    store = lock_store.from_environment(publishing=True)
+    pipeline = os.environ.get(lock_store.PIPELINE_ENV, "")
+    if store is None or not pipeline:
+        print("no lock store or pipeline named: no rebuild lane to continue")
+        return 0
+    started = store.continue_lane(pipeline, announce=print)
+    if not started:
+        print(f"{pipeline}: nothing waiting in its rebuild lane")
     return 0

@@ -346,6 +346,9 @@ class Team:
     """Accounts whose Lambda/ECS/EKS workloads pull this team's images (the platform account always can)."""
     base_images: tuple[BaseImage, ...] = ()
     services: tuple[Service, ...] = ()
+    rebuild_concurrency: Annotated[int, InRange(1, 100)] = 4
+    """How many of this team's pipelines a base release rebuilds at once (about two CodeBuild builds each): the rest
+    wait in line and start as those finish (:mod:`pipeline.lock_store`), so a weekly wave leaves room for pushes."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -116,6 +116,11 @@ def test_fails_on_out_of_range_integer(example_raw: dict[str, Any]) -> None:
     assert problems(example_raw) == ["registry.keep_releases: expected 1..1000, got 0"]
 
 
+def test_a_teams_rebuild_budget_is_at_least_one_pipeline(example_raw: dict[str, Any]) -> None:
+    example_raw["teams"][0]["rebuild_concurrency"] = 0
+    assert problems(example_raw) == ["teams[0].rebuild_concurrency: expected 1..100, got 0"]
+
+
 def test_fails_on_duplicate_names(example_raw: dict[str, Any]) -> None:
     example_raw["teams"][1]["name"] = "payments"
     example_raw["teams"][0]["services"][0]["name"] = "python"  # clashes with a base image of the same team

@@ -70,7 +70,9 @@ def test_a_teams_bases_write_only_the_teams_entries_and_builds_only_register_the
     assert registered and all(
         "parameter/slipway/acme/dependents/slipway-payments-api" in json.dumps(r) for r in registered
     )
-    assert statements(services, "codepipeline:StartPipelineExecution") == []  # a service starts nothing
+    # A service starts only its own team's pipelines: the next one waiting in its rebuild lane.
+    started = json.dumps([s["Resource"] for s in statements(services, "codepipeline:StartPipelineExecution")])
+    assert started.count(":slipway-payments-*") == 1 and "slipway-*" not in started
 
 
 def buildspec(template: Any, role_description: str) -> dict[str, Any]:
@@ -148,9 +150,10 @@ def test_a_base_publishes_its_verified_release_with_what_it_was_built_on(synthes
         for s in specs
         if s["phases"]["build"]["commands"][0].startswith("slipway stitch")
     ]
-    python = next(c for c in stitches if "--key BASE_PYTHON " in c[-1])
+    python = next(c for c in stitches if "--key BASE_PYTHON " in c[2])
     assert python[1] == "slipway verify --image-json image.json"  # published only once verified
     assert python[2] == (
         "slipway bases publish --image-json image.json --key BASE_PYTHON"
         ' --build "$CODEBUILD_SRC_DIR_build_amd64/build-amd64.json" --build "$CODEBUILD_SRC_DIR_build_arm64/build-arm64.json"'
     )
+    assert python[3:] == ["slipway bases continue"]  # then the next of the team's rebuild lane starts

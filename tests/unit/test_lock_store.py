@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -206,9 +207,8 @@ def test_iam_names_parameters_and_pipelines_as_aws_authorizes_them() -> None:
     ]
 
 
-def test_the_codepipeline_stand_in_leaves_executions_to_run_and_honours_the_token(
-    aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CodePipeline as the replay's stand-in answers it (a start's token honoured), for this test only."""
     from moto.codepipeline import models
     from moto.codepipeline.responses import CodePipelineResponse
 
@@ -218,6 +218,12 @@ def test_the_codepipeline_stand_in_leaves_executions_to_run_and_honours_the_toke
                         (CodePipelineResponse, "start_pipeline_execution")):  # fmt: skip
         monkeypatch.setattr(owner, name, getattr(owner, name))  # restored after the test
     codepipeline_standin.install()
+
+
+def test_the_codepipeline_stand_in_leaves_executions_to_run_and_honours_the_token(
+    aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    standin(monkeypatch)
     pipelines = aws[1]
     first = pipelines.start_pipeline_execution(name="slipway-search-indexer", clientRequestToken="BASE_X-v1")
     again = pipelines.start_pipeline_execution(name="slipway-search-indexer", clientRequestToken="BASE_X-v1")
@@ -237,3 +243,68 @@ def test_a_pipeline_waiting_for_two_bases_is_started_by_the_second_publication(a
         "slipway-search-indexer",
     )
     assert executions(aws[1], "slipway-search-indexer") == 1
+
+
+def test_a_teams_budget_runs_one_pipeline_per_lane_and_each_that_builds_starts_the_next(
+    aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #26, item 4: a team's rebuild_concurrency (2 here) deals its pipelines into lanes; a publication starts
+    the first of each idle lane, a pipeline that stitched -- or failed -- starts the next of its own, and nothing
+    starts in a lane where one is building: at most two of the team's pipelines build at once, whatever publishes."""
+    lock = lock_store.LockStore(aws[0], LOCK, DEPENDENTS, aws[1], team="payments", lanes=2)
+    role = boto3.client("iam", region_name="eu-west-1").get_role(RoleName="pipeline")["Role"]["Arn"]
+    a, b, c, d, e = (f"slipway-payments-{n}" for n in "abcde")
+    for name in (a, b, c, d, e):
+        create(aws[1], name, role)
+        lock.register(name, {"BASE_X": ""})  # each Build job, before it reads
+    store(aws).register("slipway-search-indexer", {"BASE_X": ""})  # a team with no budget
+    standin(monkeypatch)  # starts honour their token (created above: no first execution)
+
+    first = lock.publish("BASE_X", f"x/x:c@{D1}")
+    assert first.started == (a, b, "slipway-search-indexer")  # lanes [a, c, e] and [b, d]
+    assert first.queued == (c, d, e)
+    for name in (a, b):  # their Build jobs read the entry and build: each holds its lane
+        lock.register(name, lock.read(["BASE_X"]), building=True)
+    built(store(aws), "slipway-search-indexer", ["BASE_X"])
+    again = lock.publish("BASE_X", f"x/x:c.2@{D1}")  # a retried publication, or a second base of the wave
+    assert again.started == () and again.queued == (c, d, e)
+
+    assert lock.continue_lane(a) == (c,)  # a stitched: lane 1 goes on
+    assert lock.continue_lane(a) == (c,) and executions(aws[1], c) == 1  # a retried Stitch: the same execution
+    lock.register(c, lock.read(["BASE_X"]), building=True)
+    assert lock.continue_lane(b) == (d,)  # b failed (its post_build): lane 2 goes on
+    assert lock.continue_lane(d) == ()  # d never built; e is in lane 1, where c is building
+    assert lock.continue_lane(c) == (e,)
+    assert [executions(aws[1], n) for n in (a, b, c, d, e)] == [1, 1, 1, 1, 1]
+    assert not any(r.building for r in lock.registrations() if r.pipeline in (a, b, c))
+
+
+def test_a_lane_held_by_a_build_that_never_said_it_stopped_is_free_after_the_build_timeout() -> None:
+    """A job killed by its timeout runs no post_build: its lane frees itself after BUILDING_FOR, so the next
+    publication (the weekly refresh at the latest) starts the lane again."""
+    now = 1_000_000.0
+    held = lock_store.Registration("slipway-t-a", {"K": "e"}, team="t", lanes=1, building=now - 60)
+    waiting = lock_store.Registration("slipway-t-b", {"K": ""}, team="t", lanes=1)
+    wave = lock_store.Wave((held, waiting), {"K": "e"}, now)
+    assert wave.ready("K") == ["slipway-t-b"] and wave.heads(["slipway-t-b"]) == []
+    later = lock_store.Wave(
+        (replace(held, building=now - lock_store.BUILDING_FOR - 1), waiting), {"K": "e"}, now
+    )  # fmt: skip
+    assert later.heads(["slipway-t-b"]) == ["slipway-t-b"]
+
+
+def test_a_team_whose_registrations_disagree_on_the_budget_gets_the_smallest() -> None:
+    members = [
+        lock_store.Registration(f"slipway-t-{n}", {}, team="t", lanes=lanes)
+        for n, lanes in zip("abc", (3, 1, 3), strict=True)
+    ]
+    wave = lock_store.Wave(tuple(members), {})
+    assert {wave.lane(m.pipeline) for m in members} == {("t", 0)}
+    assert wave.lane("slipway-other") is None
+
+
+def test_the_rebuild_budget_in_the_environment_must_be_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(lock_store.PARAMETERS_ENV, LOCK)
+    monkeypatch.setenv(lock_store.LANES_ENV, "two")
+    with pytest.raises(lock_store.LockStoreError, match=r"\$SLIPWAY_REBUILD_LANES: expected a whole number"):
+        lock_store.from_environment()

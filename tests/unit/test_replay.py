@@ -124,11 +124,14 @@ def test_a_job_runs_phases_in_one_shell_environment_and_collects_its_artifacts(t
 
 
 def test_a_failed_build_still_runs_post_build_and_fails(tmp_path: Path) -> None:
-    project = _project({"build": {"commands": ["false", "echo never"]}, "post_build": {"commands": ["echo cleanup"]}})
+    project = _project({"build": {"commands": ['echo "succeeding=$CODEBUILD_BUILD_SUCCEEDING"', "false", "echo never"]},
+                        "post_build": {"commands": ['echo "cleanup succeeding=$CODEBUILD_BUILD_SUCCEEDING"']}})  # fmt: skip
     outcome = codebuild.run(_job(tmp_path, project))
     log = outcome.log.read_text()
     assert not outcome.succeeded and outcome.failed_phase == "build"
-    assert "cleanup" in log and "never" not in log
+    assert "never" not in log
+    # As CodeBuild: 1 while every phase succeeded, 0 in the post_build that follows a failed build.
+    assert "succeeding=1" in log and "cleanup succeeding=0" in log
 
 
 def test_a_failed_install_skips_every_later_phase(tmp_path: Path) -> None:

@@ -3,9 +3,12 @@ and an artifact bucket that does not grow forever."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Match
+
+from infra import buildspecs
 
 
 def test_weekly_rebuilds_spread_over_the_window_and_keep_their_minute() -> None:
@@ -30,3 +33,30 @@ def test_the_artifact_bucket_expires_old_artifacts_and_versions(synthesized: dic
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         })]},
     })  # fmt: skip
+
+
+def test_every_job_of_a_pipeline_knows_its_teams_rebuild_budget_and_gives_its_lane_up(
+    synthesized: dict[str, Any],
+) -> None:
+    """The budget (payments: 2 in the example, search: the default 4) reaches the jobs as a number, never an entry;
+    a Stitch job ends by continuing the lane, a failed Build job's post_build gives it up."""
+    from pipeline import lock_store
+
+    for stack, team, lanes in (("Slipway-Acme-Pipelines-payments-1", "payments", "2"),
+                               ("Slipway-Acme-Bases-search-1", "search", "4")):  # fmt: skip
+        projects = synthesized["templates"][stack].find_resources("AWS::CodeBuild::Project").values()
+        seen = set()
+        for project in projects:
+            variables = {
+                v["Name"]: v.get("Value") for v in project["Properties"]["Environment"]["EnvironmentVariables"]
+            }
+            spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+            commands = spec["phases"]["build"]["commands"]
+            if commands[0].startswith(("slipway build", "slipway stitch")):
+                seen.add(commands[0].split()[1])
+                assert variables[lock_store.TEAM_ENV] == team and variables[lock_store.LANES_ENV] == lanes
+            if commands[0].startswith("slipway build"):
+                assert spec["phases"]["post_build"]["commands"] == [buildspecs.LANE_ON_FAILURE]
+            if commands[0].startswith("slipway stitch"):
+                assert commands[-1] == "slipway bases continue"
+        assert seen == {"build", "stitch"}, stack

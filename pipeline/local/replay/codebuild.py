@@ -4,7 +4,8 @@ A clean workspace holding only the action's input artifacts (the primary one as 
 ``CODEBUILD_SRC_DIR_<name>``); the project's environment variables (plaintext, and ``SECRETS_MANAGER`` values read
 from the AWS stand-in) overridden by the action's; the buildspec's phases in order in one shell whose environment
 carries from command to command; CodeBuild's failure rules (a failed install or pre_build ends the build; post_build
-runs after a failed build, which stays failed; ``on-failure: CONTINUE`` goes on); then ``artifacts.files``
+runs after a failed build, which stays failed, with ``CODEBUILD_BUILD_SUCCEEDING=0``; ``on-failure: CONTINUE``
+goes on); then ``artifacts.files``
 collected into the output artifact.
 
 The runner "image" is a fresh virtual environment per action on top of a shared one holding Python's packages and
@@ -154,6 +155,8 @@ def run(job: Job, *, timeout: float = 3600) -> Outcome:
             if completed.returncode != 0 and raw.get("on-failure", "ABORT") != "CONTINUE":
                 out.write(f"[Container] Phase {phase.upper()} failed with exit status {completed.returncode}\n")
                 failed = failed or phase
+                with env_file.open("a", encoding="utf-8") as variables_out:  # what post_build sees, as in CodeBuild
+                    variables_out.write("export CODEBUILD_BUILD_SUCCEEDING=0\n")
     if failed:
         return Outcome(False, log, output, failed)
     try:
@@ -171,6 +174,7 @@ def _variables(job: Job, source: Path, copies: dict[str, Path]) -> dict[str, str
         if name != job.primary:
             variables[f"CODEBUILD_SRC_DIR_{name}"] = str(path)
     variables["CODEBUILD_SRC_DIR"] = str(source)
+    variables["CODEBUILD_BUILD_SUCCEEDING"] = "1"  # 0 from a failed phase on, as post_build reads it
     for variable in job.project.variables:
         if variable.type == "SECRETS_MANAGER":
             variables[variable.name] = job.secret(variable.value)
