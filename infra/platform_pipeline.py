@@ -38,7 +38,7 @@ from infra.pull_through_cache import PullThroughCache
 from infra.registry_stack import RegistryStack
 from infra.validation import raise_if_any
 from pipeline.config import PlatformConfig
-from pipeline.platform_deploy import BOOTSTRAP_QUALIFIER, BOOTSTRAP_ROLES, environments
+from pipeline.platform_deploy import BOOTSTRAP_QUALIFIER, environments
 from pipeline.references import ecr_registry
 
 PIPELINE_NAME = "slipway-platform"
@@ -138,11 +138,21 @@ class PlatformPipeline(Construct):
         )  # fmt: skip
         role = project.role
         assert role is not None
+        # One pattern a place for its four bootstrap roles (deploy, file- and image-publishing, lookup), not four
+        # ARNs: at 100 workload accounts four ARNs each overflowed the role's 10,240 characters into managed policies.
+        # The pattern also names the place's cfn-exec role, which trusts only CloudFormation: no AssumeRole reaches it.
         roles = [
-            f"arn:{Aws.PARTITION}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-{kind}-role-{account}-{region}"
-            for account, region in props.deploys_to for kind in BOOTSTRAP_ROLES
+            f"arn:{Aws.PARTITION}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
+            for account, region in props.deploys_to
         ]  # fmt: skip
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=roles))
+        for account, region in props.deploys_to:
+            acknowledge(
+                role, "IAM5", "Assumes the CDK bootstrap roles of a place its stacks deploy to (one pattern for the four)",
+                applies_to=(
+                    f"Resource::arn:<AWS::Partition>:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
+                ),
+            )  # fmt: skip
         pipelines = f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-*"
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"], resources=[pipelines])

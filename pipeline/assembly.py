@@ -147,6 +147,10 @@ class _Resolver:
                 return str(properties[key])
         if resource["Type"] == "AWS::IAM::Role":
             return generated_name(self.stack, name)
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":  # its Ref is its ARN
+            path = str(properties.get("Path", "/"))
+            policy = properties.get("ManagedPolicyName") or generated_name(self.stack, name)
+            return f"arn:aws:iam::{self.account}:policy{path}{policy}"
         return name
 
     def _get_att(self, name: str, attribute: str) -> str:

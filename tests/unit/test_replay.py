@@ -291,3 +291,35 @@ def test_two_stacks_roles_of_one_logical_id_are_two_roles(synthesized: dict[str,
     assert set(found) == {"Slipway-Acme-Pipelines-payments-1", "Slipway-Acme-Bases-payments-1"}
     assert len(set(found.values())) == 2
     assert all(len(arn.rsplit("/", 1)[1]) <= 64 for arn in found.values())
+
+
+def test_a_managed_policy_cdk_moves_statements_to_is_created_attached_and_read(tmp_path: Path) -> None:
+    """CDK moves a role's statements past IAM's inline size into AWS::IAM::ManagedPolicy resources: the replay
+    creates and attaches them as CloudFormation does (a second deploy makes the new document the default version),
+    and the job checks read them -- or a large platform's role would be denied in the replay and allowed in AWS."""
+    import aws_cdk as cdk
+    import boto3
+    from aws_cdk import aws_iam as cdk_iam
+    from moto import mock_aws
+
+    from pipeline.local.replay import authorize, iam, policy
+
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Small", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    role = cdk_iam.Role(stack, "Job", assumed_by=cdk_iam.ServicePrincipal("codebuild.amazonaws.com"))
+    document = cdk_iam.PolicyDocument(statements=[
+        cdk_iam.PolicyStatement(actions=["sts:AssumeRole"], resources=["arn:aws:iam::210987654321:role/cdk-*-role-x"])
+    ])  # fmt: skip
+    cdk_iam.ManagedPolicy(stack, "Overflow", document=document, roles=[role])
+    app.synth()
+    with mock_aws():
+        client = boto3.client("iam", region_name="eu-west-1")
+        for _ in range(7):  # IAM keeps five versions of a policy: every deploy still lands
+            iam.apply(tmp_path, lambda account: client, "arn:aws:iam::123456789012:user/admin")
+        (role_name,) = [r["RoleName"] for r in client.list_roles()["Roles"] if r["RoleName"].startswith("Small-Job")]
+        (attached,) = client.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
+        assert attached["PolicyName"].startswith("Small-Overflow")
+        assert len(client.list_policy_versions(PolicyArn=attached["PolicyArn"])["Versions"]) == 5
+    documents = authorize.collect(tmp_path).roles[f"arn:aws:iam::123456789012:role/{role_name}"]
+    request = policy.Request("sts:AssumeRole", "arn:aws:iam::210987654321:role/cdk-deploy-role-x")
+    assert policy.evaluate(documents, request) == policy.ALLOW

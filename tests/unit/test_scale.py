@@ -94,4 +94,4 @@ def test_every_shared_role_stays_under_iams_inline_policy_size(scaled: dict[str,
     overflow = [
         n for n, s in scaled["stacks"].items() if s["types"]["AWS::IAM::ManagedPolicy"] and "-Workload-" not in n
     ]
-    assert not [n for n in overflow if not n.endswith("-Platform")], overflow
+    assert not overflow, overflow  # the platform's deploy role included: one pattern a workload account

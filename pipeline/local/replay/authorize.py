@@ -54,7 +54,8 @@ def collect(directory: Path) -> Policies:
             arns[str(stack.resolve({"Ref": logical}))] = arn
             found.trusts[arn] = policy.trusted_services(props["AssumeRolePolicyDocument"])
             found.roles.setdefault(arn, []).extend(p["PolicyDocument"] for p in props.get("Policies", []))
-        for props in stack.of_type("AWS::IAM::Policy").values():
+        policies = [*stack.of_type("AWS::IAM::Policy").values(), *stack.of_type("AWS::IAM::ManagedPolicy").values()]
+        for props in policies:
             for role in props.get("Roles", []):
                 found.roles.setdefault(arns.get(str(role), str(role)), []).append(props["PolicyDocument"])
         for props in stack.of_type("AWS::ECR::Repository").values():

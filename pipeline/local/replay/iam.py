@@ -1,7 +1,8 @@
 """The assembly's IAM in the AWS stand-in, and each job acting with its own role.
 
-What CloudFormation would create -- every ``AWS::IAM::Role`` (path, inline policies) and every ``AWS::IAM::Policy``
-on its roles -- is created in moto, and each job calls AWS with its project's role (``sts:AssumeRole`` credentials).
+What CloudFormation would create -- every ``AWS::IAM::Role`` (path, inline policies), every ``AWS::IAM::Policy`` on
+its roles and every ``AWS::IAM::ManagedPolicy`` attached to its roles (CDK moves a role's statements there past IAM's
+inline size) -- is created in moto, and each job calls AWS with its project's role (``sts:AssumeRole`` credentials).
 The replay's admin assumes the roles on behalf of CodeBuild: a role trusted by a service also trusts that admin in
 moto, and the template's own trust is checked by :func:`assumer`, from the assembly -- a job's role must trust the
 service that runs it. Every other trust policy is the template's, enforced by the AWS stand-in
@@ -51,6 +52,25 @@ def apply(directory: Path, iam_in: Callable[[str], Any], stand_in: str) -> None:
                     PolicyName=props["PolicyName"],
                     PolicyDocument=json.dumps(props["PolicyDocument"]),
                 )
+        for logical, props in stack.of_type("AWS::IAM::ManagedPolicy").items():
+            arn = str(stack.resolve({"Ref": logical}))
+            _managed_policy(iam, arn, props)
+            for role in props.get("Roles", []):
+                iam.attach_role_policy(RoleName=str(role), PolicyArn=arn)
+
+
+def _managed_policy(iam: Any, arn: str, props: dict[str, Any]) -> None:
+    """Create the policy, or make the template's document its default version (IAM keeps five: the oldest goes)."""
+    document = json.dumps(props["PolicyDocument"])
+    try:
+        name = arn.rsplit("/", 1)[-1]
+        iam.create_policy(PolicyName=name, Path=props.get("Path", "/"), PolicyDocument=document)
+    except iam.exceptions.EntityAlreadyExistsException:
+        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        old = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+        for version in old[: max(0, len(versions) - 4)]:
+            iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
 
 
 def _trust(template: dict[str, Any], stand_in: str) -> dict[str, Any]:
