@@ -38,6 +38,7 @@ from infra.pull_through_cache import PullThroughCache
 from infra.registry_stack import RegistryStack
 from infra.validation import raise_if_any
 from pipeline.config import PlatformConfig
+from pipeline.naming import partition_for
 from pipeline.platform_deploy import BOOTSTRAP_QUALIFIER, environments
 from pipeline.references import ecr_registry
 
@@ -141,8 +142,9 @@ class PlatformPipeline(Construct):
         # One pattern a place for its four bootstrap roles (deploy, file- and image-publishing, lookup), not four
         # ARNs: at 100 workload accounts four ARNs each overflowed the role's 10,240 characters into managed policies.
         # The pattern also names the place's cfn-exec role, which trusts only CloudFormation: no AssumeRole reaches it.
+        # The partition is the place's region's, written out: a token per ARN doubled CDK's estimate of the size.
         roles = [
-            f"arn:{Aws.PARTITION}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
+            f"arn:{partition_for(region)}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
             for account, region in props.deploys_to
         ]  # fmt: skip
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=roles))
@@ -150,7 +152,7 @@ class PlatformPipeline(Construct):
             acknowledge(
                 role, "IAM5", "Assumes the CDK bootstrap roles of a place its stacks deploy to (one pattern for the four)",
                 applies_to=(
-                    f"Resource::arn:<AWS::Partition>:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
+                    f"Resource::arn:{partition_for(region)}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
                 ),
             )  # fmt: skip
         pipelines = f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-*"
