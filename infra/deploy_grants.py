@@ -18,7 +18,7 @@ from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from pipeline.deployers import deployer_for
 from pipeline.deployers.base import DeployTarget, NamespaceAccess, PullImages
 
-EKS_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+EKS_EDIT_POLICY = f"arn:{Aws.PARTITION}:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
 
 def grant_deploy(

@@ -58,8 +58,7 @@ class ImageRepositoryProps:
     extra_mutable_tag_prefixes: tuple[str, ...] = field(default=())
     """Further tag prefixes that may move (besides ``cache-``)."""
     lambda_functions: tuple[str, ...] = ()
-    """ARNs of the only Lambda functions that may pull (a service's environments); empty: any function of this and
-    the pull accounts."""
+    """ARNs of the only Lambda functions that may pull (a service's Lambda targets); empty: none may."""
 
 
 def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
@@ -217,24 +216,19 @@ class ImageRepository(Construct, RepositoryAccess):
                 )
             )
         # Lambda pulls an image as the Lambda service: the repository policy must allow it even for functions in this
-        # account (an identity policy cannot), scoped by aws:sourceArn to functions of this and the workload accounts.
-        self.repository.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="LambdaPull",
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
-                conditions={
-                    "StringLike": {
-                        "aws:sourceArn": [
-                            f"arn:{stack.partition}:lambda:{stack.region}:{a}:function:*"
-                            for a in (stack.account, *props.pull_accounts)
-                        ]
-                    }
-                }
-                if not props.lambda_functions
-                else {"ArnLike": {"aws:sourceArn": [f for arn in props.lambda_functions for f in (arn, f"{arn}:*")]}},
+        # account (an identity policy cannot), for exactly the functions named (a version or alias of each). A
+        # repository no function runs has no such statement.
+        if props.lambda_functions:
+            self.repository.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="LambdaPull",
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
+                    conditions={
+                        "ArnLike": {"aws:sourceArn": [f for arn in props.lambda_functions for f in (arn, f"{arn}:*")]}
+                    },
+                )
             )
-        )
         self.repository.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OnlyTeamBuildRolesPush",

@@ -28,19 +28,13 @@ _RUNNER_IMAGE = {
 }
 
 
-def source_role(scope: Construct, connection_arn: str, bucket: s3.IBucket) -> iam.IRole:
-    """The Source action's role, with the connection permission under the ARN's own service prefix.
-
-    CDK grants ``codestar-connections:UseConnection`` whatever the ARN; a ``codeconnections`` ARN needs
-    ``codeconnections:UseConnection`` (IAM matches the action's service prefix to the resource's), so the first
-    push would stop at Source. CDK's grants go to an immutable view of the role and are dropped; the role gets
-    exactly what the action needs here."""
-    role = iam.Role(scope, "SourceRole", assumed_by=iam.AccountRootPrincipal())
+def grant_use_connection(role: iam.IRole, connection_arn: str) -> None:
+    """``UseConnection`` under the connection ARN's own service prefix. CDK grants
+    ``codestar-connections:UseConnection`` whatever the ARN; a ``codeconnections`` ARN needs
+    ``codeconnections:UseConnection`` (IAM matches the action's service prefix to the resource's), so the first push
+    would stop at Source."""
     service = connection_arn.split(":")[2] if connection_arn.count(":") >= 2 else "codeconnections"
     role.add_to_principal_policy(iam.PolicyStatement(actions=[f"{service}:UseConnection"], resources=[connection_arn]))
-    bucket.grant_read_write(role)
-    bucket.grant_put_acl(role)
-    return iam.Role.from_role_arn(scope, "SourceRoleView", role.role_arn, mutable=False)
 
 
 @dataclass(frozen=True)
@@ -168,16 +162,25 @@ def sourced_pipeline(
 ) -> SourcedPipeline:
     """``repository``: ``owner/name``; ``file_paths``: the push filter's paths (empty: any file). ``shared_role``:
     the team's pipeline role (:class:`infra.team_roles.TeamRoles`), which already holds what the pipeline and every
-    action of it need (Source included); none: the pipeline gets its own role and a Source role."""
+    action of it need (Source included); none: the pipeline gets a role of its own, which its actions act as too --
+    Source included, so no role trusts a whole account to read the connection."""
     source = codepipeline.Artifact("source")
     owner, repo = repository.split("/", 1)
+    own = None
+    if shared_role is None:
+        # The pipeline's own role, which its Source action acts as too: it reads the connection and writes the
+        # artifact; CDK's grant for the action (under codestar-connections whatever the ARN) goes to a view and drops.
+        own = iam.Role(scope, "PipelineRole", assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"))
+        grant_use_connection(own, connection_arn)
+        artifact_bucket.grant_read_write(own)
+        artifact_bucket.grant_put_acl(own)
     source_action = actions.CodeStarConnectionsSourceAction(
         action_name="Source", connection_arn=connection_arn, owner=owner, repo=repo, branch=branch, output=source,
         # The V2 trigger below starts the pipeline, with file-path filters; the action's own trigger would not.
         trigger_on_push=False,
-        role=None if shared_role else source_role(scope, connection_arn, artifact_bucket),
+        role=iam.Role.from_role_arn(scope, "SourceActionRole", own.role_arn, mutable=False) if own else None,
     )  # fmt: skip
-    view = iam.Role.from_role_arn(scope, "PipelineRole", shared_role.role_arn, mutable=False) if shared_role else None
+    view = iam.Role.from_role_arn(scope, "PipelineRole", shared_role.role_arn, mutable=False) if shared_role else own
     push = codepipeline.GitPushFilter(branches_includes=[branch], file_paths_includes=file_paths or None)
     pipeline = codepipeline.Pipeline(
         scope, "Pipeline", pipeline_name=name, pipeline_type=codepipeline.PipelineType.V2,

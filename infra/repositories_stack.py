@@ -20,12 +20,14 @@ from constructs import Construct
 from infra.blueprint import BYTES_MARGIN, MAX_RESOURCES_PER_STACK, MAX_TEMPLATE_BYTES, fill
 from infra.image_repository import ImageRepository, ImageRepositoryProps
 from pipeline.config import PlatformConfig, Service, Team
-from pipeline.naming import base_repository_name, service_repository_name
+from pipeline.naming import base_repository_name, partition_for, service_repository_name
 
-# Bytes one repository adds to its template (measured on the example: 3.8-4.2 KB with three policy statements and the
-# lifecycle rules); each pulling account and each Lambda function adds ARNs to the policy.
-BYTES_PER_REPOSITORY = 4_500
+# Bytes one repository adds to its template (measured on the example: 3.3-3.7 KB with its push-deny statement and the
+# lifecycle rules); each pulling account adds an ARN; the Lambda statement, when a function runs the image, its frame
+# and two ARNs a function.
+BYTES_PER_REPOSITORY = 3_500
 BYTES_PER_PULL_ACCOUNT = 150
+BYTES_LAMBDA_STATEMENT = 500
 BYTES_PER_FUNCTION = 350
 REPOSITORIES_STACK_BYTES = 1_500  # the template's own frame: parameters, rules, metadata
 
@@ -40,7 +42,9 @@ class PlannedRepository:
     @property
     def estimated_bytes(self) -> int:
         made = BYTES_PER_REPOSITORY + BYTES_PER_PULL_ACCOUNT * len(self.props.pull_accounts)
-        return int((made + BYTES_PER_FUNCTION * len(self.props.lambda_functions)) * BYTES_MARGIN)
+        functions = self.props.lambda_functions
+        made += (BYTES_LAMBDA_STATEMENT + BYTES_PER_FUNCTION * len(functions)) if functions else 0
+        return int(made * BYTES_MARGIN)
 
 
 def shard_repositories(
@@ -90,16 +94,23 @@ def planned_repositories(config: PlatformConfig, team: Team) -> list[PlannedRepo
 def repository_props(
     config: PlatformConfig, team: Team, name: str, service: Service | None = None
 ) -> ImageRepositoryProps:
-    """A service with environments is pulled by exactly their accounts, and by Lambda for exactly their
-    functions; otherwise by the team's workload accounts (and any function in them)."""
+    """A service's repository is pulled by exactly the accounts it deploys to (the platform's own always can), and
+    by Lambda for exactly its functions -- none when it has no Lambda target; a curated base by the team's workload
+    accounts, and by no Lambda function (a function runs a service's image, never a base)."""
     settings = config.registry
-    environments = service.environments if service else ()
-    pull_accounts = tuple(dict.fromkeys(e.account for e in environments)) or team.workload_accounts
-    functions = tuple(
-        f"arn:aws:lambda:{e.region or config.platform.region}:{e.account}:function:{e.lambda_.function_name}"
-        for e in environments
-        if e.lambda_ is not None
-    )
+    functions: tuple[str, ...] = ()
+    if service is None:
+        pull_accounts = team.workload_accounts
+    else:
+        environments = service.environments
+        pull_accounts = tuple(dict.fromkeys(e.account for e in environments if e.account != config.platform.account))
+        places = [(config.platform.region, config.platform.account, service.deploy.lambda_)]
+        places += [(e.region or config.platform.region, e.account, e.lambda_) for e in environments]
+        functions = tuple(
+            f"arn:{partition_for(region)}:lambda:{region}:{account}:function:{target.function_name}"
+            for region, account, target in places
+            if target is not None
+        )
     return ImageRepositoryProps(
         repository_name=name,
         team=team.name,

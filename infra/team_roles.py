@@ -31,7 +31,7 @@ from constructs import Construct
 
 from infra.deploy_grants import eks_access_entry, scope_namespaces
 from infra.image_repository import build_role_path
-from infra.jobs import JobSettings, grant_tools
+from infra.jobs import JobSettings, grant_tools, grant_use_connection
 from infra.nag import acknowledge
 from infra.validation import raise_if_any
 from pipeline.deployers.base import NamespaceAccess
@@ -97,11 +97,7 @@ class TeamRoles(Construct):
             path=PIPELINE_ROLE_PATH.format(team=props.team),
             description=f"Slipway: the pipelines of team {props.team} and their actions",
         )  # fmt: skip
-        # IAM matches the action's service prefix to the ARN's: codeconnections or codestar-connections.
-        service = props.connection_arn.split(":")[2]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=[f"{service}:UseConnection"], resources=[props.connection_arn])
-        )
+        grant_use_connection(role, props.connection_arn)
         props.artifact_bucket.grant_read_write(role)
         props.artifact_bucket.grant_put_acl(role)
         role.add_to_principal_policy(

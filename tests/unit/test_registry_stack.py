@@ -117,39 +117,41 @@ def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(repository: 
     assert all(r["action"] == {"type": "expire"} for r in rules)
 
 
-def test_only_team_build_roles_push_and_workload_accounts_pull(repositories: dict[str, dict[str, Any]]) -> None:
+def test_only_team_build_roles_push_and_only_the_accounts_and_functions_it_deploys_to_pull(
+    repositories: dict[str, dict[str, Any]],
+) -> None:
+    """search/indexer deploys to ECS and EKS in the platform account only: no workload account and no Lambda
+    function may pull it (issue #27: its policy let every function of three accounts pull)."""
     [repo] = [r for r in repositories.values() if r["Properties"]["RepositoryName"] == "search/indexer"]
     statements = {s["Sid"]: s for s in repo["Properties"]["RepositoryPolicyText"]["Statement"]}
     deny = statements["OnlyTeamBuildRolesPush"]
     assert deny["Effect"] == "Deny" and "ecr:PutImage" in deny["Action"]
     assert json.dumps(deny["Condition"]).count("role/slipway/build/search/*") == 1
-    pull = statements["WorkloadAccountsPull"]
-    principals = json.dumps(pull["Principal"])
-    assert "333333333333" in principals and "444444444444" in principals
-    lambda_pull = statements["LambdaPull"]
-    assert lambda_pull["Principal"] == {"Service": "lambda.amazonaws.com"}
-    assert lambda_pull["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    assert set(statements) == {"OnlyTeamBuildRolesPush"}
+    # A team's curated base: its workload accounts may pull it, no function runs it.
+    [base] = [r for r in repositories.values() if r["Properties"]["RepositoryName"] == "search/bases/static"]
+    statements = {s["Sid"]: s for s in base["Properties"]["RepositoryPolicyText"]["Statement"]}
+    principals = json.dumps(statements["WorkloadAccountsPull"]["Principal"])
+    assert "333333333333" in principals and "444444444444" in principals and "LambdaPull" not in statements
 
 
-def test_lambda_in_the_platform_account_may_pull(repository: Template) -> None:
-    """Lambda pulls as the Lambda service: without this statement a same-account function cannot be updated."""
-    repository.has_resource_properties(
-        "AWS::ECR::Repository",
-        {"RepositoryPolicyText": {"Statement": Match.array_with([Match.object_like({
-            "Sid": "LambdaPull",
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Condition": {"StringLike": {"aws:sourceArn": Match.any_value()}},
-        })])}},
-    )  # fmt: skip
-    [repo] = repository.find_resources("AWS::ECR::Repository").values()
+def test_lambda_may_pull_for_exactly_the_functions_named() -> None:
+    """Lambda pulls as the Lambda service: without this statement even a same-account function cannot be updated;
+    with it, only the functions named (their versions and aliases) may."""
+    stack = Stack(App(), "Repository")
+    function = "arn:aws:lambda:eu-west-1:111111111111:function:payments-api"
+    ImageRepository(stack, "Repo", ImageRepositoryProps(repository_name="payments/api", team="payments",
+                                                        lambda_functions=(function,)))  # fmt: skip
+    [repo] = Template.from_stack(stack).find_resources("AWS::ECR::Repository").values()
     [statement] = [s for s in repo["Properties"]["RepositoryPolicyText"]["Statement"] if s["Sid"] == "LambdaPull"]
-    arns = statement["Condition"]["StringLike"]["aws:sourceArn"]
-    arns = arns if isinstance(arns, list) else [arns]
-    assert [json.dumps(a) for a in arns] == [
-        json.dumps({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"}, ":",
-                                      {"Ref": "AWS::AccountId"}, ":function:*"]]})
-    ]  # fmt: skip
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    assert statement["Condition"] == {"ArnLike": {"aws:sourceArn": [function, f"{function}:*"]}}
+
+
+def test_a_repository_no_function_runs_lets_no_function_pull(repository: Template) -> None:
+    [repo] = repository.find_resources("AWS::ECR::Repository").values()
+    assert "LambdaPull" not in {s["Sid"] for s in repo["Properties"]["RepositoryPolicyText"]["Statement"]}
 
 
 def test_base_image_repositories_per_team(repositories: dict[str, dict[str, Any]]) -> None:

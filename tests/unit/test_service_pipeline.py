@@ -237,7 +237,12 @@ def test_eks_access_entry_limited_to_namespace(search: Template) -> None:
             "ClusterName": "search",
             "AccessPolicies": [
                 {
-                    "PolicyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+                    "PolicyArn": {
+                        "Fn::Join": [
+                            "",
+                            ["arn:", {"Ref": "AWS::Partition"}, ":eks::aws:cluster-access-policy/AmazonEKSEditPolicy"],
+                        ]
+                    },
                     "AccessScope": {"Type": "namespace", "Namespaces": ["search"]},
                 }
             ],
