@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pipeline import partitions
 from pipeline.config.model import (
     PLATFORMS,
     PULL_THROUGH_SECRET_PREFIX,
@@ -57,6 +58,7 @@ def check_model(config: PlatformConfig) -> Iterator[str]:
         for s, service in enumerate(team.services):
             yield from _check_service(service, f"teams[{t}].services[{s}]")
             yield from _check_environments(team.workload_accounts, service, f"teams[{t}].services[{s}]")
+            yield from _check_regions(config.platform.region, service, f"teams[{t}].services[{s}]")
 
 
 def _check_upstream(upstream: Upstream, path: str) -> Iterator[str]:
@@ -119,6 +121,30 @@ def _check_environments(workload_accounts: tuple[str, ...], service: Service, pa
             )
         if not environment.targets():
             yield f"{where}: expected at least one deploy target (lambda, ecs or eks)"
+
+
+def _check_regions(platform_region: str, service: Service, path: str) -> Iterator[str]:
+    """An environment's targets pull the release from the platform's registry: ECS and EKS pull across regions, Lambda
+    only from a repository in the function's own region, and no role crosses a partition."""
+    if not is_region(platform_region):
+        return
+    for i, environment in enumerate(service.environments):
+        region = environment.region or platform_region
+        if not is_region(region) or region == platform_region:
+            continue
+        where = f"{path}.environments[{i}]"
+        theirs, ours = partitions.partition_for(region), partitions.partition_for(platform_region)
+        if theirs != ours:
+            yield (
+                f"{where}.region: {region} is in partition {theirs}, the platform in {ours}; roles and images do not "
+                "cross partitions: run a platform in that partition"
+            )
+        elif environment.lambda_ is not None:
+            yield (
+                f"{where}.lambda: Lambda runs an image only from an ECR repository in the function's own region "
+                f"({region}); the platform's repositories are in {platform_region}: put the function in "
+                f"{platform_region}, or deploy to ECS or EKS in {region} (they pull across regions)"
+            )
 
 
 def _check_deploy_targets(config: PlatformConfig) -> Iterator[str]:
