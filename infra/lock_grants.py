@@ -75,17 +75,13 @@ def _grant_registrations(role: iam.IRole, names: LockStoreNames) -> None:
 def grant_continue(role: iam.IRole, names: LockStoreNames, team: str) -> None:
     """A Stitch job starts the next pipeline of its team's rebuild lane: it reads the entries and registrations, and
     starts only its own team's pipelines."""
-    stack = Stack.of(role)
     grant_read(role, names)
     _grant_registrations(role, names)
-    pipelines = f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-{team}-*"
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"], resources=[pipelines])
+    grant_start_pipelines(
+        role,
+        f"slipway-{team}-*",
+        "Starts the next of its team's pipelines waiting in a rebuild lane (slipway-<team>-*)",
     )
-    acknowledge(
-        role, "IAM5", "Starts the next of its team's pipelines waiting in a rebuild lane (all named slipway-<team>-*)",
-        applies_to=f"Resource::arn:<AWS::Partition>:codepipeline:{stack.region}:{stack.account}:slipway-{team}-*",
-    )  # fmt: skip
 
 
 def grant_publish(role: iam.IRole, names: LockStoreNames, key: str, pipeline: str = "") -> None:
@@ -104,13 +100,17 @@ def grant_publish(role: iam.IRole, names: LockStoreNames, key: str, pipeline: st
     )
     _grant_registrations(role, names)
     # Any Slipway pipeline may build on a base; starting one runs its own reviewed definition on its branch's head.
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["codepipeline:StartPipelineExecution"],
-            resources=[f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-*"],
-        )
+    grant_start_pipelines(
+        role, "slipway-*", "Starts the Slipway pipelines registered as building on the base it publishes"
     )
-    acknowledge(
-        role, "IAM5", "Starts the Slipway pipelines registered as building on the base it publishes",
-        applies_to=f"Resource::arn:<AWS::Partition>:codepipeline:{stack.region}:{stack.account}:slipway-*",
-    )  # fmt: skip
+
+
+def grant_start_pipelines(role: iam.IRole, pattern: str, reason: str) -> None:
+    """``codepipeline:StartPipelineExecution`` on the pipelines of this account and region named by ``pattern``
+    (``slipway-*``, ``slipway-<team>-*``), acknowledged with ``reason``."""
+    stack = Stack.of(role)
+    where = f"codepipeline:{stack.region}:{stack.account}:{pattern}"
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"], resources=[f"arn:{Aws.PARTITION}:{where}"])
+    )
+    acknowledge(role, "IAM5", reason, applies_to=f"Resource::arn:<AWS::Partition>:{where}")

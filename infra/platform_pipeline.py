@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_events as events
@@ -129,7 +129,6 @@ class PlatformPipeline(Construct):
         """The Deploy job: assumes the bootstrap roles of the places the stacks deploy to (the CDK CLI's way: the
         CloudFormation execution role those pass holds the rights, never this role) and starts the platform's
         pipelines."""
-        stack = Stack.of(self)
         # CodeBuild's longest timeout: synthesis takes minutes at hundreds of services (about 5 at 500 here) and a
         # change every stack holds (a Slipway upgrade) updates hundreds of stacks, four at a time.
         jobs = replace(props.jobs, timeout_minutes=DEPLOY_TIMEOUT_MINUTES)
@@ -155,14 +154,11 @@ class PlatformPipeline(Construct):
                     f"Resource::arn:{partition_for(region)}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
                 ),
             )  # fmt: skip
-        pipelines = f"arn:{Aws.PARTITION}:codepipeline:{stack.region}:{stack.account}:slipway-*"
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"], resources=[pipelines])
+        lock_grants.grant_start_pipelines(
+            role,
+            "slipway-*",
+            "Starts the platform's pipelines whose definition its deploy changed (all named slipway-*)",
         )
-        acknowledge(
-            role, "IAM5", "Starts the platform's pipelines whose definition its deploy changed (all named slipway-*)",
-            applies_to=f"Resource::arn:<AWS::Partition>:codepipeline:{stack.region}:{stack.account}:slipway-*",
-        )  # fmt: skip
         return project
 
 
