@@ -95,8 +95,8 @@ def current(dockerfile: Path | None = None, *, register: bool = False, extra: It
         declared = declared_args(dockerfile)
         needed = required_args(dockerfile) & declared - defaulted_args(dockerfile)
     pipeline, publishes = os.environ.get(lock_store.PIPELINE_ENV, ""), os.environ.get(lock_store.PUBLISHES_ENV, "")
-    if register:  # first: a base published from now on starts this pipeline
-        store.register(pipeline, dict.fromkeys(needed, ""), publishes)
+    if register:  # first: a base published from now on starts this pipeline; it builds now, holding its lane
+        store.register(pipeline, dict.fromkeys(needed, ""), publishes, building=True)
     found = store.read(declared | set(extra))
     missing = sorted(needed - set(found))
     if register and not missing and not publishes:

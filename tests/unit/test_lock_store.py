@@ -308,3 +308,26 @@ def test_the_rebuild_budget_in_the_environment_must_be_a_number(monkeypatch: pyt
     monkeypatch.setenv(lock_store.LANES_ENV, "two")
     with pytest.raises(lock_store.LockStoreError, match=r"\$SLIPWAY_REBUILD_LANES: expected a whole number"):
         lock_store.from_environment()
+
+
+def test_a_build_holds_its_lane_from_its_first_registration_a_base_until_it_publishes(
+    aws: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A curated base's Build registers only what it uses (its release is not published yet): that registration holds
+    the team's lane too, so a publication meanwhile starts nothing there; its publication frees it."""
+    for name, value in ((lock_store.PARAMETERS_ENV, LOCK), (lock_store.DEPENDENTS_ENV, DEPENDENTS),
+                        (lock_store.PIPELINE_ENV, "slipway-payments-base-python"), (lock_store.PUBLISHES_ENV, "BASE_X"),
+                        (lock_store.TEAM_ENV, "payments"), (lock_store.LANES_ENV, "1"),
+                        ("AWS_DEFAULT_REGION", "eu-west-1")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    lock = lock_store.LockStore(aws[0], LOCK, DEPENDENTS, aws[1], team="payments", lanes=1)
+    lock.register("slipway-payments-zz", {"BASE_DEBIAN": ""})  # waits on debian, in the team's one lane
+    (tmp_path / "Dockerfile").write_text("ARG BASE_DEBIAN\nFROM ${BASE_DEBIAN}\n")
+    lock.ssm.put_parameter(Name=LOCK + "BASE_DEBIAN", Value=f"x/debian:c@{D1}", Type="String")
+    bases.current(tmp_path / "Dockerfile", register=True)  # the base's Build job
+    (base,) = [r for r in lock.registrations() if r.pipeline == "slipway-payments-base-python"]
+    assert base.building and base.uses == {"BASE_DEBIAN": ""}
+    assert lock.publish("BASE_DEBIAN", f"x/debian:c@{D2}").started == ()  # the lane is taken
+    lock.publish("BASE_X", f"x/x:c@{D1}", pipeline=base.pipeline, built_with=lock.read(["BASE_DEBIAN"]))
+    (base,) = [r for r in lock.registrations() if r.pipeline == "slipway-payments-base-python"]
+    assert not base.building
