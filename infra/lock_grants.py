@@ -33,10 +33,11 @@ class LockStoreNames:
     ) -> dict[str, codebuild.BuildEnvironmentVariable]:
         """Paths, the job's pipeline name, the key a curated base publishes and the team's rebuild budget: never an
         entry."""
+        budget = bool(team and lanes)  # both or neither: a lane is a team's
         values = {
             lock_store.PARAMETERS_ENV: self.lock, lock_store.DEPENDENTS_ENV: self.dependents,
             lock_store.PIPELINE_ENV: pipeline, lock_store.PUBLISHES_ENV: publishes,
-            lock_store.TEAM_ENV: team if lanes else "", lock_store.LANES_ENV: str(lanes) if team and lanes else "",
+            lock_store.TEAM_ENV: team if budget else "", lock_store.LANES_ENV: str(lanes) if budget else "",
         }  # fmt: skip
         return {name: codebuild.BuildEnvironmentVariable(value=value) for name, value in values.items() if value}
 

@@ -147,12 +147,10 @@ class PlatformPipeline(Construct):
             for account, region in props.deploys_to
         ]  # fmt: skip
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=roles))
-        for account, region in props.deploys_to:
+        for pattern in roles:
             acknowledge(
                 role, "IAM5", "Assumes the CDK bootstrap roles of a place its stacks deploy to (one pattern for the four)",
-                applies_to=(
-                    f"Resource::arn:{partition_for(region)}:iam::{account}:role/cdk-{BOOTSTRAP_QUALIFIER}-*-role-{account}-{region}"
-                ),
+                applies_to=f"Resource::{pattern}",
             )  # fmt: skip
         lock_grants.grant_start_pipelines(
             role,

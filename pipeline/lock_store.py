@@ -13,7 +13,7 @@ Why SSM Parameter Store, one parameter per lock key (``/slipway/<platform>/lock/
 Who rebuilds on a new entry: each Build job registers the keys its ``FROM`` lines use under
 ``/slipway/<platform>/dependents/<pipeline>`` *before* reading them; a service's then again with the entries it read,
 a curated base's only once its release is published (until then it is about to change). A publication starts the registered pipelines that are stale -- built with
-other entries than the store holds -- unless a base they use is itself about to change (:meth:`LockStore.dependents`):
+other entries than the store holds -- unless a base they use is itself about to change (:meth:`Wave.ready`):
 each pipeline of a wave builds once, on all its new bases. Registering first means a pipeline that found its base
 missing is always started when the base arrives (either the publisher sees the registration, or the build sees the
 entry); judging by staleness means a retried publication finishes its starts, and an unchanged digest starts only
@@ -23,8 +23,10 @@ A team's budget (``rebuild_concurrency``, N): its registered pipelines, in name 
 publication starts the first ready pipeline of each lane; a pipeline's Stitch job, once its images are built, starts
 the next ready one of its own lane (:meth:`LockStore.continue_lane`). So a wave runs at most N of a team's pipelines'
 builds at once and leaves the rest of the account's build capacity to pushes, with no scheduler and no state besides
-the registrations. A lane whose pipeline fails waits until that pipeline's next Stitch, or the next publication (the
-weekly refresh publishes every upstream again), which starts each lane's first ready pipeline.
+the registrations. A Build job marks its registration *building* and holds its lane until its Stitch -- or, failed, its
+post_build -- gives it up; a mark counts for :data:`BUILDING_FOR` at most (a job killed by its timeout says nothing).
+A lane whose pipeline failed before its Build goes on at the next publication (the weekly refresh publishes every
+upstream again), which starts each idle lane's first ready pipeline.
 """
 
 from __future__ import annotations
@@ -252,10 +254,6 @@ class LockStore:
         registered = self.registrations()
         return Wave(tuple(registered), self.read({k for r in registered for k in r.uses}), time.time())
 
-    def dependents(self, key: str) -> list[str]:
-        """The pipelines ready to build now that ``key`` is published (:meth:`Wave.ready`), budget aside."""
-        return self.wave().ready(key)
-
     def _start(self, pipeline: str, key: str, version: int) -> None:
         # The token makes a retried start of the same version one execution, not two.
         self.pipelines.start_pipeline_execution(name=pipeline, clientRequestToken=f"{key}-v{version}"[:128])
@@ -292,9 +290,9 @@ class LockStore:
         announce: Callable[[str], None] = lambda _: None,
     ) -> Publication:  # fmt: skip
         """Write ``entry`` if its digest is new; record that ``pipeline`` (the base's own) built it with
-        ``built_with`` -- until then the base counts as about to change; then start the pipelines :meth:`dependents`
-        names -- also when the digest is unchanged: a retried publication finishes its starts, and what waited for
-        this base goes on."""
+        ``built_with`` -- until then the base counts as about to change; then start the pipelines :meth:`Wave.ready`
+        names, within their teams' lanes (:meth:`Wave.heads`; the rest are *queued*) -- also when the digest is
+        unchanged: a retried publication finishes its starts, and what waited for this base goes on."""
         previous, version = self._current(key)
         changed = digest_of(previous) != digest_of(entry)
         if changed:
