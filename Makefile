@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python benchmarks/validate_scale.py
 	$(BIN)/python benchmarks/builds.py
 	$(BIN)/python benchmarks/day_two.py
+	$(BIN)/python benchmarks/runner.py
 	$(BIN)/python benchmarks/chart.py
 
 # On demand, never in CI: mutation testing of the core modules against the unit tests ([tool.mutmut] in pyproject).

@@ -1,4 +1,5 @@
-"""Buildspecs as data. Each one only installs Slipway and calls its CLI: no shell logic lives in YAML.
+"""Buildspecs as data. Each one only calls Slipway's CLI, which the runner image holds (:mod:`pipeline.runner_image`):
+nothing is installed when a job starts, and no shell logic lives in YAML.
 
 CodeBuild exposes a pipeline's secondary input artifacts at ``$CODEBUILD_SRC_DIR_<artifact>``; that and the
 Secrets Manager environment variables are the only shell expansions used. Every value that comes from platform.toml
@@ -12,9 +13,7 @@ import shlex
 from typing import Any
 
 from infra.blueprint import BuildStep, PipelineBlueprint
-from pipeline.platform_deploy import TOOLS_VARIABLE
 
-TOOLS_ENV = TOOLS_VARIABLE
 REPOSITORY_ENV = "SLIPWAY_REPOSITORY_URI"
 COMMIT_ENV = "SLIPWAY_COMMIT"
 COMMIT_TIME_ENV = "SLIPWAY_COMMIT_TIME"
@@ -38,26 +37,8 @@ def build_metadata_file(step: BuildStep) -> str:
     return f"build-{step.slug}.json"
 
 
-TOOLS_ZIP = "${TMPDIR:-/tmp}/slipway.zip"
-
-
-def _spec(commands: list[str], files: list[str] | None = None, *, extras: str = "") -> dict[str, Any]:
-    """``extras``: Slipway's optional dependencies this job needs (``lint``: BuildKit's parser, x86_64 only)."""
-    # ${TMPDIR:-/tmp}: /tmp on CodeBuild; the local replay gives each job a /tmp of its own, as CodeBuild's container.
-    package = f'"{TOOLS_ZIP}[{extras}]"' if extras else f'"{TOOLS_ZIP}"'
-    spec: dict[str, Any] = {
-        "version": "0.2",
-        "phases": {
-            "install": {
-                "runtime-versions": {"python": "3.12"},
-                "commands": [
-                    f'aws s3 cp "${TOOLS_ENV}" "{TOOLS_ZIP}" --only-show-errors',
-                    f"pip3 install --quiet {package}",
-                ],
-            },
-            "build": {"commands": commands},
-        },
-    }
+def _spec(commands: list[str], files: list[str] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"version": "0.2", "phases": {"build": {"commands": commands}}}
     if files:
         spec["artifacts"] = {"files": files}
     return spec
@@ -68,9 +49,10 @@ def lint(bp: PipelineBlueprint, registry: str, allowed: tuple[str, ...] = ()) ->
     SW001 accepts -- given on the command line, because the service's own repository has no platform.toml."""
     target = f" --target {q(bp.target)}" if bp.target else ""
     allow = "".join(f" --allow-registry {q(prefix)}" for prefix in allowed)
-    return _spec([f"slipway lint --registry {q(registry)}{allow}{target} {q(bp.dockerfile_path)}"], extras="lint")
+    return _spec([f"slipway lint --registry {q(registry)}{allow}{target} {q(bp.dockerfile_path)}"])
 
 
+DOCKERD = "slipway runner dockerd"
 LANE_ON_FAILURE = 'if [ "$CODEBUILD_BUILD_SUCCEEDING" = 0 ]; then slipway bases continue; fi'
 """A failed build gives its team's rebuild lane up (CodeBuild runs post_build after a failed build phase)."""
 
@@ -90,6 +72,8 @@ def build(bp: PipelineBlueprint, step: BuildStep, *, lanes: bool = False) -> dic
         f"--out {build_metadata_file(step)}",
     ]
     spec = _spec([" ".join(args)], files=[build_metadata_file(step)])
+    # CodeBuild starts no Docker daemon in a custom image, privileged or not: the runner's own, unless one answers.
+    spec["phases"] = {"pre_build": {"commands": [DOCKERD]}, **spec["phases"]}
     if lanes:
         spec["phases"]["post_build"] = {"commands": [LANE_ON_FAILURE]}
     return spec
@@ -123,19 +107,11 @@ def deploy(kind: str, args: tuple[str, ...], *, record: str = "") -> dict[str, A
 
 
 def platform_deploy(config_file: str) -> dict[str, Any]:
-    """The platform pipeline's Deploy: this checkout's Slipway (not the deployed tools object: a change to Slipway
-    deploys with the code it changed), with the CDK libraries, synthesizing and deploying the checkout."""
-    return {
-        "version": "0.2",
-        "phases": {
-            "install": {
-                "runtime-versions": {"python": "3.12", "nodejs": "20"},
-                "commands": ['pip3 install --quiet ".[cdk]"'],
-            },
-            # `python3 -m` from the checkout: the CDK app's assets are paths inside the repository.
-            "build": {"commands": [f"python3 -m pipeline.cli platform deploy --config {q(config_file)}"]},
-        },
-    }
+    """The platform pipeline's Deploy: this checkout's Slipway (not the runner's: a change to Slipway deploys with the
+    code it changed), with the CDK libraries and CLI of the runner's ``platform`` target, synthesizing and deploying
+    the checkout."""
+    # `python3 -m` from the checkout: the CDK app's assets are paths inside the repository.
+    return _spec([f"python3 -m pipeline.cli platform deploy --config {q(config_file)}"])
 
 
 def refresh(lock_file: str, registry: str) -> dict[str, Any]:

@@ -1,31 +1,30 @@
 """What every Slipway CodeBuild job and pipeline source shares: the project with its own role, and the Source role.
 
-A job's project reads Slipway's tools object (nothing else of the CDK assets bucket), runs on the native runner of
-its platform, and has its role under the path the caller gives (the team's build path, a deploy path, the platform's).
+A job's project runs in Slipway's runner image (:mod:`pipeline.runner_image`), pulled from the platform's ECR by digest
+with the project's service role, on the native runner of its platform, and has its role under the path the caller
+gives (the team's build path, a deploy path, the platform's). Nothing is installed when a job starts.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from infra import buildspecs
 from infra.nag import acknowledge
+from infra.validation import raise_if_any
 
-_RUNNER_IMAGE = {
-    "x86": codebuild.LinuxBuildImage.STANDARD_7_0,
-    # ARM_CONTAINER: arm64 builds run natively, never under QEMU.
-    "arm": codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0,
-}
+_RUNNER_ENTRY = re.compile(r"[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_.-]+@sha256:[0-9a-f]{64}", re.ASCII)
+RUNNER_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
 
 
 def grant_use_connection(role: iam.IRole, connection_arn: str) -> None:
@@ -41,9 +40,16 @@ def grant_use_connection(role: iam.IRole, connection_arn: str) -> None:
 class JobSettings:
     """What every Slipway CodeBuild job shares within a stack."""
 
-    tools: s3_assets.Asset
+    runner: str
+    """The lock's ``RUNNER`` entry (``slipway/runner:<tag>@sha256:…``): the image every job runs in, by digest."""
     encryption_key: kms.IKey
     timeout_minutes: int = 60
+
+    def __post_init__(self) -> None:
+        if not _RUNNER_ENTRY.fullmatch(self.runner):
+            raise_if_any("JobSettings", [
+                f"runner: expected the lock's RUNNER entry, '<repository>:<tag>@sha256:<64 hex>', got {self.runner!r}"
+            ])  # fmt: skip
 
 
 def job_project(
@@ -60,8 +66,8 @@ def job_project(
     privileged: bool = False,
     env: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
 ) -> codebuild.PipelineProject:
-    """A CodeBuild project running ``spec``: with its own role under ``role_path`` (reading Slipway's tools object),
-    or as ``shared_role`` (:class:`infra.team_roles.TeamRoles`), through a view CDK cannot add to -- what every
+    """A CodeBuild project running ``spec`` in ``settings.runner``: with its own role under ``role_path``, or as
+    ``shared_role`` (:class:`infra.team_roles.TeamRoles`), through a view CDK cannot add to -- what every
     project would otherwise get one statement each for (logs, artifacts, key) the shared role holds once, by the
     team's project-name prefix. ``name``: the project's name (a shared role reaches its projects by name)."""
     own: iam.Role | None = None
@@ -70,7 +76,6 @@ def job_project(
             scope, f"{id}Role", assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"), path=role_path,
             description=description,
         )  # fmt: skip
-        grant_tools(own, settings.tools)
         role: iam.IRole = own
     else:
         role = iam.Role.from_role_arn(scope, f"{id}Role", shared_role.role_arn, mutable=False)
@@ -83,14 +88,11 @@ def job_project(
         timeout=Duration.minutes(settings.timeout_minutes),
         encryption_key=settings.encryption_key,
         environment=codebuild.BuildEnvironment(
-            build_image=_RUNNER_IMAGE[runner],
+            build_image=runner_image(scope, id, settings.runner, runner),
             compute_type=codebuild.ComputeType.MEDIUM if privileged else codebuild.ComputeType.SMALL,
             privileged=privileged,
         ),
-        environment_variables={
-            buildspecs.TOOLS_ENV: codebuild.BuildEnvironmentVariable(value=settings.tools.s3_object_url),
-            **(env or {}),
-        },
+        environment_variables=env or None,
     )
     cfn_project = project.node.default_child
     assert isinstance(cfn_project, codebuild.CfnProject)
@@ -98,23 +100,44 @@ def job_project(
     cfn_project.service_role = role.role_arn
     if own is not None:
         _acknowledge_generated_grants(own, project)
+        _acknowledge_token(own)  # CDK's pull grant for the runner (a shared role holds grant_runner's)
     elif shared_role is not None:
         # The shared role's policies first: a project (and the execution its pipeline starts) never runs without them.
         project.node.add_dependency(shared_role)
         _acknowledge_service_role(project)
+    acknowledge(project, "CB5", "Slipway's runner image: built by the platform, pinned by digest in its own ECR")
     if privileged:
         acknowledge(project, "CB3", "BuildKit needs privileged mode to build container images inside CodeBuild")
     return project
 
 
-def grant_tools(role: iam.IRole, tools: s3_assets.Asset) -> None:
-    """The one tools object, not the whole CDK assets bucket (which holds every stack's assets)."""
+def runner_image(scope: Construct, id: str, entry: str, runner: str) -> codebuild.IBuildImage:
+    """The runner by its index digest (CodeBuild pulls the child of its runner's architecture), with the project's
+    service-role credentials: no repository policy names CodeBuild."""
+    name, digest = entry.partition(":")[0], entry.rpartition("@")[2]
+    repository = ecr.Repository.from_repository_name(scope, f"{id}Runner", name)
+    if runner == "arm":  # ARM_CONTAINER: arm64 builds run natively, never under QEMU
+        return codebuild.LinuxArmBuildImage.from_ecr_repository(repository, digest)
+    return codebuild.LinuxBuildImage.from_ecr_repository(repository, digest)
+
+
+def grant_runner(role: iam.IRole, entry: str) -> None:
+    """Pull the runner (and nothing else of the registry); CodeBuild asks for the registry token as the role."""
+    stack = Stack.of(role)
+    name = entry.partition(":")[0]
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["s3:GetObject"],
-            resources=[f"arn:{Aws.PARTITION}:s3:::{tools.s3_bucket_name}/{tools.s3_object_key}"],
+            actions=list(RUNNER_PULL),
+            resources=[f"arn:{Aws.PARTITION}:ecr:{stack.region}:{stack.account}:repository/{name}"],
         )
     )
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+    _acknowledge_token(role)
+
+
+def _acknowledge_token(role: iam.IRole) -> None:
+    acknowledge(role, "IAM5", "ecr:GetAuthorizationToken has no resource: CodeBuild pulls the runner image with it",
+                applies_to="Resource::*")  # fmt: skip
 
 
 def _acknowledge_generated_grants(role: iam.IRole, project: codebuild.PipelineProject) -> None:

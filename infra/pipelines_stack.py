@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from infra.blueprint import PipelineBlueprint
@@ -23,11 +21,6 @@ from infra.team_roles import TeamRoles, TeamRolesProps
 from pipeline.config import PlatformConfig
 from pipeline.lint.policy import policy_for
 from pipeline.naming import CURATED_BASES
-
-ROOT = Path(__file__).resolve().parent.parent
-# Jobs install Slipway from this asset: the pipeline package and its pyproject, nothing else.
-_TOOLS_EXCLUDE = ["*", "!pyproject.toml", "!pipeline/", "!pipeline/**", "**/__pycache__"]
-
 
 ARTIFACT_DAYS = 90
 NONCURRENT_DAYS = 30
@@ -51,10 +44,12 @@ class PipelinesStack(Stack):
         config: PlatformConfig,
         registry: RegistryStack,
         plans: list[PipelinePlan],
+        runner: str,
         **kwargs: Any,
     ) -> None:
+        """``runner``: the lock's ``RUNNER`` entry, the image every job of the stack runs in."""
         super().__init__(scope, id, **kwargs)
-        tools, artifacts, key = artifact_store(self)
+        artifacts, key = artifact_store(self)
         lock_store = LockStoreNames.of(config.platform.name)
         # Repositories by name, never by cross-stack reference: no Fn::ImportValue ties this stack to the team's
         # repository stacks, so removing a base or a service from platform.toml updates both instead of failing on an
@@ -77,7 +72,7 @@ class PipelinesStack(Stack):
         self.roles = {
             team: TeamRoles(
                 self, f"Team-{team}",
-                TeamRolesProps(team=team, connection_arn=config.platform.connection_arn, jobs=JobSettings(tools, key),
+                TeamRolesProps(team=team, connection_arn=config.platform.connection_arn, jobs=JobSettings(runner, key),
                                artifact_bucket=artifacts),
             )
             for team in teams
@@ -100,9 +95,8 @@ class PipelinesStack(Stack):
             )
 
 
-def artifact_store(stack: Stack) -> tuple[s3_assets.Asset, s3.Bucket, kms.Key]:
-    """Slipway's tools asset, the pipelines' artifact bucket (access-logged, versioned, expiring) and its key."""
-    tools = s3_assets.Asset(stack, "SlipwayTools", path=str(ROOT), exclude=_TOOLS_EXCLUDE, ignore_mode=IgnoreMode.GIT)
+def artifact_store(stack: Stack) -> tuple[s3.Bucket, kms.Key]:
+    """The pipelines' artifact bucket (access-logged, versioned, expiring) and its key."""
     access_logs = s3.Bucket(
         stack,
         "AccessLogs",
@@ -136,7 +130,7 @@ def artifact_store(stack: Stack) -> tuple[s3_assets.Asset, s3.Bucket, kms.Key]:
         ],
     )
     _acknowledge_artifact_grants(stack, artifacts)
-    return tools, artifacts, key
+    return artifacts, key
 
 
 def _acknowledge_artifact_grants(stack: Stack, artifacts: s3.Bucket) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
-from aws_cdk import App, Environment, Stack, Tags, Validations
+from aws_cdk import Annotations, App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.blueprint import base_blueprint, blueprint, shard
@@ -13,17 +14,34 @@ from infra.platform_pipeline import PlatformStack
 from infra.registry_stack import RegistryStack
 from infra.repositories_stack import RepositoriesStack, planned_repositories, shard_repositories
 from infra.workload_stack import WorkloadStack, workload_places
+from pipeline import bases, runner_image
 from pipeline.config import PlatformConfig
 from pipeline.naming import base_repository_name, service_repository_name
 
+COMMITTED_LOCK = Path(__file__).resolve().parent.parent / "images" / "lock.json"
 
-def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = True) -> App:
-    """Compose every stack. cdk-nag's AwsSolutions pack runs on all of them; synth fails on any finding."""
+
+def build_app(
+    config: PlatformConfig, *, outdir: str | None = None, nag: bool = True, lock: dict[str, str] | None = None
+) -> App:
+    """Compose every stack. cdk-nag's AwsSolutions pack runs on all of them; synth fails on any finding.
+
+    ``lock``: the platform's lock (default: the checkout's ``images/lock.json``); its ``RUNNER`` is the image every
+    CodeBuild project runs in. Without one, only the Registry stack: what ``slipway runner bootstrap`` needs (the
+    pull-through cache its upstream Debian comes through) before every other stack can be deployed."""
     app = App(outdir=outdir) if outdir else App()
     # Account and region come from platform.toml, resolved once here, so synth needs no credentials.
     env = Environment(account=config.platform.account, region=config.platform.region)
     prefix = _stack_prefix(config)
     registry = RegistryStack(app, f"{prefix}-Registry", config=config, env=env, description="Slipway image supply")
+    lock = bases.load(COMMITTED_LOCK) if lock is None else lock
+    runner, deploy_runner = (lock.get(key, "") for key in runner_image.TARGETS)
+    if not (runner and deploy_runner):
+        Annotations.of(registry).add_info(
+            f"no {' and '.join(runner_image.TARGETS)} in the lock: only this stack is synthesized; after deploying "
+            "it, run `slipway runner bootstrap` and synthesize again"
+        )
+        return _finish(app, config, nag)
     repositories: dict[str, list[Stack]] = {}
     for team in config.teams:
         for n, group in enumerate(shard_repositories(planned_repositories(config, team)), start=1):
@@ -32,7 +50,8 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
             repositories.setdefault(team.name, []).append(stack)
     platform = None
     if config.platform.source_repo:
-        platform = PlatformStack(app, f"{prefix}-Platform", config=config, registry=registry, env=env,
+        platform = PlatformStack(app, f"{prefix}-Platform", config=config, registry=registry, env=env, runner=runner,
+                                 deploy_runner=deploy_runner,
                                  description="Slipway: the platform repository's pipeline (upstream refresh)")  # fmt: skip
     services = [
         PipelinePlan(
@@ -41,7 +60,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
         )
         for team, service in config.services()
     ]
-    _pipeline_stacks(app, f"{prefix}-Pipelines", services, config, registry, env, platform, repositories)
+    _pipeline_stacks(app, f"{prefix}-Pipelines", services, config, registry, env, platform, repositories, runner)
     if config.platform.source_repo:
         source, branch = config.platform.source_repo, config.platform.branch
         curated = [
@@ -52,7 +71,7 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
             for team in config.teams
             for base in team.base_images
         ]
-        _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env, platform, repositories)
+        _pipeline_stacks(app, f"{prefix}-Bases", curated, config, registry, env, platform, repositories, runner)
     for account, region in workload_places(config):
         WorkloadStack(
             app,
@@ -61,6 +80,10 @@ def build_app(config: PlatformConfig, *, outdir: str | None = None, nag: bool = 
             env=Environment(account=account, region=region),
             description="Slipway: the roles each environment's deploys assume in this workload account",
         )
+    return _finish(app, config, nag)
+
+
+def _finish(app: App, config: PlatformConfig, nag: bool) -> App:
     Tags.of(app).add("slipway:platform", config.platform.name)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
@@ -76,6 +99,7 @@ def _pipeline_stacks(
     env: Environment,
     platform: Stack | None,
     repositories: dict[str, list[Stack]],
+    runner: str,
 ) -> None:
     """Shards numbered per team (``<name>-<team>-<n>``): a new pipeline in one team never renames another's stack.
     Each is deployed after its team's repository stacks and after ``platform``, whose pipeline refreshes the
@@ -90,6 +114,7 @@ def _pipeline_stacks(
             f"{name}-{team}-{shards_per_team[team]}",
             config=config,
             registry=registry,
+            runner=runner,
             plans=[by_blueprint[id(bp)] for bp in group],
             env=env,
             description=f"Slipway pipelines: {', '.join(bp.service for bp in group)}",

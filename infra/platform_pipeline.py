@@ -75,6 +75,8 @@ class PlatformPipelineProps:
     deploys_to: tuple[tuple[str, str], ...] = ()
     """``(account, region)`` of every bootstrapped place the platform's stacks deploy to (the platform's own first):
     the Deploy job may assume their bootstrap roles, and nothing else's."""
+    deploy_runner: str = ""
+    """The lock's ``RUNNER_PLATFORM`` entry, the image the Deploy job runs in; empty: ``jobs.runner``'s."""
 
 
 class PlatformPipeline(Construct):
@@ -131,7 +133,10 @@ class PlatformPipeline(Construct):
         pipelines."""
         # CodeBuild's longest timeout: synthesis takes minutes at hundreds of services (about 5 at 500 here) and a
         # change every stack holds (a Slipway upgrade) updates hundreds of stacks, four at a time.
-        jobs = replace(props.jobs, timeout_minutes=DEPLOY_TIMEOUT_MINUTES)
+        # The runner's `platform` target: Node, the CDK libraries and the CDK CLI besides what every job has.
+        jobs = replace(
+            props.jobs, timeout_minutes=DEPLOY_TIMEOUT_MINUTES, runner=props.deploy_runner or props.jobs.runner
+        )
         project = job_project(
             self, "Deploy", buildspecs.platform_deploy(CONFIG_FILE), jobs, role_path=ROLE_PATH,
             description="Slipway platform deploy (self-mutation)",
@@ -165,17 +170,28 @@ class PlatformStack(Stack):
     that builds on a base (``cdk deploy --all`` deploys stacks in that order), so the lock store holds the upstream
     entries by the time the first base pipeline builds."""
 
-    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, registry: RegistryStack, **kwargs: Any):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: PlatformConfig,
+        registry: RegistryStack,
+        runner: str,
+        deploy_runner: str,
+        **kwargs: Any,
+    ):
+        """``runner``, ``deploy_runner``: the lock's ``RUNNER`` and ``RUNNER_PLATFORM`` entries."""
         super().__init__(scope, id, **kwargs)
-        tools, artifacts, key = artifact_store(self)
+        artifacts, key = artifact_store(self)
         self.add_dependency(registry)
         self.pipeline = PlatformPipeline(
             self,
             "Platform",
             PlatformPipelineProps(
                 source_repo=config.platform.source_repo, branch=config.platform.branch,
-                connection_arn=config.platform.connection_arn, jobs=JobSettings(tools, key), artifact_bucket=artifacts,
+                connection_arn=config.platform.connection_arn, jobs=JobSettings(runner, key), artifact_bucket=artifacts,
                 lock_store=LockStoreNames.of(config.platform.name), pull_through_cache=registry.pull_through_cache,
-                deploys_to=tuple(environments(config)),
+                deploys_to=tuple(environments(config)), deploy_runner=deploy_runner,
             ),
         )  # fmt: skip

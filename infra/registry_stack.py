@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.creation_templates import RepositoryCreationTemplates, RepositoryCreationTemplatesProps
+from infra.image_repository import ImageRepositoryProps, lifecycle_rules
 from infra.pull_through_cache import PullThroughCache, PullThroughCacheProps
+from pipeline import runner_image
 from pipeline.config import PlatformConfig
 
 
@@ -37,6 +40,7 @@ class RegistryStack(Stack):
                     platform=config.platform.name,
                 ),
             )
+        self.runner = runner_repository(self, config)
         if settings.scan == "enhanced":
             ecr.CfnRegistryScanningConfiguration(
                 self,
@@ -53,3 +57,22 @@ class RegistryStack(Stack):
                     )
                 ],
             )
+
+
+def runner_repository(scope: Construct, config: PlatformConfig) -> ecr.Repository:
+    """``slipway/runner``: Slipway's runner image (:mod:`pipeline.runner_image`), released by ``slipway runner
+    bootstrap`` as whoever the platform team deploys as (no push Deny: no job pushes here). Immutable release tags,
+    the registry's key and lifecycle, and retained like every repository of released images."""
+    settings = config.registry
+    props = ImageRepositoryProps(
+        repository_name=runner_image.REPOSITORY, team="slipway", kms_key_arn=settings.kms_key_arn,
+        untagged_expiry_days=settings.untagged_expiry_days, keep_releases=settings.keep_releases,
+        keep_cache_images=settings.keep_cache_images,
+    )  # fmt: skip
+    key = kms.Key.from_key_arn(scope, "RunnerKey", settings.kms_key_arn) if settings.kms_key_arn else None
+    return ecr.Repository(
+        scope, "Runner", repository_name=runner_image.REPOSITORY, image_scan_on_push=True,
+        image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+        encryption=ecr.RepositoryEncryption.KMS if key else ecr.RepositoryEncryption.AES_256, encryption_key=key,
+        removal_policy=RemovalPolicy.RETAIN, lifecycle_rules=lifecycle_rules(props),
+    )  # fmt: skip

@@ -10,7 +10,7 @@ team share:
 - **one deploy role per environment** (under :func:`pipeline.naming.deploy_role_path`): the deploy jobs, which
   assume the environment's workload role, or (no environment) deploy the team's targets in the platform account.
 
-What every job needs whatever its service (its log group, the artifact bucket and key, Slipway's tools object) is
+What every job needs whatever its service (its log group, the artifact bucket and key, Slipway's runner image) is
 granted once, by the team's project-name prefix (:func:`pipeline.naming.team_projects`); the projects run as views
 of these roles that CDK cannot add a per-project statement to. What one service needs (its repository, its secrets,
 its lock registration, its workload roles, its targets) is added by :class:`infra.service_pipeline.ServicePipeline`.
@@ -31,7 +31,7 @@ from constructs import Construct
 
 from infra.deploy_grants import eks_access_entry, scope_namespaces
 from infra.image_repository import build_role_path
-from infra.jobs import JobSettings, grant_tools, grant_use_connection
+from infra.jobs import JobSettings, grant_runner, grant_use_connection
 from infra.nag import acknowledge
 from infra.validation import raise_if_any
 from pipeline.deployers.base import NamespaceAccess
@@ -118,7 +118,7 @@ class TeamRoles(Construct):
             self, id, assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"), path=path,
             description=f"Slipway: team {props.team}'s {what}",
         )  # fmt: skip
-        grant_tools(role, props.jobs.tools)
+        grant_runner(role, props.jobs.runner)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], resources=[self._logs]

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline import assembly
+from pipeline import assembly, runner_image
 from pipeline.errors import SlipwayError
 
 CONCURRENCY = 4
@@ -55,15 +55,33 @@ class CdkCli:
         (into / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         return into
 
-    def command(self, assembly_dir: Path) -> list[str]:
+    cli_home: Path = runner_image.CDK_CLI_HOME
+    """Where the runner's ``platform`` target holds the pinned CDK CLI; absent (a laptop): ``npm ci`` in the checkout."""
+
+    def cli(self) -> tuple[list[list[str]], str]:
+        """``(steps before the deploy, the cdk command)``: the runner's CLI when it is the one the checkout pins (no
+        step: the job fetches nothing), else the checkout's own after ``npm ci``."""
+        runner = self.cli_home / "node_modules" / ".bin" / "cdk"
+        if not runner.exists():
+            return [["npm", "ci", "--no-audit", "--no-fund"]], str(self.checkout / "node_modules" / ".bin" / "cdk")
+        pinned, _ = runner_image.cdk_cli_pin(self.checkout / "package-lock.json")
+        held, _ = runner_image.cdk_cli_pin(self.cli_home / "package-lock.json")
+        if pinned != held:
+            raise CdkDeployError(
+                f"package-lock.json pins the CDK CLI {pinned}, the runner holds {held}: bootstrap a runner from this "
+                "checkout (`slipway runner bootstrap`) and commit its lock entries first"
+            )
+        return [], str(runner)
+
+    def command(self, assembly_dir: Path, cdk: str) -> list[str]:
         return [
-            str(self.checkout / "node_modules" / ".bin" / "cdk"), "deploy", "--all", "--app", str(assembly_dir),
+            cdk, "deploy", "--all", "--app", str(assembly_dir),
             "--require-approval", "never", "--concurrency", str(CONCURRENCY), "--progress", "events",
         ]  # fmt: skip
 
     def deploy(self, assembly_dir: Path) -> None:
-        steps = [["npm", "ci", "--no-audit", "--no-fund"], self.command(assembly_dir)]
-        for step in steps:
+        before, cdk = self.cli()
+        for step in [*before, self.command(assembly_dir, cdk)]:
             completed = self.run(step, cwd=self.checkout, check=False, text=True)
             if completed.returncode != 0:
                 raise CdkDeployError(f"{' '.join(step[:3])}: exit {completed.returncode} (the deploy's log above)")

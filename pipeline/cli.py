@@ -17,6 +17,7 @@ from pipeline.commands import (
     platform,
     preflight,
     rollback,
+    runner,
     stitch,
     synth,
     validate,
@@ -33,7 +34,21 @@ def _parser() -> argparse.ArgumentParser:
         description="git push to a running container on AWS, pinned by digest.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (validate, preflight, synth, lint, build, stitch, verify, deploy, rollback, bases, platform, local):
+    for module in (
+        validate,
+        preflight,
+        synth,
+        lint,
+        build,
+        stitch,
+        verify,
+        deploy,
+        rollback,
+        bases,
+        runner,
+        platform,
+        local,
+    ):
         module.register(commands)
     return parser
 

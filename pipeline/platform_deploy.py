@@ -8,8 +8,9 @@ pipeline starts nothing. A new pipeline needs no start: CodePipeline starts it w
 
 A pipeline's *definition* is what CodePipeline runs (its stages, actions, triggers, schedule) and what its CodeBuild
 projects run (buildspec, image, environment, role), read from the deployed templates before and from the new ones --
-with one thing left out: where Slipway's tools object is. A Slipway upgrade alone would otherwise rebuild every
-service at once (500 pipelines for a change to a log line); it reaches each pipeline at its next run instead.
+with one thing left out: the image a project runs in (Slipway's runner, by digest). A new runner alone would otherwise
+rebuild every service at once (500 pipelines for a change to a log line); it reaches each pipeline at its next run
+instead, as CodeBuild starts each build in the project's current image.
 
 The stacks are deployed by a backend (one interface, a module per backend): :class:`pipeline.cdk_cli.CdkCli` in
 the cloud (the CDK CLI and CloudFormation), the replay's CloudFormation stand-in locally
@@ -30,8 +31,6 @@ from pipeline.config import PlatformConfig
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 """``cdk bootstrap``'s default qualifier: the bootstrap roles are ``cdk-<qualifier>-<kind>-role-<account>-<region>``."""
 BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
-TOOLS_VARIABLE = "SLIPWAY_TOOLS_URL"
-"""Where a job finds Slipway's tools object (every project's variable; infra's buildspecs name it from here)."""
 
 
 def bootstrap_role(kind: str, account: str, region: str, partition: str = "aws") -> str:
@@ -76,12 +75,7 @@ class Outcome:
 
 
 def _masked(properties: dict[str, Any]) -> dict[str, Any]:
-    environment = dict(properties.get("Environment", {}))
-    environment["EnvironmentVariables"] = [
-        {**v, "Value": "<tools>"} if v.get("Name") == TOOLS_VARIABLE else v
-        for v in environment.get("EnvironmentVariables", [])
-    ]
-    return {**properties, "Environment": environment}
+    return {**properties, "Environment": {**properties.get("Environment", {}), "Image": "<runner>"}}
 
 
 def definitions(directory: Path) -> dict[str, str]:

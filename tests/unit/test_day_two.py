@@ -14,10 +14,13 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def test_no_codebuild_project_holds_a_base_or_upstream_digest(synthesized: dict[str, Any]) -> None:
-    """A digest written at synth is a digest no base release can move: the lock must be read when the job runs."""
+    """A digest written at synth is a digest no base release can move: the lock must be read when the job runs. The
+    one digest a project holds is its image's (Slipway's runner, pinned by a commit of the lock)."""
     for name, template in synthesized["templates"].items():
         for logical, project in template.find_resources("AWS::CodeBuild::Project").items():
-            document = json.dumps(project["Properties"])
+            properties = {k: v for k, v in project["Properties"].items() if k != "Environment"}
+            environment = {k: v for k, v in project["Properties"]["Environment"].items() if k != "Image"}
+            document = json.dumps({**properties, "Environment": environment})
             assert not DIGEST.search(document), f"{name}/{logical} holds a digest"
             assert "SLIPWAY_BASE_LOCK" not in document, f"{name}/{logical} holds the lock"
 
@@ -96,7 +99,7 @@ def test_the_platform_pipeline_deploys_the_pushed_platform_before_it_refreshes(s
     assert len(paths) <= 8  # CodePipeline's most per filter
     spec = buildspec(platform, "Slipway platform deploy (self-mutation)")
     assert spec["phases"]["build"]["commands"] == ["python3 -m pipeline.cli platform deploy --config platform.toml"]
-    assert spec["phases"]["install"]["commands"] == ['pip3 install --quiet ".[cdk]"']
+    assert "install" not in spec["phases"]  # the runner's platform target holds the CDK libraries and CLI
     # Hundreds of stacks to synthesize and update (issue #26): CodeBuild's longest timeout, not the jobs' hour.
     timeouts = sorted(
         p["Properties"]["TimeoutInMinutes"] for p in platform.find_resources("AWS::CodeBuild::Project").values()
@@ -158,3 +161,24 @@ def test_a_base_publishes_its_verified_release_with_what_it_was_built_on(synthes
         ' --build "$CODEBUILD_SRC_DIR_build_amd64/build-amd64.json" --build "$CODEBUILD_SRC_DIR_build_arm64/build-arm64.json"'
     )
     assert python[3:] == ["slipway bases continue"]  # then the next of the team's rebuild lane starts
+
+
+def test_the_platform_deploy_runs_in_the_runners_platform_target_and_the_refresh_in_the_runner(
+    synthesized: dict[str, Any],
+) -> None:
+    """The Deploy job needs Node and the CDK: the `platform` target (x86_64); every other job the runner itself."""
+    from pipeline import bases, runner_image
+    from tests.conftest import ROOT
+
+    lock = bases.load(ROOT / "images" / "lock.json")
+    platform = synthesized["templates"]["Slipway-Acme-Platform"]
+    images = {
+        json.loads(p["Properties"]["Source"]["BuildSpec"])["phases"]["build"]["commands"][0].split()[2]: json.dumps(
+            p["Properties"]["Environment"]
+        )
+        for p in platform.find_resources("AWS::CodeBuild::Project").values()
+    }
+    assert set(images) == {"pipeline.cli", "refresh"}
+    assert lock[runner_image.PLATFORM_LOCK_KEY].rpartition("@")[2] in images["pipeline.cli"]
+    assert lock[runner_image.LOCK_KEY].rpartition("@")[2] in images["refresh"]
+    assert all('"LINUX_CONTAINER"' in e and "SERVICE_ROLE" in e for e in images.values())

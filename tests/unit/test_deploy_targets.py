@@ -88,7 +88,6 @@ def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp
     from aws_cdk import App, Environment, Stack
     from aws_cdk import aws_kms as kms
     from aws_cdk import aws_s3 as s3
-    from aws_cdk import aws_s3_assets as s3_assets
     from aws_cdk.assertions import Match, Template
 
     from infra.image_repository import ImageRepository, ImageRepositoryProps
@@ -97,19 +96,16 @@ def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp
     from infra.team_roles import TeamRoles, TeamRolesProps
 
     stack = Stack(App(), "Queue", env=Environment(account="111111111111", region="eu-west-1"))
-    (tmp_path / "tools").mkdir()
-    (tmp_path / "tools" / "pyproject.toml").write_text("")
     blueprint = PipelineBlueprint(
         team="payments", service="api", repository_name="payments/api", source_repo="acme/api", branch="main",
         dockerfile="Dockerfile", context=".", file_paths=(), secrets=(),
         builds=(BuildStep("linux/amd64", "x86"),), deploys=(DeployStep(QueueTarget("releases"), False),),
     )  # fmt: skip
     key = kms.Key(stack, "Key")
-    tools = s3_assets.Asset(stack, "Tools", path=str(tmp_path / "tools"))
     artifacts = s3.Bucket(stack, "Artifacts", encryption_key=key)
     connection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0b5d4e2a-6f1c-4a8e-9d3b-2c7f1e8a9b40"
     roles = TeamRoles(stack, "Team", TeamRolesProps(team="payments", connection_arn=connection,
-                                                   jobs=JobSettings(tools, key), artifact_bucket=artifacts))  # fmt: skip
+                                                   jobs=JobSettings("slipway/runner:t@sha256:" + "0" * 64, key), artifact_bucket=artifacts))  # fmt: skip
     ServicePipeline(
         stack,
         "Pipeline",

@@ -38,19 +38,21 @@ def edit_projects(directory: Path, pipeline_stack: str, change: Any) -> None:
         path.write_text(json.dumps(template))
 
 
-def test_every_pipeline_has_a_definition_and_a_new_tools_object_changes_none(
+def test_every_pipeline_has_a_definition_and_a_new_runner_image_changes_none(
     synthesized: dict[str, Any], tmp_path: Path
 ) -> None:
+    """A new runner reaches each pipeline at its next run: the platform's deploy starts none for it alone."""
     before = platform_deploy.definitions(templates_only(synthesized, tmp_path / "a"))
     assert {"slipway-platform", PAYMENTS, "slipway-search-indexer"} <= set(before)
     moved = templates_only(synthesized, tmp_path / "b")
-
-    def new_tools(variables: list[dict[str, Any]]) -> None:
-        for variable in variables:
-            if variable["Name"] == platform_deploy.TOOLS_VARIABLE:
-                variable["Value"] = "s3://elsewhere/0123.zip"
-
-    edit_projects(moved, "Slipway-Acme-", new_tools)
+    for path in moved.glob("Slipway-Acme-*.template.json"):
+        template = json.loads(path.read_text())
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::CodeBuild::Project":
+                resource["Properties"]["Environment"]["Image"] = (
+                    "111111111111.dkr.ecr.eu-west-1.amazonaws.com/slipway/runner@sha256:" + "0" * 64
+                )
+        path.write_text(json.dumps(template))
     assert platform_deploy.definitions(moved) == before
 
 
@@ -152,7 +154,9 @@ def test_the_cloud_deploys_with_the_pinned_cdk_cli_and_names_the_failed_step(tmp
         return subprocess.CompletedProcess(command, 1 if command[1] == "deploy" else 0)
 
     with pytest.raises(CdkDeployError, match="cdk deploy --all: exit 1"):
-        CdkCli(checkout=tmp_path, cloudformation_in=lambda a, r: None, run=run).deploy(tmp_path / "cdk.out")
+        CdkCli(checkout=tmp_path, cloudformation_in=lambda a, r: None, run=run, cli_home=tmp_path / "none").deploy(
+            tmp_path / "cdk.out"
+        )
     assert ran[0] == ["npm", "ci", "--no-audit", "--no-fund"]
     assert ran[1][:3] == [str(tmp_path / "node_modules" / ".bin" / "cdk"), "deploy", "--all"]
     assert "--require-approval" in ran[1] and ran[1][ran[1].index("--app") + 1] == str(tmp_path / "cdk.out")
@@ -166,3 +170,36 @@ def test_a_bad_platform_toml_stops_the_deploy_before_anything_is_synthesized(
     assert main(["platform", "deploy", "--config", str(bad), "--outdir", str(tmp_path / "out")]) == 2
     assert str(bad) in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _cli_home(home: Path, version: str) -> Path:
+    (home / "node_modules" / ".bin").mkdir(parents=True)
+    (home / "node_modules" / ".bin" / "cdk").write_text("")
+    lock = {"packages": {"node_modules/aws-cdk": {"version": version, "integrity": "sha512-x"}}}
+    (home / "package-lock.json").write_text(json.dumps(lock))
+    return home
+
+
+def test_in_the_runner_the_cloud_deploys_with_its_cdk_cli_and_fetches_nothing(tmp_path: Path) -> None:
+    ran: list[list[str]] = []
+
+    def run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 0)
+
+    checkout = _cli_home(tmp_path / "checkout", "2.1148.1")
+    home = _cli_home(tmp_path / "runner", "2.1148.1")
+    CdkCli(checkout=checkout, cloudformation_in=lambda a, r: None, run=run, cli_home=home).deploy(tmp_path / "cdk.out")
+    assert [c[:3] for c in ran] == [[str(home / "node_modules" / ".bin" / "cdk"), "deploy", "--all"]]
+
+
+def test_a_checkout_pinning_another_cdk_cli_than_the_runners_stops_before_deploying(tmp_path: Path) -> None:
+    checkout = _cli_home(tmp_path / "checkout", "2.1200.0")
+    home = _cli_home(tmp_path / "runner", "2.1148.1")
+    cli = CdkCli(checkout=checkout, cloudformation_in=lambda a, r: None, run=lambda *a, **k: None, cli_home=home)
+    with pytest.raises(CdkDeployError) as raised:
+        cli.deploy(tmp_path / "cdk.out")
+    assert str(raised.value) == (
+        "package-lock.json pins the CDK CLI 2.1200.0, the runner holds 2.1148.1: bootstrap a runner from this "
+        "checkout (`slipway runner bootstrap`) and commit its lock entries first"
+    )

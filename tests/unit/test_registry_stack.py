@@ -33,8 +33,17 @@ def repositories(synthesized: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_the_registry_stack_holds_no_repository_and_each_team_has_its_own(synthesized: dict[str, Any]) -> None:
-    synthesized["templates"][REGISTRY].resource_count_is("AWS::ECR::Repository", 0)
+def test_the_registry_stack_holds_only_the_runners_repository_and_each_team_has_its_own(
+    synthesized: dict[str, Any],
+) -> None:
+    """The runner's repository is the platform's (bootstrapped before any other stack deploys): immutable tags, the
+    registry's key, lifecycle; no push Deny, since no job pushes there."""
+    runner = synthesized["templates"][REGISTRY].find_resources("AWS::ECR::Repository")
+    [(_, resource)] = runner.items()
+    properties = resource["Properties"]
+    assert properties["RepositoryName"] == "slipway/runner" and properties["ImageTagMutability"] == "IMMUTABLE"
+    assert properties["EncryptionConfiguration"]["EncryptionType"] == "KMS" and "LifecyclePolicy" in properties
+    assert "RepositoryPolicyText" not in properties and resource["DeletionPolicy"] == "Retain"
     payments = synthesized["templates"][REGISTRY + "-payments-1"].find_resources("AWS::ECR::Repository")
     assert {r["Properties"]["RepositoryName"].split("/")[0] for r in payments.values()} == {"payments"}
 

@@ -194,8 +194,8 @@ def _pipeline(repo: str, approve_first: bool) -> Pipeline:
 
 def _context(tmp_path: Path, approve: bool) -> executor.Context:
     return executor.Context(
-        git_root=tmp_path / "git", runs=tmp_path / "runs", runner_image=tmp_path / "image", environment={},
-        secret=lambda reference, role: "", approve=approve,
+        git_root=tmp_path / "git", runs=tmp_path / "runs", environment={},
+        secret=lambda reference, role: "", approve=approve, host_jobs=True,
     )  # fmt: skip
 
 
@@ -205,7 +205,6 @@ def pushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sources.Revision:
     folder.mkdir(parents=True)
     (folder / "app.txt").write_text("v1")
     monkeypatch.setattr(sources, "_tracked_files", lambda checkout, name: ["app.txt"])
-    monkeypatch.setattr(codebuild, "job_prefix", lambda image, workspace: Path("/nonexistent"))
     return sources.seed_repository(tmp_path / "git", "acme/svc", "main", tmp_path / "checkout", "svc")
 
 

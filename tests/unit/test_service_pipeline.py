@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
+from infra.platform_app import COMMITTED_LOCK
+from pipeline import bases, runner_image
+
 PAYMENTS = "Slipway-Acme-Pipelines-payments-1"
 SEARCH = "Slipway-Acme-Pipelines-search-1"
 
@@ -225,7 +228,7 @@ def test_every_deploy_role_reads_its_repository_for_the_registry_check(search: T
     """`slipway deploy` verifies image.json against the registry before deploying, whatever the target: without the
     pull and an ECR token the job stops at AccessDenied (found by the replay's IAM enforcement, ECS first)."""
     statements = role_statements(search, f"slipway deploy {kind}")
-    pulls = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
+    pulls = [s for s in statements if "ecr:BatchGetImage" in s["Action"] and "slipway/runner" not in json.dumps(s)]
     assert [json.dumps(s["Resource"]).endswith(':repository/search/indexer"]]}') for s in pulls] == [True]
     assert any(s["Action"] == "ecr:GetAuthorizationToken" and s["Resource"] == "*" for s in statements)
 
@@ -290,16 +293,9 @@ def test_base_variant_builds_its_target_stage(synthesized: dict[str, Any]) -> No
     )
 
 
-def test_only_the_lint_job_installs_buildkits_parser(payments: Template) -> None:
-    """The ``lint`` extra (BuildKit's parser) has x86_64 wheels only: ARM build runners must not install it."""
-    for key, props in projects(payments).items():
-        install = json.loads(props["Source"]["BuildSpec"])["phases"]["install"]["commands"][1]
-        expected = (
-            'pip3 install --quiet "${TMPDIR:-/tmp}/slipway.zip[lint]"'
-            if key == "slipway lint"
-            else 'pip3 install --quiet "${TMPDIR:-/tmp}/slipway.zip"'
-        )
-        assert install == expected, key
+def test_the_lint_job_runs_on_the_x86_runner(payments: Template) -> None:
+    """BuildKit's parser has x86_64 wheels only: the runner holds it for amd64, and Lint runs there."""
+    assert projects(payments)["slipway lint"]["Environment"]["Type"] == "LINUX_CONTAINER"
 
 
 def test_builds_and_lint_get_the_base_lock_and_lint_the_ecr_host(payments: Template) -> None:
@@ -350,13 +346,26 @@ def test_removing_a_base_and_a_service_leaves_no_dangling_reference(tmp_path: An
     assert all("Fn::ImportValue" not in json.dumps(t) and "Outputs" not in t for t in templates)
 
 
-def test_jobs_read_only_the_tools_object_of_the_assets_bucket(payments: Template) -> None:
-    for key in projects(payments):
-        reads = [
-            s for s in role_statements(payments, key)
-            if "cdk-hnb659fds-assets" in json.dumps(s["Resource"])
-        ]  # fmt: skip
-        assert len(reads) == 1, key
-        assert reads[0]["Action"] == "s3:GetObject"
-        resource = json.dumps(reads[0]["Resource"])
-        assert resource.endswith('.zip"]]}') and "/*" not in resource, resource
+def test_jobs_run_in_the_runner_image_by_digest_and_install_nothing(payments: Template) -> None:
+    """Every job runs in Slipway's runner from the platform's ECR, by the lock's digest, pulled with the project's
+    role; no buildspec installs anything; the role may pull the runner and no other repository for it."""
+    runner = bases.load(COMMITTED_LOCK)[runner_image.LOCK_KEY]
+    digest = runner.rpartition("@")[2]
+    for key, props in projects(payments).items():
+        environment = props["Environment"]
+        image = json.dumps(environment["Image"])
+        assert f"/slipway/runner@{digest}" in image and ".dkr.ecr." in image, key
+        assert environment["ImagePullCredentialsType"] == "SERVICE_ROLE", key
+        spec = props["Source"]["BuildSpec"]
+        assert "pip install" not in spec and "pip3" not in spec and "install" not in json.loads(spec)["phases"], key
+        pulls = [s for s in role_statements(payments, key) if "ecr:BatchGetImage" in s["Action"]
+                 and "slipway/runner" in json.dumps(s["Resource"])]  # fmt: skip
+        assert len(pulls) == 1, key
+        assert "cdk-hnb659fds-assets" not in json.dumps(role_statements(payments, key)), key
+
+
+def test_an_arm_build_runs_on_the_arm_runner(payments: Template) -> None:
+    assert projects(payments)["slipway build linux/arm64"]["Environment"]["Type"] == "ARM_CONTAINER"
+    assert projects(payments)["slipway build linux/amd64"]["Environment"]["Type"] == "LINUX_CONTAINER"
+    spec = json.loads(projects(payments)["slipway build linux/arm64"]["Source"]["BuildSpec"])
+    assert spec["phases"]["pre_build"]["commands"] == ["slipway runner dockerd"]

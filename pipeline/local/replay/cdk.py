@@ -14,14 +14,14 @@ from pipeline import assembly
 from pipeline.config import PlatformConfig
 
 
-def synthesize(config: PlatformConfig, outdir: Path) -> list[assembly.Pipeline]:
-    """The app synthesized as `slipway synth` does."""
+def synthesize(config: PlatformConfig, outdir: Path, *, lock: dict[str, str] | None = None) -> list[assembly.Pipeline]:
+    """The app synthesized as `slipway synth` does; ``lock``: the platform repository's (default: this checkout's)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from infra.platform_app import build_app
 
     # The assembly is written over, never removed first: CDK stages an asset once per process, so a second synth in
     # the same process would leave the tools asset out of a fresh directory (manifest.json names what is current).
-    build_app(config, outdir=str(outdir)).synth()
+    build_app(config, outdir=str(outdir), lock=lock).synth()
     return assembly.load(outdir)
 
 

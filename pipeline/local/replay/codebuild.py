@@ -5,45 +5,95 @@ A clean workspace holding only the action's input artifacts (the primary one as 
 from the AWS stand-in) overridden by the action's; the buildspec's phases in order in one shell whose environment
 carries from command to command; CodeBuild's failure rules (a failed install or pre_build ends the build; post_build
 runs after a failed build, which stays failed, with ``CODEBUILD_BUILD_SUCCEEDING=0``; ``on-failure: CONTINUE``
-goes on); then ``artifacts.files``
-collected into the output artifact.
+goes on); then ``artifacts.files`` collected into the output artifact.
 
-The runner "image" is a fresh virtual environment per action on top of a shared one holding Python's packages and
-the AWS CLI (as CodeBuild's standard images hold them), so ``pip3 install`` of the tools zip and ``aws s3 cp`` in
-the buildspec run for real, each action in its own prefix and its own ``/tmp`` (``TMPDIR``).
+A project's image in ECR by digest (Slipway's runner: every synthesized project) runs the job in a container of it, as CodeBuild runs it: pulled with the project role's registry token, the workspace mounted
+at the same path, the host network (the registry and the AWS stand-in on 127.0.0.1), the replay's Docker daemon
+standing in for privileged mode, and no way to a package index (``PIP_INDEX_URL`` and the proxies at a closed port).
+Any other image is refused (:mod:`pipeline.local.replay.executor`): every synthesized project runs in the runner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shlex
 import shutil
 import subprocess
-import sys
-import sysconfig
-import tomllib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from pipeline.assembly import Project
-from pipeline.builders.docker_cli import builder_prefix
+from pipeline.builders.docker_cli import docker_binary, docker_env
 from pipeline.errors import SlipwayError
+from pipeline.local.replay import standins
+from pipeline.registry.base import pull_address
 
-# What CodeBuild's standard images carry besides Python: the AWS CLI, a build backend for the tools zip, and the EKS
-# stand-in's schema check.
-IMAGE_PACKAGES = ("awscli", "setuptools", "wheel", "kubernetes-validate==1.37.0")
-IMAGE_EXTRAS = ("lint", "cdk")
-"""Slipway's extras in the image: the Lint job's parser, and the CDK libraries the platform's Deploy job synthesizes
-with. CodeBuild's images hold neither (those jobs install them, pinned); here they are installed once, not per job."""
 PHASES = ("install", "pre_build", "build", "post_build")
-ROOT = Path(__file__).resolve().parents[3]
 
 
 class CodeBuildError(SlipwayError):
     pass
+
+
+CLOSED = "http://127.0.0.1:9"
+"""A port nothing listens on: where a container job's package index and proxies point."""
+NO_FETCH = {"PIP_INDEX_URL": f"{CLOSED}/simple", "PIP_NO_INDEX": "1", "HTTP_PROXY": CLOSED, "HTTPS_PROXY": CLOSED,
+            "http_proxy": CLOSED, "https_proxy": CLOSED, "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost"}  # fmt: skip
+IMAGE_PATH = "/opt/slipway/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The runner image's PATH (images/runner/Dockerfile)."""
+STANDINS = standins.MOUNT
+
+
+@dataclass(frozen=True)
+class Container:
+    """Run a job in ``image`` (already pulled or pullable with ``docker_config``) for ``platform``."""
+
+    image: str
+    platform: str
+    mounts: tuple[str, ...]
+    """``--volume`` values: host paths at the same path (the state directory with the workspace, the Docker socket's
+    directory), the stand-ins at :data:`STANDINS`."""
+    docker_config: Path
+    """The project role's registry login the image is pulled with."""
+
+
+def host_mounts(docker_host: str) -> tuple[str, ...]:
+    """What a container job reaches at the same path besides the state directory: the directory of the daemon's
+    socket (standing in for privileged mode), and this machine's CA bundle (a TLS-intercepting proxy), as its own."""
+    mounts = []
+    if docker_host.startswith("unix://"):
+        mounts.append(str(Path(docker_host.removeprefix("unix://")).parent))
+    if os.environ.get("SSL_CERT_FILE"):
+        mounts.append(os.environ["SSL_CERT_FILE"])
+    return tuple(mounts)
+
+
+def in_container(project: Project) -> bool:
+    """Whether the project's image is one the replay can run: an ECR image named by digest."""
+    return ".dkr.ecr." in project.image and "@sha256:" in project.image
+
+
+def project_platform(project: Project) -> str:
+    """The runner child CodeBuild runs the project's jobs in: arm64 on ``ARM_CONTAINER`` hosts."""
+    return "linux/arm64" if project.environment_type.startswith("ARM") else "linux/amd64"
+
+
+def container_platform(project: Project) -> str:
+    """The runner child the replay runs a job in: this machine's own, whatever the project's. An ``ARM_CONTAINER`` job
+    runs natively on CodeBuild's arm64 hosts; here the arm64 child's Python would run under QEMU (measured: about 50 s
+    more for an arm64 Build job on this 2-core machine, for no difference in what it builds: ``--platform`` names the
+    target). The arm64 child is the same index's, with the same versions (checked by the end-to-end test)."""
+    return HOST_PLATFORM
+
+
+HOST_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(os.uname().machine, "linux/amd64")
 
 
 @dataclass(frozen=True)
@@ -57,6 +107,9 @@ class Job:
     action_variables: dict[str, str]
     secret: Callable[[str], str]
     """Reads a ``SECRETS_MANAGER`` variable's value (``name`` or ``name:json-key``) from the AWS stand-in."""
+    container: Container | None = None
+    started: float = 0.0
+    """When the action started (``time.monotonic()``): the overhead counts the registry login and the pull too."""
 
 
 @dataclass(frozen=True)
@@ -65,52 +118,6 @@ class Outcome:
     log: Path
     output: Path
     failed_phase: str = ""
-
-
-def runner_image(directory: Path) -> Path:
-    """The shared layer of the runner: Python packages Slipway's tools need, and the AWS CLI. Built once per
-    pyproject.toml (its hash names the directory); Slipway itself is not in it -- each job installs the tools zip."""
-    recipe = (ROOT / "pyproject.toml").read_bytes() + " ".join((*IMAGE_PACKAGES, *IMAGE_EXTRAS)).encode()
-    digest = hashlib.sha256(recipe).hexdigest()[:12]
-    image = directory / f"runner-{digest}"
-    ready = image / ".ready"
-    if ready.exists():
-        return image
-    shutil.rmtree(image, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(image)], check=True)
-    pip = [str(image / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    # Slipway's requirements as pyproject.toml names them, never a build of this checkout (two builds of one source
-    # tree at once collide in its build/ directory).
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    extras = project.get("optional-dependencies", {})
-    requirements = [*project.get("dependencies", []), *(r for extra in IMAGE_EXTRAS for r in extras.get(extra, []))]
-    subprocess.run([*pip, *requirements, *IMAGE_PACKAGES], check=True)
-    ready.write_text("")
-    return image
-
-
-def _site_packages(prefix: Path) -> Path:
-    relative = Path(sysconfig.get_path("purelib")).relative_to(sysconfig.get_path("data"))
-    return prefix / relative
-
-
-def job_prefix(image: Path, workspace: Path) -> Path:
-    """The job's own environment: a venv whose site-packages sees the runner image's, with pip and aws on PATH."""
-    prefix = workspace / "runner"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
-    (_site_packages(prefix) / "runner-image.pth").write_text(f"{_site_packages(image)}\n")
-    for name, module in (("pip", "pip"), ("pip3", "pip"), ("aws", "awscli")):
-        script = prefix / "bin" / name
-        script.write_text(f'#!/bin/sh\nexec "{prefix}/bin/python" -m {module} "$@"\n')
-        script.chmod(0o755)
-    # Where CodeBuild's image has kubectl: the cluster stand-in's kubectl (run by this host's Python, as the cluster's
-    # API server would be elsewhere), reached with the kubeconfig the deploy writes from eks:DescribeCluster.
-    kubectl = prefix / "bin" / "kubectl"
-    kubectl.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m pipeline.local.kubectl_standin "$@"\n'
-    )
-    kubectl.chmod(0o755)
-    return prefix
 
 
 def _phase_script(commands: list[str], env_file: Path) -> str:
@@ -124,7 +131,12 @@ def _phase_script(commands: list[str], env_file: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+OVERHEAD = "[Container] Overhead"
+"""The log line saying how long the job took from its start to its first buildspec command (``benchmarks/runner.py``)."""
+
+
 def run(job: Job, *, timeout: float = 3600) -> Outcome:
+    started = job.started or time.monotonic()
     ws = job.workspace
     source, output, tmp, home = ws / "src", ws / "output", ws / "tmp", ws / "home"
     for directory in (output, tmp, home):
@@ -140,20 +152,19 @@ def run(job: Job, *, timeout: float = 3600) -> Outcome:
     spec = job.project.buildspec
     log = ws / "log.txt"
     failed = ""
-    with log.open("w", encoding="utf-8") as out:
+    with log.open("w", encoding="utf-8") as out, _shell(job, source, out) as shell:
         for phase in PHASES:
             raw = spec.get("phases", {}).get(phase)
             if not raw or (failed and not (phase == "post_build" and failed == "build")):
                 continue
+            if started:
+                out.write(f"{OVERHEAD} {time.monotonic() - started:.2f} s (job start to first buildspec command)\n")
+                started = 0.0
             out.write(f"[Container] Entering phase {phase.upper()}\n")
             out.flush()
-            completed = subprocess.run(
-                ["bash", "--noprofile", "--norc", "-c", _phase_script(list(raw.get("commands", [])), env_file)],
-                cwd=source, stdout=out, stderr=subprocess.STDOUT, env={"PATH": variables["PATH"]},
-                timeout=timeout, check=False,
-            )  # fmt: skip
-            if completed.returncode != 0 and raw.get("on-failure", "ABORT") != "CONTINUE":
-                out.write(f"[Container] Phase {phase.upper()} failed with exit status {completed.returncode}\n")
+            returncode = shell(_phase_script(list(raw.get("commands", [])), env_file), variables["PATH"], timeout)
+            if returncode != 0 and raw.get("on-failure", "ABORT") != "CONTINUE":
+                out.write(f"[Container] Phase {phase.upper()} failed with exit status {returncode}\n")
                 failed = failed or phase
                 with env_file.open("a", encoding="utf-8") as variables_out:  # what post_build sees, as in CodeBuild
                     variables_out.write("export CODEBUILD_BUILD_SUCCEEDING=0\n")
@@ -166,6 +177,53 @@ def run(job: Job, *, timeout: float = 3600) -> Outcome:
             out.write(f"[Container] UPLOAD_ARTIFACTS failed: {exc}\n")
         return Outcome(False, log, output, "upload_artifacts")
     return Outcome(True, log, output)
+
+
+Shell = Callable[[str, str, float], int]
+"""``(script, PATH, timeout) → exit status`` of one phase in the job's shell."""
+
+
+@contextlib.contextmanager
+def _shell(job: Job, source: Path, out: TextIO) -> Iterator[Shell]:
+    if job.container is None:
+
+        def on_host(script: str, path: str, timeout: float) -> int:
+            return subprocess.run(
+                ["bash", "--noprofile", "--norc", "-c", script], cwd=source, stdout=out, stderr=subprocess.STDOUT,
+                env={"PATH": path}, timeout=timeout, check=False,
+            ).returncode  # fmt: skip
+
+        yield on_host
+        return
+    container = job.container
+    name = "slipway-job-" + hashlib.sha256(str(job.workspace).encode()).hexdigest()[:16]
+    docker = [docker_binary()]
+    environment = {**os.environ, **docker_env(), "DOCKER_HOST": job.environment.get("DOCKER_HOST", "")}
+    argv = [*docker, "--config", str(container.docker_config), "run", "--detach", "--rm", "--name", name,
+            "--network", "host", "--platform", container.platform, "--workdir", str(source), "--entrypoint", "sleep"]  # fmt: skip
+    for mount in container.mounts:
+        argv += ["--volume", mount]
+    started = subprocess.run([*argv, pull_address(container.image), "infinity"], env=environment, capture_output=True,
+                             text=True, check=False, timeout=600)  # fmt: skip
+    if started.returncode != 0:
+        raise CodeBuildError(f"image {container.image} ({container.platform}): {started.stderr.strip()[-400:]}")
+    out.write(f"[Container] Running in {container.image} ({container.platform} child; CodeBuild's: "
+              f"{project_platform(job.project)})\n")  # fmt: skip
+
+    def in_container(script: str, path: str, timeout: float) -> int:
+        try:
+            return subprocess.run(
+                [*docker, "exec", "--workdir", str(source), "--env", f"PATH={path}", name,
+                 "bash", "--noprofile", "--norc", "-c", script],
+                stdout=out, stderr=subprocess.STDOUT, env=environment, timeout=timeout, check=False,
+            ).returncode  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return 124
+
+    try:
+        yield in_container
+    finally:
+        subprocess.run([*docker, "rm", "--force", name], env=environment, capture_output=True, check=False)
 
 
 def _variables(job: Job, source: Path, copies: dict[str, Path]) -> dict[str, str]:
@@ -208,20 +266,18 @@ def tail(log: Path, lines: int = 15) -> str:
         return ""
 
 
-def base_environment(workspace: Path, prefix: Path, image: Path, extra: dict[str, str]) -> dict[str, str]:
-    """What every job's shell starts with: the job's prefix, then the runner image's programs (hadolint, aws), on
-    PATH; its own HOME and TMPDIR, and its own docker config (``~/.docker``, with the builder's buildx plugin): the
-    registry logins of two jobs side by side never mix, as they never do on CodeBuild."""
-    system = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+def base_environment(workspace: Path, extra: dict[str, str], *, container: bool = True) -> dict[str, str]:
+    """What every job's shell starts with: its own HOME and TMPDIR, and its own docker config (``~/.docker``): the
+    registry logins of two jobs side by side never mix, as they never do on CodeBuild. In a container, the image's
+    PATH with the stand-ins first, and no way to a package index; on the host (unit tests' jobs only), the system's
+    PATH."""
     docker_config = workspace / "home" / ".docker"
     docker_config.mkdir(parents=True, exist_ok=True)
-    plugins = builder_prefix() / "config" / "cli-plugins"
-    if plugins.is_dir() and not (docker_config / "cli-plugins").exists():
-        (docker_config / "cli-plugins").symlink_to(plugins)
-    path = os.pathsep.join([str(prefix / "bin"), str(image / "bin"), *system])
-    return {
-        "PATH": path, "HOME": str(workspace / "home"), "TMPDIR": str(workspace / "tmp"), "LANG": "C.UTF-8",
-        "DOCKER_CONFIG": str(docker_config),
-        # The image's own setuptools and wheel build the tools zip: pip fetches no build backend for each job.
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_BUILD_ISOLATION": "0", **extra,
-    }  # fmt: skip
+    common = {"HOME": str(workspace / "home"), "TMPDIR": str(workspace / "tmp"), "LANG": "C.UTF-8",
+              "DOCKER_CONFIG": str(docker_config), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}  # fmt: skip
+    if not container:
+        return {**common, "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **extra}
+    # The load balancers' proxy, when the run has one, stays the HTTPS proxy: it reaches only those.
+    unfetched = {k: v for k, v in extra.items() if not k.startswith("PIP_")}
+    return {**common, **NO_FETCH, **unfetched, "PIP_INDEX_URL": NO_FETCH["PIP_INDEX_URL"], "PIP_NO_INDEX": "1",
+            "PATH": f"{STANDINS}/bin:{IMAGE_PATH}", "PYTHONPATH": f"{STANDINS}/site"}  # fmt: skip

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from pipeline.assembly import Action, Pipeline, Project, Stage
 from pipeline.errors import SlipwayError
-from pipeline.local.replay import codebuild, sources
+from pipeline.local.replay import codebuild, sources, standins
 
 
 class ExecutionError(SlipwayError):
@@ -48,7 +50,6 @@ class Context:
 
     git_root: Path
     runs: Path
-    runner_image: Path
     environment: dict[str, str]
     secret: Callable[[str, dict[str, str]], str]
     """Reads a ``SECRETS_MANAGER`` value with the job's role credentials (as CodeBuild reads it with the project's)."""
@@ -58,6 +59,12 @@ class Context:
     """What AWS would deny the job before it runs (Slipway's own evaluation of the synthesized policies)."""
     approve: bool = False
     report: Callable[[ActionResult], None] = lambda result: None
+    host_jobs: bool = False
+    """Unit tests only: a project whose image is not in ECR by digest runs in this process's shell. The replay runs
+    every job in its project's image, and refuses any other."""
+    mounts: tuple[str, ...] = ()
+    """Host paths a container job reaches at the same path besides the state directory (the Docker socket's
+    directory, a CA bundle the environment names)."""
 
 
 @dataclass
@@ -161,18 +168,32 @@ def _codebuild(run: Execution, stage: Stage, action: Action, context: Context) -
     workspace = run.directory / stage.name / action.name
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)
-    prefix = codebuild.job_prefix(context.runner_image, workspace)
+    started = time.monotonic()
     role = context.assume(project.role)
+    container = None
+    if codebuild.in_container(project):
+        # CodeBuild pulls a custom image with the project's service role (ImagePullCredentialsType SERVICE_ROLE).
+        login = workspace / "pull"
+        _login(project.image, {**context.environment, **role}, login)
+        state = str(context.runs.parent)
+        stand_ins = f"{standins.prepare(context.runs.parent)}:{codebuild.STANDINS}:ro"
+        mounts = (f"{state}:{state}", stand_ins, *(f"{m}:{m}" for m in context.mounts))
+        container = codebuild.Container(project.image, codebuild.container_platform(project), mounts, login)
+        environment = codebuild.base_environment(workspace, {**context.environment, **role})
+    elif context.host_jobs:
+        environment = codebuild.base_environment(workspace, {**context.environment, **role}, container=False)
+    else:
+        return "Failed", f"image {project.image}: the replay runs a job only in an ECR image named by digest"
     job = codebuild.Job(
         project=project,
         workspace=workspace,
         primary=str(action.configuration.get("PrimarySource") or (action.inputs[0] if action.inputs else "")),
         inputs={name: run.artifacts[name] for name in action.inputs},
-        environment=codebuild.base_environment(
-            workspace, prefix, context.runner_image, {**context.environment, **role}
-        ),
+        environment=environment,
         action_variables=overrides,
         secret=lambda reference: context.secret(reference, role),
+        container=container,
+        started=started,
     )
     outcome = codebuild.run(job)
     if not outcome.succeeded:
@@ -180,3 +201,32 @@ def _codebuild(run: Execution, stage: Stage, action: Action, context: Context) -
     for name in action.outputs:
         run.artifacts[name] = outcome.output
     return "Succeeded", ""
+
+
+def _login(image: str, environment: dict[str, str], config: Path) -> None:
+    """``docker login`` to the image's registry under ``config`` with a token the job's role asked ECR for."""
+    import base64
+
+    import boto3
+
+    from pipeline.builders.docker_cli import docker_binary, docker_env
+    from pipeline.registry.base import endpoint
+
+    host = image.split("/", 1)[0]
+    region = host.split(".")[3]
+    client = boto3.Session(
+        aws_access_key_id=environment.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environment.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=environment.get("AWS_SESSION_TOKEN"),
+        region_name=region,
+    ).client("ecr", endpoint_url=environment.get("AWS_ENDPOINT_URL"))
+    data = client.get_authorization_token()["authorizationData"][0]
+    password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)[1]
+    config.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
+        [docker_binary(), "--config", str(config), "login", "--username", "AWS", "--password-stdin", endpoint(host)],
+        input=password, env={**os.environ, **docker_env(), "DOCKER_HOST": environment.get("DOCKER_HOST", "")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if completed.returncode != 0:
+        raise ExecutionError(f"image {image}: the project role's registry login failed: {completed.stderr.strip()}")

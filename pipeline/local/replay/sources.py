@@ -69,8 +69,11 @@ def _folder_time(checkout: Path, folder: str) -> str:
         return "2026-01-01T00:00:00+00:00"
 
 
-def seed_repository(root: Path, repository: str, branch: str, checkout: Path, folder: str) -> Revision:
-    """Make (or update) the local repository ``repository`` from ``checkout/folder``; return the branch's head."""
+def seed_repository(
+    root: Path, repository: str, branch: str, checkout: Path, folder: str, *, overlay: dict[str, bytes] | None = None
+) -> Revision:
+    """Make (or update) the local repository ``repository`` from ``checkout/folder``; return the branch's head.
+    ``overlay``: files (path relative to the repository's root → content) written over the folder's."""
     path = repository_path(root, repository)
     if not (path / ".git").is_dir():
         path.mkdir(parents=True, exist_ok=True)
@@ -84,6 +87,9 @@ def seed_repository(root: Path, repository: str, branch: str, checkout: Path, fo
         target = path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(checkout / folder / name, target)
+    for name, content in (overlay or {}).items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes(content)
     _git("add", "--all", cwd=path)
     if _git("status", "--porcelain", cwd=path):
         when = _folder_time(checkout, folder)
