@@ -52,6 +52,9 @@ class ImageRepositoryProps:
     """Basic scan on push. Ignored by ECR when the registry uses enhanced scanning."""
     kms_key_arn: str = ""
     """Customer-managed key; default: AES-256 with an AWS-owned key."""
+    kms_managed: bool = False
+    """Without ``kms_key_arn``: KMS with the AWS managed key ``aws/ecr`` (a replica of a repository whose customer key
+    lives in another region)."""
     untagged_expiry_days: int = 14
     keep_releases: int = 50
     keep_cache_images: int = 10
@@ -169,7 +172,11 @@ class ImageRepository(Construct, RepositoryAccess):
                 ecr.ImageTagMutabilityExclusionFilter.wildcard(f"{prefix}*")
                 for prefix in (CACHE_TAG_PREFIX, *props.extra_mutable_tag_prefixes)
             ],
-            encryption=ecr.RepositoryEncryption.KMS if encryption_key else ecr.RepositoryEncryption.AES_256,
+            encryption=(
+                ecr.RepositoryEncryption.KMS
+                if encryption_key or props.kms_managed
+                else ecr.RepositoryEncryption.AES_256
+            ),
             encryption_key=encryption_key,
             # A repository full of released images is never deleted by a stack operation.
             removal_policy=RemovalPolicy.RETAIN,

@@ -12,9 +12,9 @@ from infra.blueprint import base_blueprint, blueprint, shard
 from infra.pipelines_stack import PipelinePlan, PipelinesStack
 from infra.platform_pipeline import PlatformStack
 from infra.registry_stack import RegistryStack
-from infra.repositories_stack import RepositoriesStack, planned_repositories, shard_repositories
+from infra.repositories_stack import RepositoriesStack, planned_repositories, planned_services, shard_repositories
 from infra.workload_stack import WorkloadStack, workload_places
-from pipeline import bases, runner_image
+from pipeline import bases, replication, runner_image
 from pipeline.config import PlatformConfig
 from pipeline.naming import base_repository_name, service_repository_name
 
@@ -48,6 +48,13 @@ def build_app(
             stack = RepositoriesStack(app, f"{prefix}-Registry-{team.name}-{n}", team=team.name, repositories=group,
                                       env=env, description=f"Slipway repositories of team {team.name}")  # fmt: skip
             repositories.setdefault(team.name, []).append(stack)
+        for region in replication.regions(config):
+            replicas = planned_services(config, team, region)
+            for n, group in enumerate(shard_repositories(replicas) if replicas else [], start=1):
+                stack = RepositoriesStack(app, f"{prefix}-Replicas-{region}-{team.name}-{n}", team=team.name,
+                                          repositories=group, env=Environment(account=env.account, region=region),
+                                          description=f"Slipway replicas of team {team.name} in {region}")  # fmt: skip
+                repositories.setdefault(team.name, []).append(stack)
     platform = None
     if config.platform.source_repo:
         platform = PlatformStack(app, f"{prefix}-Platform", config=config, registry=registry, env=env, runner=runner,

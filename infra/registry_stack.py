@@ -13,7 +13,7 @@ from constructs import Construct
 from infra.creation_templates import RepositoryCreationTemplates, RepositoryCreationTemplatesProps
 from infra.image_repository import ImageRepositoryProps, lifecycle_rules
 from infra.pull_through_cache import PullThroughCache, PullThroughCacheProps
-from pipeline import runner_image
+from pipeline import replication, runner_image
 from pipeline.config import PlatformConfig
 
 
@@ -41,6 +41,8 @@ class RegistryStack(Stack):
                 ),
             )
         self.runner = runner_repository(self, config)
+        if rules := replication.plan(config):
+            registry_replication(self, rules)
         if settings.scan == "enhanced":
             ecr.CfnRegistryScanningConfiguration(
                 self,
@@ -76,3 +78,28 @@ def runner_repository(scope: Construct, config: PlatformConfig) -> ecr.Repositor
         encryption=ecr.RepositoryEncryption.KMS if key else ecr.RepositoryEncryption.AES_256, encryption_key=key,
         removal_policy=RemovalPolicy.RETAIN, lifecycle_rules=lifecycle_rules(props),
     )  # fmt: skip
+
+
+def registry_replication(scope: Stack, rules: list[replication.Rule]) -> ecr.CfnReplicationConfiguration:
+    """The registry's one replication configuration (:mod:`pipeline.replication`): each service's repository to the
+    regions of its environments, in this account. It replaces any configuration the registry had: a platform's
+    registry replicates what the platform says."""
+    cfn = ecr.CfnReplicationConfiguration
+    return cfn(
+        scope,
+        "Replication",
+        replication_configuration=cfn.ReplicationConfigurationProperty(
+            rules=[
+                cfn.ReplicationRuleProperty(
+                    destinations=[
+                        cfn.ReplicationDestinationProperty(region=r, registry_id=scope.account) for r in rule.regions
+                    ],
+                    repository_filters=[
+                        cfn.RepositoryFilterProperty(filter=name, filter_type="PREFIX_MATCH")
+                        for name in rule.repositories
+                    ],
+                )
+                for rule in rules
+            ]
+        ),
+    )

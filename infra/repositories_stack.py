@@ -21,6 +21,7 @@ from infra.blueprint import BYTES_MARGIN, MAX_RESOURCES_PER_STACK, MAX_TEMPLATE_
 from infra.image_repository import ImageRepository, ImageRepositoryProps
 from pipeline.config import PlatformConfig, Service, Team
 from pipeline.naming import base_repository_name, partition_for, service_repository_name
+from pipeline.replication import replica_regions
 
 # Bytes one repository adds to its template (measured on the example: 3.3-3.7 KB with its push-deny statement and the
 # lifecycle rules); each pulling account adds an ARN; the Lambda statement, when a function runs the image, its frame
@@ -81,34 +82,45 @@ def planned_repositories(config: PlatformConfig, team: Team) -> list[PlannedRepo
         )
         for base in team.base_images
     ]
-    services = [
+    return bases + planned_services(config, team, config.platform.region)
+
+
+def planned_services(config: PlatformConfig, team: Team, region: str) -> list[PlannedRepository]:
+    """The repositories of the team's services in ``region``: the platform's own, or their replicas in an
+    environment's region (:mod:`pipeline.replication`) -- only services with an environment there."""
+    home = region == config.platform.region
+    return [
         PlannedRepository(
             f"Service-{service.name}",
-            repository_props(config, team, service_repository_name(team.name, service.name), service),
+            repository_props(config, team, service_repository_name(team.name, service.name), service, region),
         )
         for service in team.services
+        if home or region in replica_regions(config.platform.region, service)
     ]
-    return bases + services
 
 
 def repository_props(
-    config: PlatformConfig, team: Team, name: str, service: Service | None = None
+    config: PlatformConfig, team: Team, name: str, service: Service | None = None, region: str = ""
 ) -> ImageRepositoryProps:
-    """A service's repository is pulled by exactly the accounts it deploys to (the platform's own always can), and
-    by Lambda for exactly its functions -- none when it has no Lambda target; a curated base by the team's workload
-    accounts, and by no Lambda function (a function runs a service's image, never a base)."""
+    """A service's repository in ``region`` (default: the platform's) is pulled by exactly the accounts that deploy
+    it there (the platform's own always can), and by Lambda for exactly its functions there -- none when it has no
+    Lambda target there; a curated base by the team's workload accounts, and by no Lambda function (a function runs a
+    service's image, never a base). A replica is encrypted with the AWS managed key when the platform's repositories
+    use a customer key: that key lives in the platform's region."""
     settings = config.registry
+    region = region or config.platform.region
+    home = region == config.platform.region
     functions: tuple[str, ...] = ()
     if service is None:
         pull_accounts = team.workload_accounts
     else:
-        environments = service.environments
+        environments = [e for e in service.environments if (e.region or config.platform.region) == region]
         pull_accounts = tuple(dict.fromkeys(e.account for e in environments if e.account != config.platform.account))
-        places = [(config.platform.region, config.platform.account, service.deploy.lambda_)]
-        places += [(e.region or config.platform.region, e.account, e.lambda_) for e in environments]
+        places = [(config.platform.account, service.deploy.lambda_)] if home else []
+        places += [(e.account, e.lambda_) for e in environments]
         functions = tuple(
             f"arn:{partition_for(region)}:lambda:{region}:{account}:function:{target.function_name}"
-            for region, account, target in places
+            for account, target in places
             if target is not None
         )
     return ImageRepositoryProps(
@@ -117,7 +129,8 @@ def repository_props(
         pull_accounts=pull_accounts,
         lambda_functions=functions,
         scan_on_push=settings.scan == "basic",
-        kms_key_arn=settings.kms_key_arn,
+        kms_key_arn=settings.kms_key_arn if home else "",
+        kms_managed=bool(settings.kms_key_arn) and not home,
         untagged_expiry_days=settings.untagged_expiry_days,
         keep_releases=settings.keep_releases,
         keep_cache_images=settings.keep_cache_images,

@@ -21,7 +21,7 @@ from constructs import Construct
 from infra import buildspecs, lock_grants
 from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
 from infra.deploy_grants import grant_deploy
-from infra.image_repository import RepositoryAccess
+from infra.image_repository import PULL_ACTIONS, RepositoryAccess
 from infra.jobs import job_project, sourced_pipeline
 from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
@@ -283,6 +283,12 @@ class ServicePipeline(Construct):
         # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind).
         self.props.repository.grant_pull(role)
         acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        stack = Stack.of(self)
+        if step.environment and step.region != stack.region:
+            # ... and then that its replica in the environment's region serves the same (pipeline.replication).
+            name = self.props.repository.repository.repository_name
+            replica = f"arn:{Aws.PARTITION}:ecr:{step.region}:{stack.account}:repository/{name}"
+            role.add_to_principal_policy(iam.PolicyStatement(actions=list(PULL_ACTIONS), resources=[replica]))
         if step.environment:
             role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn]))
         else:

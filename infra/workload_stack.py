@@ -8,9 +8,10 @@ one role that
   under :func:`pipeline.naming.deploy_role_path`: the team's, shared by its pipelines in a stack);
 - may do exactly what the target's deployer declares (``Deployer.permissions``), in this account: the named function,
   ECS service or EKS namespace;
-- may read the service's release from the platform's repository (Lambda resolves the image with its caller's
-  permission, and a rollback run as this role checks the release against the registry; the repository policy, in
-  the platform account, lets this account and these functions pull).
+- may read the service's release from the platform's repository -- in another region than the platform's, from its
+  replica there (:mod:`pipeline.replication`) -- (Lambda resolves the image with its caller's permission, and a
+  rollback run as this role checks the release against the registry; the repository policy, in the platform
+  account, lets this account and these functions pull).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class WorkloadStack(Stack):
                         service=service.name,
                         environment=environment.name,
                         platform_account=platform.account,
-                        repository_arn=f"arn:{self.partition}:ecr:{platform.region}:{platform.account}:repository/{name}",
+                        # In another region than the platform's: the replica there (pipeline.replication).
+                        repository_arn=f"arn:{self.partition}:ecr:{self.region}:{platform.account}:repository/{name}",
                         targets=environment.targets(),
                     ),
                 )

@@ -43,9 +43,12 @@ def environments(config: PlatformConfig) -> list[tuple[str, str]]:
     found = [(config.platform.account, config.platform.region)]
     for _, service in config.services():
         for environment in service.environments:
-            place = (environment.account, environment.region or config.platform.region)
-            if place not in found:
-                found.append(place)
+            region = environment.region or config.platform.region
+            # Another region also holds the platform account's replica of the service's repository.
+            places = [(environment.account, region)] + [(config.platform.account, region)] * (
+                region != config.platform.region
+            )
+            found.extend(p for p in places if p not in found)
     return found
 
 

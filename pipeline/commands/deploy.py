@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import records
+from pipeline import records, regional
 from pipeline.arguments import seconds
 from pipeline.deploy_options import Where, checked_target
 from pipeline.deployers import DEPLOYERS, workload
@@ -55,7 +55,8 @@ def _run(kind: type[Deployer], args: Any) -> int:
     acting = workload.session(where.role_arn, where.environment, where.region)
     return deploy(lambda: kind.from_args(args, acting), target, image_json=args.image_json, out=args.out,
                   timeout=args.timeout, check=_local_check(target, args.out.parent, acting),
-                  where={"environment": where.environment, "account": workload.account_of(where.role_arn)})  # fmt: skip
+                  where={"environment": where.environment, "account": workload.account_of(where.role_arn)},
+                  region=where.region)  # fmt: skip
 
 
 def _local_check(target: DeployTarget, directory: Path, acting: Any) -> Check | None:
@@ -77,6 +78,7 @@ def deploy(
     registry: RegistryClient | None = None,
     check: Check | None = None,
     where: Mapping[str, str] | None = None,
+    region: str = "",
 ) -> int:
     """Checked before anything changes: ``--out`` can be written (it is claimed with an "in progress" placeholder; a
     deploy that cannot write its record would leave a retry without its rollback target), and the registry serves
@@ -84,10 +86,16 @@ def deploy(
     architecture (an amd64 child labelled arm64 is refused).
 
     The registry is read as the job itself; the deployer (a factory: made here) acts with the clients it was given.
-    ``where``: ``environment`` and ``account`` for the record."""
+    ``where``: ``environment`` and ``account`` for the record. ``region``: the environment's; in another region than
+    the platform's repository, the deploy names its replica there (:mod:`pipeline.regional`), once the replica
+    serves the same release (the same check, waited for up to ``timeout``)."""
     records.reserve(out, f"deploy of {target.label}", nothing="nothing was deployed")
     image = ImageRecord.load(image_json)
     verify(registry or client_for(RepositoryRef.parse(image.repository)), image)
+    if (local := regional.regional(image, region)) is not image:
+        replica = registry or client_for(RepositoryRef.parse(local.repository))
+        regional.await_replica(replica, local, verify, timeout=timeout)
+        image = local
     with aws_reached(target.label):
         made = deployer if hasattr(deployer, "deploy") else deployer()
         record = replace(made.deploy(image, target, timeout=timeout), **(where or {}))

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline import config
+from pipeline import config, replication
 from pipeline.local import lifecycle, runner
 from pipeline.local.replay.report import Report, record_timing
 from pipeline.local.state import MOTO_PORT, REGISTRY_PORT, LocalState
@@ -106,8 +106,11 @@ def up(
     *, state_dir: Path, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT,
     config_path: Path = Path("platform.toml"),
 ) -> int:  # fmt: skip
-    account = config.load(config_path).platform.account if config_path.exists() else ""
-    state = lifecycle.up(LocalState.load(state_dir), registry_port=registry_port, moto_port=moto_port, account=account)
+    loaded = config.load(config_path) if config_path.exists() else None
+    account = loaded.platform.account if loaded else ""
+    regions = (loaded.platform.region, *replication.regions(loaded)) if loaded else ()
+    state = lifecycle.up(LocalState.load(state_dir), registry_port=registry_port, moto_port=moto_port,
+                         account=account, regions=regions)  # fmt: skip
     for running in state.services.values():
         origin = f"started, pid {running.pid}" if running.ours else "already running"
         print(f"{running.name:<9} {running.address} ({origin})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pipeline import partitions
+from pipeline import partitions, replication
 from pipeline.config.model import (
     PLATFORMS,
     PULL_THROUGH_SECRET_PREFIX,
@@ -36,6 +36,7 @@ def check_model(config: PlatformConfig) -> Iterator[str]:
             "key in the repository's region"
         )
     yield from _check_deploy_targets(config)
+    yield from _check_replication(config)
     for i, name in _duplicates([u.prefix for u in config.upstreams]):
         yield f"upstreams[{i}].prefix: duplicate prefix {name!r}"
     for i, upstream in enumerate(config.upstreams):
@@ -124,27 +125,25 @@ def _check_environments(workload_accounts: tuple[str, ...], service: Service, pa
 
 
 def _check_regions(platform_region: str, service: Service, path: str) -> Iterator[str]:
-    """An environment's targets pull the release from the platform's registry: ECS and EKS pull across regions, Lambda
-    only from a repository in the function's own region, and no role crosses a partition."""
+    """An environment in another region runs its release from a replica there (:mod:`pipeline.replication`); no role
+    or image crosses a partition."""
     if not is_region(platform_region):
         return
     for i, environment in enumerate(service.environments):
         region = environment.region or platform_region
         if not is_region(region) or region == platform_region:
             continue
-        where = f"{path}.environments[{i}]"
         theirs, ours = partitions.partition_for(region), partitions.partition_for(platform_region)
         if theirs != ours:
             yield (
-                f"{where}.region: {region} is in partition {theirs}, the platform in {ours}; roles and images do not "
-                "cross partitions: run a platform in that partition"
+                f"{path}.environments[{i}].region: {region} is in partition {theirs}, the platform in {ours}; roles "
+                "and images do not cross partitions: run a platform in that partition"
             )
-        elif environment.lambda_ is not None:
-            yield (
-                f"{where}.lambda: Lambda runs an image only from an ECR repository in the function's own region "
-                f"({region}); the platform's repositories are in {platform_region}: put the function in "
-                f"{platform_region}, or deploy to ECS or EKS in {region} (they pull across regions)"
-            )
+
+
+def _check_replication(config: PlatformConfig) -> Iterator[str]:
+    if is_region(config.platform.region):
+        yield from replication.problems(config)
 
 
 def _check_deploy_targets(config: PlatformConfig) -> Iterator[str]:

@@ -32,7 +32,7 @@ REGION = "eu-west-1"
 PLACEHOLDER = "sha256:" + "0" * 64
 
 
-def client(service: str, endpoint: str, credentials: dict[str, str] | None = None) -> Any:
+def client(service: str, endpoint: str, credentials: dict[str, str] | None = None, region: str = REGION) -> Any:
     """A client of the AWS stand-in: with ``credentials`` (``AccessKeyId``, ``SecretAccessKey``[, ``SessionToken``]),
     else the ones the replay put in the environment for this endpoint (the stand-in's admin, or a job's assumed
     role), else placeholders. Never the machine's own: real credentials must never be sent to a local endpoint."""
@@ -44,7 +44,7 @@ def client(service: str, endpoint: str, credentials: dict[str, str] | None = Non
     }
     return boto3.client(
         service,
-        region_name=REGION,
+        region_name=region,
         endpoint_url=endpoint,
         aws_access_key_id=keys["AccessKeyId"],
         aws_secret_access_key=keys["SecretAccessKey"],
@@ -60,16 +60,20 @@ def organization_credentials(endpoint: str, account: str, admin: dict[str, str] 
     return dict(sts.assume_role(RoleArn=role, RoleSessionName="slipway-platform-team")["Credentials"])
 
 
-def client_in(service: str, endpoint: str, account: str, platform_account: str) -> Any:
+def client_in(service: str, endpoint: str, account: str, platform_account: str, region: str = REGION) -> Any:
     """A client acting in ``account``: the admin's own in the platform account, the organization role elsewhere."""
     same = account in ("", platform_account)
-    return client(service, endpoint, None if same else organization_credentials(endpoint, account))
+    return client(service, endpoint, None if same else organization_credentials(endpoint, account), region)
 
 
 def ensure_lambda(
-    endpoint: str, target: LambdaTarget, repository: str, credentials: dict[str, str] | None = None
+    endpoint: str,
+    target: LambdaTarget,
+    repository: str,
+    credentials: dict[str, str] | None = None,
+    region: str = REGION,
 ) -> Any:
-    lam = client("lambda", endpoint, credentials)
+    lam = client("lambda", endpoint, credentials, region)
     try:
         lam.get_function(FunctionName=target.function_name)
         return lam
@@ -90,15 +94,17 @@ def ensure_lambda(
     return lam
 
 
-def ensure_ecs(endpoint: str, target: EcsTarget, repository: str, credentials: dict[str, str] | None = None) -> Any:
-    ecs = client("ecs", endpoint, credentials)
+def ensure_ecs(
+    endpoint: str, target: EcsTarget, repository: str, credentials: dict[str, str] | None = None, region: str = REGION
+) -> Any:
+    ecs = client("ecs", endpoint, credentials, region)
     try:
         found = ecs.describe_services(cluster=target.cluster, services=[target.service]).get("services", [])
     except ecs.exceptions.ClusterNotFoundException:
         found = []
     if any(s.get("status") == "ACTIVE" for s in found):
         return ecs
-    ec2 = client("ec2", endpoint, credentials)
+    ec2 = client("ec2", endpoint, credentials, region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"{target.service}-{vpc}", Description="local", VpcId=vpc)["GroupId"]
@@ -127,11 +133,17 @@ def ensure_ecs(endpoint: str, target: EcsTarget, repository: str, credentials: d
 
 
 def ensure_eks(
-    endpoint: str, target: EksTarget, repository: str, credentials: dict[str, str] | None = None, *, state: Path
+    endpoint: str,
+    target: EksTarget,
+    repository: str,
+    credentials: dict[str, str] | None = None,
+    *,
+    state: Path,
+    region: str = REGION,
 ) -> None:
     """The cluster in moto's EKS (what ``eks:DescribeCluster`` answers the deployer) and, in the cluster stand-in that
     ``kubectl`` reaches in the replay's jobs, the team's Deployment on a placeholder digest."""
-    eks = client("eks", endpoint, credentials)
+    eks = client("eks", endpoint, credentials, region)
     if target.cluster not in eks.list_clusters().get("clusters", []):
         iam = client("iam", endpoint, credentials)
         try:
@@ -144,16 +156,23 @@ def ensure_eks(
 
 
 def provision(
-    endpoint: str, target: DeployTarget, repository: str, credentials: dict[str, str] | None = None, *, state: Path
+    endpoint: str,
+    target: DeployTarget,
+    repository: str,
+    credentials: dict[str, str] | None = None,
+    *,
+    state: Path,
+    region: str = REGION,
 ) -> None:
     """The function, service or Deployment a deploy target names, as the platform's own infrastructure would have it
-    (in a workload account: with ``credentials`` there). ``state``: the local state directory (the cluster stand-in)."""
+    (in a workload account: with ``credentials`` there; in ``region``). ``state``: the local state directory (the
+    cluster stand-in)."""
     if isinstance(target, LambdaTarget):
-        ensure_lambda(endpoint, target, repository, credentials)
+        ensure_lambda(endpoint, target, repository, credentials, region)
     elif isinstance(target, EcsTarget):
-        ensure_ecs(endpoint, target, repository, credentials)
+        ensure_ecs(endpoint, target, repository, credentials, region)
     elif isinstance(target, EksTarget):
-        ensure_eks(endpoint, target, repository, credentials, state=state)
+        ensure_eks(endpoint, target, repository, credentials, state=state, region=region)
 
 
 def provision_all(config: PlatformConfig, endpoint: str, secret_value: str, *, state: Path) -> None:
@@ -171,8 +190,12 @@ def provision_all(config: PlatformConfig, endpoint: str, secret_value: str, *, s
             provision(endpoint, target, repository, state=state)
         for environment in service.environments:
             credentials = organization_credentials(endpoint, environment.account)
+            region = environment.region or config.platform.region
+            regional = (
+                f"{ecr_registry(config.platform.account, region)}/{service_repository_name(team.name, service.name)}"
+            )
             for target in environment.targets():
-                provision(endpoint, target, repository, credentials, state=state)
+                provision(endpoint, target, regional, credentials, state=state, region=region)
 
 
 def bootstrap(config: PlatformConfig, endpoint: str) -> None:
@@ -197,14 +220,15 @@ def load_balanced(config: PlatformConfig) -> dict[str, load_balancer.Fronted]:
     """Each ECS target's health URL host -> the service behind it, in the account its environment deploys to."""
     found = {}
     for _, service in config.services():
-        places = [(config.platform.account, service.deploy)] + [(e.account, e) for e in service.environments]
-        for account, targets in places:
+        places = [(config.platform.account, config.platform.region, service.deploy)]
+        places += [(e.account, e.region or config.platform.region, e) for e in service.environments]
+        for account, region, targets in places:
             for target in targets.targets():
                 if isinstance(target, EcsTarget) and target.health_url:
                     url = urlparse(target.health_url)
                     found[str(url.hostname)] = load_balancer.Fronted(
                         account, target.cluster, target.service, target.container, url.path or "/",
-                        target.health_path or url.path or "/",
+                        target.health_path or url.path or "/", region,
                     )  # fmt: skip
     return found
 
@@ -214,7 +238,7 @@ def health_probe(endpoint: str, platform_account: str) -> load_balancer.Probe:
     ``runtimePlatform`` and asked for its health path."""
 
     def probe(fronted: load_balancer.Fronted) -> tuple[str, Callable[[], int]]:
-        ecs = client_in("ecs", endpoint, fronted.account, platform_account)
+        ecs = client_in("ecs", endpoint, fronted.account, platform_account, fronted.region or REGION)
         service = ecs.describe_services(cluster=fronted.cluster, services=[fronted.service])["services"][0]
         definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
         image = next(c["image"] for c in definition["containerDefinitions"] if c["name"] == fronted.container)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.local.state import STATE_ENV
 from pipeline.platforms import platform_for_architecture
-from pipeline.registry.base import ENDPOINT_ENV
+from pipeline.registry.base import ENDPOINT_ENV, REGIONS_ENV
 
 _environment_lock = threading.Lock()
 
@@ -35,6 +35,8 @@ def _runtime_environment() -> None:
             return
         state = LocalState.load(Path(os.environ[STATE_ENV]))
         wanted = {ENDPOINT_ENV: state.registry, verify.RUNTIME_DOCKER_CONFIG: str(state.directory / "runtime-docker")}
+        if state.regions:
+            wanted[REGIONS_ENV] = state.regions  # a function in another region pulls its replica there
         if state.docker_host:
             wanted["DOCKER_HOST"] = state.docker_host
         os.environ.update(wanted)

@@ -52,9 +52,15 @@ def ensure_system() -> None:
 
 
 def up(
-    state: LocalState, *, registry_port: int = REGISTRY_PORT, moto_port: int = MOTO_PORT, account: str = ""
+    state: LocalState,
+    *,
+    registry_port: int = REGISTRY_PORT,
+    moto_port: int = MOTO_PORT,
+    account: str = "",
+    regions: tuple[str, ...] = (),
 ) -> LocalState:
-    """``account``: the platform's (moto then owns that account, so ARNs in the synthesized policies match)."""
+    """``account``: the platform's (moto then owns that account, so ARNs in the synthesized policies match);
+    ``regions``: the platform's and every region it replicates to, each served by a registry of its own."""
     ensure_system()
     # Saved after each start: if a later one fails, `down` still knows what this run started.
     _registry_port_free_or_ours(state, registry_port)  # a taken port is named before anything starts
@@ -63,6 +69,7 @@ def up(
         lambda: _up_aws(state, moto_port, account),
         lambda: _up_blobs(state),
         lambda: _up_registry(state, registry_port),
+        lambda: _up_regions(state, regions),
         lambda: _up_builder(state),
     ]
     for start in starts:
@@ -110,6 +117,23 @@ def _up_registry(state: LocalState, port: int) -> None:
     gate = services.registry_gate_service(state.directory, port, store.address, state.registry_token_key())
     gate.start()
     state.services["registry"] = Running("registry", gate.pid, True, address)
+
+
+def _up_regions(state: LocalState, regions: tuple[str, ...]) -> None:
+    """The platform's region at the registry; each replica region at a gate of its own over the same store
+    (:mod:`pipeline.local.replicas`)."""
+    if not regions:
+        return
+    home, *replicas = regions
+    state.services[f"registry@{home}"] = Running(f"registry@{home}", address=state.registry)
+    store = state.services["registry-store"].address
+    for region in replicas:
+        if _alive(state, f"registry@{region}"):
+            continue
+        port = services.free_port()
+        gate = services.registry_gate_service(state.directory, port, store, state.registry_token_key(), region=region)
+        gate.start()
+        state.services[f"registry@{region}"] = Running(f"registry@{region}", gate.pid, True, f"127.0.0.1:{port}")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class Fronted:
     """The health URL's path (what the load balancer is asked)."""
     health_path: str
     """The container's own health path (what the load balancer asks the target)."""
+    region: str = ""
+    """Where the service runs (empty: the replay's home region)."""
 
 
 Probe = Callable[[Fronted], tuple[str, Callable[[], int]]]

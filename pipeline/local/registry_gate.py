@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from pipeline.local import pull_through, registry_token
+from pipeline.local import pull_through, registry_token, replicas
 from pipeline.local.lifecycle import ADMIN
 from pipeline.local.replay import authorize, policy
 from pipeline.local.replay.authorize import Policies
@@ -97,10 +97,12 @@ def _role(policies: Policies, caller: str) -> str:
     return f"arn:aws:iam::{session[1]}:role/{session[2]}"
 
 
-def refusal(policies: Policies, caller: str, call: Call) -> str:
-    """Why ECR would refuse ``caller`` this call (empty: it would not)."""
+def refusal(policies: Policies, caller: str, call: Call, replica_region: str = "") -> str:
+    """Why ECR would refuse ``caller`` this call (empty: it would not); ``replica_region``: asked of that region's
+    registry (its repositories are the replicas, with their own policies)."""
     account = caller.split(":")[4]
-    region = policies.region or "eu-west-1"
+    region = replica_region or policies.region or "eu-west-1"
+    held_policies = policies.replicas.get(replica_region, {}) if replica_region else policies.repositories
     principal = _role(policies, caller)
     for action, repository in ((call.action, call.repository), *call.also):
         resource = f"arn:aws:ecr:{region}:{account}:repository/{repository}" if repository else "*"
@@ -110,7 +112,7 @@ def refusal(policies: Policies, caller: str, call: Call) -> str:
             if caller.endswith(f":{ADMIN_USER}")
             else policy.evaluate(policies.roles.get(principal, []), request)
         )
-        held = policies.repositories.get(repository)
+        held = held_policies.get(repository)
         resource_side = policy.evaluate([held], request, resource_policy=True) if held else policy.IMPLICIT_DENY
         if policy.DENY in (identity, resource_side):
             whose = "a resource-based policy" if resource_side == policy.DENY else "an identity-based policy"
@@ -131,8 +133,10 @@ def tag_locked(policies: Policies, repository: str, tag: str) -> bool:
 class Gate(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, upstream: str, assembly: Path, key: str) -> None:
+    def __init__(self, port: int, upstream: str, assembly: Path, key: str, region: str = "") -> None:
+        """``region``: this gate serves the registry of that replica region (:mod:`pipeline.local.replicas`)."""
         super().__init__(("127.0.0.1", port), _Handler)
+        self.region = region
         host, _, upstream_port = upstream.rpartition(":")
         self.upstream = (host, int(upstream_port))
         self.assembly = assembly
@@ -227,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
         if call is None:
             return self._forward(body)
         policies = self.server.policies()
-        if why := refusal(policies, caller, call):
+        if why := refusal(policies, caller, call, self.server.region):
             return self._error(403, "DENIED", why)
         if call.repository.startswith(pull_through.UPSTREAM + "/") and not caller.endswith(f":{ADMIN_USER}"):
             return self._error(404, "NAME_UNKNOWN", f"repository {call.repository} is not in this registry")
@@ -236,14 +240,14 @@ class _Handler(BaseHTTPRequestHandler):
             if not reference.startswith("sha256:") and self._refused_import(policies, caller, call, reference):
                 return None
         if not (call.tag and tag_locked(policies, call.repository, call.tag)):
-            return self._forward(body)
+            return self._forward(body, call)
         with self.server.lock(call.repository, call.tag):
             current = self._upstream_digest(call)
             if current and current != "sha256:" + hashlib.sha256(body).hexdigest():
                 return self._error(400, "TAG_INVALID", f"The image tag '{call.tag}' already exists in the "
                                    f"'{call.repository}' repository and cannot be overwritten because the tag is "
                                    "immutable.")  # fmt: skip
-            return self._forward(body)
+            return self._forward(body, call)
 
     def _refused_import(self, policies: Policies, caller: str, call: Call, tag: str) -> bool:
         """A pull by tag through the cache: the upstream's image under ``tag`` imported first (or refreshed), with
@@ -272,14 +276,17 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             connection.close()
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, call: Call | None = None) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"authorization"}}
         headers.pop("Content-Length", None)
         if body or self.command in ("PUT", "POST", "PATCH"):
             headers["Content-Length"] = str(len(body))
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=600)
         try:
-            connection.request(self.command, self.path, body=body, headers=headers)
+            parts = urlsplit(self.path)
+            path = replicas.namespaced(parts.path, self.server.region)
+            query = replicas.mounted_from(parts.query, self.server.region)
+            connection.request(self.command, path + (f"?{query}" if query else ""), body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
         finally:
@@ -287,20 +294,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():
             if name.lower() not in HOP_BY_HOP | {"content-length"}:
-                self.send_header(name, value)
+                self.send_header(
+                    name, replicas.outward(value, self.server.region) if name.lower() == "location" else value
+                )
         length = response.getheader("Content-Length") if self.command == "HEAD" else None
         self.send_header("Content-Length", length if length is not None else str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+        if call and call.action == "ecr:PutImage" and response.status == 201 and not self.server.region:
+            regions = replicas.matches(self.server.policies().replication, call.repository)
+            if regions:  # as ECR does after the push, by itself
+                replicas.replicate(
+                    self.server.upstream, call.repository, self.path.rsplit("/manifests/", 1)[-1], regions
+                )
 
 
 def main(argv: list[str]) -> None:
-    """``PORT UPSTREAM ASSEMBLY``; the token key comes from ``SLIPWAY_REGISTRY_TOKEN_KEY``."""
+    """``PORT UPSTREAM ASSEMBLY [REGION]``; the token key comes from ``SLIPWAY_REGISTRY_TOKEN_KEY``."""
     import os
 
-    port, upstream, assembly = argv
-    Gate(int(port), upstream, Path(assembly), os.environ[registry_token.KEY_ENV]).serve_forever()
+    port, upstream, assembly, *region = argv
+    Gate(int(port), upstream, Path(assembly), os.environ[registry_token.KEY_ENV], *region).serve_forever()
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from pipeline.local.state import STATE_ENV, LocalState
 from pipeline.progress import progress
 from pipeline.references import ecr_registry
 from pipeline.registry import RepositoryRef, client_for_host
-from pipeline.registry.base import ENDPOINT_ENV
+from pipeline.registry.base import ENDPOINT_ENV, REGIONS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_PIPELINE = "slipway-platform"
@@ -83,6 +83,7 @@ def aws_environment(state: LocalState) -> dict[str, str]:
         "AWS_ENDPOINT_URL": state.aws_endpoint, "AWS_ACCESS_KEY_ID": admin["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": admin["SecretAccessKey"],
         "AWS_DEFAULT_REGION": aws.REGION, "AWS_REGION": aws.REGION, ENDPOINT_ENV: state.registry,
+        REGIONS_ENV: state.regions,  # empty before `up` started one: every region at the registry
     }  # fmt: skip
 
 
@@ -143,8 +144,9 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
         # Who plays CodeBuild for the roles the platform's Deploy job creates.
         environment[SERVICE_PRINCIPAL_ENV] = admin["Arn"]
         # AWS's own pullers (Lambda's service, the ECS agent) in the local checks.
-        registry = ecr_registry(admin["Account"], aws.REGION)
-        environment.update(verify.runtime_login(state.directory / "runtime-docker", f"{registry}/runtime"))
+        for region in [r.split("=", 1)[0] for r in state.regions.split(",") if r] or [aws.REGION]:  # each registry
+            runtime = f"{ecr_registry(admin['Account'], region)}/runtime"
+            environment.update(verify.runtime_login(state.directory / "runtime-docker", runtime))
     # This machine's CA bundle (a TLS-intercepting proxy), mounted into the jobs: what the runner's host would trust.
     environment.update({k: v for k, v in os.environ.items() if k == "SSL_CERT_FILE"})
     if config is not None and (fronted := aws.load_balanced(config)):
@@ -355,9 +357,8 @@ def _push(
 
 @contextlib.contextmanager
 def _acting_for(state: LocalState) -> Iterator[None]:
-    """This process reaches the stand-ins as a job does (AWS at moto as its admin, ECR at the local registry; the
-    builder, and the runtime's registry login for what the stand-ins run), and the environment is given back
-    afterwards, the load balancers stopped: nothing leaks into whatever runs next in the process."""
+    """This process reaches the stand-ins as a job does (AWS at moto as its admin, ECR at the local registries; the
+    builder, the runtime's registry login), given back afterwards, the load balancers stopped: nothing leaks."""
     acting = aws_environment(state)
     if state.docker_host:
         acting["DOCKER_HOST"] = state.docker_host

@@ -197,14 +197,23 @@ def registry_service(state: Path, port: int, *, blobs_at: str = "") -> Service:
     )
 
 
-def registry_gate_service(state: Path, port: int, store: str, key: str) -> Service:
+def registry_gate_service(state: Path, port: int, store: str, key: str, *, region: str = "") -> Service:
     """ECR's front door for the registry at ``store`` (:mod:`pipeline.local.registry_gate`): credentials from the AWS
-    stand-in, per-repository IAM from the synthesized assembly (``state/cdk.out``), immutable release tags."""
+    stand-in, per-repository IAM from the synthesized assembly (``state/cdk.out``), immutable release tags;
+    ``region``: the gate of that replica region (:mod:`pipeline.local.replicas`)."""
     state = state.resolve()
     return Service(
-        name=f"registry gate 127.0.0.1:{port}",
-        argv=[sys.executable, "-m", "pipeline.local.registry_gate", str(port), store, str(state / "cdk.out")],
-        log=state / "logs" / "registry-gate.log",
+        name=f"registry gate 127.0.0.1:{port}" + (f" ({region})" if region else ""),
+        argv=[
+            sys.executable,
+            "-m",
+            "pipeline.local.registry_gate",
+            str(port),
+            store,
+            str(state / "cdk.out"),
+            *([region] if region else []),
+        ],
+        log=state / "logs" / (f"registry-gate-{region}.log" if region else "registry-gate.log"),
         ready=lambda: registry_answers(f"127.0.0.1:{port}"),
         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), registry_token.KEY_ENV: key},
     )

@@ -45,6 +45,15 @@ class LocalState:
         return running.address if running else f"127.0.0.1:{REGISTRY_PORT}"
 
     @property
+    def regions(self) -> str:
+        """``SLIPWAY_ECR_REGIONS`` of the replay (:mod:`pipeline.local.replicas`): the platform's region at the
+        registry, each replica region at its own gate (``registry@<region>``); empty before ``up``."""
+        served = [
+            (name.split("@", 1)[1], r.address) for name, r in self.services.items() if name.startswith("registry@")
+        ]
+        return ",".join(f"{region}={address}" for region, address in served)
+
+    @property
     def docker_host(self) -> str:
         running = self.services.get("builder")
         return running.address if running else ""

@@ -23,14 +23,21 @@ def ecr_account_region(host: str) -> tuple[str, str] | None:
 
 
 ENDPOINT_ENV = "SLIPWAY_ECR_ENDPOINT"
+REGIONS_ENV = "SLIPWAY_ECR_REGIONS"
 
 
 def endpoint(host: str) -> str:
-    """The address to connect to for ``host``: the host itself, except that the local replay serves every ECR
-    registry from one stand-in (``$SLIPWAY_ECR_ENDPOINT``), as ``AWS_ENDPOINT_URL`` does for the AWS APIs. Names in
-    image.json, task definitions and functions stay the ECR ones; only connections are redirected."""
-    override = os.environ.get(ENDPOINT_ENV, "")
-    return override if override and ecr_account_region(host) else host
+    """The address to connect to for ``host``: the host itself, except that the local replay serves ECR registries
+    from stand-ins, as ``AWS_ENDPOINT_URL`` does for the AWS APIs: each region in ``$SLIPWAY_ECR_REGIONS``
+    (``region=host:port,...``; a region not listed is not served), else every region at ``$SLIPWAY_ECR_ENDPOINT``.
+    Names in image.json, task definitions and functions stay the ECR ones; only connections are redirected."""
+    place = ecr_account_region(host)
+    if place is None:
+        return host
+    if regions := os.environ.get(REGIONS_ENV, ""):
+        served = dict(entry.split("=", 1) for entry in regions.split(",") if "=" in entry)
+        return served.get(place[1], host)
+    return os.environ.get(ENDPOINT_ENV, "") or host
 
 
 def pull_address(reference: str) -> str:

@@ -22,6 +22,9 @@ from tests.e2e.conftest import CREDENTIALS, get
 pytestmark = pytest.mark.e2e
 ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 DEV, PROD = "222222222222", "555555555555"
+PROD_REGION = "eu-central-1"  # prod runs payments/api from its ECR replica there
+REPLICA = f"111111111111.dkr.ecr.{PROD_REGION}.amazonaws.com"
+REGISTRY_OF = {DEV: ECR, PROD: REPLICA}
 
 
 def image_json(state: LocalState, service: str) -> dict:
@@ -29,11 +32,13 @@ def image_json(state: LocalState, service: str) -> dict:
 
 
 def in_account(local: LocalState, service: str, account: str) -> Any:
-    """A client of the AWS stand-in acting in ``account`` (a workload account through its organization role)."""
+    """A client of the AWS stand-in acting in ``account`` (a workload account through its organization role), in the
+    region the example's environment there is in."""
     admin = local.aws_credentials()
     if account == "111111111111":
         return client(service, local.aws_endpoint, admin)
-    return client(service, local.aws_endpoint, organization_credentials(local.aws_endpoint, account, admin))
+    region = PROD_REGION if account == PROD else "eu-west-1"
+    return client(service, local.aws_endpoint, organization_credentials(local.aws_endpoint, account, admin), region)
 
 
 def test_lambda_runs_the_arm64_child_the_registry_serves_in_dev_and_in_prod(local: LocalState) -> None:
@@ -46,7 +51,8 @@ def test_lambda_runs_the_arm64_child_the_registry_serves_in_dev_and_in_prod(loca
     assert "sha256:" + hashlib.sha256(index).hexdigest() == image["index_digest"]
     arm = next(m for m in json.loads(index)["manifests"] if m["platform"]["architecture"] == "arm64")
     for account in (DEV, PROD):
-        assert alias_image(in_account(local, "lambda", account)) == f"{ECR}/payments/api@{arm['digest']}", account
+        served = f"{REGISTRY_OF[account]}/payments/api@{arm['digest']}"
+        assert alias_image(in_account(local, "lambda", account)) == served, account
         function = in_account(local, "lambda", account).get_function(FunctionName="payments-api")
         assert function["Configuration"]["Architectures"] == ["arm64"]
 
@@ -59,16 +65,16 @@ def alias_image(lam: Any, function: str = "payments-api", alias: str = "live") -
 
 
 def test_ecs_services_run_the_index_digest(local: LocalState) -> None:
-    for account, cluster, service, path in (
-        (DEV, "payments", "api", "payments/api"),
-        (PROD, "payments", "api", "payments/api"),
-        ("111111111111", "search", "indexer", "search/indexer"),
+    for account, cluster, service, path, registry in (
+        (DEV, "payments", "api", "payments/api", ECR),
+        (PROD, "payments", "api", "payments/api", REPLICA),
+        ("111111111111", "search", "indexer", "search/indexer", ECR),
     ):
         ecs = in_account(local, "ecs", account)
         image = image_json(local, path.replace("/", "-"))
         described = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
         definition = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"]
-        assert definition["containerDefinitions"][0]["image"] == f"{ECR}/{path}@{image['index_digest']}", account
+        assert definition["containerDefinitions"][0]["image"] == f"{registry}/{path}@{image['index_digest']}", account
         served = get(
             f"http://{local.registry}/v2/{path}/manifests/{image['index_digest']}",
             "application/vnd.oci.image.index.v1+json",
@@ -85,7 +91,25 @@ def test_the_run_reports_each_deployment_with_its_environment_and_account(local:
         ("search-indexer", "", "111111111111", "eks:search/search/indexer"),
     ]  # fmt: skip
     for target in ("ecs:payments/api", "lambda:payments-api"):  # one release, promoted: the same digest in each
-        assert len({d["image"] for d in deployments if d["target"] == target}) == 1, target
+        assert len({d["image"].split("@")[1] for d in deployments if d["target"] == target}) == 1, target
+    assert {d["image"].split("/")[0] for d in deployments if d["environment"] == "prod"} == {REPLICA}
+
+
+def test_prod_runs_the_replica_ecr_replication_made_in_its_region(local: LocalState) -> None:
+    """Issue #27: the replica in eu-central-1 serves the release by the same digests -- copied there by the
+    replication stand-in after the push, as ECR does -- and only what the replication rule names."""
+    image = image_json(local, "payments-api")
+    regions = dict(entry.split("=", 1) for entry in local.regions.split(","))
+    replica = regions[PROD_REGION]
+    index = get(f"http://{replica}/v2/payments/api/manifests/{image['index_digest']}",
+                "application/vnd.oci.image.index.v1+json")  # fmt: skip
+    assert "sha256:" + hashlib.sha256(index).hexdigest() == image["index_digest"]
+    for entry in json.loads(index)["manifests"]:
+        get(f"http://{replica}/v2/payments/api/manifests/{entry['digest']}", entry["mediaType"])
+    indexer = image_json(local, "search-indexer")["index_digest"]
+    with pytest.raises(requests.HTTPError) as missing:  # search/indexer deploys only in eu-west-1: not replicated
+        get(f"http://{replica}/v2/search/indexer/manifests/{indexer}", "application/vnd.oci.image.index.v1+json")
+    assert missing.value.response.status_code == 404
 
 
 def test_the_eks_deployment_runs_the_index_digest_and_keeps_its_rollback_target(local: LocalState) -> None:

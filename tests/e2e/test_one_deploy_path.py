@@ -18,7 +18,7 @@ from pipeline.local.aws import PLACEHOLDER
 from pipeline.local.replay import executor, sources
 from pipeline.local.state import LocalState
 from tests.conftest import EXAMPLE
-from tests.e2e.test_local_pipeline import DEV, ECR, PROD, alias_image, in_account
+from tests.e2e.test_local_pipeline import DEV, PROD, PROD_REGION, REGISTRY_OF, alias_image, in_account
 
 pytestmark = pytest.mark.e2e
 PLATFORM = "111111111111"
@@ -36,7 +36,7 @@ def _reset(local: LocalState, account: str, function: str) -> str:
     """The function's alias back on the placeholder it was created with, so the cloud command has something to
     change (the function's tags keep the same placeholder as the first deploy's rollback target)."""
     lam = in_account(local, "lambda", account)
-    placeholder = f"{ECR}/payments/api@{PLACEHOLDER}"
+    placeholder = f"{REGISTRY_OF[account]}/payments/api@{PLACEHOLDER}"
     lam.update_function_code(FunctionName=function, ImageUri=placeholder)
     version = lam.publish_version(FunctionName=function, Description=placeholder)["Version"]
     lam.update_alias(FunctionName=function, Name="live", FunctionVersion=version)
@@ -84,12 +84,12 @@ def test_every_deploy_action_runs_its_cloud_command_line_and_acts_in_its_environ
     # ...and the targets changed there: each Lambda alias moved back to the release, verified through Lambda's Invoke
     # (the stand-in runs the version's image), in its own account and region only.
     image = json.loads((_stitched(local, "slipway-payments-api") / "image.json").read_text())
-    child = f"{image['repository']}@{image['platforms']['linux/arm64']['digest']}"
-    for account, environment in ((DEV, "dev"), (PROD, "prod")):
+    for account, environment, region in ((DEV, "dev", REGION), (PROD, "prod", PROD_REGION)):
+        child = f"{REGISTRY_OF[account]}/payments/api@{image['platforms']['linux/arm64']['digest']}"
         record = ran[f"slipway-payments-api Deploy-{environment}/Deploy-lambda"]
         assert (record["changed"], record["image"], record["previous_image"]) == (True, child, before[account])
         assert record["verified"] == {"ok": True, "check": "invoke", "status": 200, "machine": "aarch64"}
         lam = in_account(local, "lambda", account)
-        assert alias_image(lam) == child and lam.meta.region_name == REGION
+        assert alias_image(lam) == child and lam.meta.region_name == region
     platform_functions = in_account(local, "lambda", PLATFORM).list_functions()["Functions"]
     assert "payments-api" not in {f["FunctionName"] for f in platform_functions}  # nothing landed in the platform

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from pipeline import platform_deploy
 from pipeline.config import load
 from pipeline.local import aws, services
 from pipeline.local.cloudformation_standin import StandInCloudFormation
@@ -49,7 +50,8 @@ def job_role(endpoint: str, admin: dict[str, str], name: str, accounts: tuple[st
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
              "Principal": {"AWS": f"arn:aws:iam::{PLATFORM}:user/{ADMIN}"}}]}  # fmt: skip
     iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    allowed = [bootstrap_role("deploy", account, "eu-west-1") for account in accounts]
+    places = platform_deploy.environments(load(EXAMPLE))  # prod and its replica are in eu-central-1
+    allowed = [bootstrap_role("deploy", account, region) for account, region in places if account in accounts]
     policy = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": allowed}],

@@ -112,10 +112,16 @@ def test_the_platform_deploy_assumes_only_the_bootstrap_roles_of_the_places_it_d
 ) -> None:
     platform = synthesized["templates"]["Slipway-Acme-Platform"]
     assumed = json.dumps([s["Resource"] for s in statements(platform, "sts:AssumeRole")])
-    for account in ("111111111111", "222222222222", "555555555555"):
+    places = (
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "eu-west-1"),
+        ("555555555555", "eu-central-1"),
+        ("111111111111", "eu-central-1"),
+    )  # the replica of payments/api for prod
+    for account, region in places:
         # One pattern a place for its four bootstrap roles: the account and region named, only the kind left open.
-        assert f':iam::{account}:role/cdk-hnb659fds-*-role-{account}-eu-west-1"' in assumed, account
-    assert assumed.count("role/cdk-hnb659fds-*-role-") == 3  # the platform account, payments/api dev and prod
+        assert f':iam::{account}:role/cdk-hnb659fds-*-role-{account}-{region}"' in assumed, account
+    assert assumed.count("role/cdk-hnb659fds-*-role-") == 4  # the platform account, dev and prod, prod's replica
     assert "role/*" not in assumed and ":iam::*" not in assumed
     started = json.dumps([s["Resource"] for s in statements(platform, "codepipeline:StartPipelineExecution")])
     assert ':codepipeline:eu-west-1:111111111111:slipway-*"' in started and started.count(":codepipeline:*") == 0

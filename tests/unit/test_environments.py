@@ -35,7 +35,9 @@ def test_the_example_promotes_payments_api_from_dev_to_prod_with_an_approval() -
         ("Deploy-dev", False, ["lambda", "ecs"]),
         ("Deploy-prod", True, ["lambda", "ecs"]),
     ]
-    assert {d.region for s in stages for d in s.steps} == {"eu-west-1"}
+    assert [(s.name, {d.region for d in s.steps}) for s in stages] == [
+        ("Deploy-dev", {"eu-west-1"}), ("Deploy-prod", {"eu-central-1"})  # prod runs the replica there
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -73,6 +75,7 @@ def test_one_function_in_one_account_has_one_owner_and_another_account_is_anothe
 ) -> None:
     api = example_raw["teams"][0]["services"][0]
     api["environments"][1]["account"] = DEV  # prod's function is now dev's function
+    api["environments"][1]["region"] = ""  # ... in dev's region (in another, it is another place)
     assert problems(example_raw) == [
         "teams[0].services[0].environments[1].ecs.service: ECS service payments/api in account 222222222222 is "
         "already the target of payments/api (dev)",
@@ -135,12 +138,12 @@ def test_every_environment_deploys_the_one_stitched_image_as_its_workload_role(p
         json.loads(p["Properties"]["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
         for p in payments.find_resources("AWS::CodeBuild::Project").values()
     ]
-    for environment, account in (("dev", DEV), ("prod", PROD)):
+    for environment, account, region in (("dev", DEV, "eu-west-1"), ("prod", PROD, "eu-central-1")):
         role = f"arn:aws:iam::{account}:role/slipway-deploy-payments-api-{environment}"
         deploys = [c for c in commands if f"--environment {environment} " in c]
         assert len(deploys) == 2, commands
         assert all(c.startswith(f"slipway deploy {c.split()[2]} --image-json image.json --environment {environment} "
-                                f"--role-arn {role} --region eu-west-1 ") for c in deploys)  # fmt: skip
+                                f"--role-arn {role} --region {region} ") for c in deploys)  # fmt: skip
         assert all(c.endswith(f"--out deployed-{environment}-{c.split()[2]}.json") for c in deploys)
 
 
@@ -163,11 +166,13 @@ def test_an_environments_deploy_job_may_only_read_the_release_and_assume_its_wor
     }
 
 
-@pytest.mark.parametrize(("account", "environment"), [(DEV, "dev"), (PROD, "prod")])
+@pytest.mark.parametrize(
+    ("account", "environment", "region"), [(DEV, "dev", "eu-west-1"), (PROD, "prod", "eu-central-1")]
+)
 def test_the_workload_stack_trusts_only_that_environments_deploy_jobs(
-    synthesized: dict[str, Any], account: str, environment: str
+    synthesized: dict[str, Any], account: str, environment: str, region: str
 ) -> None:
-    workload = synthesized["templates"][f"Slipway-Acme-Workload-{account}-eu-west-1"]
+    workload = synthesized["templates"][f"Slipway-Acme-Workload-{account}-{region}"]
     workload.resource_count_is("AWS::IAM::Role", 1)
     principal = f":iam::111111111111:role/slipway/deploy/payments/{environment}/*"
     workload.has_resource_properties("AWS::IAM::Role", {
@@ -180,26 +185,35 @@ def test_the_workload_stack_trusts_only_that_environments_deploy_jobs(
         }]},
     })  # fmt: skip
     text = json.dumps(workload.to_json())
-    assert f":lambda:eu-west-1:{account}:function:payments-api" in text
-    assert f":ecs:eu-west-1:{account}:service/payments/api" in text
-    assert ":ecr:eu-west-1:111111111111:repository/payments/api" in text  # the release, read from the platform
+    assert f":lambda:{region}:{account}:function:payments-api" in text
+    assert f":ecs:{region}:{account}:service/payments/api" in text
+    # The release, read from the platform's registry in the environment's region (prod: the replica there).
+    assert f":ecr:{region}:111111111111:repository/payments/api" in text
+    assert ":ecr:" not in text.replace(f":ecr:{region}:", "")
     workload.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
         Match.object_like({"Action": "iam:PassRole", "Resource": Match.array_with([
             {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::{account}:role/payments-api-task"]]}])}),
     ])}})  # fmt: skip
 
 
-def test_the_repository_lets_exactly_the_environments_accounts_and_functions_pull(synthesized: dict[str, Any]) -> None:
-    registry = synthesized["templates"]["Slipway-Acme-Registry-payments-1"]
+@pytest.mark.parametrize(
+    ("stack", "region", "account"),
+    [("Slipway-Acme-Registry-payments-1", "eu-west-1", DEV),
+     ("Slipway-Acme-Replicas-eu-central-1-payments-1", "eu-central-1", PROD)],
+)  # fmt: skip
+def test_each_region_lets_exactly_its_environments_accounts_and_functions_pull(
+    synthesized: dict[str, Any], stack: str, region: str, account: str
+) -> None:
+    """The platform's repository: dev's account and function (eu-west-1); its replica in eu-central-1: prod's."""
+    registry = synthesized["templates"][stack]
     repositories = registry.find_resources("AWS::ECR::Repository", {"Properties": {"RepositoryName": "payments/api"}})
     [repository] = repositories.values()
     statements = {s["Sid"]: s for s in repository["Properties"]["RepositoryPolicyText"]["Statement"]}
-    accounts = json.dumps(statements["WorkloadAccountsPull"]["Principal"])
-    assert DEV in accounts and PROD in accounts
-    assert statements["LambdaPull"]["Condition"] == {"ArnLike": {"aws:sourceArn": [
-        f"arn:aws:lambda:eu-west-1:{DEV}:function:payments-api", f"arn:aws:lambda:eu-west-1:{DEV}:function:payments-api:*",
-        f"arn:aws:lambda:eu-west-1:{PROD}:function:payments-api", f"arn:aws:lambda:eu-west-1:{PROD}:function:payments-api:*",
-    ]}}  # fmt: skip
+    assert json.dumps(statements["WorkloadAccountsPull"]["Principal"]) == json.dumps(
+        {"AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::{account}:root"]]}}
+    )
+    function = f"arn:aws:lambda:{region}:{account}:function:payments-api"
+    assert statements["LambdaPull"]["Condition"] == {"ArnLike": {"aws:sourceArn": [function, f"{function}:*"]}}
 
 
 def test_a_deploy_whose_workload_role_cannot_be_assumed_stops_before_anything_changes(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ def test_a_platform_in_another_partition_names_only_that_partition(tmp_path: Pat
     from pipeline.config import load
 
     text = EXAMPLE.read_text().replace("eu-west-1", "cn-north-1").replace("arn:aws:", "arn:aws-cn:")
+    text = text.replace("eu-central-1", "cn-northwest-1")  # prod's replica region, in the same partition
     (tmp_path / "platform.toml").write_text(text)
     assembly = build_app(load(tmp_path / "platform.toml"), outdir=str(tmp_path / "cdk.out")).synth()
     found = {}

@@ -167,7 +167,7 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
         for p in projects_all(t)
         if "slipway deploy" in p["Source"]["BuildSpec"]
     ]
-    role = "--role-arn arn:aws:iam::{}:role/slipway-deploy-payments-api-{} --region eu-west-1"
+    role = "--role-arn arn:aws:iam::{}:role/slipway-deploy-payments-api-{} --region {}"
     lambda_args = ("--function-name payments-api --architecture arm64 --alias live --smoke-event '{\"path\": "
                    "\"/health\"}' --smoke-expect '{\"statusCode\": 200}'")  # fmt: skip
     ecs_args = (
@@ -175,13 +175,14 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
         "payments-api-execution --health-url https://api.{}payments.acme.example/health --health-path /health"
     )
     assert sorted(commands) == sorted([
-        f"slipway deploy lambda --image-json image.json --environment {env} {role.format(account, env)} "
+        f"slipway deploy lambda --image-json image.json --environment {env} {role.format(account, env, region)} "
         f"{lambda_args} --out deployed-{env}-lambda.json"
-        for env, account in (("dev", "222222222222"), ("prod", "555555555555"))
+        for env, account, region in (("dev", "222222222222", "eu-west-1"), ("prod", "555555555555", "eu-central-1"))
     ] + [
-        f"slipway deploy ecs --image-json image.json --environment {env} {role.format(account, env)} "
+        f"slipway deploy ecs --image-json image.json --environment {env} {role.format(account, env, region)} "
         f"{ecs_args.format(host)} --out deployed-{env}-ecs.json"
-        for env, account, host in (("dev", "222222222222", "dev."), ("prod", "555555555555", ""))
+        for env, account, host, region in (("dev", "222222222222", "dev.", "eu-west-1"),
+                                           ("prod", "555555555555", "", "eu-central-1"))
     ] + [
         "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --out deployed-ecs.json",
         "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --out deployed-eks.json",

@@ -41,13 +41,25 @@ class Policies:
     """Repository name → the tag patterns excluded from its immutability (repositories with mutable tags: absent)."""
     pull_through: tuple[str, ...] = ()
     """The pull-through cache rules' repository prefixes (``docker-hub``…)."""
+    replicas: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Region → repository name → the policy of a replica there (the Replicas stacks' repositories)."""
+    replication: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    """The registry's replication rules: ``(destination regions, repository prefixes)``."""
+
+    def repository_policy(self, name: str, region: str = "") -> dict[str, Any]:
+        """The policy of repository ``name`` in ``region`` (default: the platform's)."""
+        if region and region != self.region:
+            return self.replicas.get(region, {}).get(name, {})
+        return self.repositories.get(name, {})
 
 
 def collect(directory: Path) -> Policies:
-    found = Policies()
+    found, registry = Policies(), False
     for stack in assembly.stacks(directory):
-        if not found.account or stack.of_type("AWS::ECR::Repository"):  # the platform's: where the registry is
+        if not registry:  # the platform's, where the registry is: the first stack with repositories (Registry)
             found.account, found.region = stack.resolve.account, stack.resolve.region
+            registry = bool(stack.of_type("AWS::ECR::Repository"))
+        replica = stack.resolve.region if registry and stack.resolve.region != found.region else ""
         arns = {}
         for logical, props in stack.of_type("AWS::IAM::Role").items():
             arn = str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))
@@ -59,12 +71,21 @@ def collect(directory: Path) -> Policies:
             for role in props.get("Roles", []):
                 found.roles.setdefault(arns.get(str(role), str(role)), []).append(props["PolicyDocument"])
         for props in stack.of_type("AWS::ECR::Repository").values():
+            if replica:
+                found.replicas.setdefault(replica, {})[str(props["RepositoryName"])] = props["RepositoryPolicyText"]
+                continue
             if "RepositoryPolicyText" in props:
                 found.repositories[str(props["RepositoryName"])] = props["RepositoryPolicyText"]
             if str(props.get("ImageTagMutability", "MUTABLE")).startswith("IMMUTABLE"):
                 filters = props.get("ImageTagMutabilityExclusionFilters", [])
                 excluded = tuple(str(f["ImageTagMutabilityExclusionFilterValue"]) for f in filters)
                 found.immutable[str(props["RepositoryName"])] = excluded
+        for props in stack.of_type("AWS::ECR::ReplicationConfiguration").values():
+            found.replication += tuple(
+                (tuple(str(d["Region"]) for d in rule["Destinations"]),
+                 tuple(str(f["Filter"]) for f in rule["RepositoryFilters"]))
+                for rule in props["ReplicationConfiguration"]["Rules"]
+            )  # fmt: skip
         rules = stack.of_type("AWS::ECR::PullThroughCacheRule").values()
         found.pull_through += tuple(str(props["EcrRepositoryPrefix"]) for props in rules)
     return found
@@ -101,7 +122,9 @@ def deploy_problems(policies: Policies, project: Project, variables: dict[str, s
             args = parser.parse_known_args(argv[3:])[0]
             target = deployer.target_from_args(args)
             repository = RepositoryRef.parse(variables.get("SLIPWAY_REPOSITORY_URI", "x/x")).name
-            repository_arn = f"arn:aws:ecr:{policies.region}:{policies.account}:repository/{repository}"
+            # In another region the job reads, and Lambda pulls, the replica there (pipeline.replication).
+            region = args.region or policies.region
+            repository_arn = f"arn:aws:ecr:{region}:{policies.account}:repository/{repository}"
             # An environment's deploy acts as its workload role, in that account and region.
             role, account = args.role_arn or project.role, workload.account_of(args.role_arn)
             documents = policies.roles.get(role, [])
@@ -124,7 +147,7 @@ def deploy_problems(policies: Policies, project: Project, variables: dict[str, s
                 function = f"arn:aws:lambda:{place['region']}:{place['account']}:function:{target.function_name}"
                 request = policy.Request("ecr:BatchGetImage", repository_arn, "service:lambda.amazonaws.com",
                                          {"aws:sourceArn": function})  # fmt: skip
-                repository_policy = policies.repositories.get(repository, {})
+                repository_policy = policies.repository_policy(repository, region)
                 if policy.evaluate([repository_policy], request, resource_policy=True) != policy.ALLOW:
                     problems.append(f"AccessDenied: the policy of repository {repository} does not let "
                                     f"lambda.amazonaws.com pull for {function}")  # fmt: skip
