@@ -15,7 +15,10 @@ SERVICES_PER_TEAM = 10
 CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0b5d4e2a-6f1c-4a8e-9d3b-2c7f1e8a9b40"
 
 
-def platform_toml(services: int, *, environments: bool = True, per_team: int = SERVICES_PER_TEAM) -> str:
+def platform_toml(
+    services: int, *, environments: bool = True, per_team: int = SERVICES_PER_TEAM, prod_region: str = ""
+) -> str:
+    """``prod_region``: prod in that region (every service then replicated there); empty: the platform's."""
     lines = [
         '[platform]\nname = "bench"\naccount = "111111111111"\nregion = "eu-west-1"',
         f'connection_arn = "{CONNECTION}"\nsource_repo = "acme/platform"\nbranch = "main"',
@@ -32,19 +35,20 @@ def platform_toml(services: int, *, environments: bool = True, per_team: int = S
             if not environments:
                 lines.append(f'[teams.services.deploy.ecs]\ncluster = "c{t}"\nservice = "s{s}"\ncontainer = "app"')
                 continue
-            for name, account, approval in (("dev", dev, "false"), ("prod", prod, "true")):
+            for name, account, approval, region in (("dev", dev, "false", ""), ("prod", prod, "true", prod_region)):
                 lines.append(
                     f'[[teams.services.environments]]\nname = "{name}"\naccount = "{account}"\napproval = {approval}\n'
+                    f'region = "{region}"\n'
                     f'[teams.services.environments.lambda]\nfunction_name = "t{t}-s{s}"\narchitecture = "arm64"\n'
                     f'[teams.services.environments.ecs]\ncluster = "c{t}"\nservice = "s{s}"\ncontainer = "app"'
                 )
     return "\n".join(lines) + "\n"
 
 
-def write(directory: Path, services: int, *, lock_entries: int = 50) -> Path:
+def write(directory: Path, services: int, *, lock_entries: int = 50, prod_region: str = "") -> Path:
     """``platform.toml`` and ``images/lock.json`` (``lock_entries`` upstream pins) in ``directory``."""
     config = directory / "platform.toml"
-    config.write_text(platform_toml(services))
+    config.write_text(platform_toml(services, prod_region=prod_region))
     (directory / "images").mkdir(exist_ok=True)
     lock = {
         f"UPSTREAM_IMAGE_{i:02d}": f"docker-hub/library/image{i:02d}:1@sha256:{i:064x}" for i in range(lock_entries)

@@ -26,7 +26,8 @@ from benchmarks.common import emit  # noqa: E402
 from benchmarks.platforms import platform_toml, write  # noqa: E402,F401 (platform_toml: validate_scale's)
 
 SIZES = (50, 200, 500)
-MAX_BYTES, MAX_RESOURCES, MAX_ROLES = 1_000_000, 500, 1_000
+REPLICA_REGION = "eu-central-1"  # and 500 services once more, each with prod there: ECR replication at scale
+MAX_BYTES, MAX_RESOURCES, MAX_ROLES, MAX_REPLICATION_RULES = 1_000_000, 500, 1_000, 10
 
 CHILD = """
 import json, sys
@@ -37,8 +38,11 @@ config = load(sys.argv[1])
 assembly = build_app(config, outdir=sys.argv[2]).synth()
 print(json.dumps([
     {"name": s.stack_name, "platform": s.environment.account == config.platform.account,
+     "replica": s.environment.region != config.platform.region and s.environment.account == config.platform.account,
      "bytes": (Path(sys.argv[2]) / s.template_file).stat().st_size,
-     "types": [r["Type"] for r in s.template.get("Resources", {}).values()]}
+     "types": [r["Type"] for r in s.template.get("Resources", {}).values()],
+     "rules": sum(len(r["Properties"]["ReplicationConfiguration"]["Rules"]) for r in s.template.get("Resources", {}).values()
+                  if r["Type"] == "AWS::ECR::ReplicationConfiguration")}
     for s in assembly.stacks
 ]))
 """
@@ -48,9 +52,10 @@ def count(stacks: list[dict[str, object]], kind: str, *, platform: bool = True) 
     return sum(list(s["types"]).count(kind) for s in stacks if s["platform"] or not platform)  # type: ignore[call-overload]
 
 
-def measure(services: int) -> dict[str, object]:
+def measure(services: int, prod_region: str = "") -> dict[str, object]:
+    """``prod_region``: every service's prod in that region (replicated there, issue #27)."""
     with tempfile.TemporaryDirectory() as directory:
-        config = write(Path(directory), services)
+        config = write(Path(directory), services, prod_region=prod_region)
         started = time.monotonic()
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         completed = subprocess.run(
@@ -66,6 +71,7 @@ def measure(services: int) -> dict[str, object]:
     roles = count(stacks, "AWS::IAM::Role")
     return {
         "services": services,
+        "prod_region": prod_region or "eu-west-1",
         "teams": -(-services // 10),
         "seconds": round(seconds, 1),
         "peak_rss_mb": round(peak / 1024),
@@ -80,15 +86,22 @@ def measure(services: int) -> dict[str, object]:
         "pipelines": count(stacks, "AWS::CodePipeline::Pipeline"),
         "event_rules": count(stacks, "AWS::Events::Rule"),
         "repositories": count(stacks, "AWS::ECR::Repository"),
+        "replication_rules": sum(int(s["rules"]) for s in stacks),  # type: ignore[call-overload]
+        "replica_repositories": sum(list(s["types"]).count("AWS::ECR::Repository") for s in stacks if s["replica"]),  # type: ignore[call-overload]
         "workload_roles": count(stacks, "AWS::IAM::Role", platform=False) - roles,
-        "within_limits": largest["bytes"] < MAX_BYTES and len(most["types"]) < MAX_RESOURCES and roles <= MAX_ROLES,
+        "within_limits": largest["bytes"] < MAX_BYTES
+        and len(most["types"]) < MAX_RESOURCES
+        and roles <= MAX_ROLES
+        and sum(int(s["rules"]) for s in stacks) <= MAX_REPLICATION_RULES,  # type: ignore[call-overload]
     }
 
 
 def main() -> None:
     # --smoke (the end-to-end suite runs it): the smallest size, results in a temporary directory.
-    results = [measure(n) for n in ((10,) if "--smoke" in sys.argv[1:] else SIZES)]
+    smoke = "--smoke" in sys.argv[1:]
+    results = [measure(n) for n in ((10,) if smoke else SIZES)]
     by_size = {r["services"]: r for r in results}
+    results.append(measure(10 if smoke else 500, prod_region=REPLICA_REGION))
     growth = (
         round(float(by_size[500]["seconds"]) / float(by_size[50]["seconds"]), 1)  # type: ignore[arg-type]
         if {50, 500} <= by_size.keys()
@@ -97,8 +110,8 @@ def main() -> None:
     emit(
         "synth_scale",
         results,
-        ("services", "teams", "seconds", "peak_rss_mb", "stacks", "largest_template_bytes", "most_resources",
-         "platform_roles", "platform_policies", "codebuild_projects", "pipelines", "repositories", "within_limits"),
+        ("services", "prod_region", "seconds", "peak_rss_mb", "stacks", "largest_template_bytes", "most_resources",
+         "platform_roles", "codebuild_projects", "pipelines", "repositories", "replication_rules", "within_limits"),
         note="limits: template < 1,000,000 bytes, < 500 resources, <= 1,000 roles in the platform account (IAM's "
         "default); synthesis 500 vs 50 services <= 10x. Two cores.",
         summary={"seconds_500_over_50": growth, "every_size_within_limits": all(r["within_limits"] for r in results)},

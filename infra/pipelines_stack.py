@@ -15,6 +15,7 @@ from infra.image_repository import RepositoryByName
 from infra.jobs import JobSettings
 from infra.lock_grants import LockStoreNames
 from infra.nag import acknowledge
+from infra.notifications import topic_arn
 from infra.registry_stack import RegistryStack
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from infra.team_roles import TeamRoles, TeamRolesProps
@@ -91,8 +92,15 @@ class PipelinesStack(Stack):
                     base_repositories=curated,
                     lock_store=lock_store,
                     allowed_registries=allowed,
+                    notify_topic_arn=_topic_of(self, config, bp.team),
                 ),
             )
+
+
+def _topic_of(stack: Stack, config: PlatformConfig, team: str) -> str:
+    """The team's topic ARN (infra.notifications), by name: no reference ties this stack to the one holding it."""
+    told = next((t.notifications for t in config.teams if t.name == team), None)
+    return "" if told is None else topic_arn(stack, team, told.topic_arn)
 
 
 def artifact_store(stack: Stack) -> tuple[s3.Bucket, kms.Key]:

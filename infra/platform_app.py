@@ -9,13 +9,20 @@ from aws_cdk import Annotations, App, Environment, Stack, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.blueprint import base_blueprint, blueprint, shard
+from infra.notifications import TeamNotificationsProps
 from infra.pipelines_stack import PipelinePlan, PipelinesStack
 from infra.platform_pipeline import PlatformStack
 from infra.registry_stack import RegistryStack
-from infra.repositories_stack import RepositoriesStack, planned_repositories, planned_services, shard_repositories
+from infra.repositories_stack import (
+    RepositoriesStack,
+    notifications_bytes,
+    planned_repositories,
+    planned_services,
+    shard_repositories,
+)
 from infra.workload_stack import WorkloadStack, workload_places
 from pipeline import bases, replication, runner_image
-from pipeline.config import PlatformConfig
+from pipeline.config import PlatformConfig, Team
 from pipeline.naming import base_repository_name, service_repository_name
 
 COMMITTED_LOCK = Path(__file__).resolve().parent.parent / "images" / "lock.json"
@@ -44,9 +51,13 @@ def build_app(
         return _finish(app, config, nag)
     repositories: dict[str, list[Stack]] = {}
     for team in config.teams:
-        for n, group in enumerate(shard_repositories(planned_repositories(config, team)), start=1):
+        team_told = notifications(config, team)
+        reserved = notifications_bytes(team_told)
+        for n, group in enumerate(shard_repositories(planned_repositories(config, team), reserved=reserved), start=1):
+            told = team_told if n == 1 else None
             stack = RepositoriesStack(app, f"{prefix}-Registry-{team.name}-{n}", team=team.name, repositories=group,
-                                      env=env, description=f"Slipway repositories of team {team.name}")  # fmt: skip
+                                      notifications=told, env=env,
+                                      description=f"Slipway repositories of team {team.name}")  # fmt: skip
             repositories.setdefault(team.name, []).append(stack)
         for region in replication.regions(config):
             replicas = planned_services(config, team, region)
@@ -130,6 +141,18 @@ def _pipeline_stacks(
             stack.add_dependency(platform)
         for owner in repositories.get(team, []):
             stack.add_dependency(owner)  # the team's repositories exist before its first run (an order, no export)
+
+
+def notifications(config: PlatformConfig, team: Team) -> TeamNotificationsProps | None:
+    """The team's topic and failure rule, over every pipeline of the team (its services', its curated bases')."""
+    if team.notifications is None:
+        return None
+    pipelines = [f"slipway-{team.name}-{s.name}" for s in team.services]
+    if config.platform.source_repo:
+        pipelines += [f"slipway-{team.name}-base-{b.name}" for b in team.base_images]
+    told = team.notifications
+    return TeamNotificationsProps(team=team.name, pipelines=tuple(pipelines), topic_arn=told.topic_arn,
+                                  slack_workspace_id=told.slack_workspace_id, slack_channel_id=told.slack_channel_id)  # fmt: skip
 
 
 def _stack_prefix(config: PlatformConfig) -> str:

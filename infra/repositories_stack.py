@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra.blueprint import BYTES_MARGIN, MAX_RESOURCES_PER_STACK, MAX_TEMPLATE_BYTES, fill
 from infra.image_repository import ImageRepository, ImageRepositoryProps
+from infra.notifications import TeamNotifications, TeamNotificationsProps
 from pipeline.config import PlatformConfig, Service, Team
 from pipeline.naming import base_repository_name, partition_for, service_repository_name
 from pipeline.replication import replica_regions
@@ -31,6 +32,11 @@ BYTES_PER_PULL_ACCOUNT = 150
 BYTES_LAMBDA_STATEMENT = 500
 BYTES_PER_FUNCTION = 350
 REPOSITORIES_STACK_BYTES = 1_500  # the template's own frame: parameters, rules, metadata
+# A team's notifications (infra.notifications, in its first stack): the topic, its policy and the failure rule
+# (measured on the example: 2.0 KB with five pipelines; a channel 0.8 KB), each pipeline the rule names, and a Chatbot channel with its role.
+NOTIFICATIONS_BYTES = 2_200
+BYTES_PER_TOLD_PIPELINE = 60
+CHATBOT_BYTES = 1_200
 
 
 @dataclass(frozen=True)
@@ -49,29 +55,45 @@ class PlannedRepository:
 
 
 def shard_repositories(
-    planned: Sequence[PlannedRepository], byte_limit: int = MAX_TEMPLATE_BYTES, limit: int = MAX_RESOURCES_PER_STACK
+    planned: Sequence[PlannedRepository],
+    byte_limit: int = MAX_TEMPLATE_BYTES,
+    limit: int = MAX_RESOURCES_PER_STACK,
+    *,
+    reserved: int = 0,
 ) -> list[list[PlannedRepository]]:
     """One team's repositories in config order, split where a stack would pass ``byte_limit`` estimated bytes or
-    ``limit`` resources (one each)."""
+    ``limit`` resources (one each); ``reserved`` bytes are kept free in each (the first holds the notifications)."""
 
     def fits(group: list[PlannedRepository]) -> bool:
-        return estimate_repositories(group) <= byte_limit and len(group) <= limit
+        return estimate_repositories(group) + reserved <= byte_limit and len(group) + 6 * bool(reserved) <= limit
 
     return fill(planned, fits)
 
 
-def estimate_repositories(group: Sequence[PlannedRepository]) -> int:
-    """Template bytes of the stack holding ``group``, never undercounted."""
-    return REPOSITORIES_STACK_BYTES + sum(r.estimated_bytes for r in group)
+def estimate_repositories(group: Sequence[PlannedRepository], told: TeamNotificationsProps | None = None) -> int:
+    """Template bytes of the stack holding ``group`` (and ``told``: the team's notifications), never undercounted."""
+    return REPOSITORIES_STACK_BYTES + notifications_bytes(told) + sum(r.estimated_bytes for r in group)
+
+
+def notifications_bytes(told: TeamNotificationsProps | None) -> int:
+    if told is None:
+        return 0
+    made = NOTIFICATIONS_BYTES + BYTES_PER_TOLD_PIPELINE * len(told.pipelines)
+    return int((made + CHATBOT_BYTES * bool(told.slack_channel_id)) * BYTES_MARGIN)
 
 
 class RepositoriesStack(Stack):
     def __init__(
-        self, scope: Construct, id: str, *, team: str, repositories: Sequence[PlannedRepository], **kwargs: Any
-    ) -> None:
+        self, scope: Construct, id: str, *, team: str, repositories: Sequence[PlannedRepository],
+        notifications: TeamNotificationsProps | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """``notifications``: the team's topic and failure rule live in its first repositories stack (every team with
+        a pipeline has one, and it is deployed before any of them)."""
         super().__init__(scope, id, **kwargs)
         team_scope = Construct(self, f"Team-{team}")
         self.repositories = {r.props.repository_name: ImageRepository(team_scope, r.id, r.props) for r in repositories}
+        if notifications is not None:
+            TeamNotifications(team_scope, "Notifications", notifications)
 
 
 def planned_repositories(config: PlatformConfig, team: Team) -> list[PlannedRepository]:

@@ -16,6 +16,7 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra import buildspecs, lock_grants
@@ -49,6 +50,8 @@ class ServicePipelineProps:
     """Where lint and build jobs read the base lock when they run (``ARG BASE_…``); ``None``: no lock."""
     allowed_registries: tuple[str, ...] = ()
     """Image prefixes the Lint job's SW001 accepts (pull-through prefixes and curated bases in the platform's ECR)."""
+    notify_topic_arn: str = ""
+    """The team's topic (:mod:`infra.notifications`): approvals waiting, deploys and rollbacks are told there."""
 
 
 class ServicePipeline(Construct):
@@ -246,14 +249,7 @@ class ServicePipeline(Construct):
         Stitch made. A failed deploy or check fails the stage, and no later environment runs."""
         stage_actions: list[codepipeline.IAction] = []
         if stage.approval:
-            where = f"environment {stage.environment}" if stage.environment else "production"
-            stage_actions.append(
-                actions.ManualApprovalAction(
-                    action_name="Approve",
-                    additional_information=f"Deploy {self.props.blueprint.name} to {where}",
-                    run_order=1,
-                )
-            )
+            stage_actions.append(self._approval(stage))
         for step in stage.steps:
             artifact = "_".join(p for p in ("deployed", step.environment.replace("-", "_"), step.kind) if p)
             stage_actions.append(
@@ -267,6 +263,23 @@ class ServicePipeline(Construct):
             )
         self.pipeline.add_stage(stage_name=stage.name, actions=stage_actions)
 
+    def _approval(self, stage: DeployStage) -> actions.ManualApprovalAction:
+        """The approval, told to the team when it waits (CodePipeline publishes it with the review link): the commit
+        the release was built from, and where it answered before (that deploy's message names its digest)."""
+        bp = self.props.blueprint
+        where = f"environment {stage.environment}" if stage.environment else "production"
+        position = [s.name for s in bp.stages].index(stage.name)
+        before = bp.stages[position - 1].environment if position else ""
+        answered = f"; it answered in {before} (its deploy messages say how)" if before else ""
+        release = self.source_action.variables.commit_id
+        topic = self.props.notify_topic_arn
+        return actions.ManualApprovalAction(
+            action_name="Approve",
+            additional_information=f"Deploy {bp.team}/{bp.service} release of commit {release} to {where}{answered}",
+            notification_topic=sns.Topic.from_topic_arn(self, f"Notify{stage.name}", topic) if topic else None,
+            run_order=1,
+        )
+
     def _deploy_project(self, step: DeployStep) -> codebuild.PipelineProject:
         bp = self.props.blueprint
         args: tuple[str, ...] = step.args
@@ -277,12 +290,17 @@ class ServicePipeline(Construct):
             role_arn = f"arn:{partition_for(step.region)}:iam::{step.account}:role/"
             role_arn += workload_role_name(bp.team, bp.service, step.environment)
             args = ("--environment", step.environment, "--role-arn", role_arn, "--region", step.region, *args)
+        if self.props.notify_topic_arn:
+            args = (*args, "--notify-topic", self.props.notify_topic_arn)
         record = "-".join(p for p in ("deployed", step.environment, step.kind) if p) + ".json"
         spec = buildspecs.deploy(step.kind, args, record=record)
         project = self._project(f"Deploy{environment}{step.kind.capitalize()}", spec, role=role)
         # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind).
         self.props.repository.grant_pull(role)
         acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
+        if self.props.notify_topic_arn:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"],
+                                                             resources=[self.props.notify_topic_arn]))  # fmt: skip
         stack = Stack.of(self)
         if step.environment and step.region != stack.region:
             # ... and then that its replica in the environment's region serves the same (pipeline.replication).

@@ -18,6 +18,7 @@ from pipeline.commands import (
     preflight,
     rollback,
     runner,
+    status,
     stitch,
     synth,
     validate,
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         bases,
         runner,
         platform,
+        status,
         local,
     ):
         module.register(commands)

@@ -16,7 +16,7 @@ BUILDER_PREFIX=${SLIPWAY_BUILDER_PREFIX:-/opt/slipway/builder}
 BUILDER_SUITE=trixie
 BUILDER_PACKAGES=(docker.io docker-cli docker-buildx)
 
-packages=(containerd runc tini iptables docker-registry qemu-user-static binfmt-support debootstrap)
+packages=(containerd runc tini iptables docker-registry qemu-user-static binfmt-support debootstrap chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

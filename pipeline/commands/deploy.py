@@ -15,11 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import records, regional
+from pipeline import notify, records, regional
 from pipeline.arguments import seconds
 from pipeline.deploy_options import Where, checked_target
 from pipeline.deployers import DEPLOYERS, workload
 from pipeline.deployers.base import Deployer, DeployError, DeployRecord, DeployTarget, Verification, aws_reached
+from pipeline.errors import SlipwayError
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
 from pipeline.stitch import verify
@@ -43,6 +44,7 @@ def register(commands: Any) -> None:
         sub.add_argument("--environment", default="", help="the environment this deploy promotes the release to")
         sub.add_argument("--role-arn", default="", help="the environment's workload role: assumed before deploying")
         sub.add_argument("--region", default="", help="the environment's region (default: the job's)")
+        sub.add_argument("--notify-topic", default="", help="the team's SNS topic: told what was deployed, or why not")
         deployer.add_arguments(sub)
         sub.set_defaults(run=lambda a, d=deployer: _run(d, a))
 
@@ -56,7 +58,7 @@ def _run(kind: type[Deployer], args: Any) -> int:
     return deploy(lambda: kind.from_args(args, acting), target, image_json=args.image_json, out=args.out,
                   timeout=args.timeout, check=_local_check(target, args.out.parent, acting),
                   where={"environment": where.environment, "account": workload.account_of(where.role_arn)},
-                  region=where.region)  # fmt: skip
+                  region=where.region, notify_topic=args.notify_topic)  # fmt: skip
 
 
 def _local_check(target: DeployTarget, directory: Path, acting: Any) -> Check | None:
@@ -79,6 +81,7 @@ def deploy(
     check: Check | None = None,
     where: Mapping[str, str] | None = None,
     region: str = "",
+    notify_topic: str = "",
 ) -> int:
     """Checked before anything changes: ``--out`` can be written (it is claimed with an "in progress" placeholder; a
     deploy that cannot write its record would leave a retry without its rollback target), and the registry serves
@@ -88,7 +91,34 @@ def deploy(
     The registry is read as the job itself; the deployer (a factory: made here) acts with the clients it was given.
     ``where``: ``environment`` and ``account`` for the record. ``region``: the environment's; in another region than
     the platform's repository, the deploy names its replica there (:mod:`pipeline.regional`), once the replica
-    serves the same release (the same check, waited for up to ``timeout``)."""
+    serves the same release (the same check, waited for up to ``timeout``). ``notify_topic``: the team is told the
+    outcome (:mod:`pipeline.notify`), a deploy that did not finish included."""
+    try:
+        record, image = _deploy(deployer, target, image_json, out, timeout, registry, check, where, region)
+    except SlipwayError as exc:
+        if notify_topic:
+            _tell_failure(notify_topic, target, image_json, (where or {}).get("environment", ""), str(exc))
+        raise
+    if notify_topic:
+        notify.publish(notify_topic, *notify.deployed(record, image, RepositoryRef.parse(image.repository).name))
+    state = "deployed" if record.changed else "already serving this digest (nothing changed)"
+    revision = f" revision {record.revision}" if record.revision else ""
+    place = f" in {record.environment} ({record.account})" if record.environment else ""
+    print(f"{record.target}{place}: {record.image} [{state}]{revision}")
+    return 0
+
+
+def _deploy(
+    deployer: Deployer | Callable[[], Deployer],
+    target: DeployTarget,
+    image_json: Path,
+    out: Path,
+    timeout: float,
+    registry: RegistryClient | None,
+    check: Check | None,
+    where: Mapping[str, str] | None,
+    region: str,
+) -> tuple[DeployRecord, ImageRecord]:
     records.reserve(out, f"deploy of {target.label}", nothing="nothing was deployed")
     image = ImageRecord.load(image_json)
     verify(registry or client_for(RepositoryRef.parse(image.repository)), image)
@@ -109,11 +139,16 @@ def deploy(
         _write(out, record)
         raise DeployError(f"{target.label}: {record.image} failed its check ({record.verified})")
     _write(out, record)
-    state = "deployed" if record.changed else "already serving this digest (nothing changed)"
-    revision = f" revision {record.revision}" if record.revision else ""
-    place = f" in {record.environment} ({record.account})" if record.environment else ""
-    print(f"{record.target}{place}: {record.image} [{state}]{revision}")
-    return 0
+    return record, image
+
+
+def _tell_failure(topic: str, target: DeployTarget, image_json: Path, environment: str, error: str) -> None:
+    try:
+        release = ImageRecord.load(image_json)
+    except SlipwayError:
+        return  # no release to name: the job's log says why
+    service = RepositoryRef.parse(release.repository).name
+    notify.publish(topic, *notify.failed(target.label, release, service, environment, error))
 
 
 def _write(out: Path, record: DeployRecord) -> None:

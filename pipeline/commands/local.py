@@ -11,6 +11,8 @@ from typing import Any
 
 from pipeline import config, replication
 from pipeline.local import lifecycle, runner
+from pipeline.local.reading import reading
+from pipeline.local.replay import notifications
 from pipeline.local.replay.report import Report, record_timing
 from pipeline.local.state import MOTO_PORT, REGISTRY_PORT, LocalState
 from pipeline.table import render
@@ -150,9 +152,12 @@ def run(
     if scheduled:
         return _report(runner.fire_schedules(loaded, state, approve=approve), "", as_json)
     report = runner.run(loaded, state, approve=approve, selection=service)
+    timing = record_timing(state.directory, time.monotonic() - started)
+    with reading(state):  # what each team's topic delivered to its inbox during the run
+        report.notifications = notifications.told(state.aws_endpoint, state.directory / "cdk.out")
     (state.directory / "runs").mkdir(parents=True, exist_ok=True)
     (state.directory / "runs" / "last-run.json").write_text(json.dumps(report.json(), indent=2))
-    return _report(report, record_timing(state.directory, time.monotonic() - started), as_json)
+    return _report(report, timing, as_json)
 
 
 def push(
@@ -163,6 +168,17 @@ def push(
     _use_builder(state)
     loaded = config.load(config_path)
     return _report(runner.push(loaded, state, repository, approve=approve, checkout=checkout), "", as_json)
+
+
+def _first_line(message: str) -> str:
+    """An EventBridge message is the transformer's JSON string; CodePipeline's approval a JSON object."""
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        parsed = message
+    if isinstance(parsed, dict):
+        parsed = parsed.get("approval", {}).get("customData", message)
+    return str(parsed)[:160]
 
 
 def _report(report: Report, timing: str, as_json: bool) -> int:
@@ -179,6 +195,10 @@ def _report(report: Report, timing: str, as_json: bool) -> int:
             (d["service"], d["environment"] or "-", d["account"], d["target"], d["image"], _verified(d["verified"]))
             for d in report.deployments
         ]))  # fmt: skip
+        for topic, messages in report.notifications.items():
+            print(f"\n{topic} was told ({len(messages)}):")
+            for told in messages:
+                print(f"  - {told['subject'] or _first_line(told['message'])}")
         if timing:
             print(f"\n{timing}; assembly replayed: {report.assembly}")
     for failed in report.failed[:1]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline import records
+from pipeline import notify, records
 from pipeline.arguments import seconds
 from pipeline.deploy_options import Where, checked_target
 from pipeline.deployers import DEPLOYERS, workload
 from pipeline.deployers.base import DeployError, DeployRecord, aws_reached
-from pipeline.registry import client_for_host
+from pipeline.registry import RepositoryRef, client_for_host
 from pipeline.rollback import rollback
 
 
@@ -25,6 +25,7 @@ def register(commands: Any) -> None:
         sub.add_argument("--timeout", type=seconds, default=600)
         sub.add_argument("--role-arn", default="", help="an environment's workload role: assumed first (cross-account)")
         sub.add_argument("--region", default="", help="the environment's region (default: the caller's)")
+        sub.add_argument("--notify-topic", default="", help="the team's SNS topic: told of the rollback")
         deployer.add_arguments(sub)
         sub.set_defaults(run=lambda a, d=deployer: _run(d, a))
 
@@ -38,10 +39,11 @@ def _run(deployer: Any, args: Any) -> int:
     acting = workload.session(where.role_arn, "", where.region)
     registry = client_for_host(record.previous_image.partition("/")[0], session=acting)
     return run(deployer.from_args(args, acting), target, record_path=args.record, out=args.out,
-               timeout=args.timeout, registry=registry)  # fmt: skip
+               timeout=args.timeout, registry=registry, notify_topic=args.notify_topic)  # fmt: skip
 
 
-def run(deployer: Any, target: Any, *, record_path: Path, out: Path, timeout: float, registry: Any = None) -> int:
+def run(deployer: Any, target: Any, *, record_path: Path, out: Path, timeout: float, registry: Any = None,
+        notify_topic: str = "") -> int:  # fmt: skip
     records.reserve(out, f"rollback of {target.label}", nothing="nothing was rolled back")
     with aws_reached(target.label):
         record = rollback(deployer, target, DeployRecord.load(record_path), timeout=timeout, registry=registry)
@@ -55,4 +57,6 @@ def run(deployer: Any, target: Any, *, record_path: Path, out: Path, timeout: fl
     print(
         f"{record.target}: rolled back to {record.image}{f' (verified: {record.verified})' if record.verified else ''}"
     )
+    if notify_topic:
+        notify.publish(notify_topic, *notify.rolled_back(record, RepositoryRef.parse(record.image.split("@")[0]).name))
     return 0

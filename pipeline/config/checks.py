@@ -13,6 +13,7 @@ from pipeline.config.model import (
     LambdaTarget,
     PlatformConfig,
     Service,
+    Team,
     Upstream,
     is_region,
 )
@@ -56,6 +57,7 @@ def check_model(config: PlatformConfig) -> Iterator[str]:
             yield f"teams[{t}].{kind}[{index}].name: duplicate image name {name!r} in team {team.name!r}"
         for b, base in enumerate(team.base_images):
             yield from _check_platforms(base.platforms, f"teams[{t}].base_images[{b}].platforms")
+        yield from _check_notifications(config, team, f"teams[{t}].notifications")
         for s, service in enumerate(team.services):
             yield from _check_service(service, f"teams[{t}].services[{s}]")
             yield from _check_environments(team.workload_accounts, service, f"teams[{t}].services[{s}]")
@@ -138,6 +140,24 @@ def _check_regions(platform_region: str, service: Service, path: str) -> Iterato
             yield (
                 f"{path}.environments[{i}].region: {region} is in partition {theirs}, the platform in {ours}; roles "
                 "and images do not cross partitions: run a platform in that partition"
+            )
+
+
+def _check_notifications(config: PlatformConfig, team: Team, path: str) -> Iterator[str]:
+    """A Slack channel needs its workspace; a given topic is where the team's pipelines publish: their account and
+    region (EventBridge and CodePipeline publish to a topic of their own region)."""
+    told = team.notifications
+    if told is None:
+        return
+    if bool(told.slack_channel_id) != bool(told.slack_workspace_id):
+        missing = "slack_workspace_id" if told.slack_channel_id else "slack_channel_id"
+        yield f"{path}.{missing}: a Slack channel needs both slack_workspace_id and slack_channel_id"
+    if told.topic_arn:
+        _, _, _, region, account, _ = told.topic_arn.split(":", 5)
+        if (account, region) != (config.platform.account, config.platform.region):
+            yield (
+                f"{path}.topic_arn: the topic is in {account}/{region}; the team's pipelines publish from the "
+                f"platform's {config.platform.account}/{config.platform.region}: give a topic there"
             )
 
 

@@ -48,6 +48,8 @@ _ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$", re.ASCII)
 _HEALTH_URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]{0,200})?$", re.ASCII)
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~/-]{0,200}$", re.ASCII)
 _IAM_ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$", re.ASCII)
+_SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", re.ASCII)
+_SLACK_ID = re.compile(r"^[A-Z0-9]{9,12}$", re.ASCII)
 _EKS_CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", re.ASCII)
 # A path inside the repository: relative, no '..', a character set no shell or YAML needs to quote.
 _REPO_PATH = re.compile(r"^(?!/)[A-Za-z0-9._/+@-]{1,255}$", re.ASCII)
@@ -349,6 +351,19 @@ class Team:
     rebuild_concurrency: Annotated[int, InRange(1, 100)] = 4
     """How many of this team's pipelines a base release rebuilds at once (about two CodeBuild builds each): the rest
     wait in line and start as those finish (:mod:`pipeline.lock_store`), so a weekly wave leaves room for pushes."""
+    notifications: Notifications | None = None
+    """Failed executions, approvals waiting, deploys and rollbacks, told to the team; none: nobody is told."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notifications:
+    """Where a team hears about its pipelines (:mod:`infra.notifications`): an SNS topic -- the platform's own
+    ``slipway-<team>``, or one given -- and, optionally, a Slack channel through AWS Chatbot."""
+
+    topic_arn: Annotated[str, OrEmpty(Matches(_SNS_TOPIC_ARN, "an SNS topic ARN"))] = ""
+    """Empty: the platform creates ``slipway-<team>``. A given topic must let EventBridge and CodePipeline publish."""
+    slack_workspace_id: Annotated[str, OrEmpty(Matches(_SLACK_ID, "a Slack workspace ID such as 'T0123ABCD'"))] = ""
+    slack_channel_id: Annotated[str, OrEmpty(Matches(_SLACK_ID, "a Slack channel ID such as 'C0123ABCDEF'"))] = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -117,6 +117,27 @@ class Deployer(Protocol):
         """Deploy one pinned reference already checked against the registry (a rollback to a recorded digest)."""
         ...
 
+    def serving(self, target: Any) -> Serving:
+        """What the target serves now and what Slipway's last deploy put there, read from the target itself."""
+        ...
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a target serves now, read live from it (``slipway status``), never from a record."""
+
+    image: str
+    """``repo@sha256:…`` serving now (the alias's version, the service's task definition, the Deployment's pod
+    template); empty when the target serves nothing yet."""
+    deployed: str
+    """What Slipway's last deploy there put (its tag or annotation on the target itself); empty: none did."""
+    revision: str = ""
+    since: str = ""
+    """When the serving revision was made, as the target says (ISO 8601), when it says."""
+    previous: str = ""
+    """What that deploy recorded as serving before it (its rollback target): a deploy that did not finish leaves
+    the target serving this."""
+
 
 @dataclass(frozen=True)
 class Verification:

@@ -17,11 +17,12 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config.model import EcsTarget
-from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, Verification, wait_until
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, Serving, Verification, wait_until
 from pipeline.platforms import platform_for_ecs_cpu
 from pipeline.records import ImageRecord
 
 PREVIOUS_TAG = "slipway:previous-image"
+IMAGE_TAG = "slipway:image"  # on a revision a deploy registered: what Slipway put there (``slipway status``)
 HEALTH_SECONDS = 120.0
 
 
@@ -152,7 +153,7 @@ class EcsDeployer:
         revision = {key: definition[key] for key in _REGISTERABLE if key in definition}
         revision["containerDefinitions"] = [{**c, "image": image} if c["name"] == container else c for c in containers]
         # The rollback target travels with the new revision (a CodeBuild retry starts from a clean workspace).
-        revision["tags"] = [{"key": PREVIOUS_TAG, "value": previous}]
+        revision["tags"] = [{"key": PREVIOUS_TAG, "value": previous}, {"key": IMAGE_TAG, "value": image}]
         try:
             registered = self._ecs.register_task_definition(**revision)["taskDefinition"]["taskDefinitionArn"]
         except ClientError as exc:
@@ -246,6 +247,20 @@ class EcsDeployer:
         return DeployRecord(
             target.label, image, previous, changed=in_flight, revision=revision, waited=in_flight and timeout > 0
         )
+
+    def serving(self, target: EcsTarget) -> Serving:
+        """The container's image in the service's task definition, and the image Slipway tagged that revision with
+        when its deploy registered it (none: the revision was registered another way)."""
+        name = f"ECS service {target.cluster}/{target.service}"
+        revision = str(self._service(target.cluster, target.service, name)["taskDefinition"])
+        try:
+            described = self._ecs.describe_task_definition(taskDefinition=revision, include=["TAGS"])
+        except ClientError as exc:
+            raise DeployError(f"{name}: cannot read task definition {revision} ({_error(exc)})") from exc
+        definition = described["taskDefinition"]
+        image = next((c["image"] for c in definition["containerDefinitions"] if c["name"] == target.container), "")
+        tags = {t.get("key"): t.get("value", "") for t in described.get("tags", [])}
+        return Serving(str(image), str(tags.get(IMAGE_TAG, "")), revision, str(definition.get("registeredAt", "")))
 
     def _service(self, cluster: str, service: str, target: str) -> dict[str, Any]:
         try:

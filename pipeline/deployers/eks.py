@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.arguments import dns_label
 from pipeline.config.model import EksTarget
-from pipeline.deployers.base import DeployError, DeployRecord, Grant, NamespaceAccess, Permission
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, NamespaceAccess, Permission, Serving
 from pipeline.records import ImageRecord
 
 
@@ -224,6 +224,15 @@ class EksDeployer:
             kubectl = KubectlCli(kubeconfig=config, environment=self._environment)
             return self._deploy(kubectl, image, cluster, namespace, deployment, container, timeout)
 
+    def serving(self, target: EksTarget) -> Serving:
+        """The container's image in the Deployment's pod template, and the image Slipway's last deploy annotated."""
+        if self._kubectl is not None:
+            return _serving(self._kubectl, target)
+        with tempfile.TemporaryDirectory(prefix="slipway-kube-") as directory:
+            config = Path(directory) / "kubeconfig.json"
+            config.write_text(json.dumps(kubeconfig_for(target.cluster, eks=self._eks)))
+            return _serving(KubectlCli(kubeconfig=config, environment=self._environment), target)
+
     @staticmethod
     def _deploy(
         kubectl: Kubectl,
@@ -266,6 +275,17 @@ class EksDeployer:
                 f"{target}: rollout of {image} did not finish ({exc}); rolled back: {_live(kubectl, ref, container)}"
             ) from exc
         return DeployRecord(label, image, previous, changed=True, waited=waited)
+
+
+def _serving(kubectl: Kubectl, target: EksTarget) -> Serving:
+    ref = ["deployment", target.deployment, "--namespace", target.namespace]
+    current = _read(kubectl, ref, f"EKS deployment {target.cluster}/{target.namespace}/{target.deployment}")
+    annotations = current.get("metadata", {}).get("annotations", {}) or {}
+    return Serving(
+        str(_find_container(current, target.container).get("image", "")), str(annotations.get(IMAGE_ANNOTATION, "")),
+        str(annotations.get("deployment.kubernetes.io/revision", "")),
+        str(current.get("metadata", {}).get("creationTimestamp", "")), str(annotations.get(PREVIOUS_ANNOTATION, "")),
+    )  # fmt: skip
 
 
 def _read(kubectl: Kubectl, ref: list[str], target: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pipeline.deployers.base import (
     Invoke,
     Permission,
     PullImages,
+    Serving,
     Verification,
     platform_image,
     wait_until,
@@ -150,6 +151,20 @@ class LambdaDeployer:
         return DeployRecord(
             target.label, image, previous, changed=True, revision=version, waited=True, verified=verified
         )
+
+    def serving(self, target: LambdaTarget) -> Serving:
+        """The image of the version the alias names, and the image Slipway's last deploy tagged the function with."""
+        try:
+            version, image = self._alias_image(target.function_name, target.alias)
+            configuration = self._lambda.get_function(FunctionName=target.function_name)["Configuration"]
+            since = ""
+            if version:
+                found = self._lambda.get_function_configuration(FunctionName=target.function_name, Qualifier=version)
+                since = str(found.get("LastModified", ""))
+        except ClientError as exc:
+            raise DeployError(f"Lambda function {target.function_name}: {_error(exc)}") from exc
+        tags = self._tags(configuration["FunctionArn"])
+        return Serving(image, tags.get(IMAGE_TAG, ""), version, since, tags.get(PREVIOUS_TAG, ""))
 
     def _smoke_test(self, target: LambdaTarget, version: str, image: str, what: str) -> Verification:
         """Invoke *that version* with the smoke event; the alias moves only when its answer holds what is expected."""

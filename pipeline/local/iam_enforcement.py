@@ -97,6 +97,8 @@ def requests_for(
         return [Request(action, secret if secret.startswith("arn:") else (secret_arn or (lambda s: s))(secret))]
     if service == "sts" and name == "AssumeRole" and params.get("RoleArn"):
         return [Request(action, str(params["RoleArn"]))]
+    if service == "sns" and params.get("TopicArn"):
+        return [Request(action, str(params["TopicArn"]))]
     if service == "codepipeline" and params.get("name"):
         return [Request(action, f"{arn}{params['name']}")]
     if service == "ssm":

@@ -36,7 +36,7 @@ from pipeline.errors import SlipwayError
 from pipeline.local import aws, load_balancer, platform_repo, verify
 from pipeline.local.cloudformation_standin import SERVICE_PRINCIPAL_ENV, StandInCloudFormation
 from pipeline.local.pull_through import UPSTREAM
-from pipeline.local.replay import authorize, cdk, codebuild, executor, iam, sources, starts
+from pipeline.local.replay import authorize, cdk, codebuild, executor, iam, notifications, sources, starts
 from pipeline.local.replay.report import Report, deployments
 from pipeline.local.seed import republish_upstreams, seed_upstreams
 from pipeline.local.state import STATE_ENV, LocalState
@@ -166,10 +166,9 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
         environment=environment, secret=secret,
         assume=iam.assumer(aws.client("sts", state.aws_endpoint), lambda: authorize.current(assembly_dir).trusts)
         if state.aws_credentials() else lambda role: {},
-        authorize=lambda project, variables: authorize.deploy_problems(
-            authorize.current(assembly_dir), project, variables
-        ),
+        authorize=lambda project, variables: authorize.deploy_problems(authorize.current(assembly_dir), project, variables),
         approve=approve, report=report, mounts=codebuild.host_mounts(state.docker_host),
+        **notifications.telling(state.aws_endpoint, assembly_dir, aws.REGION),
     )  # fmt: skip
 
 

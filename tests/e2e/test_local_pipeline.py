@@ -203,3 +203,51 @@ def test_every_deployment_answered_on_its_own_architecture(local: LocalState) ->
         ("search-indexer", "eks"): {"ok": True, "check": "run", "status": 0, "machine": "x86_64"},
     }
     assert {key: deployed(local, *key)["verified"] for key in checks} == checks
+
+
+def test_status_reads_every_target_live_and_names_a_hand_change(local: LocalState, capsys: Any, tmp_path: Any) -> None:
+    """Issue #31: `slipway status` against the replay's accounts, exactly as against AWS: every target serves what its
+    last deploy put there, a release of its repository; a Lambda alias moved by hand in moto is drift, exit 1."""
+    from pipeline.commands.status import show
+
+    assert show(config_path=EXAMPLE, as_json=True, local=local.directory) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 6 and {r["state"] for r in rows} == {"ok"}, rows
+    release = image_json(local, "payments-api")
+    for row in (r for r in rows if r["service"] == "payments/api"):
+        registry = REGISTRY_OF[row["account"]]
+        platform = "linux/arm64" if row["target"].startswith("lambda:") else ""
+        digest = release["platforms"][platform]["digest"] if platform else release["index_digest"]
+        assert row["image"] == row["deployed"] == f"{registry}/payments/api@{digest}", row
+        assert row["release"] == release["tag"] and row["commit"], row
+    lam = in_account(local, "lambda", DEV)
+    before = lam.get_alias(FunctionName="payments-api", Name="live")["FunctionVersion"]
+    by_hand = f"{ECR}/payments/api@sha256:{'e' * 64}"
+    lam.update_function_code(FunctionName="payments-api", ImageUri=by_hand)
+    version = lam.publish_version(FunctionName="payments-api", Description=by_hand)["Version"]
+    lam.update_alias(FunctionName="payments-api", Name="live", FunctionVersion=version)
+    try:
+        page = tmp_path / "status.html"
+        assert show(config_path=EXAMPLE, local=local.directory, page=page) == 1
+        out = capsys.readouterr().out
+        assert f"payments/api dev lambda:payments-api: drift: serves {by_hand}, which no release of" in out
+        assert "6 targets, 1 drifting" in page.read_text()
+    finally:
+        lam.update_alias(FunctionName="payments-api", Name="live", FunctionVersion=before)
+
+
+def test_each_team_was_told_through_its_topic(local: LocalState) -> None:
+    """Issue #31 item 3: the run's messages, as each team's inbox (an SQS queue on its SNS topic) received them: the
+    approval CodePipeline published for prod, and a message per deploy from the deploy jobs -- release and digest."""
+    told = json.loads((local.directory / "runs" / "last-run.json").read_text())["notifications"]
+    payments, search = told["slipway-payments"], told["slipway-search"]
+    release = image_json(local, "payments-api")
+    approvals = [json.loads(m["message"])["approval"] for m in payments if m["subject"].startswith("APPROVAL NEEDED")]
+    assert [(a["pipelineName"], a["stageName"]) for a in approvals] == [("slipway-payments-api", "Deploy-prod")]
+    assert approvals[0]["customData"].startswith("Deploy payments/api release of commit ")
+    deployed = sorted(m["subject"] for m in payments if " deployed to " in m["subject"])
+    assert deployed == [
+        f"Slipway: payments/api {release['tag']} deployed to {env}" for env in ("dev", "dev", "prod", "prod")
+    ]
+    assert any(release["index_digest"] in m["message"] for m in payments)
+    assert len([m for m in search if "deployed to the platform account" in m["subject"]]) == 2

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from pipeline.config import EcsTarget
 from pipeline.deployers import ecs as ecs_module
 from pipeline.deployers.base import DeployError, DeployRecord, Verification
-from pipeline.deployers.ecs import PREVIOUS_TAG, EcsDeployer
+from pipeline.deployers.ecs import IMAGE_TAG, PREVIOUS_TAG, EcsDeployer
 from tests.unit.test_deploy_base import INDEX, PREVIOUS, RELEASE, REPO
 
 NEW = f"{REPO}@{INDEX}"
@@ -131,7 +131,8 @@ def test_a_deploy_registers_a_revision_differing_only_in_the_image_and_waits_for
     assert {k: v for k, v in new.items() if k not in ("containerDefinitions", "taskDefinitionArn")} == {
         k: v for k, v in old.items() if k not in ("containerDefinitions", "taskDefinitionArn", "status", "revision")
     }  # nothing but the image moved; the read-only fields are not sent back
-    assert tags == [{"key": PREVIOUS_TAG, "value": PREVIOUS}]
+    assert tags == [{"key": PREVIOUS_TAG, "value": PREVIOUS}, {"key": IMAGE_TAG, "value": NEW}]
+    assert _deployer(fake).serving(TARGET).deployed == NEW  # what `slipway status` reads back from the revision
     [update] = [kwargs for op, kwargs in fake.calls if op == "update_service"]
     assert update == {"cluster": "payments", "service": "api", "taskDefinition": TASK.format(2),
                       "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}}  # fmt: skip

@@ -50,6 +50,8 @@ def _resources(action: str, path: str = "/", resource: str = "*", **params: Any)
         ("sts:AssumeRole", "/", {"RoleArn": "arn:aws:iam::1:role/deploy"}, [("sts:AssumeRole", "arn:aws:iam::1:role/deploy")]),
         ("eks:DescribeCluster", "/clusters/platform", {}, [("eks:DescribeCluster", ARN.format("eks") + "cluster/platform")]),
         ("iam:CreateRole", "/", {"RoleName": "x"}, [("iam:CreateRole", "*")]),
+        ("sns:Publish", "/", {"TopicArn": "arn:aws:sns:eu-west-1:1:slipway-payments"},
+         [("sns:Publish", "arn:aws:sns:eu-west-1:1:slipway-payments")]),
     ],
 )  # fmt: skip
 def test_each_call_is_authorized_on_the_resource_it_names(action: str, path: str, params: Any, expected: Any) -> None:

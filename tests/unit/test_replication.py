@@ -208,3 +208,23 @@ def test_a_regions_gate_keeps_its_repositories_apart_and_replication_follows_the
     assert replicas.matches(rules, "payments/api") == ["us-east-1"]
     assert replicas.matches(rules, "search/indexer") == ["us-east-1", "us-west-2"]
     assert replicas.matches(rules, "payments/bases/python") == []
+
+
+def test_at_500_services_with_prod_in_another_region_replication_needs_half_its_quota(tmp_path: Path) -> None:
+    """The scale check (README, "Limits and quotas"): 500 services, each replicated to prod's region, fill 5 of the
+    10 rules; past 1,000 such services validation says which service does not fit."""
+    from benchmarks.platforms import platform_toml
+
+    path = tmp_path / "platform.toml"
+    path.write_text(platform_toml(500, prod_region="eu-central-1"))
+    assert [(r.regions, len(r.repositories)) for r in replication.plan(config.load(path))] == [
+        (("eu-central-1",), 100)
+    ] * 5
+    path.write_text(platform_toml(1001, prod_region="eu-central-1"))
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(path)
+    assert raised.value.problems == [
+        "teams[100].services[0].environments: ECR replication holds 10 rules of 100 repositories "
+        f"({replication.DOCUMENTED}); services grouped by their regions need more here: give services the same set "
+        "of regions"
+    ]

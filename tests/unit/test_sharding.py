@@ -67,11 +67,12 @@ def test_shard_keeps_teams_apart_and_under_the_limit() -> None:
 def test_repository_template_bytes_stay_within_the_estimate(synthesized: dict[str, Any]) -> None:
     import pathlib
 
+    from infra.platform_app import notifications
     from infra.repositories_stack import estimate_repositories, planned_repositories
 
     config = load(EXAMPLE)
     directory = pathlib.Path(synthesized["assembly"].directory)
     for team in config.teams:
         written = (directory / f"Slipway-Acme-Registry-{team.name}-1.template.json").stat().st_size
-        estimated = estimate_repositories(planned_repositories(config, team))
+        estimated = estimate_repositories(planned_repositories(config, team), notifications(config, team))
         assert written <= estimated <= written * 1.6, (team.name, written, estimated)

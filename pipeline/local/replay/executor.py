@@ -65,6 +65,10 @@ class Context:
     mounts: tuple[str, ...] = ()
     """Host paths a container job reaches at the same path besides the state directory (the Docker socket's
     directory, a CA bundle the environment names)."""
+    on_approval: Callable[[Execution, Stage, Action], None] = lambda run, stage, action: None
+    """What CodePipeline does when an approval waits (tells its topic: :mod:`pipeline.local.replay.notifications`)."""
+    on_failure: Callable[[Execution, Stage], None] = lambda run, stage: None
+    """What a failed stage sets off (EventBridge's rules on CodePipeline's event)."""
 
 
 @dataclass
@@ -110,6 +114,7 @@ def execute(pipeline: Pipeline, revision: sources.Revision, context: Context) ->
                 results = list(pool.map(functools.partial(_timed, run, stage, context=context), wave))
             run.results += results
             if any(r.status != "Succeeded" for r in results):
+                context.on_failure(run, stage)
                 return run
     return run
 
@@ -135,6 +140,7 @@ def _perform(run: Execution, stage: Stage, action: Action, context: Context) -> 
     if action.provider == "CodeStarSourceConnection":
         return _source(run, action, context)
     if action.provider == "Manual":
+        context.on_approval(run, stage, action)
         if context.approve:
             return "Succeeded", "approved (--approve)"
         return "Rejected", "manual approval not given (run with --approve)"

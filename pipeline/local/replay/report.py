@@ -19,6 +19,8 @@ class Report:
     actions: list[executor.ActionResult] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     assembly: Path = Path()
+    notifications: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    """What each team's topic delivered during the run: ``topic name -> [{subject, message}]``."""
     latest: dict[str, bool] = field(default_factory=dict)
     """Whether each pipeline's latest execution succeeded: an execution that failed waiting for a base and then
     succeeded when the base's publication started it again is not a failure of the run."""
@@ -28,7 +30,8 @@ class Report:
         return [a for a in self.actions if a.status != "Succeeded" and not self.latest.get(a.pipeline, False)]
 
     def json(self) -> dict[str, Any]:
-        return {"actions": [a.row() for a in self.actions], "deployments": self.deployments}
+        return {"actions": [a.row() for a in self.actions], "deployments": self.deployments,
+                "notifications": self.notifications}  # fmt: skip
 
 
 def deployments(pipeline: assembly.Pipeline, execution: executor.Execution, state: Path) -> list[dict[str, Any]]:
