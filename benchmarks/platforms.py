@@ -2,7 +2,7 @@
 
 Ten services a team; each service builds for both architectures and promotes through two environments (dev, then
 prod behind an approval), each with a Lambda function and an ECS service, in the team's two workload accounts; each
-team curates one base. A lock of ``lock_entries`` upstream pins is written beside it (``images/lock.json``): synth
+team curates one base and is told through its own topic. A lock of ``lock_entries`` upstream pins is written beside it (``images/lock.json``): synth
 reads none of it -- no template holds a lock entry -- and the benchmark shows that by its bytes not moving.
 """
 
@@ -29,6 +29,7 @@ def platform_toml(
         lines.append(f'[[teams]]\nname = "team{t:03d}"')
         if environments:
             lines.append(f'workload_accounts = ["{dev}", "{prod}"]')
+        lines.append("[teams.notifications]")  # a topic and a failure rule a team
         lines.append(f'[[teams.base_images]]\nname = "runtime{t:03d}"\ncontext = "images/python"')
         for s in range(min(per_team, services - t * per_team)):
             lines.append(f'[[teams.services]]\nname = "svc{s:03d}"\nsource_repo = "acme/t{t}-s{s}"')

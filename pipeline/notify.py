@@ -26,7 +26,7 @@ def deployed(record: DeployRecord, image: ImageRecord, service: str) -> tuple[st
     verified = f", verified: {record.verified}" if record.verified else ""
     state = "deployed" if record.changed else "already serving (nothing changed)"
     return (
-        f"Slipway: {service} {image.tag} {state} to {where}",
+        f"Slipway: {service} {'deployed to' if record.changed else 'unchanged in'} {where}",
         f"{service}: release {image.tag} ({_digest(record.image)}) {state} to {where}: {record.target}{verified}. "
         f"Before: {record.previous_image or 'nothing recorded'}. Nothing to do; to undo: slipway rollback with this "
         "deploy's record.",
@@ -37,7 +37,7 @@ def failed(target: str, image: ImageRecord, service: str, environment: str, erro
     """``(subject, message)`` of a deploy that did not finish."""
     where = environment or "the platform account"
     return (
-        f"Slipway: {service} {image.tag} FAILED in {where}",
+        f"Slipway: {service} FAILED in {where}",
         f"{service}: release {image.tag} ({image.index_digest}) did not deploy to {where}: {target}: {error}. The "
         "previous release keeps serving. What to do: read the deploy action's log; retry the stage (a retry finishes "
         "the deploy or keeps the previous release), or push a fix.",

@@ -157,7 +157,16 @@ def run(
         report.notifications = notifications.told(state.aws_endpoint, state.directory / "cdk.out")
     (state.directory / "runs").mkdir(parents=True, exist_ok=True)
     (state.directory / "runs" / "last-run.json").write_text(json.dumps(report.json(), indent=2))
+    _keep_told(state.directory / "runs" / "told.json", report.notifications)
     return _report(report, timing, as_json)
+
+
+def _keep_told(path: Path, told: dict[str, list[dict[str, str]]]) -> None:
+    """Every run's messages, in order, per topic (an inbox is read once; this is what each team has received)."""
+    kept: dict[str, list[dict[str, str]]] = json.loads(path.read_text()) if path.exists() else {}
+    for topic, messages in told.items():
+        kept.setdefault(topic, []).extend(messages)
+    path.write_text(json.dumps(kept, indent=2))
 
 
 def push(

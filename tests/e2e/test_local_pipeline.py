@@ -239,15 +239,16 @@ def test_status_reads_every_target_live_and_names_a_hand_change(local: LocalStat
 def test_each_team_was_told_through_its_topic(local: LocalState) -> None:
     """Issue #31 item 3: the run's messages, as each team's inbox (an SQS queue on its SNS topic) received them: the
     approval CodePipeline published for prod, and a message per deploy from the deploy jobs -- release and digest."""
-    told = json.loads((local.directory / "runs" / "last-run.json").read_text())["notifications"]
+    told = json.loads((local.directory / "runs" / "told.json").read_text())  # every run's, in order
     payments, search = told["slipway-payments"], told["slipway-search"]
     release = image_json(local, "payments-api")
     approvals = [json.loads(m["message"])["approval"] for m in payments if m["subject"].startswith("APPROVAL NEEDED")]
-    assert [(a["pipelineName"], a["stageName"]) for a in approvals] == [("slipway-payments-api", "Deploy-prod")]
+    assert approvals and {(a["pipelineName"], a["stageName"]) for a in approvals} == {
+        ("slipway-payments-api", "Deploy-prod")
+    }
     assert approvals[0]["customData"].startswith("Deploy payments/api release of commit ")
-    deployed = sorted(m["subject"] for m in payments if " deployed to " in m["subject"])
-    assert deployed == [
-        f"Slipway: payments/api {release['tag']} deployed to {env}" for env in ("dev", "dev", "prod", "prod")
-    ]
-    assert any(release["index_digest"] in m["message"] for m in payments)
-    assert len([m for m in search if "deployed to the platform account" in m["subject"]]) == 2
+    deployed = [m["subject"] for m in payments if " deployed to " in m["subject"]]
+    for environment in ("dev", "prod"):  # the Lambda function and the ECS service of each
+        assert deployed.count(f"Slipway: payments/api deployed to {environment}") >= 2, deployed
+    assert any(release["tag"] in m["message"] and release["index_digest"] in m["message"] for m in payments)
+    assert len([m for m in search if m["subject"] == "Slipway: search/indexer deployed to the platform account"]) >= 2

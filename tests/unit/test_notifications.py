@@ -87,11 +87,11 @@ def test_a_deploy_message_says_service_environment_release_digest_and_what_to_do
     record = DeployRecord("lambda:payments-api", child, f"{REPO}@sha256:{'0' * 64}", True, "7", True,
                           Verification(True, "invoke", 200, "aarch64"), "prod", "555555555555")  # fmt: skip
     subject, message = notify.deployed(record, image, "payments/api")
-    assert subject == f"Slipway: payments/api {image.tag} deployed to prod"
+    assert subject == "Slipway: payments/api deployed to prod"
     assert message.startswith(f"payments/api: release {image.tag} ({image.platforms['linux/arm64'].digest}) deployed "
                               "to prod: lambda:payments-api, verified: invoke 200 aarch64.")  # fmt: skip
     subject, message = notify.failed("ecs:payments/api", image, "payments/api", "dev", "health 500")
-    assert subject == f"Slipway: payments/api {image.tag} FAILED in dev"
+    assert subject == "Slipway: payments/api FAILED in dev"
     assert "The previous release keeps serving. What to do:" in message and "health 500" in message
 
 
