@@ -11,20 +11,15 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from pipeline import config, notify
+from pipeline import notify
 from pipeline.assembly import Action
 from pipeline.deployers.base import DeployRecord, Verification
 from pipeline.local.replay import notifications
 from tests.fakes import released
+from tests.unit.test_config_boundaries import problems
 
 REPO = "111111111111.dkr.ecr.eu-central-1.amazonaws.com/payments/api"
 TOPIC = "arn:aws:sns:eu-west-1:111111111111:slipway-payments"
-
-
-def _problems(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(config.ConfigError) as raised:
-        config.parse(raw, source=Path("platform.toml"))
-    return raised.value.problems
 
 
 @pytest.mark.parametrize(
@@ -44,7 +39,7 @@ def test_bad_notifications_are_named_by_file_and_field(
     example_raw: dict[str, Any], notifications_: dict[str, str], message: str
 ) -> None:
     example_raw["teams"][0]["notifications"] = notifications_
-    assert any(p.startswith(message) for p in _problems(example_raw)), _problems(example_raw)
+    assert any(p.startswith(message) for p in problems(example_raw)), problems(example_raw)
 
 
 def test_each_team_has_a_topic_a_failure_rule_over_its_pipelines_and_search_a_slack_channel(

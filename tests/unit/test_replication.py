@@ -18,6 +18,8 @@ from pipeline.records import ImageRecord
 from pipeline.registry.base import RepositoryRef
 from pipeline.stitch import StitchError, verify
 from tests.fakes import MemoryRegistry, released
+from tests.unit.test_config_boundaries import load, problems
+from tests.unit.test_deploy_base import _Clock
 
 HOME = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/api"
 REPLICA = "111111111111.dkr.ecr.us-east-1.amazonaws.com/payments/api"
@@ -27,22 +29,12 @@ REGIONS = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1", "ap
            "me-central-1", "eu-central-2", "eu-south-2", "ap-south-2", "il-central-1")  # fmt: skip
 
 
-def _load(raw: dict[str, Any]) -> config.PlatformConfig:
-    return config.parse(raw, source=Path("platform.toml"))
-
-
-def _problems(raw: dict[str, Any]) -> list[str]:
-    with pytest.raises(config.ConfigError) as raised:
-        _load(raw)
-    return raised.value.problems
-
-
 def test_a_service_with_an_environment_in_another_region_gets_one_rule_to_it(example_raw: dict[str, Any]) -> None:
     example_raw["teams"][0]["services"][0]["environments"][1]["region"] = "us-east-1"
-    loaded = _load(example_raw)
+    loaded = load(example_raw)
     assert replication.plan(loaded) == [replication.Rule(("us-east-1",), ("payments/api",))]
     example_raw["teams"][0]["services"][0]["environments"][1]["region"] = ""
-    assert replication.plan(_load(example_raw)) == []  # the platform's own region needs no replica
+    assert replication.plan(load(example_raw)) == []  # the platform's own region needs no replica
 
 
 def _services(example_raw: dict[str, Any], regions_of: list[tuple[str, ...]]) -> dict[str, Any]:
@@ -64,7 +56,7 @@ def _services(example_raw: dict[str, Any], regions_of: list[tuple[str, ...]]) ->
 
 
 def test_services_sharing_regions_share_a_rule_of_at_most_100(example_raw: dict[str, Any]) -> None:
-    rules = replication.plan(_load(_services(example_raw, [("us-east-1",)] * 150 + [("us-west-2", "us-east-1")])))
+    rules = replication.plan(load(_services(example_raw, [("us-east-1",)] * 150 + [("us-west-2", "us-east-1")])))
     assert [(r.regions, len(r.repositories)) for r in rules] == [
         (("us-east-1",), 100), (("us-east-1",), 50), (("us-east-1", "us-west-2"), 1)
     ]  # fmt: skip
@@ -73,16 +65,16 @@ def test_services_sharing_regions_share_a_rule_of_at_most_100(example_raw: dict[
 
 def test_more_rules_than_ecr_allows_are_refused_naming_the_service(example_raw: dict[str, Any]) -> None:
     raw = _services(example_raw, [(r,) for r in REGIONS[:11]])
-    assert _problems(raw) == [
+    assert problems(raw) == [
         "teams[0].services[11].environments: ECR replication holds 10 rules of 100 repositories "
         f"({replication.DOCUMENTED}); services grouped by their regions need more here: give services the same set "
         "of regions"
     ]
-    assert replication.plan(_load(_services(example_raw, [(r,) for r in REGIONS[:10]])))
+    assert replication.plan(load(_services(example_raw, [(r,) for r in REGIONS[:10]])))
 
 
 def test_more_destinations_than_ecr_allows_are_refused(example_raw: dict[str, Any]) -> None:
-    assert _problems(_services(example_raw, [REGIONS])) == [
+    assert problems(_services(example_raw, [REGIONS])) == [
         f"teams[0].services[1].environments: ECR replication reaches 25 destinations at most ({replication.DOCUMENTED}); "
         "this service brings the count to 26"
     ]
@@ -117,19 +109,6 @@ class Replicating(MemoryRegistry):
         return super().get_manifest(repo, reference, accept)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_a_deploy_waits_for_the_replica_then_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source, release = released(HOME)
     records.write(tmp_path / "image.json", release)
@@ -144,7 +123,7 @@ def test_a_deploy_waits_for_the_replica_then_names_it(tmp_path: Path, monkeypatc
     clock = _Clock()
     waits = regional.await_replica
     monkeypatch.setattr(regional, "await_replica",
-                        lambda *a, **k: waits(*a, **k, interval=5, clock=clock, sleep=clock.sleep))  # fmt: skip
+                        lambda *a, **k: waits(*a, **k, interval=5, clock=clock.monotonic, sleep=clock.sleep))  # fmt: skip
     deploy(Deployer(), LambdaTarget(function_name="payments-api", architecture="arm64"),  # type: ignore[arg-type]
            image_json=tmp_path / "image.json", out=tmp_path / "r.json", registry=registry, region="us-east-1")  # fmt: skip
     assert seen[0].repository == REPLICA and seen[0].index_digest == release.index_digest
@@ -157,7 +136,7 @@ def test_a_replica_that_never_arrives_fails_before_anything_changes() -> None:
     clock = _Clock()
     with pytest.raises(regional.ReplicaError) as raised:
         regional.await_replica(Replicating(source, after=0), regional.regional(release, "us-east-1"), verify,
-                                  timeout=30, interval=10, clock=clock, sleep=clock.sleep)  # fmt: skip
+                                  timeout=30, interval=10, clock=clock.monotonic, sleep=clock.sleep)  # fmt: skip
     assert str(raised.value).startswith(f"image {REPLICA}@{release.index_digest}: the replica does not serve the "
                                         "release after 30 s (")  # fmt: skip
     assert str(raised.value).endswith("run the deploy again; nothing was deployed")
@@ -174,7 +153,7 @@ def test_a_replica_serving_other_content_fails_at_once() -> None:
     clock = _Clock()
     with pytest.raises(StitchError, match=f"tag serves {moved.index_digest}, image.json says {release.index_digest}"):
         regional.await_replica(source, regional.regional(release, "us-east-1"), verify, timeout=30,
-                                  clock=clock, sleep=clock.sleep)  # fmt: skip
+                                  clock=clock.monotonic, sleep=clock.sleep)  # fmt: skip
     assert clock.slept == []
 
 
