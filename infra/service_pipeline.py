@@ -29,6 +29,7 @@ from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
 from infra.team_roles import TeamRoles
 from infra.validation import raise_if_any
+from pipeline import notify
 from pipeline.deployers import DEPLOYERS
 from pipeline.naming import job_project_name, partition_for, workload_role_name
 from pipeline.references import ecr_registry
@@ -270,7 +271,8 @@ class ServicePipeline(Construct):
         where = f"environment {stage.environment}" if stage.environment else "production"
         position = [s.name for s in bp.stages].index(stage.name)
         before = bp.stages[position - 1].environment if position else ""
-        answered = f"; it answered in {before} (its deploy messages say how)" if before else ""
+        answered = f"; it answered in {before} (its deploy messages there name the release tag, digest and check)"
+        answered = answered if before else ""
         release = self.source_action.variables.commit_id
         topic = self.props.notify_topic_arn
         return actions.ManualApprovalAction(
@@ -279,6 +281,16 @@ class ServicePipeline(Construct):
             notification_topic=sns.Topic.from_topic_arn(self, f"Notify{stage.name}", topic) if topic else None,
             run_order=1,
         )
+
+    def _next_approval(self, step: DeployStep) -> tuple[str, ...]:
+        """The deploys of the stage before an approval tell the team what the approval will be asked for: this
+        release, verified here, and where to approve it (the approval's own message names only the commit)."""
+        stages = self.props.blueprint.stages
+        position = next(i for i, stage in enumerate(stages) if step in stage.steps)
+        if position + 1 == len(stages) or not stages[position + 1].approval:
+            return ()
+        link = notify.pipeline_link(f"slipway-{self.props.blueprint.name}", Stack.of(self).region)
+        return ("--next-approval", stages[position + 1].environment or "production", "--approval-link", link)
 
     def _deploy_project(self, step: DeployStep) -> codebuild.PipelineProject:
         bp = self.props.blueprint
@@ -291,7 +303,7 @@ class ServicePipeline(Construct):
             role_arn += workload_role_name(bp.team, bp.service, step.environment)
             args = ("--environment", step.environment, "--role-arn", role_arn, "--region", step.region, *args)
         if self.props.notify_topic_arn:
-            args = (*args, "--notify-topic", self.props.notify_topic_arn)
+            args = (*args, "--notify-topic", self.props.notify_topic_arn, *self._next_approval(step))
         record = "-".join(p for p in ("deployed", step.environment, step.kind) if p) + ".json"
         spec = buildspecs.deploy(step.kind, args, record=record)
         project = self._project(f"Deploy{environment}{step.kind.capitalize()}", spec, role=role)

@@ -20,17 +20,30 @@ from pipeline.records import ImageRecord
 SUBJECT_LIMIT = 100  # SNS: a subject is at most 100 ASCII characters
 
 
-def deployed(record: DeployRecord, image: ImageRecord, service: str) -> tuple[str, str]:
-    """``(subject, message)`` of a deploy that answered."""
+def deployed(record: DeployRecord, image: ImageRecord, service: str, *, next_approval: str = "",
+             approval_link: str = "") -> tuple[str, str]:  # fmt: skip
+    """``(subject, message)`` of a deploy that answered. ``next_approval``: the environment whose approval this
+    release goes to next (the approval's own message can name only the commit): what to do is to review it there."""
     where = record.environment or "the platform account"
     verified = f", verified: {record.verified}" if record.verified else ""
     state = "deployed" if record.changed else "already serving (nothing changed)"
+    subject = f"Slipway: {service} {'deployed to' if record.changed else 'unchanged in'} {where}"
+    todo = "Nothing to do; to undo: slipway rollback with this deploy's record."
+    if next_approval:
+        subject += f"; {next_approval} awaits approval"
+        todo = (f"What to do: once every target of {where} answered, approve release {image.tag} "
+                f"({image.index_digest}) for {next_approval}: {approval_link}")  # fmt: skip
     return (
-        f"Slipway: {service} {'deployed to' if record.changed else 'unchanged in'} {where}",
+        subject,
         f"{service}: release {image.tag} ({_digest(record.image)}) {state} to {where}: {record.target}{verified}. "
-        f"Before: {record.previous_image or 'nothing recorded'}. Nothing to do; to undo: slipway rollback with this "
-        "deploy's record.",
+        f"Before: {record.previous_image or 'nothing recorded'}. {todo}",
     )
+
+
+def pipeline_link(pipeline: str, region: str) -> str:
+    """The pipeline in the CodePipeline console, where its waiting approval is reviewed."""
+    host = "console.amazonaws.cn" if region.startswith("cn-") else "console.aws.amazon.com"
+    return f"https://{region}.{host}/codesuite/codepipeline/pipelines/{pipeline}/view?region={region}"
 
 
 def failed(target: str, image: ImageRecord, service: str, environment: str, error: str) -> tuple[str, str]:

@@ -5,7 +5,8 @@ Lambda alias's version, the ECS service's task definition, the EKS Deployment's 
 ``serving``, :mod:`pipeline.deployers`) -- in the environment's account and region, as the role given for it. Each
 digest is then looked up among the service's releases in the registry the target pulls from (the index of a release
 tag, or one of its children; its commit from the index's ``org.opencontainers.image.revision``), and compared with
-what Slipway's last deploy there put (the tag or annotation each deploy writes on the target itself).
+what Slipway's last deploy there put (the tag or annotation each deploy writes on the target itself), beside what
+proved it answered (the verification mark the deploy left there once it did).
 
 A target **drifts** when it serves a digest no release names, or another digest than Slipway's last deploy put there
 (someone moved the alias, registered a task definition, or edited the Deployment by hand). A deploy that did not
@@ -65,6 +66,9 @@ class Row:
     deployed: str
     state: str
     why: str = ""
+    verified: str = ""
+    """What proved the serving digest answers and when, as its deploy recorded it on the target (empty: nothing
+    did -- a target changed by hand, or deployed before Slipway recorded it)."""
 
     @property
     def digest(self) -> str:
@@ -164,7 +168,8 @@ def _rows(config: PlatformConfig, sessions: Sessions, releases: Releases) -> Ite
             continue
         state, why = judge(serving, release, place.repository)
         tag, commit = release or ("", "")
-        yield Row(*common, serving.image, tag, commit, serving.since, serving.deployed, state, why)
+        yield Row(*common, serving.image, tag, commit, serving.since, serving.deployed, state, why,
+                  serving.verification)  # fmt: skip
 
 
 def drifted(rows: list[Row]) -> list[Row]:

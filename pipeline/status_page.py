@@ -25,6 +25,7 @@ th { background: #f6f8fa; }
 .held { color: #9a6700; }
 code { font: 12px ui-monospace, monospace; }
 .why { color: #cf222e; font-size: 12px; }
+.verified { color: #57606a; font-size: 12px; }
 """
 _CLASS = {OK: "ok", HELD: "held", DRIFT: "drift", UNREADABLE: "unreadable", NEVER: "never"}
 
@@ -71,8 +72,9 @@ def _target(row: Row, now: datetime) -> str:
     short = row.digest.removeprefix("sha256:")[:12] or "-"
     release = f" {e(row.release)}" if row.release else ""
     why = f'<div class="why">{e(row.why)}</div>' if row.why else ""
+    verified = f'<div class="verified">verified: {e(row.verified)}</div>' if row.verified else ""
     return (
         f'<div class="target" data-target="{e(row.target)}" data-state="{e(row.state)}">{e(row.target)} '
         f'<code title="{e(row.image)}">{e(short)}</code>{release} · {e(age(row.since, now))} '
-        f'<span class="{_CLASS.get(row.state, "drift")}">{e(row.state)}</span>{why}</div>'
+        f'<span class="{_CLASS.get(row.state, "drift")}">{e(row.state)}</span>{verified}{why}</div>'
     )

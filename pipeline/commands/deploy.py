@@ -10,16 +10,28 @@ that the deployed digest answers (moto runs no ECS tasks or pods).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from botocore.exceptions import ClientError
 
 from pipeline import notify, records, regional
 from pipeline.arguments import seconds
 from pipeline.deploy_options import Where, checked_target
 from pipeline.deployers import DEPLOYERS, workload
-from pipeline.deployers.base import Deployer, DeployError, DeployRecord, DeployTarget, Verification, aws_reached
+from pipeline.deployers.base import (
+    Deployer,
+    DeployError,
+    DeployRecord,
+    DeployTarget,
+    Verification,
+    aws_reached,
+    verified_mark,
+)  # fmt: skip
 from pipeline.errors import SlipwayError
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
@@ -45,6 +57,13 @@ def register(commands: Any) -> None:
         sub.add_argument("--role-arn", default="", help="the environment's workload role: assumed before deploying")
         sub.add_argument("--region", default="", help="the environment's region (default: the job's)")
         sub.add_argument("--notify-topic", default="", help="the team's SNS topic: told what was deployed, or why not")
+        sub.add_argument(
+            "--next-approval",
+            default="",
+            metavar="ENVIRONMENT",
+            help="the environment whose approval this release goes to next (named in the message)",
+        )
+        sub.add_argument("--approval-link", default="", help="where that approval is reviewed")  # fmt: skip
         deployer.add_arguments(sub)
         sub.set_defaults(run=lambda a, d=deployer: _run(d, a))
 
@@ -58,7 +77,8 @@ def _run(kind: type[Deployer], args: Any) -> int:
     return deploy(lambda: kind.from_args(args, acting), target, image_json=args.image_json, out=args.out,
                   timeout=args.timeout, check=_local_check(target, args.out.parent, acting),
                   where={"environment": where.environment, "account": workload.account_of(where.role_arn)},
-                  region=where.region, notify_topic=args.notify_topic)  # fmt: skip
+                  region=where.region, notify_topic=args.notify_topic,
+                  next_approval=(args.next_approval, args.approval_link))  # fmt: skip
 
 
 def _local_check(target: DeployTarget, directory: Path, acting: Any) -> Check | None:
@@ -82,6 +102,7 @@ def deploy(
     where: Mapping[str, str] | None = None,
     region: str = "",
     notify_topic: str = "",
+    next_approval: tuple[str, str] = ("", ""),
 ) -> int:
     """Checked before anything changes: ``--out`` can be written (it is claimed with an "in progress" placeholder; a
     deploy that cannot write its record would leave a retry without its rollback target), and the registry serves
@@ -92,7 +113,8 @@ def deploy(
     ``where``: ``environment`` and ``account`` for the record. ``region``: the environment's; in another region than
     the platform's repository, the deploy names its replica there (:mod:`pipeline.regional`), once the replica
     serves the same release (the same check, waited for up to ``timeout``). ``notify_topic``: the team is told the
-    outcome (:mod:`pipeline.notify`), a deploy that did not finish included."""
+    outcome (:mod:`pipeline.notify`), a deploy that did not finish included, and ``next_approval`` (environment,
+    link) the approval this release goes to next."""
     try:
         record, image = _deploy(deployer, target, image_json, out, timeout, registry, check, where, region)
     except SlipwayError as exc:
@@ -100,7 +122,9 @@ def deploy(
             _tell_failure(notify_topic, target, image_json, (where or {}).get("environment", ""), str(exc))
         raise
     if notify_topic:
-        notify.publish(notify_topic, *notify.deployed(record, image, RepositoryRef.parse(image.repository).name))
+        service = RepositoryRef.parse(image.repository).name
+        told = notify.deployed(record, image, service, next_approval=next_approval[0], approval_link=next_approval[1])
+        notify.publish(notify_topic, *told)
     state = "deployed" if record.changed else "already serving this digest (nothing changed)"
     revision = f" revision {record.revision}" if record.revision else ""
     place = f" in {record.environment} ({record.account})" if record.environment else ""
@@ -139,7 +163,21 @@ def _deploy(
         _write(out, record)
         raise DeployError(f"{target.label}: {record.image} failed its check ({record.verified})")
     _write(out, record)
+    if record.verified is not None:
+        _mark(cast(Deployer, made), target, record)
     return record, image
+
+
+def _mark(deployer: Deployer, target: DeployTarget, record: DeployRecord) -> None:
+    """What proved the digest answers, left on the target for ``slipway status``; the deploy stands without it."""
+    assert record.verified is not None
+    mark = verified_mark(record.image, record.verified, datetime.now(UTC))
+    try:
+        with aws_reached(target.label):
+            deployer.record_verified(target, record.image, mark)
+    except (SlipwayError, ClientError) as exc:
+        print(f"{target.label}: the verification could not be recorded on the target ({exc}); the deploy stands, "
+              "slipway status shows it unverified", file=sys.stderr)  # fmt: skip
 
 
 def _tell_failure(topic: str, target: DeployTarget, image_json: Path, environment: str, error: str) -> None:

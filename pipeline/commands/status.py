@@ -65,9 +65,9 @@ def show(*, config_path: Path, as_json: bool = False, page: Path | None = None, 
     if as_json:
         print(json.dumps([r.json() for r in rows], indent=2))
     else:
-        print(render(("service", "environment", "account", "target", "digest", "release", "since", "state"), [
+        print(render(("service", "environment", "account", "target", "digest", "release", "since", "verified", "state"), [
             (r.service, r.environment or "-", r.account, r.target, r.digest[:19] or "-", r.release or "-",
-             r.since[:19] or "-", r.state) for r in rows
+             r.since[:19] or "-", r.verified[:48] or "-", r.state) for r in rows
         ]))  # fmt: skip
         for row in status.drifted(rows):
             print(f"{row.service} {row.environment or '(platform account)'} {row.target}: {row.state}: {row.why}")

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -121,6 +122,10 @@ class Deployer(Protocol):
         """What the target serves now and what Slipway's last deploy put there, read from the target itself."""
         ...
 
+    def record_verified(self, target: Any, image: str, verified: str) -> None:
+        """Leave on the target itself what proved ``image`` answers (:func:`verified_mark`), once it did."""
+        ...
+
 
 @dataclass(frozen=True)
 class Serving:
@@ -137,6 +142,27 @@ class Serving:
     previous: str = ""
     """What that deploy recorded as serving before it (its rollback target): a deploy that did not finish leaves
     the target serving this."""
+    verified: str = ""
+    """The verification mark the last deploy that answered left on the target (:func:`verified_mark`)."""
+
+    @property
+    def verification(self) -> str:
+        """What proved the serving image answers, and when: empty when no deploy of *this* image recorded it."""
+        digest, _, rest = self.verified.partition(" ")
+        if not rest or digest != self.image.rpartition("@")[2]:
+            return ""
+        when, _, check = rest.partition(" ")
+        return f"{check} at {when}"
+
+
+TAG_VALUE_LIMIT = 256
+"""An AWS tag value is at most 256 characters (Lambda and ECS alike)."""
+
+
+def verified_mark(image: str, verification: Verification, when: datetime) -> str:
+    """``<digest> <UTC time> <check>``: what a deploy leaves on its target (a Lambda or ECS tag, a Deployment
+    annotation) once the new digest answered, so ``slipway status`` reads the verification from the target itself."""
+    return f"{image.rpartition('@')[2]} {when.strftime('%Y-%m-%dT%H:%M:%SZ')} {verification}"[:TAG_VALUE_LIMIT]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pipeline.records import ImageRecord
 
 PREVIOUS_TAG = "slipway:previous-image"
 IMAGE_TAG = "slipway:image"  # on a revision a deploy registered: what Slipway put there (``slipway status``)
+VERIFIED_TAG = "slipway:verified"  # on the service: what proved the last deployed image answers
 HEALTH_SECONDS = 120.0
 
 
@@ -81,7 +82,8 @@ class EcsDeployer:
     def permissions(target: EcsTarget) -> Sequence[Permission]:
         service_arn = f"arn:{{partition}}:ecs:{{region}}:{{account}}:service/{target.cluster}/{target.service}"
         grants = [
-            Grant(("ecs:DescribeServices", "ecs:UpdateService"), (service_arn,)),
+            # TagResource: the verification mark, on the service the role already updates.
+            Grant(("ecs:DescribeServices", "ecs:UpdateService", "ecs:TagResource"), (service_arn,)),
             # Tags on the new revision carry the rollback target (ECS authorizes tag-on-create as TagResource).
             Grant(
                 ("ecs:TagResource",),
@@ -252,7 +254,8 @@ class EcsDeployer:
         """The container's image in the service's task definition, and the image Slipway tagged that revision with
         when its deploy registered it (none: the revision was registered another way)."""
         name = f"ECS service {target.cluster}/{target.service}"
-        revision = str(self._service(target.cluster, target.service, name)["taskDefinition"])
+        service = self._service(target.cluster, target.service, name, tags=True)
+        revision = str(service["taskDefinition"])
         try:
             described = self._ecs.describe_task_definition(taskDefinition=revision, include=["TAGS"])
         except ClientError as exc:
@@ -260,11 +263,18 @@ class EcsDeployer:
         definition = described["taskDefinition"]
         image = next((c["image"] for c in definition["containerDefinitions"] if c["name"] == target.container), "")
         tags = {t.get("key"): t.get("value", "") for t in described.get("tags", [])}
-        return Serving(str(image), str(tags.get(IMAGE_TAG, "")), revision, str(definition.get("registeredAt", "")))
+        marks = {t.get("key"): t.get("value", "") for t in service.get("tags", [])}
+        return Serving(str(image), str(tags.get(IMAGE_TAG, "")), revision, str(definition.get("registeredAt", "")),
+                       verified=str(marks.get(VERIFIED_TAG, "")))  # fmt: skip
 
-    def _service(self, cluster: str, service: str, target: str) -> dict[str, Any]:
+    def record_verified(self, target: EcsTarget, image: str, verified: str) -> None:
+        arn = self._service(target.cluster, target.service, f"ECS service {target.cluster}/{target.service}")
+        self._ecs.tag_resource(resourceArn=arn["serviceArn"], tags=[{"key": VERIFIED_TAG, "value": verified}])
+
+    def _service(self, cluster: str, service: str, target: str, *, tags: bool = False) -> dict[str, Any]:
         try:
-            response = self._ecs.describe_services(cluster=cluster, services=[service])
+            tagged = {"include": ["TAGS"]} if tags else {}
+            response = self._ecs.describe_services(cluster=cluster, services=[service], **tagged)
         except ClientError as exc:
             raise DeployError(f"{target}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}") from exc
         services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]

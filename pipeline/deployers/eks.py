@@ -15,17 +15,27 @@ import math
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.arguments import dns_label
 from pipeline.config.model import EksTarget
-from pipeline.deployers.base import DeployError, DeployRecord, Grant, NamespaceAccess, Permission, Serving
+from pipeline.deployers.base import (
+    DeployError,
+    DeployRecord,
+    Grant,
+    NamespaceAccess,
+    Permission,
+    Serving,
+    Verification,
+)  # fmt: skip
 from pipeline.records import ImageRecord
+
+_T = TypeVar("_T")
 
 
 class Kubectl(Protocol):
@@ -59,6 +69,7 @@ class KubectlCli:
 # CodeBuild retry starts from a clean workspace, and the live image alone cannot say what it replaced.
 IMAGE_ANNOTATION = "slipway.dev/image"
 PREVIOUS_ANNOTATION = "slipway.dev/previous-image"
+VERIFIED_ANNOTATION = "slipway.dev/verified"  # what proved the last deployed image answers (``slipway status``)
 
 
 def image_patch(container: str, image: str, previous: str = "") -> dict[str, Any]:
@@ -226,12 +237,21 @@ class EksDeployer:
 
     def serving(self, target: EksTarget) -> Serving:
         """The container's image in the Deployment's pod template, and the image Slipway's last deploy annotated."""
+        return self._with_kubectl(target, lambda kubectl: _serving(kubectl, target))
+
+    def record_verified(self, target: EksTarget, image: str, verified: str) -> None:
+        """An annotation on the Deployment's own metadata (not its pod template: no new rollout)."""
+        ref = ["deployment", target.deployment, "--namespace", target.namespace]
+        patch = json.dumps({"metadata": {"annotations": {VERIFIED_ANNOTATION: verified}}})
+        self._with_kubectl(target, lambda kubectl: kubectl(["patch", *ref, "--type", "strategic", "--patch", patch]))
+
+    def _with_kubectl(self, target: EksTarget, use: Callable[[Kubectl], _T]) -> _T:
         if self._kubectl is not None:
-            return _serving(self._kubectl, target)
+            return use(self._kubectl)
         with tempfile.TemporaryDirectory(prefix="slipway-kube-") as directory:
             config = Path(directory) / "kubeconfig.json"
             config.write_text(json.dumps(kubeconfig_for(target.cluster, eks=self._eks)))
-            return _serving(KubectlCli(kubeconfig=config, environment=self._environment), target)
+            return use(KubectlCli(kubeconfig=config, environment=self._environment))
 
     @staticmethod
     def _deploy(
@@ -274,7 +294,8 @@ class EksDeployer:
             raise DeployError(
                 f"{target}: rollout of {image} did not finish ({exc}); rolled back: {_live(kubectl, ref, container)}"
             ) from exc
-        return DeployRecord(label, image, previous, changed=True, waited=waited)
+        verified = Verification(True, "kubectl rollout status", 0) if waited else None
+        return DeployRecord(label, image, previous, changed=True, waited=waited, verified=verified)
 
 
 def _serving(kubectl: Kubectl, target: EksTarget) -> Serving:
@@ -285,6 +306,7 @@ def _serving(kubectl: Kubectl, target: EksTarget) -> Serving:
         str(_find_container(current, target.container).get("image", "")), str(annotations.get(IMAGE_ANNOTATION, "")),
         str(annotations.get("deployment.kubernetes.io/revision", "")),
         str(current.get("metadata", {}).get("creationTimestamp", "")), str(annotations.get(PREVIOUS_ANNOTATION, "")),
+        str(annotations.get(VERIFIED_ANNOTATION, "")),
     )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ FUNCTION_ARN = "arn:{partition}:lambda:{region}:{account}:function:%s"
 # The deploy's intent and rollback target, kept on the function itself (a CodeBuild retry starts from a clean workspace).
 IMAGE_TAG = "slipway:image"
 PREVIOUS_TAG = "slipway:previous-image"
+VERIFIED_TAG = "slipway:verified"  # what proved the last deployed image answers (``slipway status``)
 
 
 def _error(exc: ClientError) -> str:
@@ -164,7 +165,12 @@ class LambdaDeployer:
         except ClientError as exc:
             raise DeployError(f"Lambda function {target.function_name}: {_error(exc)}") from exc
         tags = self._tags(configuration["FunctionArn"])
-        return Serving(image, tags.get(IMAGE_TAG, ""), version, since, tags.get(PREVIOUS_TAG, ""))
+        return Serving(image, tags.get(IMAGE_TAG, ""), version, since, tags.get(PREVIOUS_TAG, ""),
+                       tags.get(VERIFIED_TAG, ""))  # fmt: skip
+
+    def record_verified(self, target: LambdaTarget, image: str, verified: str) -> None:
+        arn = self._lambda.get_function(FunctionName=target.function_name)["Configuration"]["FunctionArn"]
+        self._lambda.tag_resource(Resource=arn, Tags={VERIFIED_TAG: verified})
 
     def _smoke_test(self, target: LambdaTarget, version: str, image: str, what: str) -> Verification:
         """Invoke *that version* with the smoke event; the alias moves only when its answer holds what is expected."""

@@ -123,6 +123,8 @@ def _ecs(action: str, name: str, arn: str, params: Mapping[str, Any]) -> list[Re
     if name in ("UpdateService", "DescribeServices"):
         services = params.get("services") or [params.get("service", "")]
         return [Request(action, s if str(s).startswith("arn:") else f"{arn}service/{cluster}/{s}") for s in services]
+    if name == "TagResource" and params.get("resourceArn"):
+        return [Request(action, str(params["resourceArn"]))]
     if name != "RegisterTaskDefinition":
         return [Request(action, "*")]
     # RegisterTaskDefinition has no resource-level permission; what it implies does.

@@ -213,6 +213,16 @@ def test_status_reads_every_target_live_and_names_a_hand_change(local: LocalStat
     assert show(config_path=EXAMPLE, as_json=True, local=local.directory) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 6 and {r["state"] for r in rows} == {"ok"}, rows
+    # ... and what proved each digest answered, as its deploy left it on the target (tag, or annotation on EKS).
+    checks = {(r["service"], r["environment"], r["target"]): r["verified"].split(" at ")[0] for r in rows}
+    assert checks == {
+        ("payments/api", "dev", "lambda:payments-api"): "invoke 200 aarch64",
+        ("payments/api", "dev", "ecs:payments/api"): "GET /health 200 x86_64",
+        ("payments/api", "prod", "lambda:payments-api"): "invoke 200 aarch64",
+        ("payments/api", "prod", "ecs:payments/api"): "GET /health 200 x86_64",
+        ("search/indexer", "", "ecs:search/indexer"): "run 0 aarch64",
+        ("search/indexer", "", "eks:search/search/indexer"): "run 0 x86_64",
+    }, rows
     release = image_json(local, "payments-api")
     for row in (r for r in rows if r["service"] == "payments/api"):
         registry = REGISTRY_OF[row["account"]]
@@ -248,7 +258,12 @@ def test_each_team_was_told_through_its_topic(local: LocalState) -> None:
     }
     assert approvals[0]["customData"].startswith("Deploy payments/api release of commit ")
     deployed = [m["subject"] for m in payments if " deployed to " in m["subject"]]
-    for environment in ("dev", "prod"):  # the Lambda function and the ECS service of each
-        assert deployed.count(f"Slipway: payments/api deployed to {environment}") >= 2, deployed
+    for subject in ("deployed to dev; prod awaits approval", "deployed to prod"):  # its Lambda and its ECS service
+        assert deployed.count(f"Slipway: payments/api {subject}") >= 2, deployed
+    # dev's deploys name what prod's approval will be asked for -- release and digest -- and where to approve it
+    awaiting = [m["message"] for m in payments if m["subject"].endswith("prod awaits approval")]
+    assert any(
+        f"approve release {release['tag']} ({release['index_digest']}) for prod: https://" in m for m in awaiting
+    )
     assert any(release["tag"] in m["message"] and release["index_digest"] in m["message"] for m in payments)
     assert len([m for m in search if m["subject"] == "Slipway: search/indexer deployed to the platform account"]) >= 2

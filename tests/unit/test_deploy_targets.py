@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,7 +15,7 @@ import pytest
 from infra.blueprint import BuildStep, DeployStep, PipelineBlueprint
 from pipeline.cli import main
 from pipeline.deployers import DEPLOYERS
-from pipeline.deployers.base import DeployRecord, Grant, Permission
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, Verification
 from pipeline.records import ImageRecord, PlatformImage, write
 
 INDEX = "sha256:" + "1" * 64
@@ -82,6 +82,51 @@ def test_a_new_kind_gets_its_cli_subcommand(queue_kind: None, tmp_path: Path, mo
     assert main(["deploy", "queue", "--queue", "releases", "--image-json", str(image_json), "--out", str(out)]) == 0
     assert QueueDeployer.deployed == [("releases", record.index_uri)]
     assert json.loads(out.read_text())["target"] == "queue:releases"
+
+
+class CheckedQueueDeployer(QueueDeployer):
+    """A kind whose deploy proves the digest answered: the deploy leaves that mark on the target."""
+
+    marks: ClassVar[list[tuple[str, str, str]]] = []
+    refuse_mark: ClassVar[bool] = False
+
+    def deploy(self, record: ImageRecord, target: QueueTarget, *, timeout: float) -> DeployRecord:
+        return replace(super().deploy(record, target, timeout=timeout), verified=Verification(True, "received", 200))
+
+    def record_verified(self, target: QueueTarget, image: str, verified: str) -> None:
+        if self.refuse_mark:
+            raise DeployError(f"{target.label}: AccessDenied")
+        self.marks.append((target.queue, image, verified))
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_verified_deploy_leaves_its_mark_on_the_target_and_stands_when_it_cannot(
+    refused: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.commands import deploy as deploy_command
+    from tests.fakes import released
+
+    monkeypatch.setitem(DEPLOYERS, "queue", CheckedQueueDeployer)
+    monkeypatch.setattr(CheckedQueueDeployer, "marks", [])
+    monkeypatch.setattr(CheckedQueueDeployer, "refuse_mark", refused)
+    registry, record = released(RECORD.repository)
+    monkeypatch.setattr(deploy_command, "client_for", lambda repo: registry)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    image_json, out = tmp_path / "image.json", tmp_path / "deployed.json"
+    write(image_json, record)
+    assert main(["deploy", "queue", "--queue", "releases", "--image-json", str(image_json), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["verified"]["check"] == "received"
+    if refused:
+        assert CheckedQueueDeployer.marks == []
+        assert (
+            "queue:releases: the verification could not be recorded on the target (queue:releases: AccessDenied)"
+            in (capsys.readouterr().err)
+        )
+    else:
+        [(queue, image, mark)] = CheckedQueueDeployer.marks
+        digest, when, check = mark.split(" ", 2)
+        assert (queue, image, digest, check) == ("releases", record.index_uri, record.index_digest, "received 200")
+        assert when.endswith("Z")
 
 
 def test_a_new_kind_renders_its_stage_buildspec_and_grants(queue_kind: None, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,12 +11,13 @@ from botocore.exceptions import ClientError
 
 from pipeline.config import EcsTarget
 from pipeline.deployers import ecs as ecs_module
-from pipeline.deployers.base import DeployError, DeployRecord, Verification
+from pipeline.deployers.base import DeployError, DeployRecord, Verification, verified_mark
 from pipeline.deployers.ecs import IMAGE_TAG, PREVIOUS_TAG, EcsDeployer
 from tests.unit.test_deploy_base import INDEX, PREVIOUS, RELEASE, REPO
 
 NEW = f"{REPO}@{INDEX}"
 TASK = "arn:aws:ecs:eu-west-1:111111111111:task-definition/api:{}"
+SERVICE = "arn:aws:ecs:eu-west-1:111111111111:service/payments/api"
 TARGET = EcsTarget(cluster="payments", service="api", container="api", cpu_architecture="x86_64",
                    task_roles=("payments-api-task",))  # fmt: skip
 
@@ -54,6 +56,7 @@ class FakeEcs:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail: dict[str, str] = {}
         self.status = "ACTIVE"
+        self.service_tags: list[dict[str, str]] = []
 
     def _call(self, operation: str, **kwargs: Any) -> None:
         self.calls.append((operation, kwargs))
@@ -64,7 +67,7 @@ class FakeEcs:
                 {"Error": {"Code": "ClusterNotFoundException", "Message": "Cluster not found."}}, operation
             )
 
-    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+    def describe_services(self, cluster: str, services: list[str], include: list[str] | None = None) -> dict[str, Any]:
         self._call("describe_services", cluster=cluster, services=services)
         if services != ["api"]:
             return {
@@ -74,8 +77,15 @@ class FakeEcs:
         if self.deployments[0]["rolloutState"] == "IN_PROGRESS":
             self._advance(self.rollout.pop(0) if len(self.rollout) > 1 else self.rollout[0])
         primary = self.deployments[0]
-        return {"services": [{"status": self.status, "taskDefinition": primary["taskDefinition"],
-                              "deployments": [dict(d) for d in self.deployments]}]}  # fmt: skip
+        tags = {"tags": list(self.service_tags)} if include == ["TAGS"] else {}
+        return {"services": [{"status": self.status, "taskDefinition": primary["taskDefinition"], "serviceArn": SERVICE,
+                              "deployments": [dict(d) for d in self.deployments], **tags}]}  # fmt: skip
+
+    def tag_resource(self, resourceArn: str, tags: list[dict[str, str]]) -> None:
+        self._call("tag_resource", resourceArn=resourceArn)
+        assert resourceArn == SERVICE, resourceArn
+        keys = {t["key"] for t in tags}
+        self.service_tags = [t for t in self.service_tags if t["key"] not in keys] + tags
 
     def _advance(self, state: str) -> None:
         primary, *others = self.deployments
@@ -136,6 +146,17 @@ def test_a_deploy_registers_a_revision_differing_only_in_the_image_and_waits_for
     [update] = [kwargs for op, kwargs in fake.calls if op == "update_service"]
     assert update == {"cluster": "payments", "service": "api", "taskDefinition": TASK.format(2),
                       "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}}  # fmt: skip
+
+
+def test_the_verification_mark_is_a_tag_on_the_service_read_back_for_the_serving_image_only() -> None:
+    fake = FakeEcs()
+    _deployer(fake).deploy(RELEASE, TARGET, timeout=5)
+    assert _deployer(fake).serving(TARGET).verification == ""  # nothing recorded yet
+    when = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+    _deployer(fake).record_verified(TARGET, NEW, verified_mark(NEW, Verification(True, "steady", 0), when))
+    assert _deployer(fake).serving(TARGET).verification == "steady 0 at 2026-12-04T09:30:00Z"
+    _deployer(fake).deploy_ref(PREVIOUS, TARGET, timeout=5)  # another image serves: the mark is not its own
+    assert _deployer(fake).serving(TARGET).verification == ""
 
 
 def test_without_a_wait_the_deploy_records_that_it_did_not_wait() -> None:

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pipeline.config import EksTarget
-from pipeline.deployers.base import DeployError, DeployRecord, Grant, NamespaceAccess
-from pipeline.deployers.eks import EksDeployer, KubectlCli, deployment_manifest, kubeconfig_for
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, NamespaceAccess, Verification, verified_mark
+from pipeline.deployers.eks import VERIFIED_ANNOTATION, EksDeployer, KubectlCli, deployment_manifest, kubeconfig_for
 from tests.fakes import aws_out_of_reach
 from tests.unit.test_eks_deploy import INDEX, OLD, RECORD, REPO, TARGET, live_deployment
 
@@ -90,6 +91,8 @@ class FakeCluster:
     def _patch(self, key: tuple[str, str], kind: str, patch: dict[str, Any]) -> str:
         annotations = patch.get("metadata", {}).get("annotations", {})
         self.deployments[key]["metadata"].setdefault("annotations", {}).update(annotations)
+        if "spec" not in patch:  # metadata only: the pod template is the same, no rollout
+            return f"deployment.apps/{key[1]} patched\n"
         template = copy.deepcopy(self.deployments[key]["spec"]["template"])
         patched = patch["spec"]["template"]["spec"]["containers"]
         if kind == "merge":  # a JSON merge patch replaces a list whole: the other containers would be gone
@@ -114,10 +117,22 @@ class FakeCluster:
 def test_a_deploy_moves_only_its_container_to_the_index_digest_and_waits_for_the_rollout() -> None:
     cluster = FakeCluster()
     record = EksDeployer(cluster).deploy(RECORD, TARGET, timeout=120)
-    assert record == DeployRecord("eks:search/search/indexer", NEW, OLD, changed=True, waited=True)
+    verified = Verification(True, "kubectl rollout status", 0)
+    assert record == DeployRecord("eks:search/search/indexer", NEW, OLD, changed=True, waited=True, verified=verified)
     assert cluster.images() == [NEW, PROXY]  # the sidecar the team runs beside it is untouched
     assert cluster.timeouts == ["120s"]
     assert cluster.deployments["search", "indexer"]["metadata"]["annotations"][REVISION] == "8"
+
+
+def test_the_verification_mark_is_an_annotation_on_the_deployment_that_starts_no_rollout() -> None:
+    cluster = FakeCluster()
+    deployer = EksDeployer(cluster)
+    deployer.deploy(RECORD, TARGET, timeout=120)
+    mark = verified_mark(NEW, Verification(True, "kubectl rollout status", 0), datetime(2026, 12, 4, tzinfo=UTC))
+    deployer.record_verified(TARGET, NEW, mark)
+    annotations = cluster.deployments["search", "indexer"]["metadata"]["annotations"]
+    assert (annotations[VERIFIED_ANNOTATION], annotations[REVISION]) == (mark, "8")  # no new rollout
+    assert deployer.serving(TARGET).verification == "kubectl rollout status 0 at 2026-12-04T00:00:00Z"
 
 
 def test_a_rollout_that_never_becomes_ready_is_undone_and_the_previous_image_serves() -> None:

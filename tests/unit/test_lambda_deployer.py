@@ -4,14 +4,15 @@ mutation testing runs it): the child of the function's architecture, tags before
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
 from pipeline.config import LambdaTarget
-from pipeline.deployers.base import DeployError, DeployRecord, Invocation, Verification
-from pipeline.deployers.lambda_ import IMAGE_TAG, PREVIOUS_TAG, LambdaDeployer, judge
+from pipeline.deployers.base import DeployError, DeployRecord, Invocation, Verification, verified_mark
+from pipeline.deployers.lambda_ import IMAGE_TAG, PREVIOUS_TAG, VERIFIED_TAG, LambdaDeployer, judge
 from tests.unit.test_deploy_base import ARM, INDEX, PREVIOUS, RELEASE, REPO
 
 ARN = "arn:aws:lambda:eu-west-1:111111111111:function:payments-api"
@@ -124,6 +125,18 @@ def test_a_first_deploy_records_the_rollback_target_then_publishes_smokes_and_cr
     assert invoke.seen == [("payments-api", "1", NEW, {"path": "/health"})]
     assert fake.calls.index("tag_resource") < fake.calls.index("update_function_code")  # recorded before changing
     assert fake.calls[-2:] == ["update_alias", "create_alias"]
+
+
+def test_the_verification_mark_is_a_tag_on_the_function_read_back_for_the_alias_image_only() -> None:
+    fake = FakeLambda()
+    deployer = LambdaDeployer(fake, poll_seconds=0, invoke=answering(HEALTHY))
+    deployer.deploy(RELEASE, TARGET, timeout=5)
+    mark = verified_mark(NEW, Verification(True, "invoke", 200, "aarch64"), datetime(2026, 12, 4, tzinfo=UTC))
+    deployer.record_verified(TARGET, NEW, mark)
+    assert fake.tags[VERIFIED_TAG] == mark
+    assert deployer.serving(TARGET).verification == "invoke 200 aarch64 at 2026-12-04T00:00:00Z"
+    fake.tags[VERIFIED_TAG] = mark.replace(ARM.removeprefix("sha256:"), "f" * 64)  # a mark for another digest
+    assert deployer.serving(TARGET).verification == ""
 
 
 def test_a_second_deploy_of_the_serving_image_changes_nothing() -> None:

@@ -5,6 +5,7 @@ through the same rules."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,21 @@ def test_the_approval_tells_the_topic_the_commit_and_where_it_answered(synthesiz
     [approve] = [a for s in pipeline["Properties"]["Stages"] for a in s["Actions"] if a["Name"] == "Approve"]
     assert approve["Configuration"]["CustomData"] == (
         "Deploy payments/api release of commit #{Source_Source_NS.CommitId} to environment prod; it answered in dev "
-        "(its deploy messages say how)"
+        "(its deploy messages there name the release tag, digest and check)"
     )
     assert approve["Configuration"]["NotificationArn"] == TOPIC  # literal: the deploy buildspecs name it too
     publish = [s for p in pipelines.find_resources("AWS::IAM::Policy").values()
                for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "sns:Publish"]  # fmt: skip
     assert publish and {s["Resource"] if isinstance(s["Resource"], str) else "token" for s in publish} >= {TOPIC}
+    # dev's deploys (and only theirs) say where prod's approval of this release is reviewed
+    link = "https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/slipway-payments-api/view?region=eu-west-1"
+    commands = {name: " ".join(json.loads(p["Properties"]["Source"]["BuildSpec"])["phases"]["build"]["commands"])
+                for name, p in pipelines.find_resources("AWS::CodeBuild::Project").items()
+                if "slipway deploy" in p["Properties"]["Source"].get("BuildSpec", "")}  # fmt: skip
+    told = sorted(
+        name for name, command in commands.items() if f"--next-approval prod --approval-link '{link}'" in command
+    )
+    assert len(told) == 2 and all("DeployDev" in name for name in told), told
 
 
 def test_a_deploy_message_says_service_environment_release_digest_and_what_to_do() -> None:
@@ -85,6 +95,11 @@ def test_a_deploy_message_says_service_environment_release_digest_and_what_to_do
     assert subject == "Slipway: payments/api deployed to prod"
     assert message.startswith(f"payments/api: release {image.tag} ({image.platforms['linux/arm64'].digest}) deployed "
                               "to prod: lambda:payments-api, verified: invoke 200 aarch64.")  # fmt: skip
+    subject, message = notify.deployed(replace(record, environment="dev"), image, "payments/api",
+                                       next_approval="prod", approval_link="https://console/approve")  # fmt: skip
+    assert subject == "Slipway: payments/api deployed to dev; prod awaits approval"
+    assert message.endswith(f"What to do: once every target of dev answered, approve release {image.tag} "
+                            f"({image.index_digest}) for prod: https://console/approve")  # fmt: skip
     subject, message = notify.failed("ecs:payments/api", image, "payments/api", "dev", "health 500")
     assert subject == "Slipway: payments/api FAILED in dev"
     assert "The previous release keeps serving. What to do:" in message and "health 500" in message

@@ -163,6 +163,10 @@ def test_deploy_behind_manual_approval_when_configured(payments: Template, searc
 TOPIC = "arn:aws:sns:eu-west-1:111111111111:slipway-{}"
 
 
+APPROVAL_NEXT = (" --next-approval prod --approval-link 'https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/"
+                 "pipelines/slipway-payments-api/view?region=eu-west-1'")  # fmt: skip
+
+
 def test_deploy_commands_name_their_target(payments: Template, search: Template) -> None:
     commands = [
         json.loads(p["Source"]["BuildSpec"])["phases"]["build"]["commands"][0]
@@ -179,13 +183,14 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
     )
     assert sorted(commands) == sorted([
         f"slipway deploy lambda --image-json image.json --environment {env} {role.format(account, env, region)} "
-        f"{lambda_args} --notify-topic {TOPIC.format('payments')} --out deployed-{env}-lambda.json"
-        for env, account, region in (("dev", "222222222222", "eu-west-1"), ("prod", "555555555555", "eu-central-1"))
+        f"{lambda_args} --notify-topic {TOPIC.format('payments')}{then} --out deployed-{env}-lambda.json"
+        for env, account, region, then in (("dev", "222222222222", "eu-west-1", APPROVAL_NEXT),
+                                           ("prod", "555555555555", "eu-central-1", ""))
     ] + [
         f"slipway deploy ecs --image-json image.json --environment {env} {role.format(account, env, region)} "
-        f"{ecs_args.format(host)} --notify-topic {TOPIC.format('payments')} --out deployed-{env}-ecs.json"
-        for env, account, host, region in (("dev", "222222222222", "dev.", "eu-west-1"),
-                                           ("prod", "555555555555", "", "eu-central-1"))
+        f"{ecs_args.format(host)} --notify-topic {TOPIC.format('payments')}{then} --out deployed-{env}-ecs.json"
+        for env, account, host, region, then in (("dev", "222222222222", "dev.", "eu-west-1", APPROVAL_NEXT),
+                                                 ("prod", "555555555555", "", "eu-central-1", ""))
     ] + [
         "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --notify-topic arn:aws:sns:eu-west-1:111111111111:slipway-search --out deployed-ecs.json",
         "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --notify-topic arn:aws:sns:eu-west-1:111111111111:slipway-search --out deployed-eks.json",

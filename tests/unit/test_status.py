@@ -106,7 +106,9 @@ def test_collect_reads_every_target_and_names_what_drifted(monkeypatch: pytest.M
                 registry.manifests[name, reference] = manifest
     child = release.platforms["linux/arm64"].digest
     _Fixed.serves = {
-        "lambda:payments-api": Serving(f"{HOME}@{child}", f"{HOME}@{child}"),
+        "lambda:payments-api": Serving(
+            f"{HOME}@{child}", f"{HOME}@{child}", verified=f"{child} 2026-12-04T09:00:00Z invoke 200"
+        ),
         "ecs:payments/api": Serving(f"{HOME}@{release.index_digest}", f"{HOME}@{release.index_digest}"),
         "eks:search/search/indexer": DeployError("kubectl get: connection refused"),
         "ecs:search/indexer": Serving(f"{indexer}@sha256:{'d' * 64}", f"{indexer}@{release.index_digest}"),
@@ -122,22 +124,25 @@ def test_collect_reads_every_target_and_names_what_drifted(monkeypatch: pytest.M
         ("search/indexer", "", "eks:search/search/indexer", status.UNREADABLE),
     ]
     assert rows[0].release == release.tag and rows[0].digest == child
+    assert (rows[0].verified, rows[1].verified) == ("invoke 200 at 2026-12-04T09:00:00Z", "")
     assert [r.target for r in status.drifted(rows)] == ["ecs:search/indexer", "eks:search/search/indexer"]
     assert rows[5].why == "kubectl get: connection refused"
 
 
-def _row(service: str, environment: str, state: str, why: str = "") -> status.Row:
+def _row(service: str, environment: str, state: str, why: str = "", verified: str = "") -> status.Row:
     return status.Row(service, environment, "222222222222", "eu-west-1", "lambda:f", f"{HOME}@sha256:{'a' * 64}",
-                      "c0ffee", "c0ffee", "2026-12-04T10:00:00.000+0000", "", state, why)  # fmt: skip
+                      "c0ffee", "c0ffee", "2026-12-04T10:00:00.000+0000", "", state, why, verified)  # fmt: skip
 
 
 def test_the_page_is_a_matrix_of_services_and_environments_with_drift_marked() -> None:
-    rows = [_row("payments/api", "dev", status.OK), _row("payments/api", "prod", status.DRIFT, "moved <by hand>"),
+    rows = [_row("payments/api", "dev", status.OK, verified="GET /health 200 at 2026-12-04T10:01:00Z"),
+            _row("payments/api", "prod", status.DRIFT, "moved <by hand>"),
             _row("search/indexer", "", status.OK)]  # fmt: skip
     page = status_page.render(rows, platform="acme", now=datetime(2026, 12, 4, 12, 30, tzinfo=UTC))
     assert page.count('<tr data-service="') == 2 and page.count('<td data-environment="') == 6
     assert 'data-state="drift"' in page and "moved &lt;by hand&gt;" in page and "<by hand>" not in page
     assert "aaaaaaaaaaaa</code> c0ffee · 2h" in page and "3 targets, 1 drifting" in page
+    assert page.count('class="verified"') == 1 and "verified: GET /health 200 at 2026-12-04T10:01:00Z" in page
 
 
 @pytest.mark.parametrize(
