@@ -24,11 +24,11 @@ NATIVE_RUNNER: dict[str, Runner] = {"linux/amd64": "x86", "linux/arm64": "arm"}
 
 # Resources a stack holds, measured from synth (tests/unit/test_sharding.py holds the estimate to it); used to shard
 # without synthesizing. The stack's own: artifact and access-log buckets with their policies, the key. The team's
-# shared roles (infra.team_roles), each with its policy: the pipeline role and the build role, and a deploy role per
+# shared roles (infra.team_roles), each with its policy: the pipeline, build and Stitch roles, and a deploy role per
 # environment. A pipeline: itself, its Lint and Stitch projects, a project per build and per deploy (an EKS target's
 # namespace may add the role's access entry on that cluster). Approvals and every action act as the pipeline role.
 RESOURCES_PER_STACK = 5
-RESOURCES_PER_TEAM = 4
+RESOURCES_PER_TEAM = 6
 RESOURCES_PER_ENVIRONMENT = 2
 RESOURCES_PER_PIPELINE = 3
 RESOURCES_PER_BUILD = 1

@@ -9,6 +9,8 @@ value can never become a command in a build job.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 from typing import Any
 
@@ -35,6 +37,10 @@ def build_artifact(step: BuildStep) -> str:
 
 def build_metadata_file(step: BuildStep) -> str:
     return f"build-{step.slug}.json"
+
+
+def _canonical(spec: dict[str, Any]) -> bytes:
+    return json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _spec(commands: list[str], files: list[str] | None = None) -> dict[str, Any]:
@@ -79,9 +85,10 @@ def build(bp: PipelineBlueprint, step: BuildStep, *, lanes: bool = False) -> dic
     return spec
 
 
-def stitch(bp: PipelineBlueprint, *, lanes: bool = False) -> dict[str, Any]:
+def stitch(bp: PipelineBlueprint, *, lanes: bool = False, release_key: str = "") -> dict[str, Any]:
     """``lanes``: the platform has a lock store, so the job ends by starting the next pipeline of its team's rebuild
-    lane -- whether or not this build made a release that moved."""
+    lane -- whether or not this build made a release that moved. ``release_key``: the release is signed with it, with
+    its provenance (the SHA-256 of each build's buildspec, as synthesized here, among what it names)."""
     inputs = " ".join(
         f'--build "$CODEBUILD_SRC_DIR_{build_artifact(step)}/{build_metadata_file(step)}"' for step in bp.builds
     )
@@ -91,6 +98,13 @@ def stitch(bp: PipelineBlueprint, *, lanes: bool = False) -> dict[str, Any]:
         f'slipway stitch --repository "${REPOSITORY_ENV}" --tag "${COMMIT_ENV}" {inputs}{release} --out image.json',
         "slipway verify --image-json image.json",
     ]
+    if release_key:
+        specs = " ".join(
+            f"--buildspec Build-{step.slug}={hashlib.sha256(_canonical(build(bp, step, lanes=lanes))).hexdigest()}"
+            for step in bp.builds
+        )
+        commands.append(f"slipway attest --image-json image.json --key {q(release_key)} --source {q(bp.source_repo)} "
+                        f"{inputs} {specs}")  # fmt: skip
     if bp.lock_key:
         # Last, once the release verified: a base release that fails its pipeline reaches nothing.
         commands.append(f"slipway bases publish --image-json image.json --key {q(bp.lock_key)} {inputs}")

@@ -21,7 +21,7 @@ from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from infra.team_roles import TeamRoles, TeamRolesProps
 from pipeline.config import PlatformConfig
 from pipeline.lint.policy import policy_for
-from pipeline.naming import CURATED_BASES
+from pipeline.naming import CURATED_BASES, release_key_arn
 
 ARTIFACT_DAYS = 90
 NONCURRENT_DAYS = 30
@@ -93,6 +93,7 @@ class PipelinesStack(Stack):
                     lock_store=lock_store,
                     allowed_registries=allowed,
                     notify_topic_arn=_topic_of(self, config, bp.team),
+                    release_key_arn=release_key_arn(config.platform.name, self.account, self.region),
                 ),
             )
 

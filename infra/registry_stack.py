@@ -13,6 +13,7 @@ from constructs import Construct
 from infra.creation_templates import RepositoryCreationTemplates, RepositoryCreationTemplatesProps
 from infra.image_repository import ImageRepositoryProps, lifecycle_rules
 from infra.pull_through_cache import PullThroughCache, PullThroughCacheProps
+from infra.release_key import ReleaseKey, ReleaseKeyProps
 from pipeline import replication, runner_image
 from pipeline.config import PlatformConfig
 
@@ -41,6 +42,7 @@ class RegistryStack(Stack):
                 ),
             )
         self.runner = runner_repository(self, config)
+        self.release_key = ReleaseKey(self, "ReleaseKey", ReleaseKeyProps(platform=config.platform.name))
         if rules := replication.plan(config):
             registry_replication(self, rules)
         if settings.scan == "enhanced":

@@ -27,6 +27,7 @@ from infra.jobs import job_project, sourced_pipeline
 from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
+from infra.release_key import grant_use
 from infra.team_roles import TeamRoles
 from infra.validation import raise_if_any
 from pipeline import notify
@@ -53,6 +54,9 @@ class ServicePipelineProps:
     """Image prefixes the Lint job's SW001 accepts (pull-through prefixes and curated bases in the platform's ECR)."""
     notify_topic_arn: str = ""
     """The team's topic (:mod:`infra.notifications`): approvals waiting, deploys and rollbacks are told there."""
+    release_key_arn: str = ""
+    """The platform's release key (:mod:`infra.release_key`), by its alias ARN: Stitch signs each release with it,
+    every deploy verifies the release with it first. Empty: releases are not signed."""
 
 
 class ServicePipeline(Construct):
@@ -224,9 +228,14 @@ class ServicePipeline(Construct):
     def _stitch_action(self, build_outputs: list[codepipeline.Artifact]) -> actions.CodeBuildAction:
         bp = self.props.blueprint
         store = self.props.lock_store
-        project = self._project("Stitch", buildspecs.stitch(bp, lanes=store is not None), env=self._lock_env())
-        role = self.props.roles.build
+        key = self.props.release_key_arn
+        spec = buildspecs.stitch(bp, lanes=store is not None, release_key=key)
+        # Stitch has a role of its own: the only one the release key lets sign (the build jobs run teams' Dockerfiles).
+        role = self.props.roles.stitch
+        project = self._project("Stitch", spec, env=self._lock_env(), role=role)
         self.props.repository.grant_push(role)
+        if key:
+            grant_use(role, key.split(":", 5)[5], "kms:Sign")
         if store is not None:
             # The next pipeline of the team's rebuild lane starts once this one has built (`slipway bases continue`).
             lock_grants.grant_continue(role, store, bp.team)
@@ -304,11 +313,16 @@ class ServicePipeline(Construct):
             args = ("--environment", step.environment, "--role-arn", role_arn, "--region", step.region, *args)
         if self.props.notify_topic_arn:
             args = (*args, "--notify-topic", self.props.notify_topic_arn, *self._next_approval(step))
+        if key := self.props.release_key_arn:
+            args = (*args, "--release-key", key, "--source", bp.source_repo)
         record = "-".join(p for p in ("deployed", step.environment, step.kind) if p) + ".json"
         spec = buildspecs.deploy(step.kind, args, record=record)
         project = self._project(f"Deploy{environment}{step.kind.capitalize()}", spec, role=role)
-        # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind).
+        # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind),
+        # signed by the release key.
         self.props.repository.grant_pull(role)
+        if key:
+            grant_use(role, key.split(":", 5)[5], "kms:Verify")
         acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         if self.props.notify_topic_arn:
             role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"],

@@ -6,7 +6,9 @@ trust boundary -- only roles under the team's build path push to its repositorie
 team share:
 
 - **one pipeline role**: every pipeline of the team in the stack, and every action of them (Source included);
-- **one build role** (under :func:`infra.image_repository.build_role_path`): the Lint, Build and Stitch jobs;
+- **one build role** (under :func:`infra.image_repository.build_role_path`): the Lint and Build jobs;
+- **one Stitch role** (under :data:`pipeline.naming.STITCH_ROLES`, inside the build path: it pushes releases): the
+  Stitch jobs, the only ones the platform's release key lets sign (:mod:`infra.release_key`);
 - **one deploy role per environment** (under :func:`pipeline.naming.deploy_role_path`): the deploy jobs, which
   assume the environment's workload role, or (no environment) deploy the team's targets in the platform account.
 
@@ -35,7 +37,7 @@ from infra.jobs import JobSettings, grant_runner, grant_use_connection
 from infra.nag import acknowledge
 from infra.validation import raise_if_any
 from pipeline.deployers.base import NamespaceAccess
-from pipeline.naming import deploy_role_path, team_projects
+from pipeline.naming import STITCH_ROLES, deploy_role_path, team_projects
 
 PIPELINE_ROLE_PATH = "/slipway/pipeline/{team}/"
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9-]*$", re.ASCII)
@@ -65,7 +67,8 @@ class TeamRoles(Construct):
         self._projects = self._arn("codebuild", "project/" + team_projects(props.team))
         self._logs = self._arn("logs", "log-group:/aws/codebuild/" + team_projects(props.team))
         self.pipeline = self._pipeline_role()
-        self.build = self._job_role("BuildRole", build_role_path(props.team), "builds (lint, build, stitch)")
+        self.build = self._job_role("BuildRole", build_role_path(props.team), "builds (lint, build)")
+        self.stitch = self._job_role("StitchRole", STITCH_ROLES.format(team=props.team), "stitch (signs releases)")
         self._deploy: dict[str, iam.Role] = {}
         self._access_entries: dict[tuple[str, str], tuple[eks_l1.CfnAccessEntry, set[str]]] = {}
 

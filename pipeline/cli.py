@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.commands import (
+    attest,
     bases,
     build,
     deploy,
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         build,
         stitch,
         verify,
+        attest,
         deploy,
         rollback,
         bases,

@@ -57,3 +57,17 @@ def partition_for(region: str) -> str:
     """The AWS partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``, ``aws-eusc``…): ARNs in buildspecs stay
     literal."""
     return partitions.partition_for(region)
+
+
+STITCH_ROLES = "/slipway/build/{team}/stitch/"
+"""IAM path of a team's Stitch roles: under the team's build path (they push its releases), and the only roles the
+platform's release key lets sign (:mod:`infra.release_key`)."""
+
+
+def release_key_alias(platform: str) -> str:
+    """The release key's alias: what jobs name it by (``kms:RequestAlias`` is what their policies allow)."""
+    return f"alias/slipway-{platform.lower()}-releases"
+
+
+def release_key_arn(platform: str, account: str, region: str) -> str:
+    return f"arn:{partition_for(region)}:kms:{region}:{account}:{release_key_alias(platform)}"

@@ -34,6 +34,8 @@ from pipeline.registry import RegistryClient, RepositoryRef
 from pipeline.registry.base import RegistryError
 
 OK, HELD, DRIFT, NEVER, UNREADABLE = "ok", "held", "drift", "never deployed", "unreadable"
+NOT_RELEASES = ("-amd64", "-arm64", "-sig", "-provenance")
+"""Tags of a release's children and attestations (:mod:`pipeline.attest`), never releases themselves."""
 PLACEHOLDER = "sha256:" + "0" * 64
 """The digest a target is created on before its first deploy (the replay's, and a common convention)."""
 
@@ -115,7 +117,7 @@ class Releases:
         client = self._client_for(repo.host)
         read = self._read.setdefault(repository, set())
         for tag in sorted(client.list_tags(repo), reverse=True):
-            if tag in read or tag.startswith("cache-") or tag.endswith(("-amd64", "-arm64")):
+            if tag in read or tag.startswith(("cache-", "sha256-")) or tag.endswith(NOT_RELEASES):
                 continue
             read.add(tag)
             try:

@@ -7,6 +7,7 @@ can only be exercised with a registry we control. Everything else is tested agai
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ class MemoryRegistry:
         self.blobs: dict[str, bytes] = {}
         self.refuse_push = False
         self.puts: list[str] = []
+        self.referrers_api = True
+        """False: a registry without the OCI 1.1 referrers API (clients keep the ``sha256-<hex>`` fallback tag)."""
 
     def get_manifest(self, repo: RepositoryRef, reference: str, accept: Sequence[str]) -> Manifest:
         """As distribution negotiates: by tag, a manifest whose media type the client does not accept is not served;
@@ -57,6 +60,20 @@ class MemoryRegistry:
     def has_blob(self, repo: RepositoryRef, digest: str) -> bool:
         _repository(repo)
         return digest in self.blobs
+
+    def referrers(self, repo: RepositoryRef, digest: str) -> list[dict[str, Any]] | None:
+        """As a registry with the API computes it: every stored manifest whose ``subject`` is ``digest``."""
+        if not self.referrers_api:
+            return None
+        found = {}
+        for (name, _), manifest in self.manifests.items():
+            document = json.loads(manifest.data) if name == str(repo) else {}
+            if isinstance(document, dict) and (document.get("subject") or {}).get("digest") == digest:
+                found[manifest.digest] = {
+                    "mediaType": manifest.media_type, "digest": manifest.digest, "size": len(manifest.data),
+                    "artifactType": document.get("artifactType", ""), "annotations": document.get("annotations", {}),
+                }  # fmt: skip
+        return list(found.values())
 
     def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
         data = path.read_bytes()

@@ -21,6 +21,8 @@ from botocore.exceptions import ClientError
 
 from pipeline import notify, records, regional
 from pipeline.arguments import seconds
+from pipeline.attest.release import verify as verify_attestations
+from pipeline.attest.signer import KmsSigner, Signer
 from pipeline.deploy_options import Where, checked_target
 from pipeline.deployers import DEPLOYERS, workload
 from pipeline.deployers.base import (
@@ -64,6 +66,13 @@ def register(commands: Any) -> None:
             help="the environment whose approval this release goes to next (named in the message)",
         )
         sub.add_argument("--approval-link", default="", help="where that approval is reviewed")  # fmt: skip
+        sub.add_argument(
+            "--release-key",
+            default="",
+            help="the platform's release key (ARN): the release must be "
+            "signed with it, with a provenance naming --source and image.json's commit",
+        )
+        sub.add_argument("--source", default="", help="the source repository the pipeline builds")  # fmt: skip
         deployer.add_arguments(sub)
         sub.set_defaults(run=lambda a, d=deployer: _run(d, a))
 
@@ -78,7 +87,8 @@ def _run(kind: type[Deployer], args: Any) -> int:
                   timeout=args.timeout, check=_local_check(target, args.out.parent, acting),
                   where={"environment": where.environment, "account": workload.account_of(where.role_arn)},
                   region=where.region, notify_topic=args.notify_topic,
-                  next_approval=(args.next_approval, args.approval_link))  # fmt: skip
+                  next_approval=(args.next_approval, args.approval_link),
+                  attested=(KmsSigner(args.release_key), args.source) if args.release_key else None)  # fmt: skip
 
 
 def _local_check(target: DeployTarget, directory: Path, acting: Any) -> Check | None:
@@ -103,6 +113,7 @@ def deploy(
     region: str = "",
     notify_topic: str = "",
     next_approval: tuple[str, str] = ("", ""),
+    attested: tuple[Signer, str] | None = None,
 ) -> int:
     """Checked before anything changes: ``--out`` can be written (it is claimed with an "in progress" placeholder; a
     deploy that cannot write its record would leave a retry without its rollback target), and the registry serves
@@ -116,7 +127,7 @@ def deploy(
     outcome (:mod:`pipeline.notify`), a deploy that did not finish included, and ``next_approval`` (environment,
     link) the approval this release goes to next."""
     try:
-        record, image = _deploy(deployer, target, image_json, out, timeout, registry, check, where, region)
+        record, image = _deploy(deployer, target, image_json, out, timeout, registry, check, where, region, attested)
     except SlipwayError as exc:
         if notify_topic:
             _tell_failure(notify_topic, target, image_json, (where or {}).get("environment", ""), str(exc))
@@ -142,10 +153,16 @@ def _deploy(
     check: Check | None,
     where: Mapping[str, str] | None,
     region: str,
+    attested: tuple[Signer, str] | None = None,
 ) -> tuple[DeployRecord, ImageRecord]:
     records.reserve(out, f"deploy of {target.label}", nothing="nothing was deployed")
     image = ImageRecord.load(image_json)
-    verify(registry or client_for(RepositoryRef.parse(image.repository)), image)
+    home = registry or client_for(RepositoryRef.parse(image.repository))
+    verify(home, image)
+    if attested is not None:
+        # Signed by the platform's release key, built from this pipeline's source at image.json's commit (#28).
+        for found in verify_attestations(home, image, attested[0], source=attested[1]):
+            print(f"{image.index_uri}: {found.kind}: {found.says}")
     if (local := regional.regional(image, region)) is not image:
         replica = registry or client_for(RepositoryRef.parse(local.repository))
         regional.await_replica(replica, local, verify, timeout=timeout)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline import assembly
 from pipeline.local import aws
-from pipeline.local.replay import cdk, iam, notifications, starts
+from pipeline.local.replay import cdk, iam, keys, notifications, starts
 from pipeline.platform_deploy import bootstrap_role
 
 DEPLOYED = "cdk.out"
@@ -69,6 +69,7 @@ class StandInCloudFormation:
         cdk.publish_assets(assembly_dir, client("s3", self.platform_account))
         if self.enforce_iam:
             iam.apply(assembly_dir, lambda account: client("iam", account), self.service_principal)
+        keys.create_signing_keys(assembly_dir, lambda account: client("kms", account))
         topics = notifications.create_topics(assembly_dir, lambda account: client("sns", account))
         # The replay's reader of each team's topic: a queue subscribed to it (moto delivers SNS to SQS).
         notifications.inboxes(client("sns", self.platform_account), client("sqs", self.platform_account), topics)

@@ -67,10 +67,12 @@ def _repository_arn(image_uri: str, region: str, account: str) -> str:
 
 def requests_for(
     action: str, resource: str, *, region: str, account: str, path: str, params: Mapping[str, Any],
-    secret_arn: Any = None,
+    secret_arn: Any = None, kms_key: Any = None,
 ) -> list[Request]:  # fmt: skip
     """The IAM requests AWS authorizes for one API call. ``resource``: what the stand-in already knows (S3 passes its
-    bucket/key ARN; ``*`` otherwise). ``secret_arn``: name or ARN → the secret's full ARN (Secrets Manager)."""
+    bucket/key ARN; ``*`` otherwise). ``secret_arn``: name or ARN → the secret's full ARN (Secrets Manager).
+    ``kms_key``: a key's ID, ARN, alias or alias ARN → the key's ARN (KMS authorizes on the key, and a request naming
+    an alias carries it as ``kms:RequestAlias``)."""
     action = IAM_ACTIONS.get(action, action)
     if resource != "*":
         return [Request(action, resource)]
@@ -95,6 +97,10 @@ def requests_for(
     if service == "secretsmanager" and params.get("SecretId"):
         secret = str(params["SecretId"])
         return [Request(action, secret if secret.startswith("arn:") else (secret_arn or (lambda s: s))(secret))]
+    if service == "kms" and params.get("KeyId"):
+        key = str(params["KeyId"])
+        alias = "alias/" + key.split(":alias/", 1)[-1].removeprefix("alias/") if "alias/" in key else ""
+        return [Request(action, (kms_key or (lambda k: k))(key), context={"kms:RequestAlias": alias} if alias else {})]
     if service == "sts" and name == "AssumeRole" and params.get("RoleArn"):
         return [Request(action, str(params["RoleArn"]))]
     if service == "sns" and params.get("TopicArn"):
@@ -199,6 +205,7 @@ def install() -> None:
     """Replace moto's check (an import-time patch of the server process: ``pipeline.local.moto_server``)."""
     from moto.core.exceptions import AccessDeniedError, JsonRESTError
     from moto.iam import access_control
+    from moto.kms.models import kms_backends
     from moto.secretsmanager.models import secretsmanager_backends
 
     def denial(caller: str, service: str, request: Request) -> Exception:
@@ -224,11 +231,17 @@ def install() -> None:
             except Exception:  # no such secret: the call itself answers ResourceNotFound
                 return f"arn:aws:secretsmanager:{self._region}:{self.account_id}:secret:{name}"
 
+        def kms_key(key: str) -> str:
+            try:
+                return str(kms_backends[self.account_id][self._region].describe_key(key).arn)
+            except Exception:  # no such key: the call itself answers NotFound
+                return f"arn:aws:kms:{self._region}:{self.account_id}:{key}"
+
         if _organization_access(self._access_key):
             return
         wanted = requests_for(
             self._action, resource, region=self._region, account=self.account_id, path=self._path,
-            params=parameters(self._data, self._body, self._path), secret_arn=secret_arn,
+            params=parameters(self._data, self._body, self._path), secret_arn=secret_arn, kms_key=kms_key,
         )  # fmt: skip
         refused = denied(self._access_key.collect_policies(), wanted)
         if refused is not None:

@@ -13,6 +13,8 @@ gate sits in front of it, on the registry's address, and does what ECR's registr
 - **Pull-through cache repositories fill as ECR fills them** (:mod:`pipeline.local.pull_through`): a pull by tag
   imports from the upstream stand-in (``ecr:BatchImportUpstreamImage``, and ``ecr:CreateRepository`` the first time);
   a pull by digest of what no tag pull imported is 404 ``MANIFEST_UNKNOWN``.
+- **Referrers, as ECR serves them**: a manifest pushed with a ``subject`` is listed by OCI 1.1's referrers API
+  (``GET /v2/<name>/referrers/<digest>``), which docker-registry 2.8 lacks (signed releases, :mod:`pipeline.attest`).
 - **Release tags never move**: a manifest PUT to an existing tag of a repository the assembly makes immutable, with
   other content, gets 400 ``TAG_INVALID`` -- unless the tag matches one of the repository's exclusion filters
   (``cache-*``). The same content again is accepted.
@@ -48,7 +50,7 @@ MANIFEST_TYPES = ", ".join((
     "application/vnd.docker.distribution.manifest.v2+json",
 ))  # fmt: skip
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
-_PATH = re.compile(r"^/v2/(?P<name>[a-z0-9._/-]+?)/(?P<kind>manifests|blobs|tags)/(?P<rest>.*)$")
+_PATH = re.compile(r"^/v2/(?P<name>[a-z0-9._/-]+?)/(?P<kind>manifests|blobs|tags|referrers)/(?P<rest>.*)$")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def call_for(method: str, path: str, query: dict[str, list[str]]) -> Call | None
     name, kind, rest = found["name"], found["kind"], found["rest"]
     if kind == "tags":
         return Call("ecr:ListImages", name)
+    if kind == "referrers":
+        return Call("ecr:BatchGetImage", name)
     if kind == "manifests":
         action = {"PUT": "ecr:PutImage", "DELETE": "ecr:BatchDeleteImage"}.get(method, "ecr:BatchGetImage")
         return Call(action, name, tag=rest if method == "PUT" and not rest.startswith("sha256:") else "")
@@ -143,6 +147,40 @@ class Gate(ThreadingHTTPServer):
         self.key = key
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self.referrers = assembly.parent / "referrers" / f"{region or 'home'}.json"
+        """What ECR's referrers API answers: each stored manifest that names a ``subject``, by repository and
+        subject digest (kept beside the store, as ECR keeps it beside the images)."""
+
+    def referred(self, repository: str, digest: str) -> list[dict[str, object]]:
+        with self._guard:
+            known = json.loads(self.referrers.read_text()) if self.referrers.is_file() else {}
+        return list(known.get(repository, {}).get(digest, []))
+
+    def refer(self, repository: str, manifest: bytes) -> str:
+        """Record a pushed manifest with a ``subject``; returns the subject's digest ("" when it names none)."""
+        try:
+            document = json.loads(manifest)
+            subject = (
+                str(document["subject"]["digest"]) if isinstance(document, dict) and document.get("subject") else ""
+            )
+        except (ValueError, KeyError, TypeError):
+            return ""
+        if not subject:
+            return ""
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        entry = {"mediaType": document.get("mediaType", ""), "digest": digest, "size": len(manifest),
+                 "artifactType": document.get("artifactType") or document.get("config", {}).get("mediaType", ""),
+                 "annotations": document.get("annotations", {})}  # fmt: skip
+        with self._guard:
+            known = json.loads(self.referrers.read_text()) if self.referrers.is_file() else {}
+            listed = known.setdefault(repository, {}).setdefault(subject, [])
+            if all(e["digest"] != digest for e in listed):
+                listed.append(entry)
+                self.referrers.parent.mkdir(parents=True, exist_ok=True)
+                staged = self.referrers.with_suffix(".new")
+                staged.write_text(json.dumps(known))
+                staged.replace(self.referrers)
+        return subject
 
     def policies(self) -> Policies:
         if not (self.assembly / "manifest.json").is_file():
@@ -235,6 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(403, "DENIED", why)
         if call.repository.startswith(pull_through.UPSTREAM + "/") and not caller.endswith(f":{ADMIN_USER}"):
             return self._error(404, "NAME_UNKNOWN", f"repository {call.repository} is not in this registry")
+        if "/referrers/" in parts.path:
+            return self._referrers(call.repository, parts.path.rsplit("/referrers/", 1)[-1], parse_qs(parts.query))
         if call.action == "ecr:BatchGetImage" and pull_through.cached(policies.pull_through, call.repository):
             reference = parts.path.rsplit("/manifests/", 1)[-1]
             if not reference.startswith("sha256:") and self._refused_import(policies, caller, call, reference):
@@ -248,6 +288,23 @@ class _Handler(BaseHTTPRequestHandler):
                                    f"'{call.repository}' repository and cannot be overwritten because the tag is "
                                    "immutable.")  # fmt: skip
             return self._forward(body, call)
+
+    def _referrers(self, repository: str, digest: str, query: dict[str, list[str]]) -> None:
+        """OCI 1.1's ``GET /v2/<name>/referrers/<digest>``: an image index of what names ``digest`` as its subject
+        (filtered by ``artifactType`` when asked, as ECR does, saying so in ``OCI-Filters-Applied``)."""
+        found = self.server.referred(repository, digest)
+        wanted = query.get("artifactType", [""])[0]
+        if wanted:
+            found = [d for d in found if d.get("artifactType") == wanted]
+        body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": found}).encode()  # fmt: skip
+        self.send_response(200)
+        headers = [("Content-Type", "application/vnd.oci.image.index.v1+json"), ("Content-Length", str(len(body)))]
+        for name, value in headers + ([("OCI-Filters-Applied", "artifactType")] if wanted else []):
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _refused_import(self, policies: Policies, caller: str, call: Call, tag: str) -> bool:
         """A pull by tag through the cache: the upstream's image under ``tag`` imported first (or refreshed), with
@@ -291,7 +348,12 @@ class _Handler(BaseHTTPRequestHandler):
             data = response.read()
         finally:
             connection.close()
+        subject = ""
+        if call and call.action == "ecr:PutImage" and response.status == 201:
+            subject = self.server.refer(call.repository, body)
         self.send_response_only(response.status, response.reason)
+        if subject:  # OCI 1.1: the registry processed the subject (the client needs no fallback tag)
+            self.send_header("OCI-Subject", subject)
         for name, value in response.getheaders():
             if name.lower() not in HOP_BY_HOP | {"content-length"}:
                 self.send_header(

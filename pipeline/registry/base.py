@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline.errors import SlipwayError
 from pipeline.oci import Manifest
@@ -99,4 +99,8 @@ class RegistryClient(Protocol):
 
     def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
         """Upload the file at ``path`` as blob ``digest``; the registry checks the digest itself."""
+        ...
+
+    def referrers(self, repo: RepositoryRef, digest: str) -> list[dict[str, Any]] | None:
+        """The descriptors the OCI 1.1 referrers API lists for ``digest``; ``None``: the registry lacks the API."""
         ...

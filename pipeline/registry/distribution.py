@@ -158,6 +158,18 @@ class DistributionClient:
             return False
         return True
 
+    def referrers(self, repo: RepositoryRef, digest: str) -> list[dict[str, Any]] | None:
+        """``GET /v2/<name>/referrers/<digest>``: an image index of the referrers (404: no such API here)."""
+        try:
+            data, _ = self._request("GET", self._url(repo, "referrers", digest), what=f"referrers of {repo}@{digest}",
+                                    headers={"Accept": "application/vnd.oci.image.index.v1+json"})  # fmt: skip
+        except ManifestNotFoundError:
+            return None
+        try:
+            return list(json.loads(data).get("manifests") or [])
+        except (ValueError, AttributeError) as exc:
+            raise RegistryError(f"referrers of {repo}@{digest}: not an image index ({exc})") from exc
+
     def put_blob(self, repo: RepositoryRef, digest: str, path: Path) -> None:
         """One upload session: POST, one PATCH with the whole blob, PUT with the digest (what every registry,
         ECR included, accepts; ECR refuses only non-final chunks under 5 MB)."""

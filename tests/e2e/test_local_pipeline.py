@@ -267,3 +267,76 @@ def test_each_team_was_told_through_its_topic(local: LocalState) -> None:
     )
     assert any(release["tag"] in m["message"] and release["index_digest"] in m["message"] for m in payments)
     assert len([m for m in search if m["subject"] == "Slipway: search/indexer deployed to the platform account"]) >= 2
+
+
+def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_deploy(local: LocalState) -> None:
+    """Issue #28, in the replay: each release's signature and provenance are OCI 1.1 referrers of its index (listed by
+    the gate's referrers API, signed by moto's KMS with the release key) and the index lists its platform children
+    only; an index pushed by hand under a release path, with credentials that can push, is refused by the deploy's
+    own check before anything changes; a forged provenance beside a signed release is refused too."""
+    from dataclasses import replace as changed
+
+    from pipeline.attest import referrers
+    from pipeline.attest.dsse import AttestationError, Envelope
+    from pipeline.attest.release import ENVELOPE, PREDICATE, attest, verify
+    from pipeline.attest.signer import KmsSigner
+    from pipeline.attest.statements import PROVENANCE, Provenance
+    from pipeline.commands.deploy import deploy
+    from pipeline.config import load
+    from pipeline.local.reading import reading
+    from pipeline.naming import release_key_arn
+    from pipeline.oci import INDEXES, OCI_MANIFEST, Manifest, canonical_json
+    from pipeline.records import ImageRecord, write
+    from pipeline.registry import RepositoryRef, client_for
+
+    key = KmsSigner(release_key_arn("acme", "111111111111", "eu-west-1"))
+    with reading(local):
+        for service, source in (("payments-api", "acme/payments-api"), ("search-indexer", "acme/search-indexer")):
+            record = ImageRecord.load(local.directory / "runs" / service / "image.json")
+            repo = RepositoryRef.parse(record.repository)
+            client = client_for(repo)
+            found = verify(client, record, key, source=source)
+            assert [f.kind for f in found] == ["https://slipway.dev/attestations/release/v1", PROVENANCE]
+            assert f"built from {source}@{record.commit} by arn:aws:codebuild:eu-west-1:111111111111:project/" in (
+                found[1].says
+            )
+            listed = referrers.listed(client, repo, record.index_digest)
+            assert {d["artifactType"] for d in listed} == {ENVELOPE} and len(listed) == 2
+            index = json.loads(client.get_manifest(repo, record.index_digest, INDEXES).data)
+            assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+        # By hand: the same children under another index (an annotation added), pushed as the platform's admin.
+        record = ImageRecord.load(local.directory / "runs" / "payments-api" / "image.json")
+        repo = RepositoryRef.parse(record.repository)
+        client = client_for(repo)
+        document = json.loads(client.get_manifest(repo, record.index_digest, INDEXES).data)
+        document["annotations"] = {**document.get("annotations", {}), "by": "hand"}
+        by_hand = Manifest(canonical_json(document), document["mediaType"])
+        client.put_manifest(repo, f"{record.tag}-byhand", by_hand)
+        handed = changed(record, tag=f"{record.tag}-byhand", index_digest=by_hand.digest)
+        image_json_path = local.directory / "byhand-image.json"
+        write(image_json_path, handed)
+        target = next(iter(load(EXAMPLE).services()))[1].environments[0].targets()[0]
+
+        def never() -> Any:
+            raise AssertionError("the deploy reached its target")
+
+        with pytest.raises(AttestationError, match=f"release {handed.index_uri}: no sig attestation refers to it"):
+            deploy(never, target, image_json=image_json_path, out=local.directory / "byhand-deployed.json",
+                   registry=client, attested=(key, "acme/payments-api"))  # fmt: skip
+        # Signed for real (the stand-in's admin may sign: moto evaluates no key policy), then a forged provenance
+        # beside it: its payload changed, its signature copied from the genuine one.
+        made = Provenance(source="acme/payments-api", commit=record.commit,
+                          builder="arn:aws:codebuild:eu-west-1:111111111111:project/slipway_payments_x_Stitch")  # fmt: skip
+        attest(client, handed, key, made)
+        assert len(verify(client, handed, key, source="acme/payments-api")) == 2
+        genuine = client.get_manifest(repo, f"{handed.tag}-provenance", (OCI_MANIFEST,))
+        layer = json.loads(genuine.data)["layers"][0]["digest"]
+        envelope = Envelope.parse(client.get_blob(repo, layer), "provenance")
+        statement = json.loads(envelope.payload)
+        statement["predicate"]["buildDefinition"]["externalParameters"]["source"]["uri"] = "acme/payments-api"
+        statement["predicate"]["runDetails"]["builder"]["id"] += "-evil"
+        forged = changed(envelope, payload=json.dumps(statement).encode()).to_bytes()
+        artifact = referrers.artifact(by_hand, ENVELOPE, forged, {PREDICATE: PROVENANCE})
+        referrers.push(client, repo, f"{handed.tag}-forged", artifact, forged)
+        with pytest.raises(AttestationError, match="no signature verifies with the platform's release key"):
+            verify(client, handed, key, source="acme/payments-api")

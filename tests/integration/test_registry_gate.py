@@ -123,3 +123,33 @@ def test_a_store_that_does_not_answer_is_a_503_not_a_dropped_connection(tmp_path
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_artifact_pushed_with_a_subject_is_listed_by_the_referrers_api_as_ecr_lists_it(gate: str) -> None:
+    """docker-registry 2.8 stores an OCI 1.1 artifact (empty config, ``subject``) but has no referrers API; the gate
+    answers it as ECR does, so the code that finds a release's attestations is the one that runs against ECR."""
+    from pipeline.attest import referrers
+    from pipeline.registry import RepositoryRef
+    from pipeline.registry.distribution import DistributionClient
+
+    assert _push_manifest(gate, BUILD_ROLE, "payments/api", "5ub1ec7", "subject").status_code == 201
+    user, password = _auth(BUILD_ROLE)
+    client = DistributionClient(authorization="Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    repo = RepositoryRef.parse(gate.removeprefix("http://") + "/payments/api")
+    subject = client.get_manifest(repo, "5ub1ec7", (OCI_MANIFEST,))
+    assert client.referrers(repo, subject.digest) == []
+    blob = b'{"payloadType": "application/vnd.in-toto+json"}'
+    artifact = referrers.artifact(subject, "application/vnd.dsse.envelope.v1+json", blob, {"kind": "sig"})
+    referrers.push(client, repo, "5ub1ec7-sig", artifact, blob)
+    [listed] = referrers.listed(client, repo, subject.digest)
+    assert listed == referrers.descriptor(artifact)
+    fallback = requests.get(
+        f"{gate}/v2/payments/api/manifests/{referrers.fallback_tag(subject.digest)}",
+        timeout=5,
+        auth=(user, password),
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+    )
+    assert fallback.status_code == 404  # the API answered: no fallback tag was written
+    filtered = requests.get(f"{gate}/v2/payments/api/referrers/{subject.digest}?artifactType=other", timeout=5,
+                            auth=(user, password))  # fmt: skip
+    assert filtered.json()["manifests"] == [] and filtered.headers["OCI-Filters-Applied"] == "artifactType"

@@ -160,13 +160,14 @@ def test_a_base_publishes_its_verified_release_with_what_it_was_built_on(synthes
         for s in specs
         if s["phases"]["build"]["commands"][0].startswith("slipway stitch")
     ]
-    python = next(c for c in stitches if "--key BASE_PYTHON " in c[2])
-    assert python[1] == "slipway verify --image-json image.json"  # published only once verified
-    assert python[2] == (
+    python = next(c for c in stitches if any("--key BASE_PYTHON " in line for line in c))
+    assert python[1] == "slipway verify --image-json image.json"  # published only once verified...
+    assert python[2].startswith("slipway attest --image-json image.json --key ")  # ... and signed
+    assert python[3] == (
         "slipway bases publish --image-json image.json --key BASE_PYTHON"
         ' --build "$CODEBUILD_SRC_DIR_build_amd64/build-amd64.json" --build "$CODEBUILD_SRC_DIR_build_arm64/build-arm64.json"'
     )
-    assert python[3:] == ["slipway bases continue"]  # then the next of the team's rebuild lane starts
+    assert python[4:] == ["slipway bases continue"]  # then the next of the team's rebuild lane starts
 
 
 def test_the_platform_deploy_runs_in_the_runners_platform_target_and_the_refresh_in_the_runner(

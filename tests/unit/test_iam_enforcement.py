@@ -52,10 +52,23 @@ def _resources(action: str, path: str = "/", resource: str = "*", **params: Any)
         ("iam:CreateRole", "/", {"RoleName": "x"}, [("iam:CreateRole", "*")]),
         ("sns:Publish", "/", {"TopicArn": "arn:aws:sns:eu-west-1:1:slipway-payments"},
          [("sns:Publish", "arn:aws:sns:eu-west-1:1:slipway-payments")]),
+        ("ecs:TagResource", "/", {"resourceArn": ARN.format("ecs") + "service/payments/api"},
+         [("ecs:TagResource", ARN.format("ecs") + "service/payments/api")]),
     ],
 )  # fmt: skip
 def test_each_call_is_authorized_on_the_resource_it_names(action: str, path: str, params: Any, expected: Any) -> None:
     assert _resources(action, path, **params) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "alias"),
+    [(ARN.format("kms") + "alias/slipway-acme-releases", "alias/slipway-acme-releases"),
+     ("alias/slipway-acme-releases", "alias/slipway-acme-releases"), ("1234abcd", "")],
+)  # fmt: skip
+def test_a_kms_call_is_authorized_on_the_key_with_the_alias_it_named(key: str, alias: str) -> None:
+    """KMS authorizes on the key itself; a request naming the key by an alias carries it as ``kms:RequestAlias``."""
+    [found] = requests_for("kms:Sign", "*", path="/", params={"KeyId": key}, kms_key=lambda k: "KEY-ARN", **PLACE)
+    assert (found.resource, dict(found.context)) == ("KEY-ARN", {"kms:RequestAlias": alias} if alias else {})
 
 
 def test_a_resource_the_stand_in_already_knows_is_used_as_it_is() -> None:

@@ -19,8 +19,9 @@ def test_only_build_roles_live_under_the_path_the_repositories_let_push(synthesi
     """Repositories deny pushes to every principal outside ``/slipway/build/<team>/``: a deploy, lint or pipeline
     role there could push."""
     under = [(s, k) for s, k, p in roles(synthesized) if str(p.get("Path", "")).startswith("/slipway/build/")]
-    assert under and all("BuildRole" in logical for _, logical in under), under
-    services = {json.dumps(p["AssumeRolePolicyDocument"]) for _, k, p in roles(synthesized) if "BuildRole" in k}
+    assert under and all("BuildRole" in logical or "StitchRole" in logical for _, logical in under), under
+    services = {json.dumps(p["AssumeRolePolicyDocument"]) for _, k, p in roles(synthesized)
+                if "BuildRole" in k or "StitchRole" in k}  # fmt: skip
     assert services == {json.dumps({"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                                    "Principal": {"Service": "codebuild.amazonaws.com"}}],
                                     "Version": "2012-10-17"})}  # fmt: skip

@@ -22,8 +22,8 @@ def test_a_teams_pipelines_share_a_pipeline_role_a_build_role_and_a_deploy_role_
     roles = template.find_resources("AWS::IAM::Role")
     paths = sorted(r["Properties"]["Path"] for r in roles.values())
     assert paths == [
-        "/slipway/build/payments/", "/slipway/deploy/payments/dev/", "/slipway/deploy/payments/prod/",
-        "/slipway/pipeline/payments/",
+        "/slipway/build/payments/", "/slipway/build/payments/stitch/", "/slipway/deploy/payments/dev/",
+        "/slipway/deploy/payments/prod/", "/slipway/pipeline/payments/",
     ]  # fmt: skip
     (pipeline,) = template.find_resources("AWS::CodePipeline::Pipeline").values()
     actions = [a for stage in pipeline["Properties"]["Stages"] for a in stage["Actions"]]

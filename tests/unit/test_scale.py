@@ -51,8 +51,9 @@ def test_roles_in_the_platform_account_grow_with_teams_and_environments(scaled: 
     stacks = scaled["stacks"]
     roles = sum(s["types"]["AWS::IAM::Role"] for s in stacks.values() if s["platform"])
     own = sum(s["types"]["AWS::IAM::Role"] for n, s in stacks.items() if n.endswith(("-Registry", "-Platform")))
-    # A team: pipeline, build and two deploy roles for its services; pipeline and build roles for its bases.
-    assert roles == TEAMS * (4 + 2) + own
+    # A team: pipeline, build, Stitch and two deploy roles for its services; pipeline, build and Stitch roles for its
+    # bases.
+    assert roles == TEAMS * (5 + 3) + own
     assert roles < 100  # (was 1,000+ for 100 services: a role per job, a pipeline role and a Source role each)
     projects = sum(s["types"]["AWS::CodeBuild::Project"] for s in stacks.values())
     assert projects > 8 * SERVICES  # the jobs are all there: they share roles, they are not fewer

@@ -163,6 +163,8 @@ def test_deploy_behind_manual_approval_when_configured(payments: Template, searc
 TOPIC = "arn:aws:sns:eu-west-1:111111111111:slipway-{}"
 
 
+SIGNED = " --release-key arn:aws:kms:eu-west-1:111111111111:alias/slipway-acme-releases --source acme/{}"
+
 APPROVAL_NEXT = (" --next-approval prod --approval-link 'https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/"
                  "pipelines/slipway-payments-api/view?region=eu-west-1'")  # fmt: skip
 
@@ -183,17 +185,19 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
     )
     assert sorted(commands) == sorted([
         f"slipway deploy lambda --image-json image.json --environment {env} {role.format(account, env, region)} "
-        f"{lambda_args} --notify-topic {TOPIC.format('payments')}{then} --out deployed-{env}-lambda.json"
+        f"{lambda_args} --notify-topic {TOPIC.format('payments')}{then}{SIGNED.format('payments-api')} "
+        f"--out deployed-{env}-lambda.json"
         for env, account, region, then in (("dev", "222222222222", "eu-west-1", APPROVAL_NEXT),
                                            ("prod", "555555555555", "eu-central-1", ""))
     ] + [
         f"slipway deploy ecs --image-json image.json --environment {env} {role.format(account, env, region)} "
-        f"{ecs_args.format(host)} --notify-topic {TOPIC.format('payments')}{then} --out deployed-{env}-ecs.json"
+        f"{ecs_args.format(host)} --notify-topic {TOPIC.format('payments')}{then}{SIGNED.format('payments-api')} "
+        f"--out deployed-{env}-ecs.json"
         for env, account, host, region, then in (("dev", "222222222222", "dev.", "eu-west-1", APPROVAL_NEXT),
                                                  ("prod", "555555555555", "", "eu-central-1", ""))
     ] + [
-        "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --notify-topic arn:aws:sns:eu-west-1:111111111111:slipway-search --out deployed-ecs.json",
-        "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --notify-topic arn:aws:sns:eu-west-1:111111111111:slipway-search --out deployed-eks.json",
+        "slipway deploy ecs --image-json image.json --cluster search --service indexer --container indexer --task-role search-indexer-execution --notify-topic arn:aws:sns:eu-west-1:111111111111:slipway-search" + SIGNED.format("search-indexer") + " --out deployed-ecs.json",
+        "slipway deploy eks --image-json image.json --cluster search --namespace search --deployment indexer --container indexer --notify-topic arn:aws:sns:eu-west-1:111111111111:slipway-search" + SIGNED.format("search-indexer") + " --out deployed-eks.json",
     ])  # fmt: skip
 
 
@@ -213,9 +217,11 @@ def test_build_roles_live_under_team_path(payments: Template) -> None:
         },
     )
     paths = sorted(r["Properties"]["Path"] for r in roles.values())
-    assert paths == ["/slipway/build/payments/", "/slipway/deploy/payments/dev/", "/slipway/deploy/payments/prod/"], (
-        "lint, builds and stitch as the team's build role; each environment's deploys as the team's role for it"
-    )
+    assert paths == ["/slipway/build/payments/", "/slipway/build/payments/stitch/", "/slipway/deploy/payments/dev/",
+                     "/slipway/deploy/payments/prod/"], (
+        "lint and builds as the team's build role, stitch as its Stitch role; each environment's deploys as the "
+        "team's role for it"
+    )  # fmt: skip
     for props in projects(payments).values():
         assert "Fn::GetAtt" in props["ServiceRole"], "a Ref would drop the role path"
         assert props["Name"].startswith("slipway_payments_api_"), "the team's roles reach its projects by this prefix"

@@ -23,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,6 +234,10 @@ def _variables(job: Job, source: Path, copies: dict[str, Path]) -> dict[str, str
             variables[f"CODEBUILD_SRC_DIR_{name}"] = str(path)
     variables["CODEBUILD_SRC_DIR"] = str(source)
     variables["CODEBUILD_BUILD_SUCCEEDING"] = "1"  # 0 from a failed phase on, as post_build reads it
+    # What CodeBuild names each build by (Stitch's provenance names its project from it).
+    region = job.environment.get("AWS_REGION") or job.environment.get("AWS_DEFAULT_REGION", "")
+    account = job.project.role.split(":")[4] if job.project.role.count(":") >= 5 else ""
+    variables["CODEBUILD_BUILD_ARN"] = f"arn:aws:codebuild:{region}:{account}:build/{job.project.name}:{uuid.uuid4()}"
     for variable in job.project.variables:
         if variable.type == "SECRETS_MANAGER":
             variables[variable.name] = job.secret(variable.value)
