@@ -77,7 +77,9 @@ def build(bp: PipelineBlueprint, step: BuildStep, *, lanes: bool = False) -> dic
         f'--source-date "${COMMIT_TIME_ENV}"',
         f"--out {build_metadata_file(step)}",
     ]
-    spec = _spec([" ".join(args)], files=[build_metadata_file(step)])
+    # The record and the image's SBOM beside it (Stitch signs it with the release: pipeline.attest.sbom).
+    record = build_metadata_file(step)
+    spec = _spec([" ".join(args)], files=[record, record.removesuffix(".json") + ".spdx.json"])
     # CodeBuild starts no Docker daemon in a custom image, privileged or not: the runner's own, unless one answers.
     spec["phases"] = {"pre_build": {"commands": [DOCKERD]}, **spec["phases"]}
     if lanes:

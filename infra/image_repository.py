@@ -24,6 +24,8 @@ from pipeline.references import DIGEST
 PLATFORM_SLUGS = tuple(slug(p) for p in PLATFORMS)
 
 CACHE_TAG_PREFIX = "cache-"
+ATTESTATION_TAGS = (("signature", "sig"), ("provenance", "provenance"), ("SBOM", "sbom"))
+"""Each attestation Stitch pushes beside a release, and its tag's suffix (:mod:`pipeline.attest.release`)."""
 PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 PUSH_ACTIONS = (
     "ecr:PutImage",
@@ -73,8 +75,8 @@ def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
     exception for a manifest that a kept image index references; users report untagged children of multi-arch indexes
     expiring under ``tagStatus: untagged`` rules. So no child of a release is ever untagged: stitch tags each one
     ``<release>-<arch>`` (:func:`pipeline.stitch.child_tag`), and each architecture's child tags get their own count
-    rule, evaluated before the release rule, so children and releases are kept in step. Only orphans (a build whose
-    stitch never ran) are untagged.
+    rule, evaluated before the release rule, so children and releases are kept in step; so do a release's attestations
+    (``<release>-sig``, ``<release>-provenance``). Only orphans (a build whose stitch never ran) are untagged.
     """
     children = [
         ecr.LifecycleRule(
@@ -85,6 +87,19 @@ def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
             max_image_count=props.keep_releases,
         )
         for i, slug in enumerate(PLATFORM_SLUGS)
+    ]
+    # A release's attestations are tagged <release>-sig, <release>-provenance and <release>-<arch>-sbom
+    # (pipeline.attest): kept in step with the releases too, and never counted as releases by the "*" rule.
+    children += [
+        ecr.LifecycleRule(
+            rule_priority=3 + len(children) + i,
+            description=f"Release {kind} attestations",
+            tag_status=ecr.TagStatus.TAGGED,
+            tag_pattern_list=[f"*-{suffix}"],
+            # one SBOM a platform child (<release>-<arch>-sbom)
+            max_image_count=props.keep_releases * (len(PLATFORM_SLUGS) if suffix == "sbom" else 1),
+        )
+        for i, (kind, suffix) in enumerate(ATTESTATION_TAGS)
     ]
     return [
         ecr.LifecycleRule(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -43,8 +44,10 @@ def build_image(
     client: RegistryClient | None = None,
     source_date_epoch: int = 0,
     use_cache: bool = True,
+    sbom_out: Path | None = None,
 ) -> records.BuildRecord:
-    """Build, push by digest, read back; the record says what landed."""
+    """Build, push by digest, read back; the record says what landed. ``sbom_out``: where the image's SBOM is
+    written (Stitch signs it beside the release)."""
     repo = RepositoryRef.parse(repository)
     # Bases pinned by the platform's lock, for the ARGs this Dockerfile declares; explicit --build-arg wins.
     # Read now, from the lock store in CodeBuild: registering this pipeline first as building on its FROM bases.
@@ -72,6 +75,8 @@ def build_image(
     # Read back what was pushed: the digest must name bytes for this platform, and the size is what is stored.
     _, manifest = inspect_child(registry, repo, digest, platform)
     size = image_size(manifest)
+    if sbom_out is not None and built.sbom is not None:
+        sbom_out.write_text(json.dumps(built.sbom, indent=1, sort_keys=True) + "\n")
     return records.BuildRecord(
         repository=str(repo),
         platform=platform,

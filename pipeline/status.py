@@ -34,7 +34,7 @@ from pipeline.registry import RegistryClient, RepositoryRef
 from pipeline.registry.base import RegistryError
 
 OK, HELD, DRIFT, NEVER, UNREADABLE = "ok", "held", "drift", "never deployed", "unreadable"
-NOT_RELEASES = ("-amd64", "-arm64", "-sig", "-provenance")
+NOT_RELEASES = ("-amd64", "-arm64", "-sig", "-provenance", "-sbom")
 """Tags of a release's children and attestations (:mod:`pipeline.attest`), never releases themselves."""
 PLACEHOLDER = "sha256:" + "0" * 64
 """The digest a target is created on before its first deploy (the replay's, and a common convention)."""

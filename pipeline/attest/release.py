@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.attest import referrers, statements
 from pipeline.attest.dsse import AttestationError, Envelope, opened, seal
 from pipeline.attest.signer import Signer
-from pipeline.attest.statements import PROVENANCE, SIGNED, Provenance, subject_digest
+from pipeline.attest.statements import PROVENANCE, SBOM, SIGNED, Provenance, subject_digest
 from pipeline.oci import INDEXES, OCI_MANIFEST, check_bytes, digest_of
+from pipeline.platforms import slug
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef
 from pipeline.registry.base import ManifestNotFoundError, RegistryError
 
 ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 PREDICATE = "in-toto.io/predicate-type"
-KINDS = {SIGNED: "sig", PROVENANCE: "provenance"}
-"""Each attestation's predicate type and the suffix of its tag (``<release>-sig``, ``<release>-provenance``)."""
+KINDS = {SIGNED: "sig", PROVENANCE: "provenance", SBOM: "sbom"}
+"""Each attestation's predicate type and the suffix of its tag (``<release>-sig``, ``<release>-provenance``, and an
+SBOM per platform child, ``<release>-<arch>-sbom``)."""
 _PROJECT = re.compile(r"^arn:aws[a-z-]*:codebuild:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):project/slipway_\S+$")
 
 
@@ -36,19 +39,26 @@ class Found:
     says: str
 
 
-def attest(client: RegistryClient, record: ImageRecord, signer: Signer, made: Provenance) -> list[Found]:
-    """Sign the release and its provenance, each an artifact whose subject is the index (kept when a retry of the
-    same Stitch finds it already there and valid: tags never move)."""
+def attest(
+    client: RegistryClient, record: ImageRecord, signer: Signer, made: Provenance,
+    sboms: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Found]:  # fmt: skip
+    """Sign the release, its provenance and each platform child's SBOM (``sboms``: by platform), each an artifact
+    whose subject is the index (kept when a retry of the same Stitch finds it already there and valid: tags never
+    move)."""
     repo = RepositoryRef.parse(record.repository)
     index = client.get_manifest(repo, record.index_digest, INDEXES)
     check_bytes(index, record.index_digest, f"image {record.index_uri}")
-    wanted = {
-        SIGNED: statements.signature(record.repository, record.tag, record.index_digest),
-        PROVENANCE: statements.provenance(record.repository, record.tag, record.index_digest, made),
-    }
+    wanted = [
+        (SIGNED, f"{record.tag}-sig", statements.signature(record.repository, record.tag, record.index_digest)),
+        (PROVENANCE, f"{record.tag}-provenance",
+         statements.provenance(record.repository, record.tag, record.index_digest, made)),
+    ]  # fmt: skip
+    for platform, document in sorted((sboms or {}).items()):
+        child = record.platforms[platform].digest
+        wanted.append((SBOM, f"{record.tag}-{slug(platform)}-sbom", statements.sbom(child, document)))
     done = []
-    for predicate, statement in wanted.items():
-        tag = f"{record.tag}-{KINDS[predicate]}"
+    for predicate, tag, statement in wanted:
         try:
             present = client.get_manifest(repo, tag, (OCI_MANIFEST,))
         except ManifestNotFoundError:
@@ -63,18 +73,18 @@ def attest(client: RegistryClient, record: ImageRecord, signer: Signer, made: Pr
 
 
 def verify(client: RegistryClient, record: ImageRecord, verifier: Signer, *, source: str = "") -> list[Found]:
-    """The release's signature and provenance, each signed by the release key, for exactly this index; the provenance
-    naming ``source`` (when given), image.json's commit, and a Slipway CodeBuild project of the registry's account and
-    region as its builder. Every attestation of those kinds referring to the release must verify. Anything else:
-    AttestationError, one line naming what failed."""
+    """The release's signature and provenance (about this index) and an SBOM of each of its platform children, each
+    signed by the release key; the provenance naming ``source`` (when given), image.json's commit, and a Slipway
+    CodeBuild project of the registry's account and region as its builder. Every attestation of those kinds referring
+    to the release must verify. Anything else: AttestationError, one line naming what failed."""
     repo = RepositoryRef.parse(record.repository)
     what = f"release {record.index_uri}"
     try:
         listed = referrers.listed(client, repo, record.index_digest)
     except RegistryError as exc:
         raise AttestationError(f"{what}: its attestations cannot be listed ({exc})") from exc
-    found = []
-    for predicate in (SIGNED, PROVENANCE):
+    found, described = [], set()
+    for predicate in (SIGNED, PROVENANCE, SBOM):
         candidates = [d for d in listed if (d.get("annotations") or {}).get(PREDICATE) == predicate]
         if not candidates:
             raise AttestationError(f"{what}: no {KINDS[predicate]} attestation refers to it (not a release Stitch "
@@ -85,7 +95,12 @@ def verify(client: RegistryClient, record: ImageRecord, verifier: Signer, *, sou
             statement = _open(client, repo, str(candidate["digest"]), record, verifier, predicate)
             if predicate == PROVENANCE:
                 _check_provenance(statement, record, source, what)
+            if predicate == SBOM:
+                described.add(subject_digest(statement))
             found.append(Found(predicate, str(candidate["digest"]), _says(statement)))
+    for platform, child in sorted(record.platforms.items()):
+        if child.digest not in described:
+            raise AttestationError(f"{what}: no SBOM attestation describes its {platform} child {child.digest}")
     return found
 
 
@@ -108,9 +123,11 @@ def _open(
     statement = opened(Envelope.parse(blob, what), verifier, what)
     if statement.get("predicateType") != predicate:
         raise AttestationError(f"{what}: predicate {statement.get('predicateType')!r}, expected {predicate!r}")
-    if subject_digest(statement) != record.index_digest:
+    # The signature and provenance are about the index; an SBOM about one of its platform children.
+    about = {c.digest for c in record.platforms.values()} if predicate == SBOM else {record.index_digest}
+    if subject_digest(statement) not in about:
         raise AttestationError(f"{what}: signed for {subject_digest(statement) or 'no digest'}, not "
-                               f"{record.index_digest}")  # fmt: skip
+                               f"{' or '.join(sorted(about))}")  # fmt: skip
     return statement
 
 
@@ -134,6 +151,8 @@ def _says(statement: dict[str, Any]) -> str:
     predicate = statement.get("predicate") or {}
     if statement.get("predicateType") == SIGNED:
         return f"signed: {predicate.get('repository')}:{predicate.get('tag')}"
+    if statement.get("predicateType") == SBOM:
+        return f"SBOM of {predicate.get('name')}: {len(predicate.get('packages') or [])} package(s)"
     external = (predicate.get("buildDefinition") or {}).get("externalParameters") or {}
     source = external.get("source") or {}
     bases = len((predicate.get("buildDefinition") or {}).get("resolvedDependencies") or [])

@@ -11,6 +11,7 @@ SIGNED = "https://slipway.dev/attestations/release/v1"
 """The signature's predicate: which release of which repository the signed digest is."""
 PROVENANCE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "https://slipway.dev/buildtypes/codebuild-stitch/v1"
+SBOM = "https://spdx.dev/Document/v2.3"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ def provenance(repository: str, tag: str, digest: str, made: Provenance) -> dict
             "runDetails": {"builder": {"id": made.builder}, "metadata": {"invocationId": made.invocation}},
         },
     }
+
+
+def sbom(child: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    """One platform child's SBOM (SPDX 2.3, :mod:`pipeline.attest.sbom`) as an in-toto statement about that child."""
+    return {"_type": STATEMENT, "subject": _subject(str(document.get("name", "")), child), "predicateType": SBOM,
+            "predicate": dict(document)}  # fmt: skip
 
 
 def subject_digest(statement: Mapping[str, Any]) -> str:

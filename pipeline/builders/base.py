@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline.errors import SlipwayError
 from pipeline.platforms import slug
@@ -81,6 +81,8 @@ class BuiltImage:
     digest: str
     """The pushed single-platform manifest."""
     log: str = ""
+    sbom: dict[str, Any] | None = None
+    """Its SBOM (SPDX 2.3), read from the layers the build exported (:mod:`pipeline.attest.sbom`)."""
 
     @property
     def cache_hits(self) -> int:

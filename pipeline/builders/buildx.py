@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import bases
+from pipeline.attest.sbom import from_layout
 from pipeline.builders.base import BuildError, BuildRequest, BuiltImage, common_options, run
 from pipeline.builders.docker_cli import docker_binary, docker_env, login_if_ecr
 from pipeline.oci_layout import push_layout
@@ -118,11 +120,13 @@ class BuildxBuilder:
 
                 self._client = client_for(repo)
             digest = push_layout(self._client, repo, layout)
+            when = datetime.fromtimestamp(request.source_date_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            sbom = from_layout(layout, name=f"{request.repository} {request.platform}", digest=digest, created=when)
         if digest != built:
             raise BuildError(
                 f"image {request.repository} ({request.platform}): buildx built {built}, layout holds {digest}"
             )
-        return BuiltImage(digest, log)
+        return BuiltImage(digest, log, sbom)
 
 
 def forget_everything(docker: str | None = None) -> None:

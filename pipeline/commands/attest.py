@@ -2,11 +2,13 @@
 
 Runs in the Stitch job, after ``slipway verify``: the builder is the job's own CodeBuild project (from
 ``CODEBUILD_BUILD_ARN``, which CodeBuild sets in every build), the bases are what the build records say the builds
-resolved, the buildspecs' digests are what the synthesis wrote.
+resolved, the buildspecs' digests are what the synthesis wrote, and each child's SBOM is what its build read from the
+layers it built (``build-<arch>.spdx.json`` beside its record).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 from pipeline import records
 from pipeline.attest.release import attest as attest_release
+from pipeline.attest.sbom import sbom_path
 from pipeline.attest.signer import KmsSigner, Signer
 from pipeline.attest.statements import Provenance
 from pipeline.errors import InputError
@@ -59,12 +62,20 @@ def attest(*, image_json: Path, signer: Signer, source: str, builds: list[Path],
         if not _DIGEST.fullmatch(given):
             raise InputError(f"--buildspec: expected JOB=<64 hex of its SHA-256>, got {given[:120]!r}")
     bases: dict[str, str] = {}
+    sboms: dict[str, dict[str, Any]] = {}
     for path in builds:
-        bases.update(records.BuildRecord.load(path).bases)
+        built = records.BuildRecord.load(path)
+        bases.update(built.bases)
+        try:
+            sboms[built.platform] = json.loads(sbom_path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"{sbom_path(path)}: the SBOM the {built.platform} build wrote cannot be read ({exc})"
+            ) from exc
     project, build = builder()
     made = Provenance(source=source, commit=record.commit or record.tag, builder=project, invocation=build,
                       buildspecs=dict(b.split("=", 1) for b in buildspecs), bases=bases)  # fmt: skip
-    found = attest_release(client or client_for(RepositoryRef.parse(record.repository)), record, signer, made)
+    found = attest_release(client or client_for(RepositoryRef.parse(record.repository)), record, signer, made, sboms)
     for one in found:
         print(f"{record.index_uri}: {one.kind}: {one.digest} {one.says}")
     return 0

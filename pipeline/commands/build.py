@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline import records
 from pipeline.arguments import build_arg_pairs
+from pipeline.attest.sbom import sbom_path
 from pipeline.build import build_image
 from pipeline.builders import BUILDERS, BuildSecretSource
 from pipeline.config import PLATFORMS
@@ -76,7 +77,7 @@ def build(
     record = build_image(
         repository=repository, platform=platform, context=context, dockerfile=dockerfile, builder=builder,
         secrets=secrets, network_host=network_host, build_args=build_args, target=target, client=client,
-        source_date_epoch=source_date_epoch(context, source_date),
+        source_date_epoch=source_date_epoch(context, source_date), sbom_out=sbom_path(out),
     )  # fmt: skip
     records.write(out, record)
     print(

@@ -270,7 +270,7 @@ def test_each_team_was_told_through_its_topic(local: LocalState) -> None:
 
 
 def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_deploy(local: LocalState) -> None:
-    """Issue #28, in the replay: each release's signature and provenance are OCI 1.1 referrers of its index (listed by
+    """Issue #28, in the replay: each release's signature, provenance and SBOMs are OCI 1.1 referrers of its index (listed by
     the gate's referrers API, signed by moto's KMS with the release key) and the index lists its platform children
     only; an index pushed by hand under a release path, with credentials that can push, is refused by the deploy's
     own check before anything changes; a forged provenance beside a signed release is refused too."""
@@ -280,7 +280,7 @@ def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_
     from pipeline.attest.dsse import AttestationError, Envelope
     from pipeline.attest.release import ENVELOPE, PREDICATE, attest, verify
     from pipeline.attest.signer import KmsSigner
-    from pipeline.attest.statements import PROVENANCE, Provenance
+    from pipeline.attest.statements import PROVENANCE, SBOM, Provenance
     from pipeline.commands.deploy import deploy
     from pipeline.config import load
     from pipeline.local.reading import reading
@@ -296,12 +296,14 @@ def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_
             repo = RepositoryRef.parse(record.repository)
             client = client_for(repo)
             found = verify(client, record, key, source=source)
-            assert [f.kind for f in found] == ["https://slipway.dev/attestations/release/v1", PROVENANCE]
+            assert [f.kind for f in found] == ["https://slipway.dev/attestations/release/v1", PROVENANCE, SBOM, SBOM]
             assert f"built from {source}@{record.commit} by arn:aws:codebuild:eu-west-1:111111111111:project/" in (
                 found[1].says
             )
+            # each child's SBOM, read from the layers its build exported: the Debian packages of a Debian-based image
+            assert all(" package(s)" in f.says for f in found[2:]), found
             listed = referrers.listed(client, repo, record.index_digest)
-            assert {d["artifactType"] for d in listed} == {ENVELOPE} and len(listed) == 2
+            assert {d["artifactType"] for d in listed} == {ENVELOPE} and len(listed) == 4
             index = json.loads(client.get_manifest(repo, record.index_digest, INDEXES).data)
             assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
         # By hand: the same children under another index (an annotation added), pushed as the platform's admin.
@@ -327,8 +329,11 @@ def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_
         # beside it: its payload changed, its signature copied from the genuine one.
         made = Provenance(source="acme/payments-api", commit=record.commit,
                           builder="arn:aws:codebuild:eu-west-1:111111111111:project/slipway_payments_x_Stitch")  # fmt: skip
-        attest(client, handed, key, made)
-        assert len(verify(client, handed, key, source="acme/payments-api")) == 2
+        sboms = {
+            platform: {"spdxVersion": "SPDX-2.3", "name": platform, "packages": []} for platform in handed.platforms
+        }
+        attest(client, handed, key, made, sboms)
+        assert len(verify(client, handed, key, source="acme/payments-api")) == 4
         genuine = client.get_manifest(repo, f"{handed.tag}-provenance", (OCI_MANIFEST,))
         layer = json.loads(genuine.data)["layers"][0]["digest"]
         envelope = Envelope.parse(client.get_blob(repo, layer), "provenance")

@@ -18,7 +18,7 @@ from pipeline.attest import referrers
 from pipeline.attest.dsse import AttestationError, Envelope, pae, seal
 from pipeline.attest.release import ENVELOPE, PREDICATE, attest, verify
 from pipeline.attest.signer import KmsSigner, SigningError
-from pipeline.attest.statements import PROVENANCE, SIGNED, Provenance
+from pipeline.attest.statements import PROVENANCE, SBOM, SIGNED, Provenance
 from pipeline.oci import INDEXES, OCI_MANIFEST
 from pipeline.registry import RepositoryRef
 from tests.fakes import MemoryRegistry, released
@@ -32,6 +32,12 @@ MADE = Provenance(
     buildspecs={"Build-amd64": "1" * 64},
     bases={"python": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/payments/bases/python@sha256:" + "2" * 64},
 )  # fmt: skip
+
+
+SBOMS = {
+    platform: {"spdxVersion": "SPDX-2.3", "name": f"{REPO} {platform}", "packages": [{"name": "libc6"}]}
+    for platform in ("linux/amd64", "linux/arm64")
+}
 
 
 class Kms:
@@ -72,20 +78,27 @@ def test_a_release_is_signed_beside_its_index_and_verifies(api: bool, kms: Kms) 
     registry, record = _release(api)
     repo = RepositoryRef.parse(REPO)
     index_before = registry.get_manifest(repo, record.tag, INDEXES).data
-    done = attest(registry, record, KmsSigner(KEY, kms), MADE)
-    assert [f.kind for f in done] == [SIGNED, PROVENANCE]
+    done = attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
+    assert [f.kind for f in done] == [SIGNED, PROVENANCE, SBOM, SBOM]
     found = verify(registry, record, KmsSigner(KEY, kms), source=SOURCE)
     assert [f.says for f in found] == [
         f"signed: {REPO}:c0ffee1",
         f"built from {SOURCE}@c0ffee1 by {MADE.builder}, 1 base(s)",
+        f"SBOM of {REPO} linux/amd64: 1 package(s)",
+        f"SBOM of {REPO} linux/arm64: 1 package(s)",
     ]
     # the index Lambda and ECS pull is untouched: its platform children only
     assert registry.get_manifest(repo, record.tag, INDEXES).data == index_before
-    assert set(registry.list_tags(repo)) >= {"c0ffee1-sig", "c0ffee1-provenance"}
+    assert set(registry.list_tags(repo)) >= {
+        "c0ffee1-sig",
+        "c0ffee1-provenance",
+        "c0ffee1-amd64-sbom",
+        "c0ffee1-arm64-sbom",
+    }
     fallback = referrers.fallback_tag(record.index_digest)
     assert (fallback in registry.list_tags(repo)) is (not api)
     listed = referrers.listed(registry, repo, record.index_digest)
-    assert sorted(d["annotations"][PREDICATE] for d in listed) == sorted([SIGNED, PROVENANCE])
+    assert sorted(d["annotations"][PREDICATE] for d in listed) == sorted([SIGNED, PROVENANCE, SBOM, SBOM])
     assert {d["artifactType"] for d in listed} == {ENVELOPE}
 
 
@@ -99,9 +112,9 @@ def test_the_signature_is_plain_ecdsa_sha256_over_the_dsse_encoding(kms: Kms) ->
 
 def test_a_retry_of_stitch_keeps_the_attestations_already_there(kms: Kms) -> None:
     registry, record = _release()
-    attest(registry, record, KmsSigner(KEY, kms), MADE)
+    attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
     signed, pushes = kms.calls.count("sign"), len(registry.puts)
-    again = attest(registry, record, KmsSigner(KEY, kms), MADE)
+    again = attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
     assert all(f.says.startswith("already there") for f in again)
     assert (kms.calls.count("sign"), len(registry.puts)) == (signed, pushes)
 
@@ -115,9 +128,9 @@ def test_an_image_pushed_by_hand_under_a_release_path_is_refused(kms: Kms) -> No
 def _tamper(registry: MemoryRegistry, record: Any, predicate: str, change: Any) -> None:
     """Push another envelope for ``predicate``, its statement changed, its signature copied from the real one."""
     repo = RepositoryRef.parse(REPO)
-    [real] = [
+    real = next(
         d for d in referrers.listed(registry, repo, record.index_digest) if d["annotations"][PREDICATE] == predicate
-    ]
+    )
     manifest = registry.get_manifest(repo, real["digest"], (OCI_MANIFEST,))
     envelope = Envelope.parse(registry.get_blob(repo, json.loads(manifest.data)["layers"][0]["digest"]), "x")
     statement = json.loads(envelope.payload)
@@ -129,10 +142,10 @@ def _tamper(registry: MemoryRegistry, record: Any, predicate: str, change: Any) 
                                                                                {PREDICATE: predicate}), forged)  # fmt: skip
 
 
-@pytest.mark.parametrize("predicate", [SIGNED, PROVENANCE])
+@pytest.mark.parametrize("predicate", [SIGNED, PROVENANCE, SBOM])
 def test_a_tampered_attestation_is_refused(predicate: str, kms: Kms) -> None:
     registry, record = _release()
-    attest(registry, record, KmsSigner(KEY, kms), MADE)
+    attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
 
     def change(statement: dict[str, Any]) -> None:
         statement["predicate"]["tampered"] = True
@@ -144,7 +157,7 @@ def test_a_tampered_attestation_is_refused(predicate: str, kms: Kms) -> None:
 
 def test_attestations_signed_by_another_key_are_refused(kms: Kms) -> None:
     registry, record = _release()
-    attest(registry, record, KmsSigner(KEY, Kms()), MADE)
+    attest(registry, record, KmsSigner(KEY, Kms()), MADE, SBOMS)
     with pytest.raises(AttestationError, match=f"no signature verifies with the platform's release key {KEY}"):
         verify(registry, record, KmsSigner(KEY, kms))
 
@@ -163,15 +176,23 @@ def test_a_provenance_naming_another_commit_source_or_builder_is_refused(
     made: Provenance, source: str, message: str, kms: Kms
 ) -> None:
     registry, record = _release()
-    attest(registry, record, KmsSigner(KEY, kms), made)
+    attest(registry, record, KmsSigner(KEY, kms), made, SBOMS)
     with pytest.raises(AttestationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         verify(registry, record, KmsSigner(KEY, kms), source=source)
+
+
+def test_a_release_without_an_sbom_of_each_child_is_refused(kms: Kms) -> None:
+    registry, record = _release()
+    attest(registry, record, KmsSigner(KEY, kms), MADE, {"linux/amd64": SBOMS["linux/amd64"]})
+    arm = record.platforms["linux/arm64"].digest
+    with pytest.raises(AttestationError, match=f"no SBOM attestation describes its linux/arm64 child {arm}$"):
+        verify(registry, record, KmsSigner(KEY, kms))
 
 
 def test_another_releases_valid_attestations_do_not_vouch_for_this_one(kms: Kms) -> None:
     registry, record = _release()
     other = replace(record, tag="beef", commit="beef")
-    attest(registry, record, KmsSigner(KEY, kms), MADE)
+    attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
     with pytest.raises(AttestationError, match="no sig attestation refers to it"):
         verify(registry, replace(other, index_digest="sha256:" + "9" * 64), KmsSigner(KEY, kms))
 
@@ -189,11 +210,12 @@ def test_the_cli_attests_in_a_codebuild_job_and_deploy_refuses_an_unsigned_relea
     kms: Kms, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from pipeline.attest import signer
+    from pipeline.attest.sbom import sbom_path
     from pipeline.cli import main
     from pipeline.commands import attest as attest_command
     from pipeline.commands import deploy as deploy_command
     from pipeline.commands import verify as verify_command
-    from pipeline.records import write
+    from pipeline.records import BuildRecord, write
 
     registry, record = _release()
     image_json = tmp_path / "image.json"
@@ -221,6 +243,16 @@ def test_the_cli_attests_in_a_codebuild_job_and_deploy_refuses_an_unsigned_relea
     assert main(deploy) == 2  # nothing signed it yet: refused before any AWS call
     assert "no sig attestation refers to it" in capsys.readouterr().err
     attest_args = ["attest", "--image-json", str(image_json), "--key", KEY, "--source", SOURCE]
+    for platform, child in record.platforms.items():
+        build = tmp_path / f"build-{platform.split('/')[1]}.json"
+        write(build, BuildRecord(REPO, platform, child.digest, child.size, 1.0, "buildx"))
+        attest_args += ["--build", str(build)]
+        if platform == "linux/amd64":
+            assert main([*attest_args, "--buildspec", "Build-amd64=" + "1" * 64]) == 2  # no SBOM beside it yet
+            assert (
+                "build-amd64.spdx.json: the SBOM the linux/amd64 build wrote cannot be read" in capsys.readouterr().err
+            )
+        sbom_path(build).write_text(json.dumps(SBOMS[platform]))
     monkeypatch.delenv("CODEBUILD_BUILD_ARN", raising=False)
     assert main(attest_args) == 2
     assert (

@@ -70,7 +70,8 @@ def queue_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     QueueDeployer.deployed.clear()
 
 
-def test_a_new_kind_gets_its_cli_subcommand(queue_kind: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _deploy_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ImageRecord, Path]:
+    """``slipway deploy queue`` of a release the registry serves: the release and the deploy record written."""
     from pipeline.commands import deploy as deploy_command
     from tests.fakes import released
 
@@ -80,6 +81,11 @@ def test_a_new_kind_gets_its_cli_subcommand(queue_kind: None, tmp_path: Path, mo
     image_json, out = tmp_path / "image.json", tmp_path / "deployed.json"
     write(image_json, record)
     assert main(["deploy", "queue", "--queue", "releases", "--image-json", str(image_json), "--out", str(out)]) == 0
+    return record, out
+
+
+def test_a_new_kind_gets_its_cli_subcommand(queue_kind: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record, out = _deploy_queue(tmp_path, monkeypatch)
     assert QueueDeployer.deployed == [("releases", record.index_uri)]
     assert json.loads(out.read_text())["target"] == "queue:releases"
 
@@ -103,18 +109,10 @@ class CheckedQueueDeployer(QueueDeployer):
 def test_a_verified_deploy_leaves_its_mark_on_the_target_and_stands_when_it_cannot(
     refused: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline.commands import deploy as deploy_command
-    from tests.fakes import released
-
     monkeypatch.setitem(DEPLOYERS, "queue", CheckedQueueDeployer)
     monkeypatch.setattr(CheckedQueueDeployer, "marks", [])
     monkeypatch.setattr(CheckedQueueDeployer, "refuse_mark", refused)
-    registry, record = released(RECORD.repository)
-    monkeypatch.setattr(deploy_command, "client_for", lambda repo: registry)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    image_json, out = tmp_path / "image.json", tmp_path / "deployed.json"
-    write(image_json, record)
-    assert main(["deploy", "queue", "--queue", "releases", "--image-json", str(image_json), "--out", str(out)]) == 0
+    record, out = _deploy_queue(tmp_path, monkeypatch)
     assert json.loads(out.read_text())["verified"]["check"] == "received"
     if refused:
         assert CheckedQueueDeployer.marks == []

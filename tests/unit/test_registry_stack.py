@@ -121,8 +121,14 @@ def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(repository: 
                 "countNumber": 50,
             },
         ),
-        (5, {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 50}),
-    ]
+        # ... and so is each release's signature and provenance, tagged <release>-sig and <release>-provenance.
+        (5, {"tagStatus": "tagged", "tagPatternList": ["*-sig"], "countType": "imageCountMoreThan", "countNumber": 50}),
+        (6, {"tagStatus": "tagged", "tagPatternList": ["*-provenance"], "countType": "imageCountMoreThan",
+             "countNumber": 50}),
+        (7, {"tagStatus": "tagged", "tagPatternList": ["*-sbom"], "countType": "imageCountMoreThan",
+             "countNumber": 100}),  # one a platform child
+        (8, {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 50}),
+    ]  # fmt: skip
     assert all(r["action"] == {"type": "expire"} for r in rules)
 
 

@@ -54,3 +54,11 @@ def test_stitch_signs_deploys_verify_and_builds_cannot_use_the_key(synthesized: 
     assert stitch[2].startswith(f"slipway attest --image-json image.json --key arn:aws:kms:eu-west-1:111111111111:{ALIAS} "
                                 "--source acme/payments-api --build ")  # fmt: skip
     assert stitch[2].count("--buildspec Build-") == 2  # each build's buildspec, by its SHA-256
+
+
+def test_every_attestation_tag_has_its_lifecycle_rule() -> None:
+    """An attestation tag no rule of its own claims would count as a release under the "*" rule."""
+    from infra.image_repository import ATTESTATION_TAGS
+    from pipeline.attest.release import KINDS
+
+    assert {suffix for _, suffix in ATTESTATION_TAGS} == set(KINDS.values())
