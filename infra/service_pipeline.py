@@ -237,8 +237,10 @@ class ServicePipeline(Construct):
         if key:
             grant_use(role, key.split(":", 5)[5], "kms:Sign")
         if store is not None:
-            # The next pipeline of the team's rebuild lane starts once this one has built (`slipway bases continue`).
+            # The next pipeline of the team's rebuild lane starts once this one has built (`slipway bases continue`),
+            # which also marks this pipeline's own registration as no longer building.
             lock_grants.grant_continue(role, store, bp.team)
+            lock_grants.grant_register(role, store, f"slipway-{bp.name}")
         if bp.lock_key and store is not None:
             # A base's release becomes its lock entry, and what builds on it starts (`slipway bases publish`).
             lock_grants.grant_publish(role, store, bp.lock_key, f"slipway-{bp.name}")

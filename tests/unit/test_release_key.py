@@ -46,6 +46,9 @@ def test_stitch_signs_deploys_verify_and_builds_cannot_use_the_key(synthesized: 
         return found
 
     assert kms("/slipway/build/payments/stitch/") == {"kms:Sign"}
+    # Stitch also ends its rebuild lane turn (`slipway bases continue` rewrites its own registration).
+    writes = [s for s in _statements(pipelines, "/slipway/build/payments/stitch/") if s["Action"] == "ssm:PutParameter"]
+    assert writes and all("dependents/slipway-payments-api" in json.dumps(s["Resource"]) for s in writes)
     assert kms("/slipway/build/payments/") == set()  # the jobs that run the team's Dockerfile
     assert kms("/slipway/deploy/payments/dev/") == kms("/slipway/deploy/payments/prod/") == {"kms:Verify"}
     specs = [json.loads(p["Properties"]["Source"]["BuildSpec"])["phases"]["build"]["commands"]
