@@ -201,6 +201,10 @@ class ServicePipeline(Construct):
         role = self.props.roles.build
         self.props.repository.grant_push(role)
         self._grant_lock(role, register=True)
+        if self.props.lock_store is not None:
+            # A failed build gives its rebuild lane up and starts the lane's next pipeline (post_build: `slipway bases
+            # continue`), as Stitch does after a build that succeeded.
+            lock_grants.grant_continue(role, self.props.lock_store, bp.team)
         self._grant_bases(role)
         acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         if self.props.pull_through_cache is not None:

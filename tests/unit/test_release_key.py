@@ -49,6 +49,11 @@ def test_stitch_signs_deploys_verify_and_builds_cannot_use_the_key(synthesized: 
     # Stitch also ends its rebuild lane turn (`slipway bases continue` rewrites its own registration).
     writes = [s for s in _statements(pipelines, "/slipway/build/payments/stitch/") if s["Action"] == "ssm:PutParameter"]
     assert writes and all("dependents/slipway-payments-api" in json.dumps(s["Resource"]) for s in writes)
+    # ... and a failed build gives the lane up too (its post_build), as the build role: both may continue the lane.
+    for path in ("/slipway/build/payments/", "/slipway/build/payments/stitch/"):
+        actions = {a for s in _statements(pipelines, path) for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                                                    else s["Action"])}  # fmt: skip
+        assert {"ssm:GetParametersByPath", "codepipeline:StartPipelineExecution"} <= actions, path
     assert kms("/slipway/build/payments/") == set()  # the jobs that run the team's Dockerfile
     assert kms("/slipway/deploy/payments/dev/") == kms("/slipway/deploy/payments/prod/") == {"kms:Verify"}
     specs = [json.loads(p["Properties"]["Source"]["BuildSpec"])["phases"]["build"]["commands"]
