@@ -239,7 +239,9 @@ class ServicePipeline(Construct):
         project = self._project("Stitch", spec, env=self._lock_env(), role=role)
         self.props.repository.grant_push(role)
         if key:
+            # Sign; and Verify: a retry of Stitch checks the attestations an earlier attempt left before keeping them.
             grant_use(role, key.split(":", 5)[5], "kms:Sign")
+            grant_use(role, key.split(":", 5)[5], "kms:Verify")
         if store is not None:
             # The next pipeline of the team's rebuild lane starts once this one has built (`slipway bases continue`),
             # which also marks this pipeline's own registration as no longer building.

@@ -289,8 +289,8 @@ def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_
     from pipeline.records import ImageRecord, write
     from pipeline.registry import RepositoryRef, client_for
 
-    key = KmsSigner(release_key_arn("acme", "111111111111", "eu-west-1"))
-    with reading(local):
+    with reading(local):  # the replay's stand-ins, as its own process reaches them
+        key = KmsSigner(release_key_arn("acme", "111111111111", "eu-west-1"))
         for service, source in (("payments-api", "acme/payments-api"), ("search-indexer", "acme/search-indexer")):
             record = ImageRecord.load(local.directory / "runs" / service / "image.json")
             repo = RepositoryRef.parse(record.repository)

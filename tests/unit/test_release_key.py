@@ -45,7 +45,7 @@ def test_stitch_signs_deploys_verify_and_builds_cannot_use_the_key(synthesized: 
                 found.add(action)
         return found
 
-    assert kms("/slipway/build/payments/stitch/") == {"kms:Sign"}
+    assert kms("/slipway/build/payments/stitch/") == {"kms:Sign", "kms:Verify"}  # a retry checks what is there
     # Stitch also ends its rebuild lane turn (`slipway bases continue` rewrites its own registration).
     writes = [s for s in _statements(pipelines, "/slipway/build/payments/stitch/") if s["Action"] == "ssm:PutParameter"]
     assert writes and all("dependents/slipway-payments-api" in json.dumps(s["Resource"]) for s in writes)
