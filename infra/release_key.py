@@ -53,13 +53,13 @@ class ReleaseKey(Construct):
         acknowledge(self.key, "KMS5", "An asymmetric signing key cannot rotate automatically in KMS")
 
 
-def grant_use(role: iam.IRole, alias: str, action: str) -> None:
-    """``kms:Sign`` or ``kms:Verify`` on the release key, named by its alias (``alias/…``: no reference to the
+def grant_use(role: iam.IRole, alias: str, *actions: str) -> None:
+    """``kms:Sign`` and/or ``kms:Verify`` on the release key, named by its alias (``alias/…``: no reference to the
     Registry stack; the job names the key by that alias)."""
     stack = Stack.of(role)
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=[action],
+            actions=list(actions),
             resources=[f"arn:{Aws.PARTITION}:kms:{stack.region}:{stack.account}:key/*"],
             conditions={"StringEquals": {"kms:RequestAlias": alias}},
         )
@@ -68,3 +68,8 @@ def grant_use(role: iam.IRole, alias: str, action: str) -> None:
         role, "IAM5", "The release key by its alias (kms:RequestAlias): the key's ID is not known outside its stack",
         applies_to=f"Resource::arn:<AWS::Partition>:kms:{stack.region}:{stack.account}:key/*",
     )  # fmt: skip
+
+
+def release_key_alias_of(arn: str) -> str:
+    """``alias/…`` of the key's alias ARN (what the jobs name it by, and their policies allow)."""
+    return arn.split(":", 5)[5]

@@ -27,7 +27,7 @@ from infra.jobs import job_project, sourced_pipeline
 from infra.lock_grants import LockStoreNames
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.pull_through_cache import PullThroughCache
-from infra.release_key import grant_use
+from infra.release_key import grant_use, release_key_alias_of
 from infra.team_roles import TeamRoles
 from infra.validation import raise_if_any
 from pipeline import notify
@@ -240,8 +240,7 @@ class ServicePipeline(Construct):
         self.props.repository.grant_push(role)
         if key:
             # Sign; and Verify: a retry of Stitch checks the attestations an earlier attempt left before keeping them.
-            grant_use(role, key.split(":", 5)[5], "kms:Sign")
-            grant_use(role, key.split(":", 5)[5], "kms:Verify")
+            grant_use(role, release_key_alias_of(key), "kms:Sign", "kms:Verify")
         if store is not None:
             # The next pipeline of the team's rebuild lane starts once this one has built (`slipway bases continue`),
             # which also marks this pipeline's own registration as no longer building.
@@ -330,7 +329,7 @@ class ServicePipeline(Construct):
         # signed by the release key.
         self.props.repository.grant_pull(role)
         if key:
-            grant_use(role, key.split(":", 5)[5], "kms:Verify")
+            grant_use(role, release_key_alias_of(key), "kms:Verify")
         acknowledge(role, "IAM5", ECR_AUTH_TOKEN, applies_to="Resource::*")
         if self.props.notify_topic_arn:
             role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"],

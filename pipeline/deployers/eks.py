@@ -227,13 +227,9 @@ class EksDeployer:
             manifest = deployment_manifest(namespace, deployment, container, image)
             self._render_only.write_text(json.dumps(manifest, indent=2) + "\n")
             return DeployRecord(target.label, image, "", changed=True, revision=f"rendered to {self._render_only}")
-        if self._kubectl is not None:
-            return self._deploy(self._kubectl, image, cluster, namespace, deployment, container, timeout)
-        with tempfile.TemporaryDirectory(prefix="slipway-kube-") as directory:
-            config = Path(directory) / "kubeconfig.json"
-            config.write_text(json.dumps(kubeconfig_for(cluster, eks=self._eks)))
-            kubectl = KubectlCli(kubeconfig=config, environment=self._environment)
-            return self._deploy(kubectl, image, cluster, namespace, deployment, container, timeout)
+        return self._with_kubectl(
+            target, lambda kubectl: self._deploy(kubectl, image, cluster, namespace, deployment, container, timeout)
+        )
 
     def serving(self, target: EksTarget) -> Serving:
         """The container's image in the Deployment's pod template, and the image Slipway's last deploy annotated."""
