@@ -11,7 +11,7 @@ deps:
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[cdk,dev,lint]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[cdk,dev,lint,admission]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -64,6 +64,7 @@ bench: setup
 	$(BIN)/python benchmarks/builds.py
 	$(BIN)/python benchmarks/day_two.py
 	$(BIN)/python benchmarks/runner.py
+	$(BIN)/python benchmarks/attest.py
 	$(BIN)/python benchmarks/chart.py
 
 # On demand, never in CI: mutation testing of the core modules against the unit tests ([tool.mutmut] in pyproject).

@@ -25,6 +25,7 @@ PLATFORM_SLUGS = tuple(slug(p) for p in PLATFORMS)
 
 CACHE_TAG_PREFIX = "cache-"
 ATTESTATION_TAGS = (("signature", "sig"), ("provenance", "provenance"), ("SBOM", "sbom"))
+COSIGN_SIGNATURE_TAGS = "sha256-*.sig"
 """Each attestation Stitch pushes beside a release, and its tag's suffix (:mod:`pipeline.attest.release`)."""
 PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 PUSH_ACTIONS = (
@@ -76,7 +77,7 @@ def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
     expiring under ``tagStatus: untagged`` rules. So no child of a release is ever untagged: stitch tags each one
     ``<release>-<arch>`` (:func:`pipeline.stitch.child_tag`), and each architecture's child tags get their own count
     rule, evaluated before the release rule, so children and releases are kept in step; so do a release's attestations
-    (``<release>-sig``, ``<release>-provenance``). Only orphans (a build whose stitch never ran) are untagged.
+    (``<release>-sig``, ``<release>-provenance``, ``<release>-<arch>-sbom``, and ``sha256-<hex>.sig``). Only orphans (a build whose stitch never ran) are untagged.
     """
     children = [
         ecr.LifecycleRule(
@@ -101,6 +102,16 @@ def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
         )
         for i, (kind, suffix) in enumerate(ATTESTATION_TAGS)
     ]
+    # ... and its signature in cosign's format, tagged sha256-<index hex>.sig (pipeline.attest.cosign).
+    children.append(
+        ecr.LifecycleRule(
+            rule_priority=3 + len(children),
+            description="Release signatures in cosign's format",
+            tag_status=ecr.TagStatus.TAGGED,
+            tag_pattern_list=[COSIGN_SIGNATURE_TAGS],
+            max_image_count=props.keep_releases,
+        )
+    )
     return [
         ecr.LifecycleRule(
             rule_priority=1,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.commands import (
+    admission,
     attest,
     bases,
     build,
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         verify,
         attest,
         deploy,
+        admission,
         rollback,
         bases,
         runner,

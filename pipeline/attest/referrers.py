@@ -40,16 +40,21 @@ def artifact(subject: Manifest, artifact_type: str, blob: bytes, annotations: di
 def push(client: RegistryClient, repo: RepositoryRef, tag: str, manifest: Manifest, blob: bytes) -> None:
     """The artifact's blobs, then the artifact under ``tag``; then, on a registry without the referrers API, the
     fallback index of its subject."""
-    with tempfile.TemporaryDirectory(prefix="slipway-attest-") as directory:
-        for data in (b"{}", blob):
-            if not client.has_blob(repo, digest_of(data)):
-                path = Path(directory) / "blob"
-                path.write_bytes(data)
-                client.put_blob(repo, digest_of(data), path)
+    put_blobs(client, repo, b"{}", blob)
     client.put_manifest(repo, tag, manifest)
     subject = str(json.loads(manifest.data)["subject"]["digest"])
     if client.referrers(repo, subject) is None:
         _add_to_fallback(client, repo, subject, manifest)
+
+
+def put_blobs(client: RegistryClient, repo: RepositoryRef, *blobs: bytes) -> None:
+    """Upload each of ``blobs`` the repository does not hold yet."""
+    with tempfile.TemporaryDirectory(prefix="slipway-attest-") as directory:
+        for data in blobs:
+            if not client.has_blob(repo, digest_of(data)):
+                path = Path(directory) / "blob"
+                path.write_bytes(data)
+                client.put_blob(repo, digest_of(data), path)
 
 
 def listed(client: RegistryClient, repo: RepositoryRef, digest: str) -> list[dict[str, Any]]:

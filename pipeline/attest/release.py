@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.attest import referrers, statements
+from pipeline.attest import cosign, referrers, statements
 from pipeline.attest.dsse import AttestationError, Envelope, opened, seal
 from pipeline.attest.signer import Signer
 from pipeline.attest.statements import PROVENANCE, SBOM, SIGNED, Provenance, subject_digest
@@ -25,6 +25,9 @@ from pipeline.registry.base import ManifestNotFoundError, RegistryError
 ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 PREDICATE = "in-toto.io/predicate-type"
 KINDS = {SIGNED: "sig", PROVENANCE: "provenance", SBOM: "sbom"}
+COSIGN = cosign.SIMPLE_SIGNING
+"""The kind of :class:`Found` for the release's cosign-format signature (``sha256-<hex>.sig``:
+:mod:`pipeline.attest.cosign`)."""
 """Each attestation's predicate type and the suffix of its tag (``<release>-sig``, ``<release>-provenance``, and an
 SBOM per platform child, ``<release>-<arch>-sbom``)."""
 _PROJECT = re.compile(r"^arn:aws[a-z-]*:codebuild:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):project/slipway_\S+$")
@@ -44,8 +47,8 @@ def attest(
     sboms: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Found]:  # fmt: skip
     """Sign the release, its provenance and each platform child's SBOM (``sboms``: by platform), each an artifact
-    whose subject is the index (kept when a retry of the same Stitch finds it already there and valid: tags never
-    move)."""
+    whose subject is the index, then the index in cosign's format (each kept when a retry of the same Stitch finds
+    it already there and valid: tags never move)."""
     repo = RepositoryRef.parse(record.repository)
     index = client.get_manifest(repo, record.index_digest, INDEXES)
     check_bytes(index, record.index_digest, f"image {record.index_uri}")
@@ -69,6 +72,7 @@ def attest(
             continue
         opened_statement = _open(client, repo, present.digest, record, signer, predicate)
         done.append(Found(predicate, present.digest, f"already there ({_says(opened_statement)})"))
+    done.append(Found(COSIGN, *cosign.sign(client, record, signer)))
     return done
 
 
@@ -76,7 +80,8 @@ def verify(client: RegistryClient, record: ImageRecord, verifier: Signer, *, sou
     """The release's signature and provenance (about this index) and an SBOM of each of its platform children, each
     signed by the release key; the provenance naming ``source`` (when given), image.json's commit, and a Slipway
     CodeBuild project of the registry's account and region as its builder. Every attestation of those kinds referring
-    to the release must verify. Anything else: AttestationError, one line naming what failed."""
+    to the release must verify, and so must its cosign-format signature (what the cluster's admission policy checks).
+    Anything else: AttestationError, one line naming what failed."""
     repo = RepositoryRef.parse(record.repository)
     what = f"release {record.index_uri}"
     try:
@@ -101,6 +106,7 @@ def verify(client: RegistryClient, record: ImageRecord, verifier: Signer, *, sou
     for platform, child in sorted(record.platforms.items()):
         if child.digest not in described:
             raise AttestationError(f"{what}: no SBOM attestation describes its {platform} child {child.digest}")
+    found.append(Found(COSIGN, *cosign.verify(client, record, verifier)))
     return found
 
 

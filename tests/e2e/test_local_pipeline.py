@@ -271,14 +271,15 @@ def test_each_team_was_told_through_its_topic(local: LocalState) -> None:
 
 def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_deploy(local: LocalState) -> None:
     """Issue #28, in the replay: each release's signature, provenance and SBOMs are OCI 1.1 referrers of its index (listed by
-    the gate's referrers API, signed by moto's KMS with the release key) and the index lists its platform children
-    only; an index pushed by hand under a release path, with credentials that can push, is refused by the deploy's
+    the gate's referrers API, signed by moto's KMS with the release key), its cosign-format signature is tagged beside
+    it, and the index lists its platform children only; an index pushed by hand under a release path, with credentials that can push, is refused by the deploy's
     own check before anything changes; a forged provenance beside a signed release is refused too."""
     from dataclasses import replace as changed
 
     from pipeline.attest import referrers
+    from pipeline.attest.cosign import signature_tag
     from pipeline.attest.dsse import AttestationError, Envelope
-    from pipeline.attest.release import ENVELOPE, PREDICATE, attest, verify
+    from pipeline.attest.release import COSIGN, ENVELOPE, PREDICATE, attest, verify
     from pipeline.attest.signer import KmsSigner
     from pipeline.attest.statements import PROVENANCE, SBOM, Provenance
     from pipeline.commands.deploy import deploy
@@ -297,7 +298,10 @@ def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_
             repo = RepositoryRef.parse(record.repository)
             client = client_for(repo)
             found = verify(client, record, key, source=source)
-            assert [f.kind for f in found] == ["https://slipway.dev/attestations/release/v1", PROVENANCE, SBOM, SBOM]
+            assert [f.kind for f in found] == ["https://slipway.dev/attestations/release/v1", PROVENANCE, SBOM, SBOM,
+                                               COSIGN]  # fmt: skip
+            # cosign's format beside them (what the EKS admission policy checks): its own tag, not a referrer
+            assert signature_tag(record.index_digest) in client.list_tags(repo)
             assert f"built from {source}@{record.commit} by arn:aws:codebuild:eu-west-1:111111111111:project/" in (
                 found[1].says
             )
@@ -340,7 +344,7 @@ def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_
             platform: {"spdxVersion": "SPDX-2.3", "name": platform, "packages": []} for platform in handed.platforms
         }
         attest(client, handed, key, made, sboms)
-        assert len(verify(client, handed, key, source="acme/payments-api")) == 4
+        assert len(verify(client, handed, key, source="acme/payments-api")) == 5
         assert referrers.fallback_tag(by_hand.digest) in client.list_tags(repo)
         genuine = client.get_manifest(repo, f"{handed.tag}-provenance", (OCI_MANIFEST,))
         layer = json.loads(genuine.data)["layers"][0]["digest"]

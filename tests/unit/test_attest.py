@@ -3,6 +3,7 @@ and one without (the OCI 1.1 fallback tag), with a KMS stand-in that signs diges
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from typing import Any
@@ -15,11 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from pipeline.attest import referrers
+from pipeline.attest.cosign import signature_tag
 from pipeline.attest.dsse import AttestationError, Envelope, pae, seal
-from pipeline.attest.release import ENVELOPE, PREDICATE, attest, verify
+from pipeline.attest.release import COSIGN, ENVELOPE, PREDICATE, attest, verify
 from pipeline.attest.signer import KmsSigner, SigningError
 from pipeline.attest.statements import PROVENANCE, SBOM, SIGNED, Provenance
-from pipeline.oci import INDEXES, OCI_MANIFEST
+from pipeline.oci import INDEXES, OCI_MANIFEST, Manifest, canonical_json, digest_of
 from pipeline.registry import RepositoryRef
 from tests.fakes import MemoryRegistry, released
 
@@ -79,13 +81,14 @@ def test_a_release_is_signed_beside_its_index_and_verifies(api: bool, kms: Kms) 
     repo = RepositoryRef.parse(REPO)
     index_before = registry.get_manifest(repo, record.tag, INDEXES).data
     done = attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
-    assert [f.kind for f in done] == [SIGNED, PROVENANCE, SBOM, SBOM]
+    assert [f.kind for f in done] == [SIGNED, PROVENANCE, SBOM, SBOM, COSIGN]
     found = verify(registry, record, KmsSigner(KEY, kms), source=SOURCE)
     assert [f.says for f in found] == [
         f"signed: {REPO}:c0ffee1",
         f"built from {SOURCE}@c0ffee1 by {MADE.builder}, 1 base(s)",
         f"SBOM of {REPO} linux/amd64: 1 package(s)",
         f"SBOM of {REPO} linux/arm64: 1 package(s)",
+        f"cosign signature of {record.index_digest}: 1 layer(s)",
     ]
     # the index Lambda and ECS pull is untouched: its platform children only
     assert registry.get_manifest(repo, record.tag, INDEXES).data == index_before
@@ -94,6 +97,7 @@ def test_a_release_is_signed_beside_its_index_and_verifies(api: bool, kms: Kms) 
         "c0ffee1-provenance",
         "c0ffee1-amd64-sbom",
         "c0ffee1-arm64-sbom",
+        signature_tag(record.index_digest),
     }
     fallback = referrers.fallback_tag(record.index_digest)
     assert (fallback in registry.list_tags(repo)) is (not api)
@@ -264,3 +268,62 @@ def test_the_cli_attests_in_a_codebuild_job_and_deploy_refuses_an_unsigned_relea
     assert f"built from {SOURCE}@c0ffee1 by {MADE.builder}" not in printed  # a new one: signed and pushed
     assert main(["verify", "--image-json", str(image_json), "--attestations", KEY, "--source", SOURCE]) == 0
     assert f"built from {SOURCE}@c0ffee1 by {MADE.builder}, 0 base(s)" in capsys.readouterr().out
+
+
+def _cosign_layers(registry: MemoryRegistry, record: Any) -> tuple[RepositoryRef, dict[str, Any]]:
+    repo = RepositoryRef.parse(REPO)
+    return repo, json.loads(registry.get_manifest(repo, signature_tag(record.index_digest), (OCI_MANIFEST,)).data)
+
+
+def test_the_cosign_signature_is_what_cosign_and_kyverno_check_with_the_public_key_alone(kms: Kms) -> None:
+    """cosign's spec: tag ``sha256-<hex>.sig``, a simple signing layer naming the index digest, its ECDSA P-256 /
+    SHA-256 signature in the layer's annotation -- checked here with the key's public half only, as Kyverno does."""
+    registry, record = _release()
+    attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
+    repo, manifest = _cosign_layers(registry, record)
+    assert manifest["mediaType"] == OCI_MANIFEST
+    assert manifest["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
+    [layer] = manifest["layers"]
+    assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
+    payload = registry.get_blob(repo, layer["digest"])
+    signature = base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"])
+    kms.private.public_key().verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+    assert json.loads(payload)["critical"] == {
+        "identity": {"docker-reference": "payments/api"},
+        "image": {"docker-manifest-digest": record.index_digest},
+        "type": "cosign container image signature",
+    }
+
+
+def test_a_release_without_its_cosign_signature_is_refused(kms: Kms) -> None:
+    registry, record = _release()
+    attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
+    del registry.manifests[REPO, signature_tag(record.index_digest)]
+    with pytest.raises(AttestationError, match=rf"^release {REPO}@{record.index_digest}: no cosign signature"):
+        verify(registry, record, KmsSigner(KEY, kms))
+
+
+@pytest.mark.parametrize(
+    ("forge", "message"),
+    [
+        ("copied signature", "a signature does not verify with the platform's release key"),
+        ("another digest", "a signed payload names 'sha256:9999"),
+    ],
+)
+def test_a_forged_layer_beside_the_genuine_cosign_signature_is_refused(forge: str, message: str, kms: Kms) -> None:
+    """A second layer at the ``.sig`` tag: its signature copied from the genuine one, or genuinely signed by the key
+    for another release's digest (a signature replayed onto this one). Both refused, not skipped."""
+    registry, record = _release()
+    attest(registry, record, KmsSigner(KEY, kms), MADE, SBOMS)
+    repo, manifest = _cosign_layers(registry, record)
+    [genuine] = manifest["layers"]
+    other = registry.get_blob(repo, genuine["digest"]).replace(record.index_digest.encode(), b"sha256:" + b"9" * 64)
+    signature = genuine["annotations"]["dev.cosignproject.cosign/signature"]
+    if forge == "another digest":
+        signature = base64.b64encode(KmsSigner(KEY, kms).sign(other)).decode()
+    registry.blobs[digest_of(other)] = other
+    manifest["layers"].append({**genuine, "digest": digest_of(other), "size": len(other),
+                               "annotations": {"dev.cosignproject.cosign/signature": signature}})  # fmt: skip
+    registry.put_manifest(repo, signature_tag(record.index_digest), Manifest(canonical_json(manifest), OCI_MANIFEST))
+    with pytest.raises(AttestationError, match=message):
+        verify(registry, record, KmsSigner(KEY, kms))

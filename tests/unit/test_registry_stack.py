@@ -127,7 +127,10 @@ def test_lifecycle_expires_untagged_bounds_cache_and_keeps_releases(repository: 
              "countNumber": 50}),
         (7, {"tagStatus": "tagged", "tagPatternList": ["*-sbom"], "countType": "imageCountMoreThan",
              "countNumber": 100}),  # one a platform child
-        (8, {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 50}),
+        # ... and its signature in cosign's format (tag-based discovery: sha256-<index hex>.sig).
+        (8, {"tagStatus": "tagged", "tagPatternList": ["sha256-*.sig"], "countType": "imageCountMoreThan",
+             "countNumber": 50}),
+        (9, {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 50}),
     ]  # fmt: skip
     assert all(r["action"] == {"type": "expire"} for r in rules)
 
