@@ -16,11 +16,12 @@ from pipeline.errors import InputError
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$", re.ASCII)
 _ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", re.ASCII)
 # A field whose option is not its name with '-' for '_'.
-_OPTION = {"task_roles": "--task-role", "cpu_architecture": "--cpu-architecture"}
+_OPTION = {"task_roles": "--task-role", "cpu_architecture": "--cpu-architecture", "kind": "--strategy",
+           "alarms": "--alarm"}  # fmt: skip
 
 
 def option_for(field: str) -> str:
-    name = field.split("[", 1)[0]
+    name = field.split("[", 1)[0].rsplit(".", 1)[-1]  # a nested value (strategy.percent) by its own option
     return _OPTION.get(name, "--" + name.replace("_", "-"))
 
 

@@ -34,6 +34,7 @@ from pipeline.deployers.base import (
     aws_reached,
     verified_mark,
 )  # fmt: skip
+from pipeline.deployers.shift import RolledBackError
 from pipeline.errors import SlipwayError
 from pipeline.records import ImageRecord
 from pipeline.registry import RegistryClient, RepositoryRef, client_for
@@ -169,7 +170,12 @@ def _deploy(
         image = local
     with aws_reached(target.label):
         made = deployer if hasattr(deployer, "deploy") else deployer()
-        record = replace(made.deploy(image, target, timeout=timeout), **(where or {}))
+        try:
+            record = _placed(made.deploy(image, target, timeout=timeout), where)
+        except RolledBackError as exc:  # the shift's alarm fired: what serves now (the previous version), and why
+            if exc.record is not None:
+                _write(out, _placed(exc.record, where))
+            raise
     if check is not None:
         try:
             record = replace(record, verified=check(record, image))
@@ -204,6 +210,14 @@ def _tell_failure(topic: str, target: DeployTarget, image_json: Path, environmen
         return  # no release to name: the job's log says why
     service = RepositoryRef.parse(release.repository).name
     notify.publish(topic, *notify.failed(target.label, release, service, environment, error))
+
+
+def _placed(record: DeployRecord, where: Mapping[str, str] | None) -> DeployRecord:
+    """The record with the environment and account it was deployed in."""
+    where = where or {}
+    return replace(
+        record, environment=where.get("environment", record.environment), account=where.get("account", record.account)
+    )
 
 
 def _write(out: Path, record: DeployRecord) -> None:

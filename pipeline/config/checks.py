@@ -17,6 +17,7 @@ from pipeline.config.model import (
     Upstream,
     is_region,
 )
+from pipeline.config.strategy import MAX_SHIFT_SECONDS
 from pipeline.config.values import shown
 
 
@@ -97,6 +98,11 @@ def _check_service(service: Service, path: str) -> Iterator[str]:
             yield (
                 f"{path}.{where}.architecture: {target.architecture!r} needs platform "
                 f"{target.platform!r}, which the service does not build (platforms: {list(service.platforms)})"
+            )
+        if isinstance(target, LambdaTarget) and target.strategy.seconds > MAX_SHIFT_SECONDS:
+            yield (
+                f"{path}.{where}.strategy: its steps bake {target.strategy.seconds} s in all, more than the "
+                f"{MAX_SHIFT_SECONDS} s a deploy job waits"
             )
         if isinstance(target, EcsTarget) and target.platform not in service.platforms:
             yield (

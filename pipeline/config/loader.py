@@ -179,6 +179,9 @@ def value_problems(obj: Any) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for f in known.values():
         value = getattr(obj, f.name)
+        if is_dataclass(value) and not isinstance(value, type):
+            found += [(f"{f.name}.{where}", message) for where, message in value_problems(value)]
+            continue
         problems: list[str] = []
         _convert(hints[f.name], list(value) if isinstance(value, tuple) else value, f.name, problems)
         for problem in problems:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pipeline import partitions
 from pipeline.config.error import ConfigError
+from pipeline.config.strategy import Strategy
 from pipeline.config.values import InRange, Matches, OrEmpty, shown
 from pipeline.platforms import platform_for_architecture
 
@@ -201,6 +202,8 @@ class LambdaTarget:
     """JSON event the new version is invoked with before the alias moves to it."""
     smoke_expect: Annotated[str, _json_object] = "{}"
     """JSON object the answer must contain (key by key); ``{}`` accepts any answer that is not a function error."""
+    strategy: Strategy = field(default_factory=Strategy)
+    """How the alias moves to the new version once it answered its smoke event (#29)."""
 
     @property
     def platform(self) -> str:
@@ -212,7 +215,8 @@ class LambdaTarget:
 
     def cli_args(self) -> tuple[str, ...]:
         return ("--function-name", self.function_name, "--architecture", self.architecture, "--alias", self.alias,
-                "--smoke-event", self.smoke_event, "--smoke-expect", self.smoke_expect)  # fmt: skip
+                "--smoke-event", self.smoke_event, "--smoke-expect", self.smoke_expect,
+                *self.strategy.cli_args())  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -198,6 +198,8 @@ class DeployRecord:
     """The environment deployed to (empty: the platform's own account, no environments)."""
     account: str = ""
     """The workload account of that environment."""
+    strategy: dict[str, Any] | None = None
+    """How traffic moved (#29: ``kind``, ``steps`` with each bake's alarm state, ``outcome``); None: all at once."""
 
     @classmethod
     def load(cls, path: Path) -> DeployRecord:
@@ -218,6 +220,7 @@ class DeployRecord:
             verified=_verification(data.get("verified"), path),
             environment=typed_field(data, "environment", str, path, ""),
             account=typed_field(data, "account", str, path, ""),
+            strategy=data["strategy"] if isinstance(data.get("strategy"), dict) else None,
         )
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
-from typing import Any, ClassVar
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, get_args
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config.model import LambdaTarget
+from pipeline.config.strategy import Strategy, StrategyKind
+from pipeline.deployers import shift
 from pipeline.deployers.base import (
     DeployError,
     DeployRecord,
@@ -32,10 +35,20 @@ from pipeline.platforms import architecture_names
 from pipeline.records import ImageRecord
 
 FUNCTION_ARN = "arn:{partition}:lambda:{region}:{account}:function:%s"
+ALARM_ARN = "arn:{partition}:cloudwatch:{region}:{account}:alarm:%s"
 # The deploy's intent and rollback target, kept on the function itself (a CodeBuild retry starts from a clean workspace).
 IMAGE_TAG = "slipway:image"
 PREVIOUS_TAG = "slipway:previous-image"
 VERIFIED_TAG = "slipway:verified"  # what proved the last deployed image answers (``slipway status``)
+
+
+def _alarm_grants(target: LambdaTarget) -> tuple[Permission, ...]:
+    """A shift's bakes read the alarms it names, and only those."""
+    if not target.strategy.alarms:
+        return ()
+    alarms = tuple(ALARM_ARN % name for name in target.strategy.alarms)
+    return (Grant(actions=("cloudwatch:DescribeAlarms",), resources=alarms,
+                  reason="the alarms the traffic shift watches (strategy.alarms)"),)  # fmt: skip
 
 
 def _error(exc: ClientError) -> str:
@@ -59,16 +72,24 @@ class LambdaDeployer:
     kind: ClassVar[str] = LambdaTarget.kind
     help: ClassVar[str] = "the child manifest of the function's architecture, then a version and the alias"
 
-    def __init__(self, client: Any = None, *, poll_seconds: float = 2.0, invoke: Invoke | None = None) -> None:
+    def __init__(
+        self, client: Any = None, *, poll_seconds: float = 2.0, invoke: Invoke | None = None,
+        alarms: shift.Alarms | None = None, clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:  # fmt: skip
         """``invoke``: how a published version is smoke-tested (default: the Lambda Invoke API on that version;
-        local mode runs the version's image under a Runtime API emulator instead)."""
+        local mode runs the version's image under a Runtime API emulator instead). ``alarms``: what a shift's bakes
+        read (default: CloudWatch, with the Lambda client's session); ``clock``, ``sleep``: how they wait."""
         self._lambda = client or boto3.Session().client("lambda")
         self._poll = poll_seconds
         self._invoke = invoke or self.invoke_version
+        self._alarms = alarms
+        self._clock, self._sleep = clock, sleep
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, session: Any) -> LambdaDeployer:
-        return cls(session.client("lambda"))
+        where = f"Lambda function {args.function_name}"
+        return cls(session.client("lambda"), alarms=shift.CloudWatchAlarms(session.client("cloudwatch"), where))
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,12 +98,22 @@ class LambdaDeployer:
         parser.add_argument("--alias", default="live")
         parser.add_argument("--smoke-event", default="{}", help="JSON event the new version is invoked with")
         parser.add_argument("--smoke-expect", default="{}", help="JSON object the answer must contain")
+        default = Strategy()
+        parser.add_argument("--strategy", default=default.kind, choices=get_args(StrategyKind))
+        parser.add_argument("--percent", type=int, default=default.percent, help="canary: its share of traffic")
+        parser.add_argument("--bake-seconds", type=int, default=default.bake_seconds, help="canary: its bake")
+        parser.add_argument("--step-percent", type=int, default=default.step_percent, help="linear: each step")
+        parser.add_argument("--interval-seconds", type=int, default=default.interval_seconds, help="linear: its bake")
+        parser.add_argument("--alarm", action="append", default=[], help="a CloudWatch alarm each bake watches")
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> LambdaTarget:
+        strategy = Strategy(kind=args.strategy, percent=args.percent, bake_seconds=args.bake_seconds,
+                            step_percent=args.step_percent, interval_seconds=args.interval_seconds,
+                            alarms=tuple(args.alarm))  # fmt: skip
         return LambdaTarget(
             function_name=args.function_name, architecture=args.architecture, alias=args.alias,
-            smoke_event=args.smoke_event, smoke_expect=args.smoke_expect,
+            smoke_event=args.smoke_event, smoke_expect=args.smoke_expect, strategy=strategy,
         )  # fmt: skip
 
     @staticmethod
@@ -97,6 +128,7 @@ class LambdaDeployer:
                 reason="Versions and aliases of the one named function (publish_version, update_alias)",
             ),
             PullImages(),
+            *_alarm_grants(target),
         )  # fmt: skip
 
     def deploy(self, record: ImageRecord, target: LambdaTarget, *, timeout: float = 300) -> DeployRecord:
@@ -123,6 +155,7 @@ class LambdaDeployer:
         arn = configuration["FunctionArn"]
         latest = function.get("Code", {}).get("ImageUri", "")
         version, serving = self._alias_image(function_name, alias)
+        before = version  # the version the alias names now (the previous one, during a shift)
         tags = self._tags(arn)
         # The rollback target: recorded on the function before an earlier attempt at this image changed anything;
         # otherwise what the alias serves now (or $LATEST before the first alias).
@@ -143,15 +176,40 @@ class LambdaDeployer:
             # PublishVersion returns the existing version when $LATEST has not changed since it was published.
             version = self._lambda.publish_version(FunctionName=function_name, Description=image)["Version"]
             verified = self._smoke_test(target, version, image, what)
-            self._point_alias(function_name, alias, version)
+            moved = self._move(target, before, version, what)
+        except shift.RolledBackError as exc:
+            exc.record = DeployRecord(target.label, serving, previous, changed=False, revision=before,
+                                      strategy=exc.shift.json())  # fmt: skip
+            raise
         except (ClientError, BotoCoreError) as exc:
             why = _error(exc) if isinstance(exc, ClientError) else str(exc)
             raise DeployError(
                 f"{what}: {why}; {self._live(function_name, alias)} (a retry finishes the deploy)"
             ) from exc
-        return DeployRecord(
-            target.label, image, previous, changed=True, revision=version, waited=True, verified=verified
-        )
+        return DeployRecord(target.label, image, previous, changed=True, revision=version, waited=True,
+                            verified=verified, strategy=moved)  # fmt: skip
+
+    def _move(self, target: LambdaTarget, before: str, version: str, what: str) -> dict[str, Any] | None:
+        """The alias onto ``version``: at once (the default, or the first deploy: nothing to shift from), or step by
+        step by its weights, from where a retry finds it, every bake's alarms watched (:mod:`pipeline.deployers.shift`).
+        """
+        strategy = target.strategy
+        if strategy.kind == "all-at-once" or not before or before == version:
+            self._point_alias(target.function_name, target.alias, version)
+            return None if strategy == Strategy() else shift.Shift(strategy.kind, (shift.Step(100, 0),)).json()
+
+        def move(percent: int) -> None:
+            weights = {version: percent / 100} if 0 < percent < 100 else {}
+            self._lambda.update_alias(FunctionName=target.function_name, Name=target.alias,
+                                      FunctionVersion=version if percent == 100 else before,
+                                      RoutingConfig={"AdditionalVersionWeights": weights})  # fmt: skip
+
+        alias = self._lambda.get_alias(FunctionName=target.function_name, Name=target.alias)
+        weight = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}).get(version, 0.0)
+        alarms = self._alarms or shift.CloudWatchAlarms(boto3.Session().client("cloudwatch"), what)
+        done = shift.shift(strategy, move, alarms, what, on_now=round(float(weight) * 100), clock=self._clock,
+                           sleep=self._sleep)  # fmt: skip
+        return done.json()
 
     def serving(self, target: LambdaTarget) -> Serving:
         """The image of the version the alias names, and the image Slipway's last deploy tagged the function with."""
@@ -243,7 +301,9 @@ class LambdaDeployer:
 
     def _point_alias(self, function_name: str, alias: str, version: str) -> None:
         try:
-            self._lambda.update_alias(FunctionName=function_name, Name=alias, FunctionVersion=version)
+            # No split left behind (an update without RoutingConfig keeps the alias's weights as they were).
+            self._lambda.update_alias(FunctionName=function_name, Name=alias, FunctionVersion=version,
+                                      RoutingConfig={"AdditionalVersionWeights": {}})  # fmt: skip
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise

@@ -201,8 +201,9 @@ def test_a_denied_task_definition_read_is_a_clear_error_before_any_change() -> N
 
 def test_a_lambda_alias_moved_but_unanswered_is_reported_as_moved() -> None:
     class LostAlias(FakeLambda):
-        def update_alias(self, FunctionName: str, Name: str, FunctionVersion: str) -> None:
-            super().update_alias(FunctionName=FunctionName, Name=Name, FunctionVersion=FunctionVersion)
+        def update_alias(self, FunctionName: str, Name: str, FunctionVersion: str, RoutingConfig: Any = None) -> None:
+            super().update_alias(FunctionName=FunctionName, Name=Name, FunctionVersion=FunctionVersion,
+                                 RoutingConfig=RoutingConfig)  # fmt: skip
             raise ClientError({"Error": {"Code": "ServiceException", "Message": "lost"}}, "UpdateAlias")
 
     fake = LostAlias()

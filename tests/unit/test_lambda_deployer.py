@@ -35,6 +35,8 @@ class FakeLambda:
         self.statuses = list(statuses)
         self.versions: dict[str, tuple[str, str]] = {}  # version -> (image, description)
         self.aliases: dict[str, str] = {}
+        self.weights: dict[str, dict[str, float]] = {}  # alias -> AdditionalVersionWeights
+        self.moves: list[tuple[str, dict[str, float]]] = []  # every alias change: (version, weights)
         self.tags: dict[str, str] = {}
         self.calls: list[str] = []
         self.fail: dict[str, str] = {}  # operation -> error code
@@ -67,7 +69,8 @@ class FakeLambda:
         self._call("get_alias", FunctionName=FunctionName, Name=Name)
         if Name not in self.aliases:
             raise _error("ResourceNotFoundException", "GetAlias")
-        return {"FunctionVersion": self.aliases[Name]}
+        return {"FunctionVersion": self.aliases[Name],
+                "RoutingConfig": {"AdditionalVersionWeights": dict(self.weights.get(Name, {}))}}  # fmt: skip
 
     def list_tags(self, Resource: str) -> dict[str, Any]:
         self._call("list_tags", Resource=Resource)
@@ -90,11 +93,15 @@ class FakeLambda:
         self.versions[version] = (self.latest, Description)
         return {"Version": version}
 
-    def update_alias(self, FunctionName: str, Name: str, FunctionVersion: str) -> None:
+    def update_alias(self, FunctionName: str, Name: str, FunctionVersion: str, RoutingConfig: Any = None) -> None:
         self._call("update_alias", FunctionName=FunctionName, Name=Name, FunctionVersion=FunctionVersion)
         if Name not in self.aliases:
             raise _error("ResourceNotFoundException", "UpdateAlias")
-        self.aliases[Name] = FunctionVersion
+        weights = dict((RoutingConfig or {}).get("AdditionalVersionWeights", {}))
+        if FunctionVersion in weights or any(v not in self.versions or not 0 < w < 1 for v, w in weights.items()):
+            raise _error("InvalidParameterValueException", "UpdateAlias")  # as Lambda refuses such a split
+        self.aliases[Name], self.weights[Name] = FunctionVersion, weights
+        self.moves.append((FunctionVersion, weights))
 
     def create_alias(self, FunctionName: str, Name: str, FunctionVersion: str) -> None:
         self._call("create_alias", FunctionName=FunctionName, Name=Name, FunctionVersion=FunctionVersion)

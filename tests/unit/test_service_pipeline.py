@@ -185,10 +185,13 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
     )
     assert sorted(commands) == sorted([
         f"slipway deploy lambda --image-json image.json --environment {env} {role.format(account, env, region)} "
-        f"{lambda_args} --notify-topic {TOPIC.format('payments')}{then}{SIGNED.format('payments-api')} "
+        f"{lambda_args}{shift} --notify-topic {TOPIC.format('payments')}{then}{SIGNED.format('payments-api')} "
         f"--out deployed-{env}-lambda.json"
-        for env, account, region, then in (("dev", "222222222222", "eu-west-1", APPROVAL_NEXT),
-                                           ("prod", "555555555555", "eu-central-1", ""))
+        # prod's alias moves by a canary (#29): its numbers on the command line, no alarm named in the example
+        for env, account, region, then, shift in (
+            ("dev", "222222222222", "eu-west-1", APPROVAL_NEXT, ""),
+            ("prod", "555555555555", "eu-central-1", "", " --strategy canary --percent 10 --bake-seconds 10"),
+        )
     ] + [
         f"slipway deploy ecs --image-json image.json --environment {env} {role.format(account, env, region)} "
         f"{ecs_args.format(host)} --notify-topic {TOPIC.format('payments')}{then}{SIGNED.format('payments-api')} "
