@@ -109,6 +109,8 @@ def requests_for(
         return [Request(action, f"{arn}{params['name']}")]
     if service == "ssm":
         return _ssm(action, arn, params)
+    if service == "cloudwatch" and name == "DescribeAlarms" and isinstance(params.get("AlarmNames"), list):
+        return [Request(action, f"{arn}alarm:{alarm}") for alarm in params["AlarmNames"]]  # each alarm it names
     if service == "eks" and name == "DescribeCluster":
         cluster = re.search(r"/clusters/([^/?]+)", urlparse(path).path)
         return [Request(action, f"{arn}cluster/{unquote(cluster.group(1))}" if cluster else "*")]

@@ -54,6 +54,11 @@ def _resources(action: str, path: str = "/", resource: str = "*", **params: Any)
          [("sns:Publish", "arn:aws:sns:eu-west-1:1:slipway-payments")]),
         ("ecs:TagResource", "/", {"resourceArn": ARN.format("ecs") + "service/payments/api"},
          [("ecs:TagResource", ARN.format("ecs") + "service/payments/api")]),
+        # a traffic shift's bakes (#29): botocore speaks JSON to CloudWatch here, the names in the body
+        ("cloudwatch:DescribeAlarms", "/", {"AlarmNames": ["a", "b"]},
+         [("cloudwatch:DescribeAlarms", ARN.format("cloudwatch") + "alarm:a"),
+          ("cloudwatch:DescribeAlarms", ARN.format("cloudwatch") + "alarm:b")]),
+        ("cloudwatch:DescribeAlarms", "/", {}, [("cloudwatch:DescribeAlarms", "*")]),
     ],
 )  # fmt: skip
 def test_each_call_is_authorized_on_the_resource_it_names(action: str, path: str, params: Any, expected: Any) -> None:
