@@ -9,6 +9,7 @@ environments, touches only the service's named targets).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from aws_cdk import Aws, Stack
@@ -31,6 +32,7 @@ from infra.release_key import grant_use, release_key_alias_of
 from infra.team_roles import TeamRoles
 from infra.validation import raise_if_any
 from pipeline import notify
+from pipeline.config.model import LambdaTarget
 from pipeline.deployers import DEPLOYERS
 from pipeline.naming import job_project_name, partition_for, workload_role_name
 from pipeline.references import ecr_registry
@@ -111,14 +113,17 @@ class ServicePipeline(Construct):
         privileged: bool = False,
         env: dict[str, codebuild.BuildEnvironmentVariable] | None = None,
         role: iam.IRole | None = None,
+        timeout_minutes: int = 0,
     ) -> codebuild.PipelineProject:
-        """``role``: the team's role the job runs as (default: the build role)."""
+        """``role``: the team's role the job runs as (default: the build role); ``timeout_minutes``: the job's
+        (default: the pipeline's build timeout)."""
         bp = self.props.blueprint
         repository = {
             buildspecs.REPOSITORY_ENV: codebuild.BuildEnvironmentVariable(value=self.props.repository.repository_uri)
         }
         project = job_project(
-            self, id, spec, replace(self.props.roles.props.jobs, timeout_minutes=self.props.build_timeout_minutes),
+            self, id, spec,
+            replace(self.props.roles.props.jobs, timeout_minutes=timeout_minutes or self.props.build_timeout_minutes),
             runner=runner, privileged=privileged, env={**repository, **(env or {})},
             shared_role=role or self.props.roles.build, name=job_project_name(bp.team, bp.service, id),
             description=f"Slipway {bp.name} {id}",
@@ -324,7 +329,12 @@ class ServicePipeline(Construct):
             args = (*args, "--release-key", key, "--source", bp.source_repo)
         record = "-".join(p for p in ("deployed", step.environment, step.kind) if p) + ".json"
         spec = buildspecs.deploy(step.kind, args, record=record)
-        project = self._project(f"Deploy{environment}{step.kind.capitalize()}", spec, role=role)
+        # A traffic shift's bakes are waited out inside the job (#29): its timeout grows by them.
+        shifting = step.target.strategy.seconds if isinstance(step.target, LambdaTarget) else 0
+        timeout = self.props.build_timeout_minutes + math.ceil(shifting / 60)
+        project = self._project(
+            f"Deploy{environment}{step.kind.capitalize()}", spec, role=role, timeout_minutes=timeout
+        )
         # `slipway deploy` first checks that the registry serves exactly what image.json says (every target kind),
         # signed by the release key.
         self.props.repository.grant_pull(role)

@@ -18,9 +18,9 @@ StrategyKind = Literal["all-at-once", "canary", "linear"]
 # CloudWatch alarm names: 1-255 characters; Slipway takes a set no shell or YAML needs to quote (names are passed to
 # the deploy job on its command line, quoted all the same).
 _ALARM_NAME = re.compile(r"^[A-Za-z0-9._/#:@+=-]{1,255}$", re.ASCII)
-MAX_SHIFT_SECONDS = 2 * 3600
-"""A shift's bakes in all: the deploy job waits them out inside its CodeBuild timeout (at most 8 hours; Slipway's
-deploy projects keep the default 60 minutes unless ``jobs.timeout_minutes`` says otherwise)."""
+MAX_SHIFT_SECONDS = 7 * 3600
+"""A shift's bakes in all: the deploy job waits them out, its CodeBuild timeout grown by them
+(:mod:`infra.service_pipeline`), and CodeBuild stops a build after 8 hours: an hour is left for the rest."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -387,3 +387,13 @@ def test_an_arm_build_runs_on_the_arm_runner(payments: Template) -> None:
     assert projects(payments)["slipway build linux/amd64"]["Environment"]["Type"] == "LINUX_CONTAINER"
     spec = json.loads(projects(payments)["slipway build linux/arm64"]["Source"]["BuildSpec"])
     assert spec["phases"]["pre_build"]["commands"] == ["slipway runner dockerd"]
+
+
+def test_a_deploy_job_that_shifts_traffic_has_time_for_its_bakes(payments: Template) -> None:
+    """prod's Lambda canary bakes 10 s (#29): its job's timeout grows by a minute; every other job keeps 60."""
+    timeouts = {
+        p["Name"].rsplit("_", 1)[-1]: p["TimeoutInMinutes"]
+        for p in projects_all(payments)
+        if "slipway deploy" in p["Source"]["BuildSpec"]
+    }
+    assert timeouts == {"DeployDevLambda": 60, "DeployDevEcs": 60, "DeployProdLambda": 61, "DeployProdEcs": 60}

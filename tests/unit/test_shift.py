@@ -175,7 +175,7 @@ def test_the_deploy_role_may_read_exactly_the_alarms_its_strategy_names() -> Non
         ('kind = "canary"\npercent = 100', "strategy.percent: expected 1..99, got 100"),
         ('kind = "blue-green"', "strategy.kind: expected one of 'all-at-once', 'canary', 'linear'"),
         ('kind = "linear"\nstep_percent = 1\ninterval_seconds = 3600',
-         "strategy: its steps bake 356400 s in all, more than the 7200 s a deploy job waits"),
+         "strategy: its steps bake 356400 s in all, more than the 25200 s a deploy job waits"),
         ('alarms = ["bad name"]', "strategy.alarms[0]: expected a CloudWatch alarm name"),
     ],
 )  # fmt: skip
