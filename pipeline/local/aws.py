@@ -74,6 +74,7 @@ def ensure_lambda(
     region: str = REGION,
 ) -> Any:
     lam = client("lambda", endpoint, credentials, region)
+    _ensure_alarms(client("cloudwatch", endpoint, credentials, region), target)
     try:
         lam.get_function(FunctionName=target.function_name)
         return lam
@@ -92,6 +93,20 @@ def ensure_lambda(
         Architectures=[target.architecture],
     )
     return lam
+
+
+def _ensure_alarms(cloudwatch: Any, target: LambdaTarget) -> None:
+    """The alarms a traffic shift watches, as the team keeps them beside its function (#29): the alias's errors, in
+    ``OK`` until something sets them off."""
+    names = list(target.strategy.alarms)
+    present = {a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]} if names else set()
+    for name in (n for n in names if n not in present):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60,
+            EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
+            Dimensions=[{"Name": "FunctionName", "Value": target.function_name},
+                        {"Name": "Resource", "Value": f"{target.function_name}:{target.alias}"}],
+        )  # fmt: skip
 
 
 def ensure_ecs(

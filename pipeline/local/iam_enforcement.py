@@ -30,6 +30,8 @@ QUERY_PROTOCOL = frozenset({"sts", "iam", "ec2", "cloudformation", "sns", "autos
 
 # API operations whose IAM action has another name (moto names the action after the operation).
 IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
+"""moto names an action after its endpoint's prefix (CloudWatch's is ``monitoring``); IAM after the service's."""
 
 
 def _first(value: Any) -> str:
@@ -74,6 +76,8 @@ def requests_for(
     ``kms_key``: a key's ID, ARN, alias or alias ARN → the key's ARN (KMS authorizes on the key, and a request naming
     an alias carries it as ``kms:RequestAlias``)."""
     action = IAM_ACTIONS.get(action, action)
+    prefix, _, operation = action.partition(":")
+    action = f"{IAM_PREFIXES.get(prefix, prefix)}:{operation}"
     if resource != "*":
         return [Request(action, resource)]
     service, _, name = action.partition(":")

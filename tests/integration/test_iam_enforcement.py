@@ -40,6 +40,7 @@ GRANTS = [
     _statement(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
                f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/payments/api"),
     {"Effect": "Deny", "Action": "lambda:*", "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:prod-*"},
+    _statement("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:api-errors"),
 ]
 # fmt: on
 
@@ -68,6 +69,11 @@ def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         for name in ("dev-api", "prod-api"):
             lam.create_function(FunctionName=name, Role=role, PackageType="Image",
                                 Code={"ImageUri": f"{REPOSITORY}@sha256:{'0' * 64}"})  # fmt: skip
+        cloudwatch = client("cloudwatch", endpoint, admin)
+        for name in ("api-errors", "billing-errors"):
+            cloudwatch.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum",
+                                        Period=60, EvaluationPeriods=1, Threshold=1,
+                                        ComparisonOperator="GreaterThanThreshold")  # fmt: skip
         yield endpoint, admin
 
 
@@ -90,6 +96,15 @@ def test_a_grant_on_one_arn_allows_that_resource_and_no_other(stand_in: Any, dep
     ecs = client("ecs", stand_in[0], deploy_role)
     assert ecs.describe_services(cluster="payments", services=["api"])["failures"][0]["reason"] == "MISSING"
     _denied(lambda: ecs.describe_services(cluster="payments", services=["worker"]), f"{ECS}worker")
+
+
+def test_a_traffic_shift_reads_exactly_the_alarms_it_was_granted(stand_in: Any, deploy_role: Any) -> None:
+    """#29: the deploy role may DescribeAlarms on its strategy's alarms, each authorized by its own ARN."""
+    cloudwatch = client("cloudwatch", stand_in[0], deploy_role)
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=["api-errors"])["MetricAlarms"]
+    assert alarm["AlarmName"] == "api-errors"
+    _denied(lambda: cloudwatch.describe_alarms(AlarmNames=["api-errors", "billing-errors"]),
+            f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:billing-errors")  # fmt: skip
 
 
 def test_secrets_manager_suffix_patterns_match_the_secret_they_name(stand_in: Any, deploy_role: Any) -> None:

@@ -59,6 +59,9 @@ def _resources(action: str, path: str = "/", resource: str = "*", **params: Any)
          [("cloudwatch:DescribeAlarms", ARN.format("cloudwatch") + "alarm:a"),
           ("cloudwatch:DescribeAlarms", ARN.format("cloudwatch") + "alarm:b")]),
         ("cloudwatch:DescribeAlarms", "/", {}, [("cloudwatch:DescribeAlarms", "*")]),
+        # moto names CloudWatch's actions after its endpoint (monitoring); IAM after the service
+        ("monitoring:DescribeAlarms", "/", {"AlarmNames": ["a"]},
+         [("cloudwatch:DescribeAlarms", ARN.format("cloudwatch") + "alarm:a")]),
     ],
 )  # fmt: skip
 def test_each_call_is_authorized_on_the_resource_it_names(action: str, path: str, params: Any, expected: Any) -> None:

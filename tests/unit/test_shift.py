@@ -198,3 +198,28 @@ def test_the_deploy_command_line_carries_the_strategy_as_platform_toml_says_it()
     for strategy in (Strategy(), CANARY, LINEAR):
         target = replace(TARGET, strategy=strategy)
         assert LambdaDeployer.target_from_args(parser.parse_args(list(target.cli_args()))) == target
+
+
+def test_prods_workload_role_reads_its_canarys_alarm_and_no_other(synthesized: dict[str, Any]) -> None:
+    """The example's prod canary watches one alarm: the prod workload role (what the deploy assumes) may read that
+    alarm's state in its own account and region, and dev's role, whose Lambda names none, may read no alarm."""
+    import json
+
+    def alarm_statements(stack: str) -> list[Any]:
+        template = synthesized["templates"][stack].to_json()
+        return [
+            statement
+            for resource in template["Resources"].values()
+            if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::Role")
+            for policy in [resource["Properties"].get("PolicyDocument")]
+            + [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
+            if policy
+            for statement in policy["Statement"]
+            if "cloudwatch" in json.dumps(statement.get("Action"))
+        ]
+
+    [statement] = alarm_statements("Slipway-Acme-Workload-555555555555-eu-central-1")
+    assert statement["Action"] == "cloudwatch:DescribeAlarms"
+    assert "alarm:payments-api-prod-errors" in json.dumps(statement["Resource"])
+    assert ":555555555555:" in json.dumps(statement["Resource"]) and "eu-central-1" in json.dumps(statement["Resource"])
+    assert alarm_statements("Slipway-Acme-Workload-222222222222-eu-west-1") == []
