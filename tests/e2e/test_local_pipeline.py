@@ -306,7 +306,7 @@ def test_every_release_is_signed_beside_its_index_and_what_is_not_is_refused_at_
                 found[1].says
             )
             # each child's SBOM, read from the layers its build exported: the Debian packages of a Debian-based image
-            assert all(" package(s)" in f.says for f in found[2:]), found
+            assert all(" package(s)" in f.says for f in found[2:4]), found
             listed = referrers.listed(client, repo, record.index_digest)
             assert {d["artifactType"] for d in listed} == {ENVELOPE} and len(listed) == 4
             index = json.loads(client.get_manifest(repo, record.index_digest, INDEXES).data)
