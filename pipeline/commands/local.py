@@ -99,6 +99,16 @@ def _verified(check: dict[str, Any] | None) -> str:
     return " ".join(str(part) for part in (check["check"], check["status"], check["machine"]) if part != "")
 
 
+def _traffic(strategy: dict[str, Any] | None) -> str:
+    """``all at once``, or ``canary 10% OK, 100%: promoted`` (#29): the steps and each bake's alarm state."""
+    if not strategy:
+        return "all at once"
+    steps = ", ".join(
+        f"{s['percent']}%" + (f" {s['alarm_state']}" if s["alarm_state"] else "") for s in strategy["steps"]
+    )
+    return f"{strategy['kind']} {steps}: {strategy['outcome']}"
+
+
 def _use_builder(state: LocalState) -> None:
     if state.docker_host:
         os.environ["DOCKER_HOST"] = state.docker_host
@@ -200,8 +210,10 @@ def _report(report: Report, timing: str, as_json: bool) -> int:
             (a.pipeline, a.stage, a.action, a.role, a.status, f"{a.seconds:.1f}") for a in report.actions
         ]))  # fmt: skip
         print()
-        print(render(("service", "environment", "account", "deployed to", "image (pinned by digest)", "verified"), [
-            (d["service"], d["environment"] or "-", d["account"], d["target"], d["image"], _verified(d["verified"]))
+        print(render(("service", "environment", "account", "deployed to", "image (pinned by digest)", "verified",
+                      "traffic"), [
+            (d["service"], d["environment"] or "-", d["account"], d["target"], d["image"], _verified(d["verified"]),
+             _traffic(d.get("strategy")))
             for d in report.deployments
         ]))  # fmt: skip
         for topic, messages in report.notifications.items():

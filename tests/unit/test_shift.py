@@ -223,3 +223,14 @@ def test_prods_workload_role_reads_its_canarys_alarm_and_no_other(synthesized: d
     assert "alarm:payments-api-prod-errors" in json.dumps(statement["Resource"])
     assert ":555555555555:" in json.dumps(statement["Resource"]) and "eu-central-1" in json.dumps(statement["Resource"])
     assert alarm_statements("Slipway-Acme-Workload-222222222222-eu-west-1") == []
+
+
+def test_the_deployments_table_says_how_traffic_moved() -> None:
+    from pipeline.commands.local import _traffic
+
+    assert _traffic(None) == "all at once"
+    promoted = {"kind": "canary", "outcome": "promoted", "steps": [{"percent": 10, "seconds": 10, "alarm_state": "OK"},
+                                                                  {"percent": 100, "seconds": 0, "alarm_state": ""}]}  # fmt: skip
+    assert _traffic(promoted) == "canary 10% OK, 100%: promoted"
+    stopped = {**promoted, "outcome": "rolled back", "steps": [{"percent": 10, "seconds": 10, "alarm_state": "ALARM"}]}
+    assert _traffic(stopped) == "canary 10% ALARM: rolled back"

@@ -50,7 +50,7 @@ def deployments(pipeline: assembly.Pipeline, execution: executor.Execution, stat
             account = record.account or authorize.current(state / "cdk.out").account
             found.append({"service": pipeline.name.removeprefix("slipway-"), "environment": record.environment,
                           "account": account, "target": record.target, "image": record.image,
-                          "verified": verified})  # fmt: skip
+                          "verified": verified, "strategy": record.strategy})  # fmt: skip
     rendered = list(execution.directory.glob("*/*/src/deployment.json"))
     for path in rendered:
         shutil.copy2(path, kept / "deployment.json")
