@@ -10,6 +10,7 @@ from pipeline.config.model import (
     PULL_THROUGH_SECRET_PREFIX,
     DeployTarget,
     EcsTarget,
+    EksTarget,
     LambdaTarget,
     PlatformConfig,
     Service,
@@ -99,10 +100,15 @@ def _check_service(service: Service, path: str) -> Iterator[str]:
                 f"{path}.{where}.architecture: {target.architecture!r} needs platform "
                 f"{target.platform!r}, which the service does not build (platforms: {list(service.platforms)})"
             )
-        if isinstance(target, LambdaTarget) and target.strategy.seconds > MAX_SHIFT_SECONDS:
+        if isinstance(target, LambdaTarget | EksTarget) and target.strategy.seconds > MAX_SHIFT_SECONDS:
             yield (
                 f"{path}.{where}.strategy: its steps bake {target.strategy.seconds} s in all, more than the "
                 f"{MAX_SHIFT_SECONDS} s a deploy job waits"
+            )
+        if isinstance(target, EksTarget) and target.strategy.kind == "canary":
+            yield (
+                f"{path}.{where}.strategy.kind: an EKS Deployment rolls out all at once or linearly; a canary needs a "
+                "traffic split a Deployment does not have"
             )
         if isinstance(target, EcsTarget) and target.platform not in service.platforms:
             yield (

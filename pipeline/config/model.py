@@ -260,6 +260,8 @@ class EksTarget:
     container: Annotated[str, Matches(_K8S_NAME, "a container name (DNS label)")]
     health_path: HealthPath = ""
     """As for ECS: what local mode GETs from the deployed image (the cloud check is ``kubectl rollout status``)."""
+    strategy: Strategy = field(default_factory=Strategy)
+    """``linear``: a rolling update ``step_percent`` at a time, each step ready ``interval_seconds``, alarms watched."""
     kind: ClassVar[str] = "eks"
 
     @property
@@ -269,7 +271,7 @@ class EksTarget:
     def cli_args(self) -> tuple[str, ...]:
         health = ("--health-path", self.health_path) if self.health_path else ()
         return ("--cluster", self.cluster, "--namespace", self.namespace, "--deployment", self.deployment,
-                "--container", self.container, *health)  # fmt: skip
+                "--container", self.container, *health, *self.strategy.cli_args())  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ import math
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -24,6 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.arguments import dns_label
 from pipeline.config.model import EksTarget
+from pipeline.config.strategy import Strategy
+from pipeline.deployers import shift
 from pipeline.deployers.base import (
     DeployError,
     DeployRecord,
@@ -70,6 +73,20 @@ class KubectlCli:
 IMAGE_ANNOTATION = "slipway.dev/image"
 PREVIOUS_ANNOTATION = "slipway.dev/previous-image"
 VERIFIED_ANNOTATION = "slipway.dev/verified"  # what proved the last deployed image answers (``slipway status``)
+
+
+def rolling(strategy: Strategy) -> dict[str, Any]:
+    """A linear strategy as a Deployment's own rollout: ``step_percent`` more pods at a time, none taken away first,
+    each step's pods ready for ``interval_seconds`` before the next (``minReadySeconds``); no progress for that long
+    plus 10 minutes fails the rollout."""
+    return {
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": f"{strategy.step_percent}%", "maxUnavailable": 0},
+        },
+        "minReadySeconds": strategy.interval_seconds,
+        "progressDeadlineSeconds": strategy.interval_seconds + 600,
+    }
 
 
 def image_patch(container: str, image: str, previous: str = "") -> dict[str, Any]:
@@ -172,19 +189,25 @@ class EksDeployer:
         eks: Any = None,
         environment: Mapping[str, str] | None = None,
         render_only: Path | None = None,
+        alarms: shift.Alarms | None = None,
     ) -> None:
         """``environment``: what kubectl's credential plugin acts as (the deploy's session); ``render_only``: write
-        the Deployment as it would be to this file and touch no cluster."""
+        the Deployment as it would be to this file and touch no cluster; ``alarms``: what a linear rollout watches."""
         self._kubectl = kubectl
         self._eks = eks
         self._environment = environment
         self._render_only = render_only
+        self._alarms = alarms
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, session: Any) -> EksDeployer:
         from pipeline.deployers.workload import environment_of
 
-        return cls(eks=session.client("eks"), environment=environment_of(session), render_only=args.render_only)
+        alarms = shift.CloudWatchAlarms(
+            session.client("cloudwatch"), f"EKS deployment {args.cluster}/{args.deployment}"
+        )
+        return cls(eks=session.client("eks"), environment=environment_of(session), render_only=args.render_only,
+                   alarms=alarms)  # fmt: skip
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +219,7 @@ class EksDeployer:
             "--render-only", type=Path, metavar="FILE", help="write the rendered Deployment; touch no cluster"
         )
         parser.add_argument("--health-path", default="", help="the image's own health path (the local replay GETs it)")
+        shift.add_arguments(parser, kinds=("all-at-once", "linear"))
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> EksTarget:
@@ -205,31 +229,28 @@ class EksDeployer:
             deployment=args.deployment,
             container=args.container,
             health_path=args.health_path,
+            strategy=shift.from_args(args),
         )
 
     @staticmethod
     def permissions(target: EksTarget) -> Sequence[Permission]:
         # Kubernetes permissions come from an access entry limited to the one namespace.
         cluster_arn = f"arn:{{partition}}:eks:{{region}}:{{account}}:cluster/{target.cluster}"
-        return (Grant(("eks:DescribeCluster",), (cluster_arn,)), NamespaceAccess(target.cluster, target.namespace))
+        return (
+            Grant(("eks:DescribeCluster",), (cluster_arn,)),
+            NamespaceAccess(target.cluster, target.namespace),
+            *shift.alarm_grants(target.strategy),
+        )
 
     def deploy(self, record: ImageRecord, target: EksTarget, *, timeout: float = 300) -> DeployRecord:
         return self.deploy_ref(record.index_uri, target, timeout=timeout)
 
     def deploy_ref(self, image: str, target: EksTarget, *, timeout: float = 300) -> DeployRecord:
-        cluster, namespace, deployment, container = (
-            target.cluster,
-            target.namespace,
-            target.deployment,
-            target.container,
-        )
         if self._render_only is not None:
-            manifest = deployment_manifest(namespace, deployment, container, image)
+            manifest = deployment_manifest(target.namespace, target.deployment, target.container, image)
             self._render_only.write_text(json.dumps(manifest, indent=2) + "\n")
             return DeployRecord(target.label, image, "", changed=True, revision=f"rendered to {self._render_only}")
-        return self._with_kubectl(
-            target, lambda kubectl: self._deploy(kubectl, image, cluster, namespace, deployment, container, timeout)
-        )
+        return self._with_kubectl(target, lambda kubectl: self._deploy(kubectl, image, target, timeout))
 
     def serving(self, target: EksTarget) -> Serving:
         """The container's image in the Deployment's pod template, and the image Slipway's last deploy annotated."""
@@ -249,20 +270,11 @@ class EksDeployer:
             config.write_text(json.dumps(kubeconfig_for(target.cluster, eks=self._eks)))
             return use(KubectlCli(kubeconfig=config, environment=self._environment))
 
-    @staticmethod
-    def _deploy(
-        kubectl: Kubectl,
-        image: str,
-        cluster: str,
-        namespace: str,
-        deployment: str,
-        container: str,
-        timeout: float,
-    ) -> DeployRecord:
-        target = f"EKS deployment {cluster}/{namespace}/{deployment}"
-        label = f"eks:{cluster}/{namespace}/{deployment}"
+    def _deploy(self, kubectl: Kubectl, image: str, target: EksTarget, timeout: float) -> DeployRecord:
+        namespace, deployment, container = target.namespace, target.deployment, target.container
+        what = f"EKS deployment {target.cluster}/{namespace}/{deployment}"
         ref = ["deployment", deployment, "--namespace", namespace]
-        current = _read(kubectl, ref, target)
+        current = _read(kubectl, ref, what)
         previous = str(_find_container(current, container).get("image", ""))
         annotations = current.get("metadata", {}).get("annotations", {}) or {}
         revision = str(annotations.get("deployment.kubernetes.io/revision", ""))
@@ -272,26 +284,66 @@ class EksDeployer:
             recorded = (
                 str(annotations.get(PREVIOUS_ANNOTATION, "")) if annotations.get(IMAGE_ANNOTATION) == image else ""
             )
-            waited = _rollout(kubectl, deployment, namespace, timeout)
-            return DeployRecord(label, image, recorded, changed=False, revision=revision, waited=waited)
+            waited, _ = self._rollout(kubectl, target, timeout, what)
+            return DeployRecord(target.label, image, recorded, changed=False, revision=revision, waited=waited)
         patch = image_patch(container, image, previous)
+        if target.strategy.kind == "linear":
+            patch["spec"].update(rolling(target.strategy))
+            if target.strategy.alarms:
+                self._watching(what).states(target.strategy.alarms)  # every alarm exists before anything changes
         kubectl(["patch", *ref, "--type", "strategic", "--patch", json.dumps(patch)])
         try:
-            waited = _rollout(kubectl, deployment, namespace, timeout)
+            waited, moved = self._rollout(kubectl, target, timeout, what)
         except DeployError as exc:
             try:
                 kubectl(["rollout", "undo", f"deployment/{deployment}", "--namespace", namespace])
             except DeployError as undo:
                 raise DeployError(
-                    f"{target}: rollout of {image} did not finish ({exc}) and the undo failed too ({undo}); "
+                    f"{what}: rollout of {image} did not finish ({exc}) and the undo failed too ({undo}); "
                     f"{_live(kubectl, ref, container)}; the Deployment keeps {previous} as its rollback target "
                     f"(annotation {PREVIOUS_ANNOTATION}): run the deploy again to finish it, or roll back"
                 ) from undo
+            if isinstance(exc, shift.RolledBackError):  # an alarm fired: what serves now is the previous image
+                exc.record = DeployRecord(target.label, previous, previous, changed=False, strategy=exc.shift.json())
+                raise
             raise DeployError(
-                f"{target}: rollout of {image} did not finish ({exc}); rolled back: {_live(kubectl, ref, container)}"
+                f"{what}: rollout of {image} did not finish ({exc}); rolled back: {_live(kubectl, ref, container)}"
             ) from exc
         verified = Verification(True, "kubectl rollout status", 0) if waited else None
-        return DeployRecord(label, image, previous, changed=True, waited=waited, verified=verified)
+        return DeployRecord(target.label, image, previous, changed=True, waited=waited, verified=verified,
+                            strategy=moved)  # fmt: skip
+
+    def _watching(self, what: str) -> shift.Alarms:
+        return self._alarms or shift.CloudWatchAlarms(boto3.Session().client("cloudwatch"), what)
+
+    def _rollout(
+        self, kubectl: Kubectl, target: EksTarget, timeout: float, what: str
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """All at once: ``kubectl rollout status`` within ``timeout``. Linear: the same in short waits, its alarms
+        read between them (one in ALARM: RolledBackError, the caller undoes), the steps' time added to ``timeout``."""
+        strategy = target.strategy
+        if strategy.kind != "linear" or timeout <= 0:
+            return _rollout(kubectl, target.deployment, target.namespace, timeout), None
+        alarms = self._watching(what)
+        deadline = time.monotonic() + timeout + strategy.seconds
+        worst = "OK" if strategy.alarms else ""
+        while True:
+            states = alarms.states(strategy.alarms) if strategy.alarms else {}
+            firing = sorted(name for name, state in states.items() if state == "ALARM")
+            if firing:
+                reason = f"rolled back during the linear rollout: alarm {firing[0]} in ALARM"
+                stopped = shift.Shift(
+                    "linear", (shift.Step(100, strategy.seconds, "ALARM"),), shift.ROLLED_BACK, reason
+                )
+                raise shift.RolledBackError(f"{what}: {reason}; the previous pod template is rolled back", stopped)
+            worst = "INSUFFICIENT_DATA" if "INSUFFICIENT_DATA" in states.values() else worst
+            try:
+                _rollout(kubectl, target.deployment, target.namespace, min(shift.POLL_SECONDS, timeout))
+            except DeployError as exc:
+                if "timed out waiting" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                continue
+            return True, shift.Shift("linear", (shift.Step(100, strategy.seconds, worst),)).json()
 
 
 def _serving(kubectl: Kubectl, target: EksTarget) -> Serving:

@@ -10,13 +10,13 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config.model import LambdaTarget
-from pipeline.config.strategy import Strategy, StrategyKind
+from pipeline.config.strategy import Strategy
 from pipeline.deployers import shift
 from pipeline.deployers.base import (
     DeployError,
@@ -35,20 +35,10 @@ from pipeline.platforms import architecture_names
 from pipeline.records import ImageRecord
 
 FUNCTION_ARN = "arn:{partition}:lambda:{region}:{account}:function:%s"
-ALARM_ARN = "arn:{partition}:cloudwatch:{region}:{account}:alarm:%s"
 # The deploy's intent and rollback target, kept on the function itself (a CodeBuild retry starts from a clean workspace).
 IMAGE_TAG = "slipway:image"
 PREVIOUS_TAG = "slipway:previous-image"
 VERIFIED_TAG = "slipway:verified"  # what proved the last deployed image answers (``slipway status``)
-
-
-def _alarm_grants(target: LambdaTarget) -> tuple[Permission, ...]:
-    """A shift's bakes read the alarms it names, and only those."""
-    if not target.strategy.alarms:
-        return ()
-    alarms = tuple(ALARM_ARN % name for name in target.strategy.alarms)
-    return (Grant(actions=("cloudwatch:DescribeAlarms",), resources=alarms,
-                  reason="the alarms the traffic shift watches (strategy.alarms)"),)  # fmt: skip
 
 
 def _error(exc: ClientError) -> str:
@@ -98,22 +88,13 @@ class LambdaDeployer:
         parser.add_argument("--alias", default="live")
         parser.add_argument("--smoke-event", default="{}", help="JSON event the new version is invoked with")
         parser.add_argument("--smoke-expect", default="{}", help="JSON object the answer must contain")
-        default = Strategy()
-        parser.add_argument("--strategy", default=default.kind, choices=get_args(StrategyKind))
-        parser.add_argument("--percent", type=int, default=default.percent, help="canary: its share of traffic")
-        parser.add_argument("--bake-seconds", type=int, default=default.bake_seconds, help="canary: its bake")
-        parser.add_argument("--step-percent", type=int, default=default.step_percent, help="linear: each step")
-        parser.add_argument("--interval-seconds", type=int, default=default.interval_seconds, help="linear: its bake")
-        parser.add_argument("--alarm", action="append", default=[], help="a CloudWatch alarm each bake watches")
+        shift.add_arguments(parser)
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> LambdaTarget:
-        strategy = Strategy(kind=args.strategy, percent=args.percent, bake_seconds=args.bake_seconds,
-                            step_percent=args.step_percent, interval_seconds=args.interval_seconds,
-                            alarms=tuple(args.alarm))  # fmt: skip
         return LambdaTarget(
             function_name=args.function_name, architecture=args.architecture, alias=args.alias,
-            smoke_event=args.smoke_event, smoke_expect=args.smoke_expect, strategy=strategy,
+            smoke_event=args.smoke_event, smoke_expect=args.smoke_expect, strategy=shift.from_args(args),
         )  # fmt: skip
 
     @staticmethod
@@ -128,7 +109,7 @@ class LambdaDeployer:
                 reason="Versions and aliases of the one named function (publish_version, update_alias)",
             ),
             PullImages(),
-            *_alarm_grants(target),
+            *shift.alarm_grants(target.strategy),
         )  # fmt: skip
 
     def deploy(self, record: ImageRecord, target: LambdaTarget, *, timeout: float = 300) -> DeployRecord:

@@ -9,17 +9,19 @@ not describe.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from botocore.exceptions import ClientError
 
-from pipeline.config.strategy import Strategy
-from pipeline.deployers.base import DeployError, DeployRecord
+from pipeline.config.strategy import Strategy, StrategyKind
+from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission
 
 PROMOTED, ROLLED_BACK = "promoted", "rolled back"
+ALARM_ARN = "arn:{partition}:cloudwatch:{region}:{account}:alarm:%s"
 POLL_SECONDS = 10.0
 """How often a bake reads its alarms (CloudWatch evaluates a standard alarm once a minute)."""
 
@@ -83,6 +85,32 @@ class CloudWatchAlarms:
         if missing:
             raise DeployError(f"{self._where}: alarm {missing[0]!r} does not exist (strategy.alarms)")
         return found
+
+
+def add_arguments(parser: argparse.ArgumentParser, kinds: Sequence[str] = get_args(StrategyKind)) -> None:
+    """The deploy command's strategy options, as ``Strategy.cli_args`` writes them."""
+    default = Strategy()
+    parser.add_argument("--strategy", default=default.kind, choices=kinds)
+    parser.add_argument("--percent", type=int, default=default.percent, help="canary: its share of traffic")
+    parser.add_argument("--bake-seconds", type=int, default=default.bake_seconds, help="canary: its bake")
+    parser.add_argument("--step-percent", type=int, default=default.step_percent, help="linear: each step")
+    parser.add_argument("--interval-seconds", type=int, default=default.interval_seconds, help="linear: its bake")
+    parser.add_argument("--alarm", action="append", default=[], help="a CloudWatch alarm each bake watches")
+
+
+def from_args(args: argparse.Namespace) -> Strategy:
+    return Strategy(kind=args.strategy, percent=args.percent, bake_seconds=args.bake_seconds,
+                    step_percent=args.step_percent, interval_seconds=args.interval_seconds,
+                    alarms=tuple(args.alarm))  # fmt: skip
+
+
+def alarm_grants(strategy: Strategy) -> tuple[Permission, ...]:
+    """A shift's bakes read the alarms it names, and only those."""
+    if not strategy.alarms:
+        return ()
+    alarms = tuple(ALARM_ARN % name for name in strategy.alarms)
+    return (Grant(actions=("cloudwatch:DescribeAlarms",), resources=alarms,
+                  reason="the alarms the traffic shift watches (strategy.alarms)"),)  # fmt: skip
 
 
 Move = Callable[[int], None]

@@ -44,6 +44,7 @@ class FakeCluster:
         self.broken, self.undo_fails = broken, undo_fails
         self.calls: list[list[str]] = []
         self.timeouts: list[str] = []
+        self.rolling = 0  # how many more `rollout status` waits time out before the rollout completes
 
     def images(self, namespace: str = "search", name: str = "indexer") -> list[str]:
         containers = self.deployments[namespace, name]["spec"]["template"]["spec"]["containers"]
@@ -67,6 +68,9 @@ class FakeCluster:
             self.timeouts.append(flags.get("--timeout", "0s"))
             if set(self.images(*key)) & set(self.broken):
                 raise DeployError(f'kubectl rollout status: error: deployment "{name}" exceeded its progress deadline')
+            if self.rolling > 0:
+                self.rolling -= 1
+                raise DeployError("kubectl rollout status: error: timed out waiting for the condition")
             return f'deployment "{name}" successfully rolled out\n'
         if verb == "rollout undo" and len(words) == 3 and words[2].startswith("deployment/") and not self.undo_fails:
             self._roll(key, copy.deepcopy(self.history[key][-2]))
@@ -94,6 +98,8 @@ class FakeCluster:
         if "spec" not in patch:  # metadata only: the pod template is the same, no rollout
             return f"deployment.apps/{key[1]} patched\n"
         template = copy.deepcopy(self.deployments[key]["spec"]["template"])
+        # the rollout's own settings (a linear strategy's): merged into the spec as they are
+        self.deployments[key]["spec"].update({k: v for k, v in patch["spec"].items() if k != "template"})
         patched = patch["spec"]["template"]["spec"]["containers"]
         if kind == "merge":  # a JSON merge patch replaces a list whole: the other containers would be gone
             template["spec"]["containers"] = patched

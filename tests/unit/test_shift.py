@@ -234,3 +234,68 @@ def test_the_deployments_table_says_how_traffic_moved() -> None:
     assert _traffic(promoted) == "canary 10% OK, 100%: promoted"
     stopped = {**promoted, "outcome": "rolled back", "steps": [{"percent": 10, "seconds": 10, "alarm_state": "ALARM"}]}
     assert _traffic(stopped) == "canary 10% ALARM: rolled back"
+
+
+# EKS (#29): a linear strategy is the Deployment's own rolling update, its alarms read while it rolls.
+EKS_LINEAR = Strategy(kind="linear", step_percent=25, interval_seconds=60, alarms=("indexer-errors",))
+
+
+def _eks(cluster: Any, alarms: Alarms) -> Any:
+    from pipeline.deployers.eks import EksDeployer
+    from tests.unit.test_eks_deploy import RECORD
+    from tests.unit.test_eks_deploy import TARGET as EKS_TARGET
+
+    return EksDeployer(cluster, alarms=alarms).deploy(RECORD, replace(EKS_TARGET, strategy=EKS_LINEAR), timeout=120)
+
+
+def test_a_linear_rollout_on_eks_surges_a_step_at_a_time_and_reads_its_alarms_while_it_rolls() -> None:
+    from tests.unit.test_eks_deployer import NEW as EKS_NEW
+    from tests.unit.test_eks_deployer import FakeCluster
+
+    cluster, alarms = FakeCluster(), Alarms("OK")
+    cluster.rolling = 3
+    record = _eks(cluster, alarms)
+    spec = cluster.deployments["search", "indexer"]["spec"]
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}
+    assert (spec["minReadySeconds"], spec["progressDeadlineSeconds"]) == (60, 660)
+    # the alarms exist before the patch; then short waits, the alarms read before each
+    assert cluster.timeouts == ["10s"] * 4 and alarms.reads == 1 + 4
+    assert record.image == EKS_NEW and record.strategy == {
+        "kind": "linear", "outcome": "promoted", "steps": [{"percent": 100, "seconds": 180, "alarm_state": "OK"}]}  # fmt: skip
+
+
+def test_an_alarm_during_a_linear_rollout_on_eks_undoes_it() -> None:
+    from tests.unit.test_eks_deploy import OLD as EKS_OLD
+    from tests.unit.test_eks_deployer import PROXY, FakeCluster
+
+    cluster = FakeCluster()
+    cluster.rolling = 5
+    with pytest.raises(RolledBackError, match="rolled back during the linear rollout: alarm indexer-errors in ALARM"):
+        _eks(cluster, Alarms("OK", "OK", "OK", "ALARM"))
+    assert cluster.images() == [EKS_OLD, PROXY]  # `kubectl rollout undo`: the previous pod template
+    assert ["rollout", "undo", "deployment/indexer", "--namespace", "search"] in cluster.calls
+
+
+def test_an_eks_target_takes_linear_or_all_at_once_and_refuses_a_canary(tmp_path: Path) -> None:
+    import argparse
+
+    from pipeline.deployers.eks import EksDeployer, deployment_manifest, rolling
+    from tests.unit.test_eks_deploy import TARGET as EKS_TARGET
+
+    text = (ROOT / "platform.toml").read_text()
+    anchor = '    container = "indexer"\n    health_path = ""'
+    broken = tmp_path / "platform.toml"
+    broken.write_text(text.replace(anchor, anchor + '\n    strategy = { kind = "canary" }', 1))
+    with pytest.raises(ConfigError, match=r"deploy\.eks\.strategy\.kind: an EKS Deployment rolls out all at once or "
+                                          r"linearly; a canary needs a traffic split"):  # fmt: skip
+        load(broken)
+    parser = argparse.ArgumentParser()
+    EksDeployer.add_arguments(parser)
+    target = replace(EKS_TARGET, strategy=EKS_LINEAR)
+    assert EksDeployer.target_from_args(parser.parse_args(list(target.cli_args()))) == target
+    # what the patch makes of the Deployment is valid Kubernetes, as the Deployment itself is checked
+    import kubernetes_validate
+
+    manifest = deployment_manifest("search", "indexer", "indexer", "r@sha256:" + "1" * 64)
+    manifest["spec"].update(rolling(EKS_LINEAR))
+    kubernetes_validate.validate(manifest, "1.32", strict=True)
