@@ -235,6 +235,8 @@ class EcsTarget:
     task_roles: tuple[Annotated[str, Matches(_IAM_ROLE_NAME, "an IAM role name")], ...] = ()
     """IAM role names the task definition uses (task role, execution role). Registering the new revision passes
     them, so the deploy role may pass exactly these (``iam:PassRole``) and the deploy refuses any other."""
+    strategy: Strategy = field(default_factory=Strategy)
+    """ECS's own deployment strategy (``CANARY``, ``LINEAR``): ECS shifts, bakes, watches the alarms, rolls back."""
     kind: ClassVar[str] = "ecs"
 
     @property
@@ -249,7 +251,8 @@ class EcsTarget:
         roles = tuple(word for role in self.task_roles for word in ("--task-role", role))
         health: tuple[str, ...] = ("--health-url", self.health_url) if self.health_url else ()
         health += ("--health-path", self.health_path) if self.health_path else ()
-        return ("--cluster", self.cluster, "--service", self.service, "--container", self.container, *roles, *health)
+        return ("--cluster", self.cluster, "--service", self.service, "--container", self.container, *roles, *health,
+                *self.strategy.cli_args())  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ bound. On a timeout the error says so; the circuit breaker (not this step) rolls
 from __future__ import annotations
 
 import argparse
+import math
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.config.model import EcsTarget
+from pipeline.config.strategy import Strategy
+from pipeline.deployers import shift
 from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, Serving, Verification, wait_until
 from pipeline.platforms import platform_for_ecs_cpu
 from pipeline.records import ImageRecord
@@ -70,12 +73,13 @@ class EcsDeployer:
         )
         parser.add_argument("--health-url", default="", help="GET after steady state; not 200 rolls back")
         parser.add_argument("--health-path", default="", help="the image's own health path (the local replay GETs it)")
+        shift.add_arguments(parser)
 
     @staticmethod
     def target_from_args(args: argparse.Namespace) -> EcsTarget:
         return EcsTarget(
             cluster=args.cluster, service=args.service, container=args.container, task_roles=tuple(args.task_role),
-            health_url=args.health_url, health_path=args.health_path,
+            health_url=args.health_url, health_path=args.health_path, strategy=shift.from_args(args),
         )  # fmt: skip
 
     @staticmethod
@@ -165,7 +169,7 @@ class EcsDeployer:
                 cluster=cluster,
                 service=service,
                 taskDefinition=registered,
-                deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+                deploymentConfiguration=deployment_configuration(target.strategy),
             )
         except (ClientError, BotoCoreError) as exc:
             # The answer may be lost after the change was made: what the service names now decides, read back.
@@ -176,18 +180,29 @@ class EcsDeployer:
                 ) from exc
         verified = None
         if timeout > 0:
-            wait_until(
-                lambda: self._steady(cluster, service, registered, target_name),
-                timeout=timeout,
-                interval=self._poll,
-                what=f"{target_name}: waiting for steady state on {registered} (the circuit breaker rolls back a failed rollout)",
-            )
+            try:
+                wait_until(
+                    lambda: self._steady(cluster, service, registered, target_name),
+                    timeout=timeout + target.strategy.seconds,
+                    interval=self._poll,
+                    what=f"{target_name}: waiting for steady state on {registered} (the circuit breaker rolls back a failed rollout)",
+                )
+            except DeployError as exc:
+                if target.strategy.kind == "all-at-once" or "rolled back" not in str(exc):
+                    raise
+                # ECS's own canary or linear deployment rolled back (an alarm, or the circuit breaker)
+                stopped = shift.Shift(target.strategy.kind, (), shift.ROLLED_BACK, f"ECS rolled {registered} back")
+                rolled = shift.RolledBackError(f"{exc}; ECS's {target.strategy.kind} deployment rolled back", stopped)
+                rolled.record = DeployRecord(label, previous, previous, changed=False, revision=current_revision,
+                                             strategy=stopped.json())  # fmt: skip
+                raise rolled from exc
             verified = Verification(True, "steady", 0)
             if target.health_url:
                 verified = self._health(target, registered, current_revision, timeout)
-        return DeployRecord(
-            label, image, previous, changed=True, revision=registered, waited=timeout > 0, verified=verified
-        )
+        moved = None if target.strategy == Strategy() else shift.Shift(
+            target.strategy.kind, tuple(shift.Step(p, s) for p, s in target.strategy.steps())).json()  # fmt: skip
+        return DeployRecord(label, image, previous, changed=True, revision=registered, waited=timeout > 0,
+                            verified=verified, strategy=moved)  # fmt: skip
 
     def _health(self, target: EcsTarget, revision: str, previous_revision: str, timeout: float) -> Verification:
         """After steady state, the service's own health URL must answer 200; otherwise the service goes back to the
@@ -242,7 +257,7 @@ class EcsDeployer:
         if in_flight and timeout > 0:
             wait_until(
                 lambda: self._steady(target.cluster, target.service, revision, name),
-                timeout=timeout,
+                timeout=timeout + target.strategy.seconds,
                 interval=self._poll,
                 what=f"{name}: waiting for steady state on {revision} (a retry finishing the deploy)",
             )
@@ -289,6 +304,25 @@ class EcsDeployer:
         if not primary or primary[0].get("taskDefinition") != revision:
             return False
         return len(deployments) == 1 and primary[0].get("rolloutState") in (None, "COMPLETED")
+
+
+def deployment_configuration(strategy: Strategy) -> dict[str, Any]:
+    """The service's deployment configuration: the circuit breaker always; ECS's own ``CANARY`` or ``LINEAR``
+    strategy (ECS shifts the traffic between its target groups, bakes, and rolls back on an alarm) when asked, else
+    ``ROLLING`` (so a strategy turned off is off). ECS counts its bakes in whole minutes."""
+    breaker: dict[str, Any] = {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+    if strategy.kind == "all-at-once":
+        return {**breaker, "strategy": "ROLLING"}
+    minutes = math.ceil((strategy.bake_seconds if strategy.kind == "canary" else strategy.interval_seconds) / 60)
+    shape = (
+        {"canaryConfiguration": {"canaryPercent": float(strategy.percent), "canaryBakeTimeInMinutes": minutes}}
+        if strategy.kind == "canary"
+        else {"linearConfiguration": {"stepPercent": float(strategy.step_percent), "stepBakeTimeInMinutes": minutes}}
+    )
+    alarms = (
+        {"alarms": {"alarmNames": list(strategy.alarms), "enable": True, "rollback": True}} if strategy.alarms else {}
+    )
+    return {**breaker, "strategy": strategy.kind.upper(), **shape, "bakeTimeInMinutes": minutes, **alarms}
 
 
 def _error(exc: ClientError) -> str:

@@ -63,7 +63,7 @@ def test_fails_on_unknown_key_with_path_and_suggestion(example_raw: dict[str, An
     example_raw["teams"][1]["services"][0]["deploy"]["eks"]["namepsace"] = "search"
     assert problems(example_raw) == [
         "teams[1].services[0].deploy.eks.namepsace: unknown key (did you mean 'namespace'?); "
-        "allowed: cluster, container, deployment, health_path, namespace"
+        "allowed: cluster, container, deployment, health_path, namespace, strategy"
     ]
 
 

@@ -145,7 +145,8 @@ def test_a_deploy_registers_a_revision_differing_only_in_the_image_and_waits_for
     assert _deployer(fake).serving(TARGET).deployed == NEW  # what `slipway status` reads back from the revision
     [update] = [kwargs for op, kwargs in fake.calls if op == "update_service"]
     assert update == {"cluster": "payments", "service": "api", "taskDefinition": TASK.format(2),
-                      "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True}}}  # fmt: skip
+                      "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                                                  "strategy": "ROLLING"}}  # fmt: skip
 
 
 def test_the_verification_mark_is_a_tag_on_the_service_read_back_for_the_serving_image_only() -> None:

@@ -19,6 +19,7 @@ from pipeline.deployers.lambda_ import IMAGE_TAG, PREVIOUS_TAG, LambdaDeployer
 from pipeline.deployers.shift import CloudWatchAlarms, RolledBackError
 from tests.unit.test_deploy_base import PREVIOUS, RELEASE
 from tests.unit.test_lambda_deployer import HEALTHY, NEW, TARGET, FakeLambda, answering
+from tests.unit.test_service_pipeline import PAYMENTS, projects_all
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = Strategy(kind="canary", percent=10, bake_seconds=300, alarms=("payments-api-errors",))
@@ -299,3 +300,67 @@ def test_an_eks_target_takes_linear_or_all_at_once_and_refuses_a_canary(tmp_path
     manifest = deployment_manifest("search", "indexer", "indexer", "r@sha256:" + "1" * 64)
     manifest["spec"].update(rolling(EKS_LINEAR))
     kubernetes_validate.validate(manifest, "1.32", strict=True)
+
+
+# ECS (#29): ECS's own CANARY and LINEAR deployments; Slipway sets them, waits, and reads the outcome.
+ECS_CANARY = Strategy(kind="canary", percent=10, bake_seconds=300, alarms=("api-5xx",))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        (Strategy(), {"strategy": "ROLLING"}),
+        (ECS_CANARY, {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+                      "bakeTimeInMinutes": 5, "alarms": {"alarmNames": ["api-5xx"], "enable": True, "rollback": True}}),
+        (Strategy(kind="linear", step_percent=20, interval_seconds=90),
+         {"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 20.0, "stepBakeTimeInMinutes": 2},
+          "bakeTimeInMinutes": 2}),
+    ],
+    ids=["all at once", "canary", "linear"],
+)  # fmt: skip
+def test_ecs_is_asked_for_its_own_strategy_in_the_shape_its_api_takes(strategy: Strategy, expected: Any) -> None:
+    """botocore's Stubber checks the UpdateService request against ECS's API model (moto ignores the strategy: this
+    is what covers its shape), the circuit breaker kept in every case."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from pipeline.deployers.ecs import deployment_configuration
+
+    configuration = deployment_configuration(strategy)
+    assert configuration == {"deploymentCircuitBreaker": {"enable": True, "rollback": True}, **expected}
+    ecs = boto3.client("ecs", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    request = {"cluster": "payments", "service": "api", "taskDefinition": "api:2",
+               "deploymentConfiguration": configuration}  # fmt: skip
+    with Stubber(ecs) as stubbed:
+        stubbed.add_response("update_service", {}, request)
+        ecs.update_service(**request)
+
+
+def test_an_ecs_canary_that_ecs_rolled_back_fails_the_deploy_with_the_previous_revision_in_the_record() -> None:
+    from tests.unit.test_ecs_deployer import PREVIOUS as ECS_PREVIOUS
+    from tests.unit.test_ecs_deployer import RELEASE as ECS_RELEASE
+    from tests.unit.test_ecs_deployer import TARGET as ECS_TARGET
+    from tests.unit.test_ecs_deployer import TASK, FakeEcs, _deployer
+
+    fake = FakeEcs(rollout=("IN_PROGRESS", "FAILED", "ROLLED_BACK"))  # ECS's alarm rollback, as ECS lists it
+    with pytest.raises(RolledBackError, match="ECS's canary deployment rolled back") as raised:
+        _deployer(fake).deploy(ECS_RELEASE, replace(ECS_TARGET, strategy=ECS_CANARY), timeout=5)
+    record = raised.value.record
+    assert record is not None
+    assert (record.image, record.changed, record.revision) == (ECS_PREVIOUS, False, TASK.format(1))
+    assert record.strategy == {"kind": "canary", "outcome": "rolled back", "steps": [],
+                               "reason": f"ECS rolled {TASK.format(2)} back"}  # fmt: skip
+    promoted = _deployer(FakeEcs()).deploy(ECS_RELEASE, replace(ECS_TARGET, strategy=ECS_CANARY), timeout=5)
+    assert promoted.strategy == {"kind": "canary", "outcome": "promoted", "steps": [
+        {"percent": 10, "seconds": 300, "alarm_state": ""}, {"percent": 100, "seconds": 0, "alarm_state": ""}]}  # fmt: skip
+
+
+def test_a_deploy_job_that_shifts_traffic_has_time_for_its_bakes(synthesized: dict[str, Any]) -> None:
+    """prod's canaries bake 10 s (Lambda) and 60 s (ECS) (#29): their jobs' timeouts grow by a minute; every other
+    job keeps 60."""
+    timeouts = {
+        p["Name"].rsplit("_", 1)[-1]: p["TimeoutInMinutes"]
+        for p in projects_all(synthesized["templates"][PAYMENTS])
+        if "slipway deploy" in p["Source"]["BuildSpec"]
+    }
+    assert timeouts == {"DeployDevLambda": 60, "DeployDevEcs": 60, "DeployProdLambda": 61, "DeployProdEcs": 61}
