@@ -204,7 +204,8 @@ class EksDeployer:
         from pipeline.deployers.workload import environment_of
 
         alarms = shift.CloudWatchAlarms(
-            session.client("cloudwatch"), f"EKS deployment {args.cluster}/{args.deployment}"
+            session.client("cloudwatch"),
+            f"EKS deployment {getattr(args, 'cluster', '')}/{getattr(args, 'deployment', '')}",
         )
         return cls(eks=session.client("eks"), environment=environment_of(session), render_only=args.render_only,
                    alarms=alarms)  # fmt: skip

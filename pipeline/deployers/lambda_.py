@@ -78,7 +78,7 @@ class LambdaDeployer:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, session: Any) -> LambdaDeployer:
-        where = f"Lambda function {args.function_name}"
+        where = f"Lambda function {getattr(args, 'function_name', '')}"  # status makes one with no target options
         return cls(session.client("lambda"), alarms=shift.CloudWatchAlarms(session.client("cloudwatch"), where))
 
     @staticmethod

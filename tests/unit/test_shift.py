@@ -364,3 +364,17 @@ def test_a_deploy_job_that_shifts_traffic_has_time_for_its_bakes(synthesized: di
         if "slipway deploy" in p["Source"]["BuildSpec"]
     }
     assert timeouts == {"DeployDevLambda": 60, "DeployDevEcs": 60, "DeployProdLambda": 61, "DeployProdEcs": 61}
+
+
+def test_slipway_status_still_makes_every_deployer_without_target_options() -> None:
+    """`slipway status` makes each deployer from a bare namespace (it reads targets, it deploys none): the alarms a
+    shift watches must not need the deploy's options to be built."""
+    import argparse
+
+    import boto3
+
+    from pipeline.deployers import DEPLOYERS
+
+    session = boto3.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    for kind, deployer in DEPLOYERS.items():
+        assert deployer.from_args(argparse.Namespace(render_only=None), session) is not None, kind
