@@ -25,8 +25,9 @@ PLATFORM_SLUGS = tuple(slug(p) for p in PLATFORMS)
 
 CACHE_TAG_PREFIX = "cache-"
 ATTESTATION_TAGS = (("signature", "sig"), ("provenance", "provenance"), ("SBOM", "sbom"))
-COSIGN_SIGNATURE_TAGS = "sha256-*.sig"
 """Each attestation Stitch pushes beside a release, and its tag's suffix (:mod:`pipeline.attest.release`)."""
+COSIGN_SIGNATURE_TAGS = "sha256-*.sig"
+"""The release's signature in cosign's format, tagged by its index digest (:mod:`pipeline.attest.cosign`)."""
 PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 PUSH_ACTIONS = (
     "ecr:PutImage",
@@ -77,7 +78,8 @@ def lifecycle_rules(props: ImageRepositoryProps) -> list[ecr.LifecycleRule]:
     expiring under ``tagStatus: untagged`` rules. So no child of a release is ever untagged: stitch tags each one
     ``<release>-<arch>`` (:func:`pipeline.stitch.child_tag`), and each architecture's child tags get their own count
     rule, evaluated before the release rule, so children and releases are kept in step; so do a release's attestations
-    (``<release>-sig``, ``<release>-provenance``, ``<release>-<arch>-sbom``, and ``sha256-<hex>.sig``). Only orphans (a build whose stitch never ran) are untagged.
+    (``<release>-sig``, ``<release>-provenance``, ``<release>-<arch>-sbom``, and ``sha256-<hex>.sig``). Only orphans
+    (a build whose stitch never ran) are untagged.
     """
     children = [
         ecr.LifecycleRule(

@@ -32,7 +32,6 @@ from infra.release_key import grant_use, release_key_alias_of
 from infra.team_roles import TeamRoles
 from infra.validation import raise_if_any
 from pipeline import notify
-from pipeline.config.model import EcsTarget, EksTarget, LambdaTarget
 from pipeline.deployers import DEPLOYERS
 from pipeline.naming import job_project_name, partition_for, workload_role_name
 from pipeline.references import ecr_registry
@@ -330,8 +329,7 @@ class ServicePipeline(Construct):
         record = "-".join(p for p in ("deployed", step.environment, step.kind) if p) + ".json"
         spec = buildspecs.deploy(step.kind, args, record=record)
         # A traffic shift's bakes are waited out inside the job (#29): its timeout grows by them.
-        shifting = step.target.strategy.seconds if isinstance(step.target, EcsTarget | EksTarget | LambdaTarget) else 0
-        timeout = self.props.build_timeout_minutes + math.ceil(shifting / 60)
+        timeout = self.props.build_timeout_minutes + math.ceil(step.target.strategy.seconds / 60)
         project = self._project(
             f"Deploy{environment}{step.kind.capitalize()}", spec, role=role, timeout_minutes=timeout
         )

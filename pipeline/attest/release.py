@@ -25,11 +25,11 @@ from pipeline.registry.base import ManifestNotFoundError, RegistryError
 ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 PREDICATE = "in-toto.io/predicate-type"
 KINDS = {SIGNED: "sig", PROVENANCE: "provenance", SBOM: "sbom"}
+"""Each attestation's predicate type and the suffix of its tag (``<release>-sig``, ``<release>-provenance``, and an
+SBOM per platform child, ``<release>-<arch>-sbom``)."""
 COSIGN = cosign.SIMPLE_SIGNING
 """The kind of :class:`Found` for the release's cosign-format signature (``sha256-<hex>.sig``:
 :mod:`pipeline.attest.cosign`)."""
-"""Each attestation's predicate type and the suffix of its tag (``<release>-sig``, ``<release>-provenance``, and an
-SBOM per platform child, ``<release>-<arch>-sbom``)."""
 _PROJECT = re.compile(r"^arn:aws[a-z-]*:codebuild:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):project/slipway_\S+$")
 
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from botocore.exceptions import BotoCoreError
 
+from pipeline.config.strategy import Strategy
 from pipeline.errors import SlipwayError
 from pipeline.records import ImageRecord, RecordError, read_object, typed_field
 from pipeline.references import pinned
@@ -39,6 +40,11 @@ class DeployTarget(Protocol):
     @property
     def label(self) -> str:
         """``lambda:<function>``, ``ecs:<cluster>/<service>``, ``eks:<cluster>/<namespace>/<deployment>``."""
+        ...
+
+    @property
+    def strategy(self) -> Strategy:
+        """How traffic moves to a new release (#29)."""
         ...
 
     def cli_args(self) -> tuple[str, ...]:

@@ -204,7 +204,7 @@ class EksDeployer:
         from pipeline.deployers.workload import environment_of
 
         alarms = shift.CloudWatchAlarms(
-            session.client("cloudwatch"),
+            session,
             f"EKS deployment {getattr(args, 'cluster', '')}/{getattr(args, 'deployment', '')}",
         )
         return cls(eks=session.client("eks"), environment=environment_of(session), render_only=args.render_only,
@@ -291,7 +291,9 @@ class EksDeployer:
         if target.strategy.kind == "linear":
             patch["spec"].update(rolling(target.strategy))
             if target.strategy.alarms:
-                self._watching(what).states(target.strategy.alarms)  # every alarm exists before anything changes
+                shift.watched(self._alarms, what).states(
+                    target.strategy.alarms
+                )  # every alarm exists before anything changes
         kubectl(["patch", *ref, "--type", "strategic", "--patch", json.dumps(patch)])
         try:
             waited, moved = self._rollout(kubectl, target, timeout, what)
@@ -314,9 +316,6 @@ class EksDeployer:
         return DeployRecord(target.label, image, previous, changed=True, waited=waited, verified=verified,
                             strategy=moved)  # fmt: skip
 
-    def _watching(self, what: str) -> shift.Alarms:
-        return self._alarms or shift.CloudWatchAlarms(boto3.Session().client("cloudwatch"), what)
-
     def _rollout(
         self, kubectl: Kubectl, target: EksTarget, timeout: float, what: str
     ) -> tuple[bool, dict[str, Any] | None]:
@@ -325,26 +324,25 @@ class EksDeployer:
         strategy = target.strategy
         if strategy.kind != "linear" or timeout <= 0:
             return _rollout(kubectl, target.deployment, target.namespace, timeout), None
-        alarms = self._watching(what)
+        alarms = shift.watched(self._alarms, what)
         deadline = time.monotonic() + timeout + strategy.seconds
-        worst = "OK" if strategy.alarms else ""
+        seen = ""
         while True:
-            states = alarms.states(strategy.alarms) if strategy.alarms else {}
-            firing = sorted(name for name, state in states.items() if state == "ALARM")
+            state, firing = shift.read(alarms, strategy.alarms)
             if firing:
-                reason = f"rolled back during the linear rollout: alarm {firing[0]} in ALARM"
+                reason = f"rolled back during the linear rollout: alarm {firing} in ALARM"
                 stopped = shift.Shift(
                     "linear", (shift.Step(100, strategy.seconds, "ALARM"),), shift.ROLLED_BACK, reason
                 )
                 raise shift.RolledBackError(f"{what}: {reason}; the previous pod template is rolled back", stopped)
-            worst = "INSUFFICIENT_DATA" if "INSUFFICIENT_DATA" in states.values() else worst
+            seen = shift.worse(seen, state)
             try:
                 _rollout(kubectl, target.deployment, target.namespace, min(shift.POLL_SECONDS, timeout))
             except DeployError as exc:
                 if "timed out waiting" not in str(exc) or time.monotonic() >= deadline:
                     raise
                 continue
-            return True, shift.Shift("linear", (shift.Step(100, strategy.seconds, worst),)).json()
+            return True, shift.Shift("linear", (shift.Step(100, strategy.seconds, seen),)).json()
 
 
 def _serving(kubectl: Kubectl, target: EksTarget) -> Serving:

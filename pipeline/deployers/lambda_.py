@@ -79,7 +79,7 @@ class LambdaDeployer:
     @classmethod
     def from_args(cls, args: argparse.Namespace, session: Any) -> LambdaDeployer:
         where = f"Lambda function {getattr(args, 'function_name', '')}"  # status makes one with no target options
-        return cls(session.client("lambda"), alarms=shift.CloudWatchAlarms(session.client("cloudwatch"), where))
+        return cls(session.client("lambda"), alarms=shift.CloudWatchAlarms(session, where))
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -187,7 +187,7 @@ class LambdaDeployer:
 
         alias = self._lambda.get_alias(FunctionName=target.function_name, Name=target.alias)
         weight = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}).get(version, 0.0)
-        alarms = self._alarms or shift.CloudWatchAlarms(boto3.Session().client("cloudwatch"), what)
+        alarms = shift.watched(self._alarms, what)
         done = shift.shift(strategy, move, alarms, what, on_now=round(float(weight) * 100), clock=self._clock,
                            sleep=self._sleep)  # fmt: skip
         return done.json()

@@ -10,6 +10,7 @@ not describe.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,10 +68,15 @@ class Alarms(Protocol):
 
 class CloudWatchAlarms:
     """The alarms' states as CloudWatch holds them; an alarm that does not exist is an error (a typo would otherwise
-    watch nothing)."""
+    watch nothing). ``client``: a CloudWatch client, or a session to make one from when the first alarm is read (a
+    deployer made for ``slipway status``, or a target with no strategy, never reads one)."""
 
     def __init__(self, client: Any, where: str) -> None:
-        self._cloudwatch, self._where = client, where
+        self._client, self._where = client, where
+
+    @functools.cached_property
+    def _cloudwatch(self) -> Any:
+        return self._client.client("cloudwatch") if hasattr(self._client, "client") else self._client
 
     def states(self, names: Sequence[str]) -> Mapping[str, str]:
         found: dict[str, str] = {}
@@ -148,6 +154,32 @@ def shift(
     return Shift(strategy.kind, tuple(done))
 
 
+def read(alarms: Alarms, names: Sequence[str]) -> tuple[str, str]:
+    """One read of the alarms: ``(state, the alarm in ALARM or "")``, the state ``ALARM``, else ``INSUFFICIENT_DATA``
+    when one has too little data, else ``OK``; ``("", "")`` when none is watched."""
+    if not names:
+        return "", ""
+    states = alarms.states(names)
+    firing = sorted(name for name, state in states.items() if state == "ALARM")
+    if firing:
+        return "ALARM", firing[0]
+    return ("INSUFFICIENT_DATA" if "INSUFFICIENT_DATA" in states.values() else "OK"), ""
+
+
+def worse(seen: str, state: str) -> str:
+    """The worse of two states a bake saw (``INSUFFICIENT_DATA`` over ``OK`` over nothing read)."""
+    return state if state == "INSUFFICIENT_DATA" or not seen else seen
+
+
+def watched(alarms: Alarms | None, what: str) -> Alarms:
+    """``alarms``, or CloudWatch as the process's own session reaches it."""
+    if alarms is not None:
+        return alarms
+    import boto3
+
+    return CloudWatchAlarms(boto3.Session(), what)
+
+
 def _bake(
     alarms: Alarms,
     names: Sequence[str],
@@ -157,15 +189,13 @@ def _bake(
     sleep: Callable[[float], None],
 ) -> tuple[str, str]:
     """``(worst state seen, the alarm in ALARM or "")`` over ``seconds``, the alarms read at least once."""
-    deadline, worst = clock() + seconds, "OK" if names else ""
+    deadline, seen = clock() + seconds, ""
     while True:
-        states = alarms.states(names) if names else {}
-        firing = sorted(name for name, state in states.items() if state == "ALARM")
+        state, firing = read(alarms, names)
         if firing:
-            return "ALARM", firing[0]
-        if "INSUFFICIENT_DATA" in states.values():
-            worst = "INSUFFICIENT_DATA"
+            return state, firing
+        seen = worse(seen, state)
         left = deadline - clock()
         if left <= 0:
-            return worst, ""
+            return seen, ""
         sleep(min(poll, left))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,6 +14,7 @@ import pytest
 
 from infra.blueprint import BuildStep, DeployStep, PipelineBlueprint
 from pipeline.cli import main
+from pipeline.config.strategy import Strategy
 from pipeline.deployers import DEPLOYERS
 from pipeline.deployers.base import DeployError, DeployRecord, Grant, Permission, Verification
 from pipeline.records import ImageRecord, PlatformImage, write
@@ -29,6 +30,7 @@ RECORD = ImageRecord(
 class QueueTarget:
     kind: ClassVar[str] = "queue"
     queue: str
+    strategy: Strategy = field(default_factory=Strategy)  # every target says how traffic moves to it: all at once
 
     @property
     def label(self) -> str:
