@@ -95,6 +95,19 @@ class DeployStage:
     def name(self) -> str:
         return f"Deploy-{self.environment}" if self.environment else "Deploy"
 
+    @property
+    def account(self) -> str:
+        return self.steps[0].account if self.steps else ""
+
+    @property
+    def region(self) -> str:
+        return self.steps[0].region if self.steps else ""
+
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        """What the environment's traffic shifts watch, every target's alarms once (the next stage's entry gate)."""
+        return tuple(dict.fromkeys(a for step in self.steps for a in step.target.strategy.alarms))
+
 
 @dataclass(frozen=True)
 class PipelineBlueprint:

@@ -20,7 +20,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra import buildspecs, lock_grants
+from infra import buildspecs, lock_grants, stage_gates
 from infra.blueprint import BuildStep, DeployStage, DeployStep, PipelineBlueprint
 from infra.deploy_grants import grant_deploy
 from infra.image_repository import PULL_ACTIONS, RepositoryAccess
@@ -267,7 +267,7 @@ class ServicePipeline(Construct):
 
     def _add_deploy_stage(self, stage: DeployStage) -> None:
         """An approval first if configured; then the stage's targets side by side, each deploying the one image.json
-        Stitch made. A failed deploy or check fails the stage, and no later environment runs."""
+        Stitch made. A failed deploy or check fails the stage (which rolls back), and no later environment runs."""
         stage_actions: list[codepipeline.IAction] = []
         if stage.approval:
             stage_actions.append(self._approval(stage))
@@ -282,7 +282,16 @@ class ServicePipeline(Construct):
                     run_order=2,
                 )
             )
-        self.pipeline.add_stage(stage_name=stage.name, actions=stage_actions)
+        # Stage gates (#29): a failure rolls the stage back; no entry while the previous environment is alarming.
+        stages = self.props.blueprint.stages
+        previous = stages[stages.index(stage) - 1] if stages.index(stage) else None
+        self.pipeline.add_stage(
+            stage_name=stage.name, actions=stage_actions, on_failure=stage_gates.on_failure(),
+            before_entry=stage_gates.before_entry(previous) if previous else None,
+        )  # fmt: skip
+        if previous:
+            index, team = int(self.pipeline.stage_count) - 1, self.props.blueprint.team
+            stage_gates.assume_gate_roles(self.pipeline, self.props.roles.pipeline, index, team, previous)
 
     def _approval(self, stage: DeployStage) -> actions.ManualApprovalAction:
         """The approval, told to the team when it waits (CodePipeline publishes it with the review link): the commit

@@ -1,4 +1,5 @@
-"""A workload account's side of promotion: the role each environment's deploys assume there, and nothing else.
+"""A workload account's side of promotion: the role each environment's deploys assume there, and the gate role a
+team's pipelines read an environment's alarms with (:mod:`infra.stage_gates`); nothing else.
 
 Deployed once into each workload account, from the same app, with that account's credentials (``cdk deploy
 Slipway-<Platform>-Workload-<account>-<region>``). For every environment of every service in that account and region,
@@ -27,6 +28,7 @@ from constructs import Construct
 from infra.deploy_grants import grant_deploy
 from infra.image_repository import RepositoryByArn
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
+from infra.stage_gates import GateRole, GateRoleProps
 from infra.validation import raise_if_any
 from pipeline.config import PlatformConfig
 from pipeline.deployers.base import DeployTarget
@@ -84,15 +86,20 @@ class WorkloadDeployRole(Construct):
 
 
 class WorkloadStack(Stack):
-    """Every environment role of one workload account and region."""
+    """Every environment role of one workload account and region, and the gate roles (:mod:`infra.stage_gates`) the
+    teams' pipelines read those environments' alarms with."""
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
         platform = config.platform
+        watched: dict[tuple[str, str], list[str]] = {}
         for team, service in config.services():
             for environment in service.environments:
                 if (environment.account, environment.region or platform.region) != (self.account, self.region):
                     continue
+                if environment is not service.environments[-1]:  # the next environment's entry reads its alarms
+                    alarms = [a for target in environment.targets() for a in target.strategy.alarms]
+                    watched.setdefault((team.name, environment.name), []).extend(alarms)
                 name = service_repository_name(team.name, service.name)
                 WorkloadDeployRole(
                     self,
@@ -107,6 +114,12 @@ class WorkloadStack(Stack):
                         targets=environment.targets(),
                     ),
                 )
+        for (team_name, environment_name), alarms in watched.items():
+            if alarms:
+                GateRole(self, f"{team_name}-gate-{environment_name}", GateRoleProps(
+                    team=team_name, environment=environment_name, platform_account=platform.account,
+                    alarms=tuple(dict.fromkeys(alarms)),
+                ))  # fmt: skip
 
 
 def workload_places(config: PlatformConfig) -> list[tuple[str, str]]:

@@ -43,11 +43,20 @@ def team_projects(team: str) -> str:
 
 
 def workload_role_name(team: str, service: str, environment: str) -> str:
-    """The role in a workload account that a service's deploys to ``environment`` assume. IAM names stop at 64
-    characters: a longer one keeps its start and gets a stable hash of the whole."""
+    """The role in a workload account that a service's deploys to ``environment`` assume."""
+    return _role_name(f"slipway-deploy-{team}-{service}-{environment}")
+
+
+def gate_role_name(team: str, environment: str) -> str:
+    """The role in a workload account that the team's pipelines read ``environment``'s alarms with, before the next
+    environment's stage starts (its entry condition, :mod:`infra.stage_gates`): one per team, not per service."""
+    return _role_name(f"slipway-gate-{team}-{environment}")
+
+
+def _role_name(name: str) -> str:
+    """IAM names stop at 64 characters: a longer one keeps its start and gets a stable hash of the whole."""
     import hashlib
 
-    name = f"slipway-deploy-{team}-{service}-{environment}"
     if len(name) <= 64:
         return name
     return f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"

@@ -187,9 +187,10 @@ def test_deploy_commands_name_their_target(payments: Template, search: Template)
         f"slipway deploy lambda --image-json image.json --environment {env} {role.format(account, env, region)} "
         f"{lambda_args}{shift} --notify-topic {TOPIC.format('payments')}{then}{SIGNED.format('payments-api')} "
         f"--out deployed-{env}-lambda.json"
-        # prod's alias moves by a canary (#29) watching its alarm: its numbers and the alarm on the command line
+        # the aliases move by a canary (#29) watching an alarm: its numbers and the alarm on the command line
         for env, account, region, then, shift in (
-            ("dev", "222222222222", "eu-west-1", APPROVAL_NEXT, ""),
+            ("dev", "222222222222", "eu-west-1", APPROVAL_NEXT, " --strategy canary --percent 10 --bake-seconds 20 "
+             "--alarm payments-api-dev-errors"),
             ("prod", "555555555555", "eu-central-1", "", " --strategy canary --percent 10 --bake-seconds 10 --alarm "
              "payments-api-prod-errors"),
         )

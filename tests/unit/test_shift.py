@@ -182,7 +182,8 @@ def test_the_deploy_role_may_read_exactly_the_alarms_its_strategy_names() -> Non
 )  # fmt: skip
 def test_a_strategy_is_validated_like_every_other_key(table: str, message: str, tmp_path: Path) -> None:
     text = (ROOT / "platform.toml").read_text()
-    start = text.index("[teams.services.environments.lambda.strategy]")
+    prod = text.index('name = "prod"')
+    start = text.index("[teams.services.environments.lambda.strategy]", prod)
     end = text.index("[teams.services.environments.ecs]", start)
     broken = tmp_path / "platform.toml"
     broken.write_text(text[:start] + "[teams.services.environments.lambda.strategy]\n" + table + "\n\n" + text[end:])
@@ -202,8 +203,8 @@ def test_the_deploy_command_line_carries_the_strategy_as_platform_toml_says_it()
 
 
 def test_prods_workload_role_reads_its_canarys_alarm_and_no_other(synthesized: dict[str, Any]) -> None:
-    """The example's prod canary watches one alarm: the prod workload role (what the deploy assumes) may read that
-    alarm's state in its own account and region, and dev's role, whose Lambda names none, may read no alarm."""
+    """The example's prod Lambda canary watches one alarm: the prod workload role (what the deploy assumes) may read
+    that alarm's state in its own account and region; dev's reads dev's alarm, and only the gate role besides."""
     import json
 
     def alarm_statements(stack: str) -> list[Any]:
@@ -223,7 +224,10 @@ def test_prods_workload_role_reads_its_canarys_alarm_and_no_other(synthesized: d
     assert statement["Action"] == "cloudwatch:DescribeAlarms"
     assert "alarm:payments-api-prod-errors" in json.dumps(statement["Resource"])
     assert ":555555555555:" in json.dumps(statement["Resource"]) and "eu-central-1" in json.dumps(statement["Resource"])
-    assert alarm_statements("Slipway-Acme-Workload-222222222222-eu-west-1") == []
+    dev = alarm_statements("Slipway-Acme-Workload-222222222222-eu-west-1")
+    assert len(dev) == 2  # the deploy role's and the gate role's (tests/unit/test_stage_gates.py)
+    assert {json.dumps(s["Resource"]).count("alarm:payments-api-dev-errors") for s in dev} == {1}
+    assert "prod" not in json.dumps(dev)
 
 
 def test_the_deployments_table_says_how_traffic_moved() -> None:
@@ -356,14 +360,14 @@ def test_an_ecs_canary_that_ecs_rolled_back_fails_the_deploy_with_the_previous_r
 
 
 def test_a_deploy_job_that_shifts_traffic_has_time_for_its_bakes(synthesized: dict[str, Any]) -> None:
-    """prod's canaries bake 10 s (Lambda) and 60 s (ECS) (#29): their jobs' timeouts grow by a minute; every other
-    job keeps 60."""
+    """The canaries bake 20 s (dev's Lambda), 10 s (prod's) and 60 s (prod's ECS) (#29): their jobs' timeouts grow by
+    a minute; dev's ECS job keeps 60."""
     timeouts = {
         p["Name"].rsplit("_", 1)[-1]: p["TimeoutInMinutes"]
         for p in projects_all(synthesized["templates"][PAYMENTS])
         if "slipway deploy" in p["Source"]["BuildSpec"]
     }
-    assert timeouts == {"DeployDevLambda": 60, "DeployDevEcs": 60, "DeployProdLambda": 61, "DeployProdEcs": 61}
+    assert timeouts == {"DeployDevLambda": 61, "DeployDevEcs": 60, "DeployProdLambda": 61, "DeployProdEcs": 61}
 
 
 def test_slipway_status_still_makes_every_deployer_without_target_options() -> None:
