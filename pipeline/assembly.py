@@ -56,9 +56,24 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """One rule of a stage condition (:mod:`infra.stage_gates`): CodePipeline evaluates it as ``role``."""
+
+    name: str
+    provider: str
+    configuration: dict[str, Any]
+    region: str
+    role: str
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     actions: tuple[Action, ...]
+    before_entry: tuple[tuple[str, tuple[Rule, ...]], ...] = ()
+    """The entry conditions: ``(result, rules)`` each; a condition whose rules do not all pass engages its result."""
+    on_failure: str = ""
+    """What a failure of the stage engages (``ROLLBACK``), if anything."""
 
     def waves(self) -> list[list[Action]]:
         """Actions grouped by run order: one group after the other, the actions of a group side by side."""
@@ -284,7 +299,15 @@ def _stage(raw: dict[str, Any], pipeline_role: str = "") -> Stage:
         )
         for a in raw["Actions"]
     )
-    return Stage(raw["Name"], actions)
+    entry = tuple(
+        (str(c["Result"]), tuple(
+            Rule(r["Name"], r["RuleTypeId"]["Provider"], dict(r.get("Configuration", {})), str(r.get("Region", "")),
+                 str(r.get("RoleArn") or pipeline_role))
+            for r in c.get("Rules", [])
+        ))
+        for c in raw.get("BeforeEntry", {}).get("Conditions", [])
+    )  # fmt: skip
+    return Stage(raw["Name"], actions, entry, str(raw.get("OnFailure", {}).get("Result", "")))
 
 
 def _push_filters(triggers: list[dict[str, Any]]) -> list[PushFilter]:

@@ -21,6 +21,7 @@ filters match the push, and the wave it starts follows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -36,7 +37,7 @@ from pipeline.errors import SlipwayError
 from pipeline.local import aws, load_balancer, platform_repo, verify
 from pipeline.local.cloudformation_standin import SERVICE_PRINCIPAL_ENV, StandInCloudFormation
 from pipeline.local.pull_through import UPSTREAM
-from pipeline.local.replay import authorize, cdk, codebuild, executor, iam, notifications, sources, starts
+from pipeline.local.replay import authorize, cdk, codebuild, conditions, executor, iam, notifications, sources, starts
 from pipeline.local.replay.report import Report, deployments
 from pipeline.local.seed import republish_upstreams, seed_upstreams
 from pipeline.local.state import STATE_ENV, LocalState
@@ -161,11 +162,11 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
             f"  {result.pipeline:<36} {result.stage:<14} {result.action:<14} {result.status:<9} {result.seconds:>6.1f}s"
         )
 
+    sts, trusts = aws.client("sts", state.aws_endpoint), lambda: authorize.current(assembly_dir).trusts
+    assume = functools.partial(iam.assumer, sts, trusts, enforced=bool(state.aws_credentials()))
     return executor.Context(
-        git_root=state.git_root, runs=state.directory / "executions",
-        environment=environment, secret=secret,
-        assume=iam.assumer(aws.client("sts", state.aws_endpoint), lambda: authorize.current(assembly_dir).trusts)
-        if state.aws_credentials() else lambda role: {},
+        git_root=state.git_root, runs=state.directory / "executions", environment=environment, secret=secret,
+        assume=assume(iam.CODEBUILD), enter=conditions.evaluator(state.aws_endpoint, assume(iam.CODEPIPELINE)),
         authorize=lambda project, variables: authorize.deploy_problems(authorize.current(assembly_dir), project, variables),
         approve=approve, report=report, mounts=codebuild.host_mounts(state.docker_host),
         **notifications.telling(state.aws_endpoint, assembly_dir, aws.REGION),
@@ -299,7 +300,7 @@ def _execute(
     progress(f"{pipeline.name}: {pipeline.repository}@{pipeline.branch} {revision.commit[:12]}")
     execution = executor.execute(pipeline, revision, context)
     with _RECORDING:  # pipelines of one wave finish on their own threads
-        report.actions += execution.results
+        report.actions += execution.results + (execution.rollback.results if execution.rollback else [])
         report.latest[pipeline.name] = execution.succeeded
         report.deployments += deployments(pipeline, execution, state.directory)
         if execution.succeeded:

@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.assembly import Action, Pipeline, Project, Stage
@@ -69,6 +69,9 @@ class Context:
     """What CodePipeline does when an approval waits (tells its topic: :mod:`pipeline.local.replay.notifications`)."""
     on_failure: Callable[[Execution, Stage], None] = lambda run, stage: None
     """What a failed stage sets off (EventBridge's rules on CodePipeline's event)."""
+    enter: Callable[[Pipeline, Stage], str] = lambda pipeline, stage: "its entry conditions are not evaluated here"
+    """A stage's ``BeforeEntry`` conditions, evaluated as CodePipeline does (:mod:`pipeline.local.replay.conditions`):
+    empty when every condition holds, else why the stage may not start."""
 
 
 @dataclass
@@ -79,6 +82,9 @@ class Execution:
     artifacts: dict[str, Path] = field(default_factory=dict)
     variables: dict[str, dict[str, str]] = field(default_factory=dict)
     results: list[ActionResult] = field(default_factory=list)
+    rollback: Execution | None = None
+    """What a failed stage's ``OnFailure`` result ``ROLLBACK`` started: that stage again, with the artifacts of the
+    last execution that succeeded in it (none: it never succeeded, nothing to roll back to)."""
 
     @property
     def succeeded(self) -> bool:
@@ -109,14 +115,63 @@ def execute(pipeline: Pipeline, revision: sources.Revision, context: Context) ->
         directory = directory.with_name(directory.name + "+")
     run = Execution(pipeline, revision, directory)
     for stage in pipeline.stages:
-        for wave in stage.waves():
-            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
-                results = list(pool.map(functools.partial(_timed, run, stage, context=context), wave))
-            run.results += results
-            if any(r.status != "Succeeded" for r in results):
-                context.on_failure(run, stage)
-                return run
+        if stage.before_entry and (why := context.enter(pipeline, stage)):
+            # The condition's result FAIL: the stage fails without running an action, and the execution ends.
+            refused = ActionResult(pipeline.name, stage.name, "BeforeEntry", pipeline.role.rsplit("/", 1)[-1],
+                                   "Failed", 0.0, detail=why, execution=run.directory.name)  # fmt: skip
+            context.report(refused)
+            run.results.append(refused)
+            context.on_failure(run, stage)
+            return run
+        if not _run_stage(run, stage, context):
+            context.on_failure(run, stage)
+            if stage.on_failure == "ROLLBACK":
+                run.rollback = _roll_back(pipeline, stage, context)
+            return run
+        _succeeded_in(run, stage, context)
     return run
+
+
+def _run_stage(run: Execution, stage: Stage, context: Context) -> bool:
+    for wave in stage.waves():
+        with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+            results = list(pool.map(functools.partial(_timed, run, stage, context=context), wave))
+        run.results += results
+        if any(r.status != "Succeeded" for r in results):
+            return False
+    return True
+
+
+def _last_success(context: Context, pipeline: Pipeline, stage: Stage) -> Path:
+    return context.runs / pipeline.name / "succeeded" / f"{stage.name}.json"
+
+
+def _succeeded_in(run: Execution, stage: Stage, context: Context) -> None:
+    """What CodePipeline keeps of the last execution that succeeded in a stage: its source revision, variables and
+    the artifacts the stage's actions read (in the artifact store, here under that execution's directory)."""
+    inputs = {name: str(run.artifacts[name]) for action in stage.actions for name in action.inputs}
+    path = _last_success(context, run.pipeline, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = {"execution": run.directory.name, "revision": asdict(run.revision), "variables": run.variables,
+            "artifacts": inputs}  # fmt: skip
+    path.write_text(json.dumps(kept, indent=2))
+
+
+def _roll_back(pipeline: Pipeline, stage: Stage, context: Context) -> Execution | None:
+    """CodePipeline V2's stage rollback: a new execution of ``stage`` alone, with what the last execution that
+    succeeded in it had. The previous release goes out again, on every target of the stage."""
+    path = _last_success(context, pipeline, stage)
+    if not path.exists():
+        return None
+    kept = json.loads(path.read_text())
+    directory = context.runs / pipeline.name / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-rollback"
+    while directory.exists():
+        directory = directory.with_name(directory.name + "+")
+    back = Execution(pipeline, sources.Revision(**kept["revision"]), directory,
+                     artifacts={name: Path(p) for name, p in kept["artifacts"].items()},
+                     variables=kept["variables"])  # fmt: skip
+    _run_stage(back, stage, context)
+    return back
 
 
 def _timed(run: Execution, stage: Stage, action: Action, *, context: Context) -> ActionResult:

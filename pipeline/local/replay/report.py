@@ -54,6 +54,8 @@ def deployments(pipeline: assembly.Pipeline, execution: executor.Execution, stat
     rendered = list(execution.directory.glob("*/*/src/deployment.json"))
     for path in rendered:
         shutil.copy2(path, kept / "deployment.json")
+    if execution.rollback is not None:  # the stage's rollback: the previous release, deployed again
+        found += deployments(pipeline, execution.rollback, state)
     return found
 
 
