@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -231,20 +231,26 @@ def bootstrap(config: PlatformConfig, endpoint: str) -> None:
         iam.put_role_policy(RoleName=name, PolicyName="execution", PolicyDocument=json.dumps(administrator))
 
 
-def load_balanced(config: PlatformConfig) -> dict[str, load_balancer.Fronted]:
-    """Each ECS target's health URL host -> the service behind it, in the account its environment deploys to."""
-    found = {}
+def deploy_places(config: PlatformConfig) -> Iterator[tuple[str, str, DeployTarget]]:
+    """``(account, region, target)`` of every deploy target: an environment's in its workload account."""
     for _, service in config.services():
         places = [(config.platform.account, config.platform.region, service.deploy)]
         places += [(e.account, e.region or config.platform.region, e) for e in service.environments]
         for account, region, targets in places:
             for target in targets.targets():
-                if isinstance(target, EcsTarget) and target.health_url:
-                    url = urlparse(target.health_url)
-                    found[str(url.hostname)] = load_balancer.Fronted(
-                        account, target.cluster, target.service, target.container, url.path or "/",
-                        target.health_path or url.path or "/", region,
-                    )  # fmt: skip
+                yield account, region, target
+
+
+def load_balanced(config: PlatformConfig) -> dict[str, load_balancer.Fronted]:
+    """Each ECS target's health URL host -> the service behind it, in the account its environment deploys to."""
+    found = {}
+    for account, region, target in deploy_places(config):
+        if isinstance(target, EcsTarget) and target.health_url:
+            url = urlparse(target.health_url)
+            found[str(url.hostname)] = load_balancer.Fronted(
+                account, target.cluster, target.service, target.container, url.path or "/",
+                target.health_path or url.path or "/", region,
+            )  # fmt: skip
     return found
 
 

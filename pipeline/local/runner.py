@@ -34,7 +34,7 @@ from pipeline import assembly, bases, lock_store, runner_image
 from pipeline.config import PlatformConfig
 from pipeline.deployers import workload
 from pipeline.errors import SlipwayError
-from pipeline.local import aws, load_balancer, platform_repo, verify
+from pipeline.local import aws, load_balancer, platform_repo, traffic, verify
 from pipeline.local.cloudformation_standin import SERVICE_PRINCIPAL_ENV, StandInCloudFormation
 from pipeline.local.pull_through import UPSTREAM
 from pipeline.local.replay import authorize, cdk, codebuild, conditions, executor, iam, notifications, sources, starts
@@ -120,16 +120,13 @@ def _seed(config: PlatformConfig, state: LocalState, *, republish: bool = False)
 
 
 def _context(state: LocalState, approve: bool, config: PlatformConfig | None = None) -> executor.Context:
-    """``config``: the deploy targets whose load balancers the jobs reach (the stand-in started for this run)."""
+    """``config``: the deploy targets whose load balancers and callers the stand-ins play (started for this run)."""
     assembly_dir = state.directory / "cdk.out"
 
     def secret(reference: str, role: dict[str, str]) -> str:
-        keys = {"AccessKeyId": role["AWS_ACCESS_KEY_ID"], "SecretAccessKey": role["AWS_SECRET_ACCESS_KEY"],
-                "SessionToken": role["AWS_SESSION_TOKEN"]} if role else None  # fmt: skip
         name, _, key = reference.partition(":")
-        value = str(
-            aws.client("secretsmanager", state.aws_endpoint, keys).get_secret_value(SecretId=name)["SecretString"]
-        )
+        secrets = aws.client("secretsmanager", state.aws_endpoint, iam.keys(role))
+        value = str(secrets.get_secret_value(SecretId=name)["SecretString"])
         return str(json.loads(value)[key]) if key else value
 
     environment = {
@@ -150,8 +147,9 @@ def _context(state: LocalState, approve: bool, config: PlatformConfig | None = N
             environment.update(verify.runtime_login(state.directory / "runtime-docker", runtime))
     # This machine's CA bundle (a TLS-intercepting proxy), mounted into the jobs: what the runner's host would trust.
     environment.update({k: v for k, v in os.environ.items() if k == "SSL_CERT_FILE"})
-    if config is not None and (fronted := aws.load_balanced(config)):
-        # The services' load balancers (the ECS health URLs), reached through the job's HTTPS proxy.
+    if config is not None:  # the shifting aliases' callers, and CloudWatch judging their alarms (#29)
+        traffic.start(state.aws_endpoint, config)
+    if config is not None and (fronted := aws.load_balanced(config)):  # the ECS health URLs, through the job's proxy
         probe = aws.health_probe(state.aws_endpoint, config.platform.account)
         _, reach = load_balancer.start(state.directory / "load-balancers", fronted, probe,
                                        extra_ca=os.environ.get("SSL_CERT_FILE", ""))  # fmt: skip

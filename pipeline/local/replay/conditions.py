@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.assembly import Pipeline, Rule, Stage
 from pipeline.local import aws
+from pipeline.local.replay import iam
 
 SESSION = "codepipeline-rule"
 Assume = Callable[[str], dict[str, str]]
@@ -39,19 +40,12 @@ def evaluator(endpoint: str, assume: Assume) -> Callable[[Pipeline, Stage], str]
     return enter
 
 
-def _keys(variables: dict[str, str]) -> dict[str, str] | None:
-    if not variables:
-        return None  # IAM not enforced: the stand-in's admin
-    return {"AccessKeyId": variables["AWS_ACCESS_KEY_ID"], "SecretAccessKey": variables["AWS_SECRET_ACCESS_KEY"],
-            "SessionToken": variables["AWS_SESSION_TOKEN"]}  # fmt: skip
-
-
 def _evaluate(endpoint: str, assume: Assume, pipeline: Pipeline, rule: Rule) -> str:
     if rule.provider != "CloudWatchAlarm":
         return f"provider {rule.provider} is not replayed"
     name, region = str(rule.configuration.get("AlarmName", "")), rule.region or aws.REGION
     try:
-        keys = _keys(assume(pipeline.role))
+        keys = iam.keys(assume(pipeline.role))
         if rule.role != pipeline.role:
             keys = aws.client("sts", endpoint, keys).assume_role(RoleArn=rule.role, RoleSessionName=SESSION)[
                 "Credentials"

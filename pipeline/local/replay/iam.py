@@ -81,6 +81,14 @@ def _trust(template: dict[str, Any], stand_in: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def keys(variables: dict[str, str]) -> dict[str, str] | None:
+    """An assumed role's ``AWS_*`` variables as a client's credentials; none (the stand-in's admin) without them."""
+    if not variables:
+        return None
+    return {"AccessKeyId": variables["AWS_ACCESS_KEY_ID"], "SecretAccessKey": variables["AWS_SECRET_ACCESS_KEY"],
+            "SessionToken": variables["AWS_SESSION_TOKEN"]}  # fmt: skip
+
+
 def assumer(
     sts: Any, trusts: Callable[[], dict[str, set[str]]], service: str = CODEBUILD, *, enforced: bool = True
 ) -> Callable[[str], dict[str, str]]:
