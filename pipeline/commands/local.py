@@ -213,7 +213,7 @@ def _report(report: Report, timing: str, as_json: bool) -> int:
         print(render(("service", "environment", "account", "deployed to", "image (pinned by digest)", "verified",
                       "traffic"), [
             (d["service"], d["environment"] or "-", d["account"], d["target"], d["image"], _verified(d["verified"]),
-             _traffic(d.get("strategy")))
+             _traffic(d.get("strategy")) + (f" ({d['via']})" if d.get("via") else ""))
             for d in report.deployments
         ]))  # fmt: skip
         for topic, messages in report.notifications.items():

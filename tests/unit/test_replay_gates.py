@@ -107,3 +107,32 @@ def test_the_assembly_carries_the_stage_gates(synthesized: dict[str, Any]) -> No
     assert (stages["Deploy-dev"].on_failure, stages["Deploy-prod"].on_failure, stages["Build"].on_failure) == (
         "ROLLBACK", "ROLLBACK", ""
     )  # fmt: skip
+
+
+def test_the_report_shows_what_a_failed_deploy_wrote_and_what_the_rollback_deployed(tmp_path: Path) -> None:
+    from pipeline.deployers.base import DeployRecord
+    from pipeline.local.replay.report import deployments
+    from pipeline.records import write
+
+    good = f"acme/api@sha256:{'a' * 64}"
+    stopped = {"kind": "canary", "steps": [{"percent": 10, "seconds": 20, "alarm_state": "ALARM"}],
+               "outcome": "rolled back", "reason": "rolled back at 10 %: alarm e in ALARM"}  # fmt: skip
+    pipeline = Pipeline("slipway-team-api", "S", "arn:aws:iam::1:role/p", ())
+    run = executor.Execution(pipeline, _push(tmp_path, "v1"), tmp_path / "runs" / "one")
+    workspace = run.directory / "Deploy-dev" / "Deploy-lambda" / "src"
+    workspace.mkdir(parents=True)
+    write(workspace / "deployed-dev-lambda.json",
+          DeployRecord("fn", good, good, changed=False, environment="dev", account="2", strategy=stopped))  # fmt: skip
+    run.results.append(executor.ActionResult(pipeline.name, "Deploy-dev", "Deploy-lambda", "d", "Failed", 1.0))
+    run.rollback = executor.Execution(pipeline, run.revision, tmp_path / "runs" / "one-rollback")
+    artifact = tmp_path / "runs" / "one-rollback" / "out"
+    artifact.mkdir(parents=True)
+    write(artifact / "deployed-dev-lambda.json", DeployRecord("fn", good, good, changed=False, environment="dev",
+                                                              account="2"))  # fmt: skip
+    run.rollback.artifacts["deployed_dev_lambda"] = artifact
+    rows = deployments(pipeline, run, tmp_path)
+    assert [(r["image"], r["strategy"], r["via"]) for r in rows] == [
+        (good, stopped, "failed deploy"), (good, None, "stage rollback")
+    ]  # fmt: skip
+    # Only what an action handed on is kept as the service's last record: the rollback's, not the failed one's.
+    assert json.loads((tmp_path / "runs" / "team-api" / "deployed-dev-lambda.json").read_text())["strategy"] is None

@@ -34,28 +34,40 @@ class Report:
                 "notifications": self.notifications}  # fmt: skip
 
 
-def deployments(pipeline: assembly.Pipeline, execution: executor.Execution, state: Path) -> list[dict[str, Any]]:
-    """What the deploy actions wrote, kept under ``runs/<team>-<service>/`` next to image.json."""
+def deployments(
+    pipeline: assembly.Pipeline, execution: executor.Execution, state: Path, via: str = ""
+) -> list[dict[str, Any]]:
+    """What the deploy actions wrote, kept under ``runs/<team>-<service>/`` next to image.json; also what a failed
+    deploy wrote before it failed (a shift rolled back: what serves, and why), and what the stage's rollback deployed
+    (``via`` says which)."""
     kept = state / "runs" / pipeline.name.removeprefix("slipway-")
     found = []
-    for name, directory in execution.artifacts.items():
-        if name == "image":
-            kept.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(directory / "image.json", kept / "image.json")
-        for path in sorted(directory.glob("deployed-*.json")) if name.startswith("deployed_") else []:
+    written = [(name, path) for name, directory in execution.artifacts.items() if name.startswith("deployed_")
+               for path in sorted(directory.glob("deployed-*.json"))]  # fmt: skip
+    failed = [r for r in execution.results if r.status == "Failed" and r.action.startswith("Deploy-")]
+    written += [
+        ("", path)
+        for r in failed
+        for path in sorted((execution.directory / r.stage / r.action).rglob("deployed-*.json"))
+    ]
+    if "image" in execution.artifacts:
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(execution.artifacts["image"] / "image.json", kept / "image.json")
+    for name, path in written:
+        record = DeployRecord.load(path)
+        if name:
             kept.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, kept / path.name)
-            record = DeployRecord.load(path)
-            verified = asdict(record.verified) if record.verified else None
-            account = record.account or authorize.current(state / "cdk.out").account
-            found.append({"service": pipeline.name.removeprefix("slipway-"), "environment": record.environment,
-                          "account": account, "target": record.target, "image": record.image,
-                          "verified": verified, "strategy": record.strategy})  # fmt: skip
+        verified = asdict(record.verified) if record.verified else None
+        account = record.account or authorize.current(state / "cdk.out").account
+        found.append({"service": pipeline.name.removeprefix("slipway-"), "environment": record.environment,
+                      "account": account, "target": record.target, "image": record.image, "verified": verified,
+                      "strategy": record.strategy, "via": via if name else "failed deploy"})  # fmt: skip
     rendered = list(execution.directory.glob("*/*/src/deployment.json"))
     for path in rendered:
         shutil.copy2(path, kept / "deployment.json")
     if execution.rollback is not None:  # the stage's rollback: the previous release, deployed again
-        found += deployments(pipeline, execution.rollback, state)
+        found += deployments(pipeline, execution.rollback, state, via="stage rollback")
     return found
 
 
