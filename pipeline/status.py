@@ -33,7 +33,7 @@ from pipeline.references import ecr_registry
 from pipeline.registry import RegistryClient, RepositoryRef
 from pipeline.registry.base import RegistryError
 
-OK, HELD, DRIFT, NEVER, UNREADABLE = "ok", "held", "drift", "never deployed", "unreadable"
+OK, HELD, SHIFTING, DRIFT, NEVER, UNREADABLE = "ok", "held", "shifting", "drift", "never deployed", "unreadable"
 NOT_RELEASES = ("-amd64", "-arm64", "-sig", "-provenance", "-sbom")
 """Tags of a release's children and attestations (:mod:`pipeline.attest`), never releases themselves."""
 PLACEHOLDER = "sha256:" + "0" * 64
@@ -141,6 +141,8 @@ def judge(serving: Serving, release: Release | None, repository: str) -> tuple[s
         return DRIFT, f"serves {serving.image or 'nothing'}, which no release of {repository} names"
     if not serving.deployed:
         return DRIFT, f"serves release {release[0]}, but no Slipway deploy put it there"
+    if serving.shifting and serving.previous == serving.image:
+        return SHIFTING, f"{serving.shifting} ({serving.deployed}); the rest on the release before it"
     if serving.deployed != serving.image and serving.previous == serving.image:
         return HELD, f"the last deploy ({serving.deployed}) did not finish; the release before it serves"
     if serving.deployed != serving.image:

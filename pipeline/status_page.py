@@ -11,7 +11,7 @@ import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from pipeline.status import DRIFT, HELD, NEVER, OK, UNREADABLE, Row
+from pipeline.status import DRIFT, HELD, NEVER, OK, SHIFTING, UNREADABLE, Row
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #1b1f24; }
@@ -22,12 +22,12 @@ th { background: #f6f8fa; }
 .ok { color: #116329; }
 .drift, .unreadable { color: #fff; background: #cf222e; padding: 0 .3rem; border-radius: 3px; }
 .never { color: #57606a; }
-.held { color: #9a6700; }
+.held, .shifting { color: #9a6700; }
 code { font: 12px ui-monospace, monospace; }
 .why { color: #cf222e; font-size: 12px; }
 .verified { color: #57606a; font-size: 12px; }
 """
-_CLASS = {OK: "ok", HELD: "held", DRIFT: "drift", UNREADABLE: "unreadable", NEVER: "never"}
+_CLASS = {OK: "ok", HELD: "held", SHIFTING: "shifting", DRIFT: "drift", UNREADABLE: "unreadable", NEVER: "never"}
 
 
 def age(since: str, now: datetime) -> str:

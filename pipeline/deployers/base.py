@@ -150,6 +150,8 @@ class Serving:
     the target serving this."""
     verified: str = ""
     """The verification mark the last deploy that answered left on the target (:func:`verified_mark`)."""
+    shifting: str = ""
+    """A traffic shift under way (#29), as the target says it: ``10 % on version 7``; empty: none."""
 
     @property
     def verification(self) -> str:

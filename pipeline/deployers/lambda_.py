@@ -197,15 +197,18 @@ class LambdaDeployer:
         try:
             version, image = self._alias_image(target.function_name, target.alias)
             configuration = self._lambda.get_function(FunctionName=target.function_name)["Configuration"]
-            since = ""
+            since, shifting = "", ""
             if version:
                 found = self._lambda.get_function_configuration(FunctionName=target.function_name, Qualifier=version)
                 since = str(found.get("LastModified", ""))
+                alias = self._lambda.get_alias(FunctionName=target.function_name, Name=target.alias)
+                weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+                shifting = ", ".join(f"{round(float(w) * 100)} % on version {v}" for v, w in sorted(weights.items()))
         except ClientError as exc:
             raise DeployError(f"Lambda function {target.function_name}: {_error(exc)}") from exc
         tags = self._tags(configuration["FunctionArn"])
         return Serving(image, tags.get(IMAGE_TAG, ""), version, since, tags.get(PREVIOUS_TAG, ""),
-                       tags.get(VERIFIED_TAG, ""))  # fmt: skip
+                       tags.get(VERIFIED_TAG, ""), shifting)  # fmt: skip
 
     def record_verified(self, target: LambdaTarget, image: str, verified: str) -> None:
         arn = self._lambda.get_function(FunctionName=target.function_name)["Configuration"]["FunctionArn"]

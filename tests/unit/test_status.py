@@ -11,7 +11,7 @@ import pytest
 from pipeline import status, status_page
 from pipeline.config import load
 from pipeline.deployers.base import DeployError, Serving
-from pipeline.deployers.lambda_ import IMAGE_TAG, LambdaDeployer
+from pipeline.deployers.lambda_ import IMAGE_TAG, PREVIOUS_TAG, LambdaDeployer
 from pipeline.registry.base import RepositoryRef
 from tests.conftest import EXAMPLE
 from tests.fakes import MemoryRegistry, released
@@ -47,6 +47,9 @@ def test_a_release_is_found_by_its_index_or_any_child_with_its_commit() -> None:
         (Serving(f"{HOME}@sha256:{'b' * 64}", f"{HOME}@sha256:{'a' * 64}", previous=f"{HOME}@sha256:{'b' * 64}"),
          ("beef", "beef"), status.HELD,
          f"the last deploy ({HOME}@sha256:{'a' * 64}) did not finish; the release before it serves"),
+        (Serving(f"{HOME}@sha256:{'b' * 64}", f"{HOME}@sha256:{'a' * 64}", previous=f"{HOME}@sha256:{'b' * 64}",
+                 shifting="10 % on version 8"), ("beef", "beef"), status.SHIFTING,
+         f"10 % on version 8 ({HOME}@sha256:{'a' * 64}); the rest on the release before it"),
     ],
 )  # fmt: skip
 def test_each_state_and_why(serving: Serving, found: Any, state: str, why: str) -> None:
@@ -79,6 +82,23 @@ def test_the_lambda_deployer_reads_what_the_alias_serves_and_what_slipway_put() 
     fake.aliases["live"] = "0"
     fake.versions["0"] = (f"{HOME}@sha256:{'e' * 64}", f"{HOME}@sha256:{'e' * 64}")  # moved by hand
     assert deployer.serving(TARGET).image == f"{HOME}@sha256:{'e' * 64}" and fake.tags[IMAGE_TAG] == deployed
+
+
+def test_the_lambda_deployer_reads_a_split_and_status_calls_it_shifting() -> None:
+    """A canary under way (#29): the alias names the previous version and weights the new one."""
+    _, release = _release()
+    fake = FakeLambda()
+    deployer = LambdaDeployer(fake, poll_seconds=0, invoke=answering({"statusCode": 200}))
+    first = deployer.deploy(release, TARGET, timeout=5).image
+    new = f"{HOME}@sha256:{'f' * 64}"
+    fake.versions["2"] = (new, new)
+    fake.weights["live"] = {"2": 0.1}
+    fake.tags.update({IMAGE_TAG: new, PREVIOUS_TAG: first})
+    serving = deployer.serving(TARGET)
+    assert (serving.image, serving.shifting) == (first, "10 % on version 2")
+    assert status.judge(serving, ("c0ffee", ""), HOME) == (
+        status.SHIFTING, f"10 % on version 2 ({new}); the rest on the release before it"
+    )  # fmt: skip
 
 
 class _Fixed:
