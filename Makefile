@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup deps demo demo-down bench mutation e2e test check lint typecheck unit integration synth clean
+.PHONY: setup deps demo demo-canary demo-down bench mutation e2e test check lint typecheck unit integration synth clean
 
 deps:
 	@scripts/system-deps.sh
@@ -27,6 +27,10 @@ demo: setup
 	$(BIN)/slipway local up
 	$(BIN)/slipway local seed
 	$(BIN)/slipway local run --approve
+
+# After `make demo`: a good release promoted through the canaries, a bad one caught and rolled back (#29).
+demo-canary: $(VENV)/.installed
+	@BIN=$(BIN) scripts/demo-canary.sh
 
 demo-down: $(VENV)/.installed
 	$(BIN)/slipway local down

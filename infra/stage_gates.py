@@ -16,7 +16,6 @@ those alarms, and only the team's pipeline role may assume it: a pipeline never 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from aws_cdk import Stack
@@ -27,14 +26,13 @@ from constructs import Construct
 from infra.blueprint import DeployStage
 from infra.nag import acknowledge
 from infra.team_roles import PIPELINE_ROLE_PATH
-from infra.validation import raise_if_any
+from infra.validation import check_account, raise_if_any
 from pipeline.deployers.shift import ALARM_ARN
 from pipeline.naming import gate_role_name, partition_for
 
 EXACT_ALARMS = 50
 """Up to this many alarms a gate role names each one (about 4 KB of ARNs); past it (a team of hundreds of services in
 one environment) the ARNs would pass IAM's 10,240 characters of inline policy per role, and it reads the account's."""
-_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,9 +75,8 @@ class GateRole(Construct):
 
     @staticmethod
     def _validate(props: GateRoleProps) -> None:
-        problems = []
-        if not _ACCOUNT.fullmatch(props.platform_account):
-            problems.append(f"platform_account: expected a 12-digit account id, got {props.platform_account!r}")
+        problems: list[str] = []
+        check_account(problems, "platform_account", props.platform_account)
         if not props.alarms:
             problems.append(f"alarms: environment {props.environment!r} of team {props.team!r} watches no alarm")
         raise_if_any("GateRole", problems)

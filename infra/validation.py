@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from aws_cdk import Token
@@ -24,3 +25,11 @@ def check_range(problems: list[str], prop: str, value: int, low: int, high: int)
     """Tokens (values known only at deploy time) are skipped, as aws-cdk does."""
     if not Token.is_unresolved(value) and not low <= value <= high:
         problems.append(f"{prop}: expected {low}..{high}, got {value}")
+
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+def check_account(problems: list[str], prop: str, value: str) -> None:
+    if not _ACCOUNT.fullmatch(value):
+        problems.append(f"{prop}: expected a 12-digit account id, got {value!r}")

@@ -17,7 +17,6 @@ one role that
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +28,10 @@ from infra.deploy_grants import grant_deploy
 from infra.image_repository import RepositoryByArn
 from infra.nag import ECR_AUTH_TOKEN, acknowledge
 from infra.stage_gates import GateRole, GateRoleProps
-from infra.validation import raise_if_any
+from infra.validation import check_account, raise_if_any
 from pipeline.config import PlatformConfig
 from pipeline.deployers.base import DeployTarget
 from pipeline.naming import deploy_role_path, service_repository_name, workload_role_name
-
-_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +72,8 @@ class WorkloadDeployRole(Construct):
 
     @staticmethod
     def _validate(props: WorkloadDeployRoleProps) -> None:
-        problems = []
-        if not _ACCOUNT.fullmatch(props.platform_account):
-            problems.append(f"platform_account: expected a 12-digit account id, got {props.platform_account!r}")
+        problems: list[str] = []
+        check_account(problems, "platform_account", props.platform_account)
         if not props.targets:
             problems.append(f"targets: environment {props.environment!r} has no deploy target")
         if ":repository/" not in props.repository_arn:
