@@ -174,6 +174,7 @@ def _forever(traffic: Traffic) -> None:
         try:
             traffic.tick()
         except Exception as exc:  # a stand-in that stopped (or a target not made yet): say it once, keep going
+            traffic._clients.clear()  # a restarted AWS stand-in hands out new credentials: ask again next tick
             message = f"traffic stand-in: {type(exc).__name__}: {exc}"
             if message not in told:
                 told.add(message)

@@ -164,9 +164,9 @@ def _roll_back(pipeline: Pipeline, stage: Stage, context: Context) -> Execution 
     if not path.exists():
         return None
     kept = json.loads(path.read_text())
-    directory = context.runs / pipeline.name / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-rollback"
-    while directory.exists():
-        directory = directory.with_name(directory.name + "+")
+    stamp, twice = time.strftime("%Y%m%dT%H%M%S", time.gmtime()), ""
+    while (directory := context.runs / pipeline.name / f"{stamp}{twice}-rollback").exists():
+        twice += "+"  # two rollbacks in one second: the name still ends in -rollback
     back = Execution(pipeline, sources.Revision(**kept["revision"]), directory,
                      artifacts={name: Path(p) for name, p in kept["artifacts"].items()},
                      variables=kept["variables"])  # fmt: skip
