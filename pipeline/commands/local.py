@@ -207,7 +207,8 @@ def _report(report: Report, timing: str, as_json: bool) -> int:
     else:
         print()
         print(render(("pipeline", "stage", "action", "role", "status", "seconds"), [
-            (a.pipeline, a.stage, a.action, a.role, a.status, f"{a.seconds:.1f}") for a in report.actions
+            (a.pipeline, a.stage + (" (rollback)" if a.execution.endswith("-rollback") else ""), a.action, a.role,
+             a.status, f"{a.seconds:.1f}") for a in report.actions
         ]))  # fmt: skip
         print()
         print(render(("service", "environment", "account", "deployed to", "image (pinned by digest)", "verified",
