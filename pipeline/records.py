@@ -41,6 +41,15 @@ def read_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def finished(path: Path) -> bool:
+    """Whether ``path`` holds what its step wrote: not a placeholder :func:`reserve` left for a step that failed before
+    it had anything to record (a Lambda version that never answered its smoke event changed nothing)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("status") != IN_PROGRESS  # type: ignore[no-any-return]
+    except (OSError, ValueError, AttributeError):
+        return True  # not a placeholder: loading it says what is wrong with it
+
+
 _MISSING: Any = object()
 
 

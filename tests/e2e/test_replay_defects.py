@@ -97,7 +97,9 @@ def test_day_two_a_patched_upstream_reaches_every_service_with_no_new_template(
     # #29: prod's alias moved by its canary, 10 % first with its alarm read during the bake, then all of it
     assert deployed["payments-api", "prod", "lambda"]["strategy"] == {"kind": "canary", "outcome": "promoted", "steps": [
         {"percent": 10, "seconds": 10, "alarm_state": "OK"}, {"percent": 100, "seconds": 0, "alarm_state": ""}]}  # fmt: skip
-    assert deployed["payments-api", "dev", "lambda"]["strategy"] is None  # all at once, the default
+    assert deployed["payments-api", "dev", "lambda"]["strategy"] == {"kind": "canary", "outcome": "promoted", "steps": [
+        {"percent": 10, "seconds": 20, "alarm_state": "OK"}, {"percent": 100, "seconds": 0, "alarm_state": ""}]}  # fmt: skip
+    assert deployed["payments-api", "dev", "ecs"]["strategy"] is None  # all at once, the default
     ran = {a["pipeline"] for a in report["actions"]}
     assert {"slipway-platform", DEBIAN, "slipway-payments-api", "slipway-search-indexer"} <= ran
     assert platform_deploy.definitions(local.directory / "cdk.out") == definitions

@@ -112,7 +112,7 @@ def test_the_assembly_carries_the_stage_gates(synthesized: dict[str, Any]) -> No
 def test_the_report_shows_what_a_failed_deploy_wrote_and_what_the_rollback_deployed(tmp_path: Path) -> None:
     from pipeline.deployers.base import DeployRecord
     from pipeline.local.replay.report import deployments
-    from pipeline.records import write
+    from pipeline.records import reserve, write
 
     good = f"acme/api@sha256:{'a' * 64}"
     stopped = {"kind": "canary", "steps": [{"percent": 10, "seconds": 20, "alarm_state": "ALARM"}],
@@ -124,6 +124,11 @@ def test_the_report_shows_what_a_failed_deploy_wrote_and_what_the_rollback_deplo
     write(workspace / "deployed-dev-lambda.json",
           DeployRecord("fn", good, good, changed=False, environment="dev", account="2", strategy=stopped))  # fmt: skip
     run.results.append(executor.ActionResult(pipeline.name, "Deploy-dev", "Deploy-lambda", "d", "Failed", 1.0))
+    # A deploy that failed before it changed anything (its version never answered) left only its placeholder.
+    unfinished = run.directory / "Deploy-dev" / "Deploy-ecs" / "src"
+    unfinished.mkdir(parents=True)
+    reserve(unfinished / "deployed-dev-ecs.json", "deploy of ecs:payments/api")
+    run.results.append(executor.ActionResult(pipeline.name, "Deploy-dev", "Deploy-ecs", "d", "Failed", 1.0))
     run.rollback = executor.Execution(pipeline, run.revision, tmp_path / "runs" / "one-rollback")
     artifact = tmp_path / "runs" / "one-rollback" / "out"
     artifact.mkdir(parents=True)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import assembly
+from pipeline import assembly, records
 from pipeline.deployers.base import DeployRecord
 from pipeline.local.replay import authorize, executor
 
@@ -49,6 +49,7 @@ def deployments(
         ("", path)
         for r in failed
         for path in sorted((execution.directory / r.stage / r.action).rglob("deployed-*.json"))
+        if records.finished(path)  # a deploy that failed before it changed anything has nothing to say
     ]
     if "image" in execution.artifacts:
         kept.mkdir(parents=True, exist_ok=True)
