@@ -8,7 +8,7 @@ gives (the team's build path, a deploy path, the platform's). Nothing is install
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
@@ -22,6 +22,7 @@ from constructs import Construct
 
 from infra.nag import acknowledge
 from infra.validation import raise_if_any
+from infra.warm_builders import WarmBuilders
 
 _RUNNER_ENTRY = re.compile(r"[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_.-]+@sha256:[0-9a-f]{64}", re.ASCII)
 RUNNER_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
@@ -44,6 +45,8 @@ class JobSettings:
     """The lock's ``RUNNER`` entry (``slipway/runner:<tag>@sha256:…``): the image every job runs in, by digest."""
     encryption_key: kms.IKey
     timeout_minutes: int = 60
+    warm: WarmBuilders = field(default_factory=WarmBuilders)
+    """The platform's warm builders (``[builders]``): image-building (privileged) jobs run on them."""
 
     def __post_init__(self) -> None:
         if not _RUNNER_ENTRY.fullmatch(self.runner):
@@ -107,6 +110,7 @@ def job_project(
         _acknowledge_service_role(project)
     acknowledge(project, "CB5", "Slipway's runner image: built by the platform, pinned by digest in its own ECR")
     if privileged:
+        settings.warm.apply(cfn_project, runner)
         acknowledge(project, "CB3", "BuildKit needs privileged mode to build container images inside CodeBuild")
     return project
 

@@ -19,6 +19,7 @@ from infra.notifications import topic_arn
 from infra.registry_stack import RegistryStack
 from infra.service_pipeline import ServicePipeline, ServicePipelineProps
 from infra.team_roles import TeamRoles, TeamRolesProps
+from infra.warm_builders import WarmBuilders
 from pipeline.config import PlatformConfig
 from pipeline.lint.policy import policy_for
 from pipeline.naming import CURATED_BASES, release_key_arn
@@ -73,7 +74,7 @@ class PipelinesStack(Stack):
         self.roles = {
             team: TeamRoles(
                 self, f"Team-{team}",
-                TeamRolesProps(team=team, connection_arn=config.platform.connection_arn, jobs=JobSettings(runner, key),
+                TeamRolesProps(team=team, connection_arn=config.platform.connection_arn, jobs=JobSettings(runner, key, warm=WarmBuilders.of(config)),
                                artifact_bucket=artifacts),
             )
             for team in teams

@@ -14,6 +14,7 @@ from infra.creation_templates import RepositoryCreationTemplates, RepositoryCrea
 from infra.image_repository import ImageRepositoryProps, lifecycle_rules
 from infra.pull_through_cache import PullThroughCache, PullThroughCacheProps
 from infra.release_key import ReleaseKey, ReleaseKeyProps
+from infra.warm_builders import Arm64Fleet, Arm64FleetProps
 from pipeline import replication, runner_image
 from pipeline.config import PlatformConfig
 
@@ -43,6 +44,11 @@ class RegistryStack(Stack):
             )
         self.runner = runner_repository(self, config)
         self.release_key = ReleaseKey(self, "ReleaseKey", ReleaseKeyProps(platform=config.platform.name))
+        if (builders := config.builders).arm64_fleet:
+            Arm64Fleet(self, "Arm64Fleet", Arm64FleetProps(
+                platform=config.platform.name, hosts=builders.arm64_fleet, compute=builders.arm64_fleet_compute,
+                overflow=builders.arm64_fleet_overflow,
+            ))  # fmt: skip
         if rules := replication.plan(config):
             registry_replication(self, rules)
         if settings.scan == "enhanced":

@@ -80,3 +80,14 @@ def release_key_alias(platform: str) -> str:
 
 def release_key_arn(platform: str, account: str, region: str) -> str:
     return f"arn:{partition_for(region)}:kms:{region}:{account}:{release_key_alias(platform)}"
+
+
+def arm64_fleet_name(platform: str) -> str:
+    """The platform's reserved-capacity fleet for arm64 builds (``[builders] arm64_fleet``)."""
+    return f"slipway-{platform}-arm64"
+
+
+def arm64_fleet_parameter(platform: str) -> str:
+    """The SSM parameter holding that fleet's ARN: build projects in every pipelines stack read it when CloudFormation
+    deploys them (a dynamic reference), so no export ties those stacks to the registry stack that owns the fleet."""
+    return f"/slipway/{platform}/fleets/arm64"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pipeline import partitions
+from pipeline.config.builders import Builders
 from pipeline.config.error import ConfigError
 from pipeline.config.strategy import Strategy
 from pipeline.config.values import InRange, Matches, OrEmpty, shown
@@ -379,6 +380,7 @@ class Notifications:
 class PlatformConfig:
     platform: PlatformSettings
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    builders: Builders = field(default_factory=Builders)
     upstreams: tuple[Upstream, ...] = ()
     teams: tuple[Team, ...] = ()
     source: Path = field(default=Path("platform.toml"), compare=False, metadata={"loader": False})
