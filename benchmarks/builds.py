@@ -36,12 +36,12 @@ from pipeline import assembly, bases  # noqa: E402
 from pipeline.build import build_image  # noqa: E402
 from pipeline.builders.buildx import forget_everything  # noqa: E402
 from pipeline.deployers.workload import acting_as  # noqa: E402
-from pipeline.local import aws  # noqa: E402
+from pipeline.local import aws, transfers  # noqa: E402
 from pipeline.local.replay import authorize, iam  # noqa: E402
 from pipeline.local.runner import aws_environment  # noqa: E402
 from pipeline.local.state import LocalState  # noqa: E402
 from pipeline.records import BuildRecord, ImageRecord  # noqa: E402
-from pipeline.registry import client_for_host  # noqa: E402
+from pipeline.registry import RepositoryRef, client_for_host  # noqa: E402
 from pipeline.reproducible import source_date_epoch  # noqa: E402
 from pipeline.stitch import stitch  # noqa: E402
 
@@ -56,6 +56,7 @@ NAIVE = {
 }
 PLATFORMS = ("linux/amd64", "linux/arm64")
 TARGET_RATIO = 0.10
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com"
 
 
@@ -116,7 +117,10 @@ def rebuild_and_emulation(
                 with (work / changed).open("a") as handle:
                     handle.write(line)
                 forget_everything()
+                log = transfers.log_path(state.directory)
+                start = transfers.mark(log)
                 fresh_runner = build(state, repo, work, platform, args, epoch=epoch)
+                moved = transfers.since(log, start)
                 with (work / changed).open("a") as handle:
                     handle.write(line)
                 warm_local = build(state, repo, work, platform, args, epoch=epoch)
@@ -126,8 +130,22 @@ def rebuild_and_emulation(
                 "warm_local_pct": round(100 * warm_local.seconds / cold.seconds),
                 "warm_registry_pct": round(100 * fresh_runner.seconds / cold.seconds),
                 "warm_registry_cached_steps": fresh_runner.cache_hits,
+                "fresh_runner_bytes_moved": moved.total, "fresh_runner_bytes_pulled": moved.pulled,
+                "fresh_runner_bytes_pushed": moved.pushed,
+                "changed_layer_bytes": changed_layer_bytes(state, repo, cold, fresh_runner),
             })  # fmt: skip
     return rows
+
+
+def changed_layer_bytes(state: LocalState, repo: str, before: BuildRecord, after: BuildRecord) -> int:
+    """Compressed bytes of the layers ``after`` has and ``before`` has not: what a one-line change must move at
+    least (its layer, up once; nothing else need come down when the rest is in the registry already)."""
+    with acting_as(role_of(state, repo, f"Build-{after.platform.split('/')[1]}")):
+        client = client_for_host(ECR)
+        ref = RepositoryRef.parse(f"{ECR}/{repo}")
+        old, new = (client.get_manifest(ref, r.digest, (OCI_MANIFEST,)).json() for r in (before, after))
+    had = {layer["digest"] for layer in old["layers"]}
+    return sum(int(layer["size"]) for layer in new["layers"] if layer["digest"] not in had)
 
 
 def reproducibility(state: LocalState, args: dict[str, str], run_id: str) -> list[dict[str, object]]:
@@ -197,7 +215,8 @@ def smoke(state: LocalState) -> list[dict[str, object]]:
     static = {"search/indexer": SERVICES["search/indexer"]}
     rows = rebuild_and_emulation(state, args, run_id, static, ("linux/amd64",))
     emit("stitch", stitch_cost(state, run_id, static), ("service", "platforms", "seconds", "bytes_moved"))
-    emit("rebuild", rows, ("service", "platform", "cold_s", "warm_registry_s", "warm_local_s"))
+    emit("rebuild", rows, ("service", "platform", "cold_s", "warm_registry_s", "warm_local_s",
+                           "fresh_runner_bytes_moved", "changed_layer_bytes"))  # fmt: skip
     return rows
 
 
@@ -224,9 +243,13 @@ def main() -> None:
          note="linux/amd64, compressed bytes in the registry; target: static binary on scratch <= 2 MB")  # fmt: skip
     rows = rebuild_and_emulation(state, args, run_id)
     ratio = max(float(r["warm_registry_s"]) / float(r["cold_s"]) for r in rows)
-    emit("rebuild", rows, ("service", "platform", "cold_s", "warm_registry_s", "warm_local_s", "warm_registry_pct", "warm_local_pct"),
+    bytes_met = all(int(r["fresh_runner_bytes_moved"]) <= 2 * int(r["changed_layer_bytes"]) + 1_000_000 for r in rows)
+    emit("rebuild", rows, ("service", "platform", "cold_s", "warm_registry_s", "warm_local_s", "warm_registry_pct",
+                           "warm_local_pct", "fresh_runner_bytes_moved", "changed_layer_bytes"),
          note=f"one-line source change; warm_registry = a fresh runner (emptied builder, registry cache only); "
-              f"target: <= {TARGET_RATIO:.0%} of cold", summary={"fresh_runner_rebuild_ratio": round(ratio, 3)})  # fmt: skip
+              f"target: <= {TARGET_RATIO:.0%} of cold; bytes: what the fresh runner's build pulled from and pushed to "
+              "the registry (the gate's and the S3 stand-in's transfer log), target <= 2 x changed_layer_bytes + 1 MB",
+         summary={"fresh_runner_rebuild_ratio": round(ratio, 3), "fresh_runner_bytes_within_target": bytes_met})  # fmt: skip
     repro = reproducibility(state, args, run_id)
     emit("reproducible", repro, ("service", "first_index", "second_index", "reproducible"),
          note="two cold builds of one commit (builder emptied, no cache imported) stitched into one index each",

@@ -14,6 +14,8 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from pipeline.local import transfers
+
 REFUSAL = (
     b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InvalidArgument</Code>"
     b"<Message>Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string "
@@ -53,6 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(data)
+            transfers.record(transfers.PULLED, len(data), f"GET {self.path.split('?', 1)[0]}")
 
     def _reply(self, status: int, data: bytes, content_type: str) -> None:
         self.send_response(status)

@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from pipeline.local import pull_through, registry_token, replicas
+from pipeline.local import pull_through, registry_token, replicas, transfers
 from pipeline.local.lifecycle import ADMIN
 from pipeline.local.replay import authorize, policy
 from pipeline.local.replay.authorize import Policies
@@ -348,6 +348,10 @@ class _Handler(BaseHTTPRequestHandler):
             data = response.read()
         finally:
             connection.close()
+        if self.command in ("PUT", "PATCH", "POST"):
+            transfers.record(transfers.PUSHED, len(body), f"{self.command} {parts.path}")
+        elif self.command == "GET":
+            transfers.record(transfers.PULLED, len(data), f"GET {parts.path}")
         subject = ""
         if call and call.action == "ecr:PutImage" and response.status == 201:
             subject = self.server.refer(call.repository, body)

@@ -26,7 +26,7 @@ from typing import Any
 
 from pipeline.builders.docker_cli import builder_prefix, docker_binary, docker_env, dockerd_binary
 from pipeline.errors import SlipwayError
-from pipeline.local import registry_token
+from pipeline.local import registry_token, transfers
 from pipeline.local.state import STATE_ENV
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
@@ -215,7 +215,11 @@ def registry_gate_service(state: Path, port: int, store: str, key: str, *, regio
         ],
         log=state / "logs" / (f"registry-gate-{region}.log" if region else "registry-gate.log"),
         ready=lambda: registry_answers(f"127.0.0.1:{port}"),
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), registry_token.KEY_ENV: key},
+        env={
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            registry_token.KEY_ENV: key,
+            transfers.ENV: str(transfers.log_path(state)),
+        },
     )
 
 
@@ -230,7 +234,7 @@ def blobstore_service(state: Path, port: int) -> Service:
         argv=[sys.executable, "-m", "pipeline.local.blobstore", str(registry_data(state)), str(port)],
         log=state / "logs" / "blobstore.log",
         ready=lambda: _any_http(f"http://127.0.0.1:{port}/"),
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), transfers.ENV: str(transfers.log_path(state))},
     )
 
 

@@ -28,6 +28,8 @@ def test_make_bench_runs_as_the_pipeline_roles_in_its_smallest_size(local: Local
     rebuild = json.loads((tmp_path / "rebuild.json").read_text())["rows"]
     assert [(r["service"], r["platform"]) for r in rebuild] == [("search/indexer", "linux/amd64")]
     assert rebuild[0]["warm_registry_s"] > 0 and rebuild[0]["warm_registry_cached_steps"] > 0
+    # #30: the fresh runner's bytes, read from the registry's transfer log (it at least reads the cache manifest)
+    assert rebuild[0]["fresh_runner_bytes_pulled"] > 0 and rebuild[0]["changed_layer_bytes"] >= 0
     assert json.loads((tmp_path / "stitch.json").read_text())["rows"][0]["platforms"] == 2
     assert json.loads((tmp_path / "synth_scale.json").read_text())["rows"]
     assert not (ROOT / "benchmarks" / "results" / "rebuild.json").read_text().count(str(tmp_path))

@@ -153,3 +153,21 @@ def test_an_artifact_pushed_with_a_subject_is_listed_by_the_referrers_api_as_ecr
     filtered = requests.get(f"{gate}/v2/payments/api/referrers/{subject.digest}?artifactType=other", timeout=5,
                             auth=(user, password))  # fmt: skip
     assert filtered.json()["manifests"] == [] and filtered.headers["OCI-Filters-Applied"] == "artifactType"
+
+
+def test_the_gate_counts_the_bytes_it_moves(gate: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#30's benchmark reads its bytes here: each request body pushed (the config blob, the manifest) and each
+    response body pulled, once each."""
+    from pipeline.local import transfers
+
+    log = tmp_path / "transfers.jsonl"
+    monkeypatch.setenv(transfers.ENV, str(log))
+    assert _push_manifest(gate, BUILD_ROLE, "payments/api", "c0unted", "counted").status_code == 201
+    start = transfers.mark(log)
+    served = requests.get(f"{gate}/v2/payments/api/manifests/c0unted", auth=_auth(BUILD_ROLE), timeout=5,
+                          headers={"Accept": OCI_MANIFEST})  # fmt: skip
+    manifest = served.json()
+    assert transfers.since(log, start) == transfers.Moved(pulled=len(served.content))
+    assert transfers.since(log, 0) == transfers.Moved(
+        pushed=manifest["config"]["size"] + len(served.content), pulled=len(served.content)
+    )
