@@ -12,6 +12,7 @@ read at the first Invoke: dockerd starts after moto does.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -53,9 +54,32 @@ def invoke(function: Any, body: Any) -> tuple[bytes, bool]:
     return verify.run_invocation(function.function_name, version, function.code["ImageUri"], event, platform=platform)
 
 
+def keep_versions_immutable() -> None:
+    """A published version keeps the code it was published with, as in Lambda. moto 5.2.5's ``PublishVersion``
+    copies the function shallowly, so every version shares ``$LATEST``'s ``code`` dict and the next
+    ``UpdateFunctionCode`` changes the image every version's Invoke runs: after a release that failed its smoke test,
+    invoking the alias (still on the previous version) ran the failed release's image. Idempotent."""
+    from moto.awslambda.models import LambdaStorage
+
+    if getattr(LambdaStorage.publish_version, "slipway", False):
+        return
+    original = LambdaStorage.publish_version
+
+    def publish_version(self: Any, name_or_arn: str, description: str = "") -> Any:
+        version = original(self, name_or_arn, description)
+        latest = self._functions.get(getattr(version, "function_name", ""), {}).get("latest")
+        if version is not None and latest is not None and version is not latest and version.code is latest.code:
+            version.code = copy.deepcopy(latest.code)
+        return version
+
+    publish_version.slipway = True  # type: ignore[attr-defined]
+    LambdaStorage.publish_version = publish_version  # type: ignore[method-assign]
+
+
 def install() -> None:
     from moto.awslambda.models import LambdaFunction
 
+    keep_versions_immutable()
     original = LambdaFunction.invoke
 
     def patched(self: Any, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:

@@ -57,6 +57,12 @@ def test_a_release_failing_its_dev_check_never_reaches_prod(local: LocalState, c
         assert statuses[("Stitch", "Stitch")] == "Succeeded"  # a new release was published...
         assert statuses[("Deploy-dev", "Deploy-lambda")] == "Failed"  # ...and did not answer in dev
         assert not [key for key in statuses if key[0] == "Deploy-prod"], statuses  # prod never started
+        # The stage's rollback finds the previous release serving, and its check invokes the alias: the previous
+        # version's image answers, not the failed release's (a version keeps its code; moto's did not).
+        back = {
+            (a["stage"], a["action"]): a["status"] for a in report["actions"] if a["execution"].endswith("-rollback")
+        }
+        assert back == {("Deploy-dev", "Deploy-ecs"): "Succeeded", ("Deploy-dev", "Deploy-lambda"): "Succeeded"}, back
         after = _serving(local)
         assert after[PROD] == before[PROD]
         assert after[DEV][0] == before[DEV][0]  # the alias only moves once the new version answered
