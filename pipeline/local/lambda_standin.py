@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ def invoke(function: Any, body: Any) -> tuple[bytes, bool]:
     event = json.loads(body) if body else {}
     platform = platform_for_architecture((function.architectures or ["x86_64"])[0])
     version = str(getattr(function, "version", "") or "latest")
+    # In the AWS stand-in's log, as Lambda's own logs name the version and image a request ran.
+    print(f"Invoke {function.function_name}:{version} ({function.account_id}) runs {function.code['ImageUri']}",
+          file=sys.stderr, flush=True)  # fmt: skip
     return verify.run_invocation(function.function_name, version, function.code["ImageUri"], event, platform=platform)
 
 
