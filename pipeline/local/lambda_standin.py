@@ -53,7 +53,7 @@ def invoke(function: Any, body: Any) -> tuple[bytes, bool]:
     platform = platform_for_architecture((function.architectures or ["x86_64"])[0])
     version = str(getattr(function, "version", "") or "latest")
     # In the AWS stand-in's log, as Lambda's own logs name the version and image a request ran.
-    print(f"Invoke {function.function_name}:{version} ({function.account_id}) runs {function.code['ImageUri']}",
+    print(f"Invoke {function.function_name}:{version} ({getattr(function, 'account_id', '')}) runs {function.code['ImageUri']}",
           file=sys.stderr, flush=True)  # fmt: skip
     return verify.run_invocation(function.function_name, version, function.code["ImageUri"], event, platform=platform)
 
@@ -80,10 +80,33 @@ def keep_versions_immutable() -> None:
     LambdaStorage.publish_version = publish_version  # type: ignore[method-assign]
 
 
+def keep_invoke_qualifier() -> None:
+    """Invoke runs the version (or alias) its ``Qualifier`` names, as in Lambda. moto 5.2.5's Invoke asks its request
+    for ``qualifier`` in lower case, finds nothing in the ``Qualifier`` that botocore sends, and runs ``$LATEST``: a
+    smoke test of version N ran whatever ``$LATEST`` held, a canary's two versions ran the same image, and a check
+    of the alias after a failed release ran the failed release. Idempotent."""
+    from moto.awslambda.responses import LambdaResponse
+
+    if getattr(LambdaResponse.invoke, "slipway", False):
+        return
+    original = LambdaResponse.invoke
+
+    def invoke(self: Any) -> Any:
+        given = self._get_param("Qualifier")
+        if given and not self._get_param("qualifier"):
+            asked = self._get_param
+            self._get_param = lambda name, if_none=None: given if name == "qualifier" else asked(name, if_none)
+        return original(self)
+
+    invoke.slipway = True  # type: ignore[attr-defined]
+    LambdaResponse.invoke = invoke  # type: ignore[method-assign]
+
+
 def install() -> None:
     from moto.awslambda.models import LambdaFunction
 
     keep_versions_immutable()
+    keep_invoke_qualifier()
     original = LambdaFunction.invoke
 
     def patched(self: Any, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:

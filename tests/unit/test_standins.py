@@ -124,3 +124,27 @@ def test_a_published_version_keeps_its_image_when_latest_moves_on() -> None:
             q: store.get_function_by_name_with_qualifier("f", q).code["ImageUri"] for q in ("live", first, second)
         }
         assert invoked == {"live": good, first: good, second: bad}
+
+
+def test_invoke_runs_the_version_its_qualifier_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in Lambda (moto's Invoke ran ``$LATEST`` whatever the ``Qualifier``): a version, an alias, or none."""
+    import boto3
+    from moto import mock_aws
+    from moto.awslambda.models import LambdaFunction
+
+    lambda_standin.keep_invoke_qualifier()
+    lambda_standin.keep_invoke_qualifier()  # idempotent
+    ran: list[str] = []
+    monkeypatch.setattr(LambdaFunction, "invoke", lambda self, *args: ran.append(str(self.version)) or b"{}")
+    good, bad = (f"{REPO}@sha256:{c * 64}" for c in "ab")
+    with mock_aws():
+        role = boto3.client("iam", "eu-west-1").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]
+        lam = boto3.client("lambda", "eu-west-1")
+        lam.create_function(FunctionName="f", Role=role["Arn"], PackageType="Image", Code={"ImageUri": good})
+        first = lam.publish_version(FunctionName="f")["Version"]
+        lam.create_alias(FunctionName="f", Name="live", FunctionVersion=first)
+        lam.update_function_code(FunctionName="f", ImageUri=bad)
+        second = lam.publish_version(FunctionName="f")["Version"]
+        for qualifier in (second, "live", None):
+            lam.invoke(FunctionName="f", **({"Qualifier": qualifier} if qualifier else {}), Payload=b"{}")
+    assert ran == [second, first, "$LATEST"]
