@@ -52,10 +52,10 @@ def invoke(function: Any, body: Any) -> tuple[bytes, bool]:
     event = json.loads(body) if body else {}
     platform = platform_for_architecture((function.architectures or ["x86_64"])[0])
     version = str(getattr(function, "version", "") or "latest")
+    image, account = function.code["ImageUri"], getattr(function, "account_id", "")
     # In the AWS stand-in's log, as Lambda's own logs name the version and image a request ran.
-    print(f"Invoke {function.function_name}:{version} ({getattr(function, 'account_id', '')}) runs {function.code['ImageUri']}",
-          file=sys.stderr, flush=True)  # fmt: skip
-    return verify.run_invocation(function.function_name, version, function.code["ImageUri"], event, platform=platform)
+    print(f"Invoke {function.function_name}:{version} ({account}) runs {image}", file=sys.stderr, flush=True)
+    return verify.run_invocation(function.function_name, version, image, event, platform=platform)
 
 
 def keep_versions_immutable() -> None:
