@@ -33,13 +33,9 @@ def compute_type(size: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Builders:
-    docker_server: Literal["", "small", "medium", "large", "xlarge", "2xlarge"] = ""
+    docker_server: Literal["", ComputeSize] = ""
     """amd64 builds on a Docker Server of this size per build project; empty: off (a fresh host per build)."""
     arm64_fleet: Annotated[int, InRange(0, MAX_FLEET_HOSTS)] = 0
     """Warm arm64 hosts in a reserved-capacity fleet; 0: off (on-demand ARM_CONTAINER, a fresh host per build)."""
     arm64_fleet_compute: ComputeSize = "medium"
     arm64_fleet_overflow: Literal["queue", "on-demand"] = "on-demand"
-
-    @property
-    def any(self) -> bool:
-        return bool(self.docker_server or self.arm64_fleet)

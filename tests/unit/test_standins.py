@@ -101,34 +101,42 @@ def test_lambda_invoke_of_an_image_function_runs_its_image_on_its_architecture(
     assert ran == [("payments-api", "3", NEW, {"path": "/health"}, "linux/arm64")]
 
 
+GOOD, BAD = (f"{REPO}@sha256:{c * 64}" for c in "ab")
+
+
+def _released_twice() -> tuple[Any, str, str]:
+    """In moto (inside ``mock_aws``): function ``f`` published on GOOD with alias ``live`` on that version, then
+    published again on BAD (the alias left behind, as after a release that failed its smoke test)."""
+    import boto3
+
+    role = boto3.client("iam", "eu-west-1").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]
+    lam = boto3.client("lambda", "eu-west-1")
+    lam.create_function(FunctionName="f", Role=role["Arn"], PackageType="Image", Code={"ImageUri": GOOD})
+    first = lam.publish_version(FunctionName="f")["Version"]
+    lam.create_alias(FunctionName="f", Name="live", FunctionVersion=first)
+    lam.update_function_code(FunctionName="f", ImageUri=BAD)
+    return lam, first, lam.publish_version(FunctionName="f")["Version"]
+
+
 def test_a_published_version_keeps_its_image_when_latest_moves_on() -> None:
     """As in Lambda (moto shares ``$LATEST``'s code with every version): the alias, still on the previous version
     after a release failed its smoke test, invokes the previous image, not the failed one."""
-    import boto3
     from moto import mock_aws
     from moto.awslambda.models import lambda_backends
 
     lambda_standin.keep_versions_immutable()
     lambda_standin.keep_versions_immutable()  # idempotent
-    good, bad = (f"{REPO}@sha256:{c * 64}" for c in "ab")
     with mock_aws():
-        role = boto3.client("iam", "eu-west-1").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]
-        lam = boto3.client("lambda", "eu-west-1")
-        lam.create_function(FunctionName="f", Role=role["Arn"], PackageType="Image", Code={"ImageUri": good})
-        first = lam.publish_version(FunctionName="f")["Version"]
-        lam.create_alias(FunctionName="f", Name="live", FunctionVersion=first)
-        lam.update_function_code(FunctionName="f", ImageUri=bad)
-        second = lam.publish_version(FunctionName="f")["Version"]
+        _, first, second = _released_twice()
         store = lambda_backends["123456789012"]["eu-west-1"]._lambdas
         invoked = {
             q: store.get_function_by_name_with_qualifier("f", q).code["ImageUri"] for q in ("live", first, second)
         }
-        assert invoked == {"live": good, first: good, second: bad}
+        assert invoked == {"live": GOOD, first: GOOD, second: BAD}
 
 
 def test_invoke_runs_the_version_its_qualifier_names(monkeypatch: pytest.MonkeyPatch) -> None:
     """As in Lambda (moto's Invoke ran ``$LATEST`` whatever the ``Qualifier``): a version, an alias, or none."""
-    import boto3
     from moto import mock_aws
     from moto.awslambda.models import LambdaFunction
 
@@ -136,15 +144,8 @@ def test_invoke_runs_the_version_its_qualifier_names(monkeypatch: pytest.MonkeyP
     lambda_standin.keep_invoke_qualifier()  # idempotent
     ran: list[str] = []
     monkeypatch.setattr(LambdaFunction, "invoke", lambda self, *args: ran.append(str(self.version)) or b"{}")
-    good, bad = (f"{REPO}@sha256:{c * 64}" for c in "ab")
     with mock_aws():
-        role = boto3.client("iam", "eu-west-1").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]
-        lam = boto3.client("lambda", "eu-west-1")
-        lam.create_function(FunctionName="f", Role=role["Arn"], PackageType="Image", Code={"ImageUri": good})
-        first = lam.publish_version(FunctionName="f")["Version"]
-        lam.create_alias(FunctionName="f", Name="live", FunctionVersion=first)
-        lam.update_function_code(FunctionName="f", ImageUri=bad)
-        second = lam.publish_version(FunctionName="f")["Version"]
+        lam, first, second = _released_twice()
         for qualifier in (second, "live", None):
             lam.invoke(FunctionName="f", **({"Qualifier": qualifier} if qualifier else {}), Payload=b"{}")
     assert ran == [second, first, "$LATEST"]
